@@ -1,0 +1,1 @@
+"""Handwritten digits, ImageFolder layout (see digits_dataset_builder.py)."""

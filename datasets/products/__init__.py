@@ -1,0 +1,1 @@
+"""Datasets owned by product teams, one folder per product."""

@@ -1,0 +1,1 @@
+"""Iris flower measurements (see iris_dataset_builder.py)."""

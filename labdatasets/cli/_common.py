@@ -1,0 +1,54 @@
+"""Arguments and printing shared by the verbs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+__all__ = ["add_data_dir", "add_beam_options", "beam_options", "print_table", "print_json"]
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="prepared-data folder (default: LABDATASETS_DATA_DIR or the local cache)")
+
+
+def add_beam_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runner", help="Beam runner (default DirectRunner), e.g. DataflowRunner, FlinkRunner")
+    parser.add_argument(
+        "--beam-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Beam pipeline option, repeatable (e.g. --beam-option direct_num_workers=2)",
+    )
+
+
+def beam_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    options: dict[str, Any] = {}
+    if args.runner:
+        options["runner"] = args.runner
+    for item in args.beam_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            from labdatasets.errors import ConfigError
+
+            raise ConfigError(f"--beam-option expects KEY=VALUE, got {item!r}")
+        options[key.lstrip("-")] = value
+    return options or None
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, file: Any = None) -> None:
+    file = file or sys.stdout
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=file)
+    print("  ".join("-" * w for w in widths), file=file)
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=file)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    print()

@@ -1,0 +1,30 @@
+"""``labdatasets build NAME[:VERSION]``: run the Beam processing from the pins."""
+
+from __future__ import annotations
+
+import argparse
+
+from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_table
+
+HELP = "build (prepare) a dataset version from its pinned snapshots with Apache Beam"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("build", help=HELP, description=HELP)
+    parser.add_argument("name", help="dataset[/config][:version] (default: the latest version)")
+    parser.add_argument("--overwrite", action="store_true", help="rebuild even if already prepared")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_data_dir(parser)
+    add_beam_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import labdatasets
+
+    b = labdatasets.builder(args.name, data_dir=args.data_dir)
+    path = b.build(beam_options=beam_options(args), overwrite=args.overwrite, progress=not args.quiet)
+    info = b.info
+    print(f"prepared {b.full_name} in {path}")
+    print_table(["split", "rows", "bytes", "fingerprint"], [[s.name, f"{s.num_rows:,}", f"{s.num_bytes:,}", s.fingerprint[:16]] for s in info.splits.values()])
+    return 0

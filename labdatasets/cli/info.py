@@ -1,0 +1,71 @@
+"""``labdatasets info NAME``: description, versions, features, sources and their pins, splits."""
+
+from __future__ import annotations
+
+import argparse
+
+from labdatasets.cli._common import add_data_dir, print_json, print_table
+
+HELP = "describe a dataset version: features, versions, sources, pins and splits"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("info", help=HELP, description=HELP)
+    parser.add_argument("name", help="dataset[/config][:version]")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_data_dir(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import labdatasets
+    from labdatasets.redact import redact_mapping
+
+    b = labdatasets.builder(args.name, data_dir=args.data_dir)
+    info = b.info
+    record = b.pin_record()
+    declared = {name: {"kind": s.kind, **redact_mapping(s.describe())} for name, s in b.sources().items()}
+    if args.json:
+        data = info.to_json()
+        data["sources"] = declared
+        data["pin"] = redact_mapping(record.to_json()) if record else None
+        data["prepared_dir"] = str(b.prepared_dir) if b.is_prepared() else None
+        print_json(data)
+        return 0
+    print(f"{b.full_name}  ({info.group or 'external'})")
+    print()
+    print(info.description.strip())
+    print()
+    if info.owners:
+        print(f"owners:   {', '.join(info.owners)}")
+    if info.key_columns:
+        print(f"key:      {', '.join(info.key_columns)}")
+    if info.license:
+        print(f"license:  {info.license}")
+    if info.homepage:
+        print(f"homepage: {info.homepage}")
+    print()
+    print_table(["version", "release notes"], [[v + (" *" if v == str(b.version) else ""), n] for v, n in info.release_notes.items()])
+    print()
+    print_table(["feature", "type", "description"], [[n, f.describe(), f.doc] for n, f in info.features.items()])
+    print()
+    if record is None:
+        print(f"sources (not pinned yet; run 'labdatasets pin {b.full_name}'):")
+        for name, desc in declared.items():
+            print(f"  {name}: {desc}")
+    else:
+        print(f"pinned {record.pinned_at} as snapshot {record.snapshot_id[:16]} ({record.path})")
+        print_table(
+            ["source", "kind", "location", "objects", "rows", "bytes"],
+            [
+                [name, pin.kind, redact_mapping(dict(pin.location)), len(pin.objects), pin.num_rows if pin.num_rows is not None else "-", f"{pin.num_bytes:,}"]
+                for name, pin in record.sources.items()
+            ],
+        )
+    print()
+    if info.splits:
+        print(f"prepared in {b.prepared_dir}")
+        print_table(["split", "rows", "bytes", "fingerprint"], [[s.name, f"{s.num_rows:,}", f"{s.num_bytes:,}", s.fingerprint[:16]] for s in info.splits.values()])
+    else:
+        print(f"not prepared in {b.data_dir} (run 'labdatasets build {b.full_name}')")
+    return 0

@@ -1,0 +1,180 @@
+"""Every error labdatasets raises, in one tree.
+
+::
+
+    LabDatasetsError
+    ├── ConfigError                  bad environment variable, config file or argument
+    ├── DatasetNameError             a string that is not ``dataset[/config][:version]``
+    ├── DatasetNotFoundError         no builder has that name (also a LookupError)
+    ├── DuplicateDatasetError        two builders claim one name
+    ├── VersionNotFoundError         the builder has no such version (also a LookupError)
+    ├── ConfigNotFoundError          the builder has no such config (also a LookupError)
+    ├── SplitError                   a bad split string, or a split the version lacks
+    ├── MissingDependencyError       an optional package is missing (also an ImportError)
+    ├── SourceError                  a live source failed while pinning or checking
+    │   ├── SourceAuthError              credentials refused
+    │   ├── SourceNotFoundError          table, bucket, key, sheet or file absent
+    │   └── SourceUnavailableError       server down, network, timeout
+    ├── SnapshotError                the snapshot store or a pin record
+    │   ├── SnapshotNotFoundError        an object or pin record is not there
+    │   ├── SnapshotCorruptedError       bytes do not match their sha256
+    │   └── PinExistsError               the version is pinned already; bump VERSION
+    ├── ProcessingError              the Beam pipeline failed or its output is wrong
+    └── PreparedDataError            prepared splits missing, incomplete or inconsistent
+
+Messages name the dataset, version, source or file involved and say what to do
+next. They never contain a password, key or token: connectors pass locations
+through :func:`labdatasets.redact.redact` before building a message.
+
+Example::
+
+    try:
+        labdatasets.load("product_a:9.9.9")
+    except labdatasets.errors.VersionNotFoundError as exc:
+        print(exc)   # lists the versions that exist
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LabDatasetsError",
+    "ConfigError",
+    "DatasetNameError",
+    "DatasetNotFoundError",
+    "DuplicateDatasetError",
+    "VersionNotFoundError",
+    "ConfigNotFoundError",
+    "SplitError",
+    "MissingDependencyError",
+    "SourceError",
+    "SourceAuthError",
+    "SourceNotFoundError",
+    "SourceUnavailableError",
+    "SnapshotError",
+    "SnapshotNotFoundError",
+    "SnapshotCorruptedError",
+    "PinExistsError",
+    "ProcessingError",
+    "PreparedDataError",
+]
+
+
+class LabDatasetsError(Exception):
+    """Base class of every error raised by labdatasets."""
+
+
+class ConfigError(LabDatasetsError, ValueError):
+    """Raised when an environment variable, the config file or an argument is invalid."""
+
+
+class DatasetNameError(LabDatasetsError, ValueError):
+    """Raised by :func:`labdatasets.naming.parse_name` for a malformed dataset reference."""
+
+
+class DatasetNotFoundError(LabDatasetsError, LookupError):
+    """Raised by the registry when no builder has the requested name.
+
+    ``suggestions`` holds the closest registered names.
+    """
+
+    def __init__(self, message: str, *, name: str = "", suggestions: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.name = name
+        self.suggestions = suggestions
+
+
+class DuplicateDatasetError(LabDatasetsError):
+    """Raised by the registry when two builders declare the same dataset name."""
+
+
+class VersionNotFoundError(LabDatasetsError, LookupError):
+    """Raised when a builder has no version matching the requested one.
+
+    ``available`` lists the versions that exist, newest first.
+    """
+
+    def __init__(self, message: str, *, available: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.available = available
+
+
+class ConfigNotFoundError(LabDatasetsError, LookupError):
+    """Raised when a builder has no config of the requested name."""
+
+
+class SplitError(LabDatasetsError, ValueError):
+    """Raised by :mod:`labdatasets.splits` for a malformed or unknown split."""
+
+
+class MissingDependencyError(LabDatasetsError, ImportError):
+    """Raised when an optional dependency is not installed.
+
+    ``extra`` names the ``labdatasets[...]`` extra that provides it.
+    """
+
+    def __init__(self, message: str, *, package: str = "", extra: str = ""):
+        super().__init__(message)
+        self.package = package
+        self.extra = extra
+
+    @classmethod
+    def for_extra(cls, package: str, extra: str, needed_for: str) -> "MissingDependencyError":
+        return cls(
+            f"{needed_for} needs the optional package {package!r}, which is not installed; "
+            f"install it with: pip install 'labdatasets[{extra}]'",
+            package=package,
+            extra=extra,
+        )
+
+
+class SourceError(LabDatasetsError):
+    """Raised by a connector when a live source cannot be read (pin or status).
+
+    ``source`` is the redacted location of the source; it never carries a secret.
+    """
+
+    def __init__(self, message: str, *, source: str = ""):
+        super().__init__(message)
+        self.source = source
+
+
+class SourceAuthError(SourceError):
+    """The source refused the credentials (or none were found)."""
+
+
+class SourceNotFoundError(SourceError):
+    """The table, bucket, key, worksheet or file does not exist."""
+
+
+class SourceUnavailableError(SourceError):
+    """The source could not be reached (connection refused, timeout, 5xx)."""
+
+
+class SnapshotError(LabDatasetsError):
+    """Base class of snapshot-store and pin-record errors."""
+
+
+class SnapshotNotFoundError(SnapshotError, LookupError):
+    """An object is missing from every store, or a version has no pin record."""
+
+
+class SnapshotCorruptedError(SnapshotError):
+    """An object's bytes do not hash to its oid. The object is never used."""
+
+    def __init__(self, message: str, *, oid: str = "", actual: str = "", path: str = ""):
+        super().__init__(message)
+        self.oid = oid
+        self.actual = actual
+        self.path = path
+
+
+class PinExistsError(SnapshotError):
+    """Raised by ``pin`` for a version that already has a pin record."""
+
+
+class ProcessingError(LabDatasetsError):
+    """Raised when a builder's processing fails or its output breaks its declared features."""
+
+
+class PreparedDataError(LabDatasetsError):
+    """Raised when prepared splits are missing, incomplete or disagree with their pins."""

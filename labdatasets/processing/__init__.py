@@ -1,0 +1,69 @@
+"""The Processing layer: Apache Beam transforms over Arrow tables.
+
+Every element of a PCollection here is a ``pyarrow.Table`` holding a batch of
+rows (tens of thousands), not one Python dict per row: Beam's per-element cost
+is paid once per batch, which is what makes the DirectRunner usable on a laptop.
+
+Importing this module is free; Apache Beam is imported the first time one of
+the transforms below is used (inside ``_process``), so ``load()`` of an
+already-prepared dataset never pays for it.
+
+========================  ==========================================================
+``MapBatches(fn)``        ``fn(table) -> table`` on every batch
+``MapRows(fn)``           per-row escape hatch: ``fn(dict) -> dict`` (or None to drop)
+``Filter(predicate)``     keep rows where ``predicate(table)`` is true (a mask or an
+                          Arrow compute expression such as ``pc.field("x") > 0``)
+``split_by_hash(...)``    deterministic train/validation/test split by a key's hash
+========================  ==========================================================
+
+Example (inside a builder)::
+
+    from labdatasets import processing as P
+
+    def _process(self, sources):
+        rows = sources["penguins"] | "Drop unsexed" >> P.Filter(pc.field("sex").is_valid())
+        rows = rows | "Add kg" >> P.MapBatches(add_body_mass_kg)
+        return P.split_by_hash(rows, key="id", ratios={"train": 0.8, "test": 0.2})
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from labdatasets.processing.splitting import assign, key_hash, normalize_ratios, split_table
+
+__all__ = [
+    "MapBatches",
+    "MapRows",
+    "Filter",
+    "split_by_hash",
+    "ReadPinnedSource",
+    "WriteSplit",
+    "assign",
+    "key_hash",
+    "normalize_ratios",
+    "split_table",
+]
+
+_BEAM_NAMES = {"MapBatches", "MapRows", "Filter", "split_by_hash", "ReadPinnedSource", "WriteSplit"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BEAM_NAMES:
+        try:
+            module = importlib.import_module("labdatasets.processing.transforms")
+        except ImportError as exc:
+            from labdatasets.errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                f"labdatasets.processing.{name} needs Apache Beam ({exc}); reinstall labdatasets: "
+                "pip install labdatasets (apache-beam is a core dependency)",
+                package="apache-beam",
+            ) from exc
+        return getattr(module, name)
+    raise AttributeError(f"module 'labdatasets.processing' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _BEAM_NAMES)

@@ -1,0 +1,140 @@
+"""The embedded ``file://`` snapshot store: a folder on this machine.
+
+Layout (the dvc-objects layout)::
+
+    <root>/objects/ab/cdef...    read-only object files, named by sha256
+    <root>/tmp/                  partial writes, renamed into objects/ when whole
+    <root>/quarantine/           corrupted objects moved aside by ``verify --repair``
+
+A write copies and hashes in one pass into ``tmp/``, then *links* the file to
+its final name: ``os.link`` fails if the name exists, so an existing object is
+never replaced, even by a concurrent writer of the same bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+from labdatasets.hashing import copy_and_hash, sha256_file
+from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key
+
+__all__ = ["LocalStore"]
+
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+class LocalStore(SnapshotStore):
+    """A snapshot store in a local (or network-mounted) folder."""
+
+    scheme = "file"
+
+    def __init__(self, uri: str):
+        super().__init__(uri)
+        self.root = Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+
+    def path(self, oid: str) -> Path:
+        """Where ``oid`` lives (whether or not it exists)."""
+        return self.root / object_key(oid)
+
+    def has(self, oid: str) -> bool:
+        return self.path(oid).is_file()
+
+    def _tmp_dir(self) -> Path:
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp
+
+    def _link_into_place(self, tmp: Path, oid: str) -> bool:
+        final = self.path(oid)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, _READ_ONLY)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            return False
+        except OSError as exc:  # filesystems without hard links: rename, refusing to replace
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise
+            if final.exists():
+                return False
+            os.replace(tmp, final)
+            return True
+        return True
+
+    def add_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ObjectInfo:
+        """Copy and hash in one pass, then link into place (never replacing)."""
+        fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
+        tmp = Path(tmp_name)
+        try:
+            with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
+                oid, size = copy_and_hash(src, dst, progress)
+            written = False if self.has(oid) else self._link_into_place(tmp, oid)
+            return ObjectInfo(oid, size, written=written)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _upload(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
+        fd, tmp_name = tempfile.mkstemp(prefix="put.", dir=self._tmp_dir())
+        tmp = Path(tmp_name)
+        try:
+            with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
+                copy_and_hash(src, dst, progress)
+            return self._link_into_place(tmp, oid)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_verified_file(self, tmp: Path, oid: str) -> bool:
+        """Adopt a file already verified to hash to ``oid`` (moved, not copied)."""
+        try:
+            return self._link_into_place(tmp, oid)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _download(self, oid: str, dest: Path, progress: Progress | None) -> None:
+        source = self.path(oid)
+        if not source.is_file():
+            raise self.not_found(oid)
+        shutil.copyfile(source, dest)
+        if progress:
+            progress(dest.stat().st_size)
+
+    def open_verified(self, oid: str, *, context: str = "") -> Path:
+        """Re-hash ``oid`` in place and return its path; raise if missing or corrupted."""
+        path = self.path(oid)
+        if not path.is_file():
+            raise self.not_found(oid, context=context)
+        actual = sha256_file(path)
+        if actual != oid:
+            raise self.corrupted(oid, actual, where=str(path), context=context)
+        return path
+
+    def verify(self, oid: str, *, context: str = "") -> None:
+        self.open_verified(oid, context=context)
+
+    def get_bytes(self, oid: str, *, context: str = "") -> bytes:
+        path = self.open_verified(oid, context=context)
+        return path.read_bytes()
+
+    def iter_oids(self) -> Iterator[str]:
+        objects = self.root / "objects"
+        if not objects.is_dir():
+            return
+        for prefix in sorted(objects.iterdir()):
+            if len(prefix.name) == 2 and prefix.is_dir():
+                for entry in sorted(prefix.iterdir()):
+                    yield prefix.name + entry.name
+
+    def _quarantine(self, oid: str) -> None:
+        path = self.path(oid)
+        if not path.exists():
+            return
+        target = self.root / "quarantine" / f"{oid}.{int(time.time())}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)

@@ -1,0 +1,138 @@
+"""Reading pinned objects as Arrow: CSV, JSON lines, Parquet and opaque files.
+
+Tabular objects are read with the exact Arrow schema recorded at pin time, so
+type inference can never drift between the pin and a build years later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+__all__ = ["FORMATS", "TABULAR_FORMATS", "format_for_path", "inspect", "iter_batches", "files_schema"]
+
+TABULAR_FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = TABULAR_FORMATS + ("files",)
+BATCH_ROWS = 65_536
+_EXTENSIONS = {
+    ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
+}
+
+
+def format_for_path(path: str | Path) -> str:
+    """The format a file extension implies; ``files`` (opaque bytes) when unknown."""
+    return _EXTENSIONS.get(Path(path).suffix.lower(), "files")
+
+
+def files_schema() -> "pa.Schema":
+    import pyarrow as pa
+
+    return pa.schema([pa.field("path", pa.string(), nullable=False), pa.field("data", pa.binary(), nullable=False)])
+
+
+def _csv_options(read_options: Mapping[str, Any], schema: "pa.Schema | None"):
+    import pyarrow.csv as pcsv
+
+    parse = pcsv.ParseOptions(delimiter=read_options.get("delimiter", ","))
+    convert = pcsv.ConvertOptions(
+        column_types=dict(zip(schema.names, schema.types)) if schema is not None else read_options.get("column_types"),
+        strings_can_be_null=bool(read_options.get("strings_can_be_null", False)),
+    )
+    return parse, convert
+
+
+def read_table(path: Path, fmt: str, read_options: Mapping[str, Any], schema: "pa.Schema | None" = None) -> "pa.Table":
+    """Read one tabular object whole (pin-time inspection and small objects)."""
+    import pyarrow as pa
+
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        column_types = read_options.get("column_types")
+        if schema is None and column_types:
+            from labdatasets.features import dtype_to_arrow
+
+            read_options = {**read_options, "column_types": {k: dtype_to_arrow(v) for k, v in column_types.items()}}
+        parse, convert = _csv_options(read_options, schema)
+        table = pcsv.read_csv(path, parse_options=parse, convert_options=convert)
+    elif fmt == "jsonl":
+        import pyarrow.json as pjson
+
+        options = pjson.ParseOptions(explicit_schema=schema) if schema is not None else None
+        table = pjson.read_json(path, parse_options=options)
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, schema=schema)
+    else:
+        raise ValueError(f"{fmt!r} is not a tabular format")
+    if schema is not None and table.schema != schema:
+        table = table.select(schema.names).cast(schema)
+    return table if isinstance(table, pa.Table) else pa.table(table)
+
+
+def inspect(paths: Iterable[Path], fmt: str, read_options: Mapping[str, Any]) -> tuple["pa.Schema", int]:
+    """Schema and row count of the objects of one source (all must share the schema)."""
+    import pyarrow.parquet as pq
+
+    if fmt == "files":
+        return files_schema(), sum(1 for _ in paths)
+    schema = None
+    rows = 0
+    for path in paths:
+        if fmt == "parquet":
+            meta = pq.ParquetFile(path)
+            this_schema, n = meta.schema_arrow, meta.metadata.num_rows
+        else:
+            table = read_table(path, fmt, read_options, schema)
+            this_schema, n = table.schema, table.num_rows
+        if schema is None:
+            schema = this_schema
+        elif this_schema != schema:
+            raise ValueError(f"{path.name} has schema {this_schema} but the first file has {schema}")
+        rows += n
+    if schema is None:
+        raise ValueError("no files")
+    return schema.remove_metadata(), rows
+
+
+def iter_batches(
+    path: Path, fmt: str, read_options: Mapping[str, Any], schema: "pa.Schema", *, relpath: str = "", batch_rows: int = BATCH_ROWS
+) -> Iterator["pa.Table"]:
+    """Yield tables of at most ``batch_rows`` rows from one pinned object."""
+    import pyarrow as pa
+
+    if fmt == "files":
+        yield pa.table({"path": [relpath or path.name], "data": [path.read_bytes()]}, schema=files_schema())
+        return
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(path, memory_map=True) as pf:
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                yield pa.Table.from_batches([batch]).cast(schema)
+        return
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        parse, convert = _csv_options(read_options, schema)
+        reader = pcsv.open_csv(
+            path, read_options=pcsv.ReadOptions(block_size=16 << 20), parse_options=parse, convert_options=convert
+        )
+        pending: list[pa.RecordBatch] = []
+        count = 0
+        for batch in reader:
+            pending.append(batch)
+            count += batch.num_rows
+            if count >= batch_rows:
+                yield pa.Table.from_batches(pending).select(schema.names).cast(schema)
+                pending, count = [], 0
+        if pending:
+            yield pa.Table.from_batches(pending).select(schema.names).cast(schema)
+        return
+    table = read_table(path, fmt, read_options, schema)
+    for offset in range(0, table.num_rows, batch_rows):
+        yield table.slice(offset, batch_rows)
