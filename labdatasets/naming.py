@@ -115,6 +115,8 @@ def check_version_string(version: str, *, exact: bool) -> None:
         hint = "omit the version to get the latest one (write 'product_a', not 'product_a:latest')"
     elif version[:1] in ("v", "V") and _VERSION_RE.match(version[1:]):
         hint = f"drop the 'v': write {version[1:]!r}"
+    elif version[:1] in ("v", "V") and re.match(r"^\d+(\.\d+)?$", version[1:]):
+        hint = "drop the 'v' and give all three parts, e.g. '1.2.0'"
     elif re.match(r"^\d+\.\d+\.\d+[-+]", version):
         hint = "pre-release and build suffixes (1.2.0-rc1, 1.2.0+local) are not versions here; use a new PATCH version"
     elif re.match(r"^(\d+|\*)(\.(\d+|\*))?$", version):

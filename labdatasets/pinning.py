@@ -16,7 +16,6 @@ the store (they are immutable and shared, and a retry reuses them).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from labdatasets._version import __version__
@@ -69,7 +68,8 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
     target = builder.pin_record_path()
     sources = builder.sources()
     store = snapshots_for(builder)
-    with lock_file(target.with_name(target.name + ".lock"), f"pinning {builder.full_name}"):
+    lock = builder.settings.home / ".locks" / "pins" / (builder.full_name.replace("/", "--").replace(":", "-") + ".lock")
+    with lock_file(lock, f"pinning {builder.full_name}"):
         if target.exists():
             raise PinExistsError(f"{builder.full_name} was pinned by another process meanwhile ({target}).")
         pinned: dict[str, SourcePin] = {}
@@ -98,17 +98,13 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
         )
         store.add_bytes(record.manifest_bytes())
         path = record.write_new(target)
-    if not _is_in_checkout(path, builder):
+    if (builder.settings.home / "pins") in path.parents:
         logger.warning(
             "Pin record written to %s (this machine only). Copy it to the repository's snapshots/ "
             "and open a pull request so that everyone gets the same data.",
             path,
         )
     return PinRecord.read(path)
-
-
-def _is_in_checkout(path: Path, builder: "DatasetBuilder") -> bool:
-    return builder.settings.home not in path.parents
 
 
 def ensure_objects(builder: "DatasetBuilder", record: PinRecord, store: "Snapshots", *, local: bool = True, progress: bool = True) -> None:

@@ -165,17 +165,25 @@ def _move_into_place(tmp: Path, final: Path, *, overwrite: bool) -> None:
         os.replace(tmp, final)
 
 
-def _beam_error_message(exc: BaseException) -> str:
+def _original_error(exc: BaseException) -> LabDatasetsError | None:
+    """The labdatasets error raised inside a transform, if Beam re-raised it in this process."""
     seen = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, LabDatasetsError):
-            return str(current)
+            return current
         current = current.__cause__ or current.__context__
-    text = str(exc)
-    match = re.search(r"labdatasets\.errors\.\w+: (.*?)(?:\s\[while running|\n|$)", text)
-    return match.group(1) if match else text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
+    return None
+
+
+def _beam_error_message(exc: BaseException) -> str:
+    """One line for an error raised inside a transform (Beam wraps it with the step name)."""
+    text = str(exc).strip()
+    step = re.findall(r"\[while running '([^']+)'\]", text)
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith(("Traceback", "  "))]
+    last = re.sub(r"\s*\[while running '[^']+'\]", "", lines[-1] if lines else type(exc).__name__)
+    return f"{last} (in step '{step[-1]}')" if step else last
 
 
 def _run_pipeline(
@@ -221,10 +229,23 @@ def _run_pipeline(
             num_shards=builder.NUM_SHARDS,
             where=f"{builder.full_name} split {split!r}",
         )
+    beam_logger = logging.getLogger("apache_beam")
+    level = beam_logger.level
+    if not logger.isEnabledFor(logging.DEBUG):
+        beam_logger.setLevel(logging.CRITICAL)  # the error is re-raised below, once and readable
     try:
         pipeline.run().wait_until_finish()
     except Exception as exc:
-        raise ProcessingError(f"Building {builder.full_name} failed: {_beam_error_message(exc)}") from exc
+        original = _original_error(exc)
+        if original is not None:
+            original.args = (re.sub(r"\s*\[while running '[^']+'\]", "", str(original)),)
+            raise original from exc
+        raise ProcessingError(
+            f"Building {builder.full_name} failed: {_beam_error_message(exc)}. Run with --debug "
+            "(or LABDATASETS_DEBUG=1) for the full traceback."
+        ) from exc
+    finally:
+        beam_logger.setLevel(level)
     return list(outputs)
 
 

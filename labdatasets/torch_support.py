@@ -22,7 +22,7 @@ class TorchDataset(torch.utils.data.Dataset):
         self.objects: dict[str, np.ndarray] = {}
         for name, values in columns.items():
             if values.dtype != object and values.dtype.kind in "biuf":
-                self.tensors[name] = torch_module.from_numpy(np.ascontiguousarray(values))
+                self.tensors[name] = torch_module.from_numpy(np.array(values, copy=True))  # Arrow memory is read-only
             else:
                 self.objects[name] = values
         self._len = len(next(iter(columns.values()))) if columns else 0

@@ -1,0 +1,48 @@
+"""Shared fixtures: every test runs against its own empty labdatasets home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BuilderFactory
+
+_ENV = (
+    "LABDATASETS_HOME",
+    "LABDATASETS_DATA_DIR",
+    "LABDATASETS_SNAPSHOT_STORE",
+    "LABDATASETS_SHARED_CACHE",
+    "LABDATASETS_PINS_DIR",
+    "LABDATASETS_CONFIG",
+    "LABDATASETS_DEBUG",
+)
+
+
+@pytest.fixture(autouse=True)
+def lab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty home (store, prepared data, local pins) and no user config for each test."""
+    for var in _ENV:
+        monkeypatch.delenv(var, raising=False)
+    home = tmp_path / "labhome"
+    monkeypatch.setenv("LABDATASETS_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("LABDATASETS_PROGRESS", "0")
+    return home
+
+
+@pytest.fixture
+def make_builder(tmp_path: Path):
+    """Factory: write a builder module and its source files under tmp_path, import and register it."""
+    factory = BuilderFactory(tmp_path / "builders")
+    yield factory
+    factory.cleanup()
+
+
+@pytest.fixture
+def subprocess_env(lab_home: Path) -> dict[str, str]:
+    """Environment for a child process that sees the same isolated home."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
+    return env

@@ -1,0 +1,124 @@
+import os
+import stat
+import threading
+
+import pytest
+
+from labdatasets.errors import SnapshotCorruptedError, SnapshotNotFoundError
+from labdatasets.hashing import sha256_bytes
+from labdatasets.stores import LocalStore, Snapshots, object_key, open_store
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalStore(f"file://{tmp_path / 'store'}")
+
+
+def test_objects_are_content_addressed_and_read_only(store, tmp_path):
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"hello snapshots")
+    info = store.add_file(src)
+    assert info.oid == sha256_bytes(b"hello snapshots") and info.size == 15 and info.written
+    path = store.path(info.oid)
+    assert path.relative_to(store.root).as_posix() == object_key(info.oid) == f"objects/{info.oid[:2]}/{info.oid[2:]}"
+    assert path.read_bytes() == b"hello snapshots"
+    assert stat.S_IMODE(path.stat().st_mode) & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) == 0
+    assert list(store.iter_oids()) == [info.oid]
+    assert not list((store.root / "tmp").iterdir())  # nothing left behind
+
+
+def test_adding_existing_bytes_changes_nothing(store, tmp_path):
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"same bytes")
+    first = store.add_file(src)
+    before = store.path(first.oid).stat()
+    second = store.add_file(src)
+    after = store.path(first.oid).stat()
+    assert second.oid == first.oid and not second.written
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+
+
+def test_a_write_never_replaces_an_existing_object(store, tmp_path):
+    """Even a buggy caller linking other bytes under an oid cannot overwrite it."""
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"original")
+    info = store.add_file(src)
+    impostor = store._tmp_dir() / "impostor"
+    impostor.write_bytes(b"different")
+    assert store._link_into_place(impostor, info.oid) is False
+    assert store.path(info.oid).read_bytes() == b"original"
+
+
+def test_concurrent_writers_of_one_object(store, tmp_path):
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(3 << 20))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(store.add_file(src))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.oid for r in results}) == 1
+    assert sum(r.written for r in results) == 1
+    store.verify(results[0].oid)
+
+
+def test_corruption_is_detected_and_named(store, tmp_path):
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"precious")
+    oid = store.add_file(src).oid
+    path = store.path(oid)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"tampered")
+    with pytest.raises(SnapshotCorruptedError) as info:
+        store.open_verified(oid, context="toy:1.0.0 source 'rows'")
+    message = str(info.value)
+    assert oid in message and sha256_bytes(b"tampered") in message
+    assert "toy:1.0.0 source 'rows'" in message and "labdatasets verify --repair toy:1.0.0" in message
+    store.quarantine(oid)
+    assert not store.has(oid) and len(list((store.root / "quarantine").iterdir())) == 1
+
+
+def test_missing_object(store):
+    with pytest.raises(SnapshotNotFoundError, match="is not in the snapshot store"):
+        store.open_verified("ab" * 32)
+
+
+def test_fetch_verifies_before_placing(store, tmp_path):
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"fetch me")
+    oid = store.add_file(src).oid
+    dest = tmp_path / "out" / "copy"
+    assert store.fetch(oid, dest).read_bytes() == b"fetch me"
+    os.chmod(store.path(oid), 0o644)
+    store.path(oid).write_bytes(b"rotten")
+    with pytest.raises(SnapshotCorruptedError):
+        store.fetch(oid, tmp_path / "out" / "bad")
+    assert not (tmp_path / "out" / "bad").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["copy"]
+
+
+def test_two_level_view_fetches_from_the_configured_store(tmp_path):
+    primary_uri, cache_uri = f"file://{tmp_path / 'shared'}", f"file://{tmp_path / 'cache'}"
+    src = tmp_path / "x.csv"
+    src.write_bytes(b"id\n1\n")
+    snaps = Snapshots(primary_uri, cache_uri)
+    oid = snaps.add_file(src).oid
+    assert open_store(primary_uri).has(oid)
+    fresh_cache = Snapshots(primary_uri, f"file://{tmp_path / 'other-machine'}")
+    assert not fresh_cache.cache.has(oid)
+    assert fresh_cache.local_path(oid).read_bytes() == b"id\n1\n"
+    assert fresh_cache.cache.has(oid)
+
+
+def test_mirror_is_used_only_when_it_hashes_to_the_oid(tmp_path):
+    snaps = Snapshots(f"file://{tmp_path / 'store'}")
+    good = tmp_path / "good.csv"
+    good.write_bytes(b"pinned bytes")
+    oid = sha256_bytes(b"pinned bytes")
+    assert snaps.local_path(oid, mirror=lambda _: good).read_bytes() == b"pinned bytes"
+    changed = tmp_path / "changed.csv"
+    changed.write_bytes(b"edited after the pin")
+    other = sha256_bytes(b"never stored")
+    with pytest.raises(SnapshotNotFoundError, match="no longer holds the pinned bytes"):
+        snaps.local_path(other, mirror=lambda _: changed)

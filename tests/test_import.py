@@ -1,0 +1,21 @@
+import json
+import subprocess
+import sys
+
+HEAVY = ("tensorflow", "apache_beam", "boto3", "botocore", "sqlalchemy", "gspread", "google.cloud", "torch", "pymysql", "tensorflow_datasets")
+
+
+def test_import_labdatasets_loads_no_heavy_dependency(subprocess_env):
+    code = "import json, sys, labdatasets; labdatasets.list_datasets(); from labdatasets import loaders, processing; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True, check=True)
+    modules = json.loads(out.stdout)
+    loaded = [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert loaded == []
+    assert "pyarrow" not in modules and "pandas" not in modules  # imported only when data is read
+
+
+def test_public_api():
+    import labdatasets
+
+    for name in ("load", "builder", "info", "list_datasets", "DatasetBuilder", "DatasetInfo", "BuilderConfig", "Dataset"):
+        assert name in labdatasets.__all__ and getattr(labdatasets, name).__doc__
