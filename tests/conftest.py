@@ -8,6 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import BuilderFactory
+from tests.servers import (  # noqa: F401 - fixtures
+    gcs_bucket,
+    gcs_env,
+    gcs_server,
+    mysql_database,
+    mysql_url,
+    s3_bucket,
+    s3_env,
+    s3_server,
+)
 
 _ENV = (
     "LABDATASETS_HOME",
