@@ -1,0 +1,238 @@
+"""Warm load speed and import time of labdatasets, against its anchors, in one run.
+
+What it measures (all on the same machine, in the same run):
+
+1. A 1M-row tabular split (int64 id, float32 and float64 measurements, a class label,
+   short text) is pinned and built with labdatasets in a temporary home.
+2. Warm ``labdatasets.load(..., format="pandas")`` against
+   ``pyarrow.parquet.read_table(<the same files>).to_pandas()``: median of N
+   alternating runs each; target ratio <= 1.5.
+3. On 100k rows, ``tfds.as_dataframe`` of the same data prepared by a tfds
+   GeneratorBasedBuilder (only if tensorflow-datasets and TensorFlow are installed).
+4. ``import labdatasets`` wall time in a fresh interpreter (minus bare Python start-up),
+   next to ``import tensorflow_datasets`` when installed.
+
+Usage::
+
+    python benchmarks/bench_load.py [--rows 1000000] [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+BUILDER = '''
+import labdatasets as lds
+from labdatasets import features as F, loaders, processing as P
+
+
+class Builder(lds.DatasetBuilder):
+    """Synthetic tabular benchmark data."""
+
+    name = {name!r}
+    VERSION = "1.0.0"
+    RELEASE_NOTES = {{"1.0.0": "benchmark"}}
+
+    def _info(self):
+        return lds.DatasetInfo(
+            features=F.Features({{
+                "id": F.Value("int64", nullable=False),
+                "x": F.Value("float32"),
+                "y": F.Value("float64"),
+                "label": F.ClassLabel(names=["a", "b", "c", "d"]),
+                "text": F.Text(),
+            }}),
+            key="id",
+        )
+
+    def _sources(self):
+        return {{"rows": loaders.LocalSource("rows.parquet")}}
+
+    def _process(self, sources):
+        return {{"train": sources["rows"]}}
+'''
+
+
+def make_source(path: Path, rows: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    words = np.array(["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"])
+    text = pa.array(np.char.add(words[rng.integers(0, len(words), rows)], rng.integers(0, 1000, rows).astype(str)))
+    table = pa.table(
+        {
+            "id": np.arange(rows, dtype=np.int64),
+            "x": rng.standard_normal(rows).astype(np.float32),
+            "y": rng.standard_normal(rows),
+            "label": rng.integers(0, 4, rows),
+            "text": text,
+        }
+    )
+    pq.write_table(table, path)
+
+
+def load_builder(folder: Path, name: str):
+    path = folder / f"{name}_dataset_builder.py"
+    path.write_text(BUILDER.format(name=name))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}_dataset_builder", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.Builder
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def alternate(fns: dict, repeat: int) -> dict[str, list[float]]:
+    """Run the candidates in turn, repeat times, so drift hits all of them alike."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeat):
+        for key, fn in fns.items():
+            times[key].extend(timed(fn, 1))
+    return times
+
+
+def import_time(module: str, repeat: int = 5) -> float | None:
+    if module != "labdatasets" and importlib.util.find_spec(module) is None:
+        return None
+    code = f"import {module}"
+    base = min(timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat))
+    full = min(timed(lambda: subprocess.run([sys.executable, "-c", code], check=True, env=os.environ), repeat))
+    return max(full - base, 0.0)
+
+
+def tfds_as_dataframe(folder: Path, rows: int) -> float | None:
+    """tfds.as_dataframe of the same rows prepared by a GeneratorBasedBuilder; None if unavailable."""
+    if importlib.util.find_spec("tensorflow_datasets") is None or importlib.util.find_spec("tensorflow") is None:
+        return None
+    import numpy as np
+    import pyarrow.parquet as pq
+    import tensorflow_datasets as tfds
+
+    tfds.disable_progress_bar()
+    table = pq.read_table(folder / "rows.parquet").slice(0, rows)
+    columns = {k: table.column(k).to_numpy(zero_copy_only=False) for k in table.column_names}
+
+    class BenchTfds(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(
+                builder=self,
+                features=tfds.features.FeaturesDict(
+                    {
+                        "id": np.int64,
+                        "x": np.float32,
+                        "y": np.float64,
+                        "label": tfds.features.ClassLabel(names=["a", "b", "c", "d"]),
+                        "text": tfds.features.Text(),
+                    }
+                ),
+            )
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples()}
+
+        def _generate_examples(self):
+            for i in range(rows):
+                yield i, {k: columns[k][i] for k in columns}
+
+    builder = BenchTfds(data_dir=str(folder / "tfds"))
+    builder.download_and_prepare()
+    ds = builder.as_dataset(split="train")
+    start = time.perf_counter()
+    df = tfds.as_dataframe(ds, builder.info)
+    tfds_time = time.perf_counter() - start
+    assert len(df) == rows
+    return tfds_time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--tfds-rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="labdatasets-bench-") as tmp:
+        root = Path(tmp)
+        os.environ["LABDATASETS_HOME"] = str(root / "home")
+        os.environ["LABDATASETS_PROGRESS"] = "0"
+        os.environ.pop("LABDATASETS_PINS_DIR", None)
+        make_source(root / "rows.parquet", args.rows)
+        load_builder(root, "bench_load")
+
+        import pyarrow.parquet as pq
+
+        import labdatasets
+
+        start = time.perf_counter()
+        labdatasets.builder("bench_load").build(progress=False)
+        build_time = time.perf_counter() - start
+        info = labdatasets.info("bench_load")
+        files = [str(info.data_dir / s.filename) for s in info.splits["train"].shards]
+        assert info.splits["train"].num_rows == args.rows
+
+        def ours():
+            df = labdatasets.load("bench_load", split="train", format="pandas", progress=False)
+            assert len(df) == args.rows
+
+        def anchor():
+            df = pq.read_table(files).to_pandas()
+            assert len(df) == args.rows
+
+        ours(), anchor()  # warm the page cache and imports for both
+        times = alternate({"labdatasets.load(format='pandas')": ours, "pyarrow read_table().to_pandas()": anchor}, args.repeat)
+
+        # tfds.as_dataframe on the 100k-row slice of the same data, against pyarrow on those rows.
+        tfds_result = tfds_as_dataframe(root, args.tfds_rows)
+        small = pq.read_table(files).slice(0, args.tfds_rows)
+        small_path = root / "small.parquet"
+        pq.write_table(small, small_path)
+        small_arrow = statistics.median(timed(lambda: pq.read_table(small_path).to_pandas(), args.repeat))
+
+    lab = statistics.median(times["labdatasets.load(format='pandas')"])
+    arrow = statistics.median(times["pyarrow read_table().to_pandas()"])
+    print(f"\nWarm load of a {args.rows:,}-row split (median of {args.repeat} alternating runs)")
+    print(f"{'path':<40} {'median s':>9} {'min s':>8} {'ratio':>7}")
+    for key, values in times.items():
+        print(f"{key:<40} {statistics.median(values):>9.3f} {min(values):>8.3f} {statistics.median(values) / arrow:>7.2f}")
+    verdict = "meets" if lab / arrow <= 1.5 else "MISSES"
+    print(f"ratio labdatasets / pyarrow = {lab / arrow:.2f} ({verdict} the <= 1.5 target)")
+    print(f"(one-time pin + build of the split with labdatasets: {build_time:.1f} s)")
+
+    print(f"\nDataFrame of {args.tfds_rows:,} rows")
+    print(f"{'path':<40} {'s':>9} {'ratio':>7}")
+    print(f"{'pyarrow read_table().to_pandas()':<40} {small_arrow:>9.3f} {1.0:>7.2f}")
+    if tfds_result is None:
+        print(f"{'tfds.as_dataframe':<40} {'n/a':>9}   (tensorflow-datasets or TensorFlow not installed)")
+    else:
+        print(f"{'tfds.as_dataframe':<40} {tfds_result:>9.3f} {tfds_result / small_arrow:>7.0f}")
+
+    print("\nImport time in a fresh interpreter (min of 5, minus bare Python start-up)")
+    print(f"{'module':<40} {'s':>9}")
+    for module in ("labdatasets", "tensorflow_datasets", "apache_beam"):
+        value = import_time(module)
+        print(f"{'import ' + module:<40} {('%.3f' % value) if value is not None else 'n/a':>9}")
+
+
+if __name__ == "__main__":
+    main()
