@@ -260,3 +260,59 @@ def test_loading_a_prepared_version_does_not_import_beam(make_builder, subproces
     out = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True, check=True)
     rows, heavy = out.stdout.split(" ", 1)
     assert int(rows) > 100 and heavy.strip() == "[]"
+
+
+CONFIG_BUILDER = '''
+import pyarrow.compute as pc
+
+import labdatasets as lds
+from labdatasets import features as F, loaders, processing as P
+
+
+def keep_small(table):
+    return table.filter(pc.less(table["id"], 10))
+
+
+class Builder(lds.DatasetBuilder):
+    """A dataset with two configs."""
+
+    name = "toy_configs"
+    VERSION = "1.0.0"
+    RELEASE_NOTES = {"1.0.0": "first"}
+    BUILDER_CONFIGS = [
+        lds.BuilderConfig("full", description="every row"),
+        lds.BuilderConfig("small", description="ids below 10", version="2.0.0", supported_versions=["1.0.0"],
+                          release_notes={"2.0.0": "small now drops ids >= 10"}),
+    ]
+
+    def _info(self):
+        return lds.DatasetInfo(features=F.Features({"id": F.Value("int64"), "value": F.Value("float64")}), key="id")
+
+    def _sources(self):
+        return {"rows": loaders.LocalSource("rows.csv")}
+
+    def _process(self, sources):
+        rows = sources["rows"]
+        if self.config_name == "small" and self.version >= "2.0.0":
+            rows = rows | P.MapBatches(keep_small)
+        return {"train": rows}
+'''
+
+
+def test_configs_have_their_own_versions_pins_and_folders(make_builder, lab_home):
+    csv = "id,value\n" + "".join(f"{i},{i / 2}\n" for i in range(30))
+    make_builder.write("toy_configs", CONFIG_BUILDER, {"rows.csv": csv})
+    assert labdatasets.builder("toy_configs").config_name == "full"  # the first config is the default
+    full = labdatasets.load("toy_configs", split="train")
+    small_v2 = labdatasets.load("toy_configs/small", split="train")
+    small_v1 = labdatasets.load("toy_configs/small:1.0.0", split="train")
+    assert (len(full), len(small_v2), len(small_v1)) == (30, 10, 30)
+    b = labdatasets.builder("toy_configs/small")
+    assert b.full_name == "toy_configs/small:2.0.0"
+    assert b.prepared_dir == lab_home / "prepared" / "toy_configs" / "small" / "2.0.0"
+    assert b.pin_record().path.parts[-3:] == ("toy_configs", "small", "2.0.0.json")
+    assert b.info.release_notes == {"2.0.0": "small now drops ids >= 10", "1.0.0": "first"}
+    with pytest.raises(labdatasets.errors.ConfigNotFoundError, match="configs: full, small"):
+        labdatasets.builder("toy_configs/tiny")
+    with pytest.raises(VersionNotFoundError, match="Versions: 1.0.0"):
+        labdatasets.builder("toy_configs/full:2.0.0")
