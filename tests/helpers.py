@@ -126,3 +126,31 @@ class BuilderFactory:
             registry.unregister(name)
         for module in self.modules:
             sys.modules.pop(module, None)
+
+
+REPO = Path(__file__).resolve().parent.parent
+# What a checkout needs to scaffold, test and document builders (no .git, .venv or caches).
+CHECKOUT_PARTS = ("labdatasets", "datasets", "loaders", "snapshots", "docs", "setup.cfg", "setup.py", "pyproject.toml")
+
+
+def copy_repository(dest: Path) -> Path:
+    """A copy of this checkout that a child Python imports as ``labdatasets``.
+
+    The installed (editable) package maps ``labdatasets.datasets`` to *this*
+    checkout's ``datasets/``. In the copy, ``labdatasets/datasets`` (and
+    ``loaders``, ``snapshots``) are symlinks to the copy's top-level folders, so
+    with the copy first on ``PYTHONPATH`` every import resolves inside the copy,
+    as ``pip install -e`` of the copy would arrange.
+    """
+    import shutil
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for part in CHECKOUT_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=ignore)
+        elif src.is_file():
+            shutil.copy2(src, dest / part)
+    for mapped in ("datasets", "loaders", "snapshots"):
+        (dest / "labdatasets" / mapped).symlink_to(Path("..") / mapped, target_is_directory=True)
+    return dest
