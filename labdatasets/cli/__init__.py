@@ -27,6 +27,7 @@ VERBS = {
     "build": "build",
     "load": "load",
     "verify": "verify",
+    "diff": "diff",
     "new": "new",
 }
 
