@@ -420,6 +420,11 @@ class DatasetBuilder:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.full_name}>"
 
+    def _repr_html_(self) -> str:
+        from labdatasets.display import info_html
+
+        return info_html(self.info, record=self.pin_record())
+
     # ------------------------------------------------------------------ author hooks
     def _info(self) -> DatasetInfo:
         """Return the :class:`DatasetInfo` (features, key, description, owners...)."""

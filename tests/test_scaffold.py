@@ -184,6 +184,12 @@ def _edit(path: Path, edits: dict[str, str]) -> None:
     path.write_text(text)
 
 
+def _cli(copy: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
+    """The labdatasets console script, run in the copy."""
+    code = "import sys; from labdatasets.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *argv], cwd=copy, env=env, capture_output=True, text=True)
+
+
 def _pytest(copy: Path, env: dict[str, str], *paths: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *paths],
@@ -205,12 +211,8 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
     available = [s for s in SOURCES if CONNECTORS[s][0] in loaders.known_sources]
     assert "local" in available
     for source in available:
-        new = subprocess.run(
-            [sys.executable, "-c", "import sys; from labdatasets.cli import main; sys.exit(main(sys.argv[1:]))",
-             "new", f"text_classification/reviews_{source}" if source != "local" else "text_classification/reviews_new",
-             "--source", source],
-            cwd=copy, env=env, capture_output=True, text=True,
-        )
+        name = "reviews_new" if source == "local" else f"reviews_{source}"
+        new = _cli(copy, env, "new", f"text_classification/{name}", "--source", source)
         assert new.returncode == 0, new.stderr
         assert new.stderr == ""  # the copy imports its own builders: no 'pip install -e' note
     result = _pytest(copy, env, "datasets/text_classification")
@@ -247,6 +249,28 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
         "text_classification ['id', 'text', 'num_words', 'label'] logistics@lab.example "
         "Courier notes: free-text remarks on sample deliveries, labelled by outcome."
     )
+
+    # The docs gate: the catalog lacks the new dataset until `labdatasets docs` writes its page.
+    check = _cli(copy, env, "docs", "--check")
+    assert check.returncode == 1
+    assert "docs/catalog/index.md" in check.stdout and "docs/catalog/reviews_new.md" in check.stdout
+    (copy / "docs/catalog/glossary.md").write_text("# Glossary, written by hand\n")
+    written = _cli(copy, env, "docs")
+    assert written.returncode == 0 and "wrote docs/catalog/reviews_new.md" in written.stdout
+    page = (copy / "docs/catalog/reviews_new.md").read_text()
+    assert "Courier notes: free-text remarks on sample deliveries, labelled by outcome." in page
+    assert "Notes are typed on a tablet at the loading dock." in page  # README.md
+    assert "| num_words | int32 | Words in the note |" in page and "| **Owners** | logistics@lab.example |" in page
+    assert "Not pinned yet: `labdatasets pin reviews_new:1.0.0`" in page
+    assert "[reviews_new](reviews_new.md)" in (copy / "docs/catalog/index.md").read_text()
+    assert _cli(copy, env, "docs", "--check").returncode == 0
+    # A dataset removed from datasets/ loses its page; hand-written pages stay.
+    hidden = tmp_path / "reviews_new"
+    folder.rename(hidden)
+    assert "docs/catalog/reviews_new.md" in _cli(copy, env, "docs", "--check").stdout
+    assert "removed docs/catalog/reviews_new.md" in _cli(copy, env, "docs").stdout
+    assert (copy / "docs/catalog/glossary.md").is_file()
+    hidden.rename(folder)
 
     # And the test fails when the dummy data and SPLITS disagree.
     test_file.write_text(text.replace(f"SPLITS = {splits!r}", f"SPLITS = {{'train': {splits['train'] + 1}, 'test': {splits['test']}}}"))

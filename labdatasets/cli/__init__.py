@@ -29,6 +29,7 @@ VERBS = {
     "verify": "verify",
     "diff": "diff",
     "new": "new",
+    "docs": "docs",
 }
 
 
