@@ -56,6 +56,8 @@ __all__ = [
     "dataset_page",
     "recorded_splits",
     "record_splits",
+    "versions_to_record",
+    "repository_builders",
 ]
 
 CATALOG_DIR = "docs/catalog"
@@ -108,6 +110,38 @@ def recorded_splits(builder_cls: type["DatasetBuilder"]) -> dict[str, Any]:
     """The builder's ``splits.json``: ``{full name: {"snapshot_id", "splits": {split: sizes}}}``."""
     path = builder_cls.module_dir() / SPLITS_FILE
     return json.loads(path.read_text("utf-8")) if path.is_file() else {}
+
+
+def versions_to_record(references: Sequence[str] = ()) -> list["DatasetBuilder"]:
+    """What ``labdatasets docs --build`` records.
+
+    ``NAME:VERSION`` (or ``NAME/CONFIG:VERSION``) names one version, recorded even
+    if unpinned so that :func:`record_splits` says what is missing; ``NAME`` means
+    its pinned versions. With no reference: every pinned version of the checkout
+    whose split sizes are not recorded for its current snapshot.
+    """
+    from labdatasets.load import builder
+    from labdatasets.naming import parse_name
+
+    if not references:
+        out = []
+        for cls in repository_builders():
+            records = recorded_splits(cls)
+            for b in _variants(cls):
+                pin = b.committed_pin_record()
+                if pin is not None and records.get(b.full_name, {}).get("snapshot_id") != pin.snapshot_id:
+                    out.append(b)
+        return out
+    out = []
+    for reference in references:
+        ref = parse_name(reference)
+        if ref.version:
+            out.append(builder(reference))
+            continue
+        for b in _variants(registry.builder_cls(ref.name)):
+            if (ref.config is None or b.config_name == ref.config) and b.committed_pin_record() is not None:
+                out.append(b)
+    return out
 
 
 def record_splits(builder: "DatasetBuilder", *, beam_options: Any = None, progress: bool = True) -> Path:

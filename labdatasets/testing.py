@@ -181,17 +181,10 @@ def _adopt_pinned_schema(dummy: "SourcePin", real: "SourcePin", store: Any, wher
     missing = [n for n in schema.names if n not in dummy_columns]
     extra = [n for n in dummy_columns if n not in schema.names]
     if missing or extra:
+        problems = ([f"missing {missing}"] if missing else []) + ([f"not in the pinned source {extra}"] if extra else [])
         raise DummyDataError(
-            f"{where}: the dummy data's columns differ from the pinned source's: "
-            + "; ".join(
-                part
-                for part in (
-                    f"missing {missing}" if missing else "",
-                    f"not in the pinned source {extra}" if extra else "",
-                )
-                if part
-            )
-            + ". Make the dummy data's columns match the real source."
+            f"{where}: the dummy data's columns differ from the pinned source's: {'; '.join(problems)}. "
+            "Make the dummy data's columns match the real source."
         )
     for obj in dummy.objects:
         try:

@@ -109,7 +109,9 @@ class BuilderFactory:
         source: str = "data/rows.csv",
         extra_files: Mapping[str, str | bytes] | None = None,
         write_source: bool = True,
+        edits: Mapping[str, str] | None = None,
     ) -> type:
+        """The TABULAR_BUILDER module; ``edits`` are text replacements applied to it (each must match)."""
         rows = sample_rows(100) if rows is None else rows
         files = {source: rows_csv(rows)} if write_source else {}
         files.update(extra_files or {})
@@ -119,6 +121,9 @@ class BuilderFactory:
             name=name, version=version, supported=supported, notes=notes, source=source,
             ratios=dict(ratios or {"train": 0.8, "test": 0.2}),
         )
+        for before, after in (edits or {}).items():
+            assert before in code, f"{before!r} is not in the test builder"
+            code = code.replace(before, after)
         return self.write(name, code, files)
 
     def cleanup(self) -> None:

@@ -191,3 +191,12 @@ def test_docs_refuses_a_checkout_this_python_does_not_import(tmp_path, capsys):
 def test_docs_check_passes_on_this_checkout(capsys):
     assert main(["docs", "--check", "--root", str(REPO)]) == 0
     assert capsys.readouterr().out.strip() == "docs/ is up to date"
+
+
+def test_versions_to_record():
+    assert catalog.versions_to_record() == []  # every committed pin has its split sizes recorded
+    assert [b.full_name for b in catalog.versions_to_record(["product_a"])] == ["product_a:1.2.0", "product_a:1.0.0"]
+    assert [b.full_name for b in catalog.versions_to_record(["product_a:1.0.0", "iris"])] == [
+        "product_a:1.0.0",
+        "iris:1.0.0",
+    ]

@@ -13,7 +13,7 @@ import labdatasets
 from labdatasets.cli import main
 from labdatasets.diff import ColumnChange, diff_versions
 from labdatasets.errors import LabDatasetsError
-from tests.helpers import REPO, TABULAR_BUILDER, rows_csv, sample_rows
+from tests.helpers import REPO, rows_csv, sample_rows
 
 pytestmark = pytest.mark.slow
 
@@ -180,14 +180,11 @@ def test_diff_of_a_version_with_itself_is_empty(make_builder):
 
 
 def test_without_a_key_rows_are_matched_by_their_values(make_builder):
-    source = TABULAR_BUILDER.replace('            key="id",', '            key=None,')  # the DatasetInfo key only
-    notes = {"1.0.0": "x"}
     old_rows = sample_rows(20)
     new_rows = [dict(r, value=99.0) if r["id"] == 3 else r for r in old_rows] + sample_rows(1, offset=25)
-    for name, rows in (("toy_nokey_a", old_rows), ("toy_nokey_b", new_rows)):
-        code = source.format(name=name, version="1.0.0", supported=[], notes=notes, source="data/rows.csv",
-                             ratios={"train": 0.8, "test": 0.2})
-        make_builder.write(name, code, {"data/rows.csv": rows_csv(rows)})
+    no_key = {'            key="id",': "            key=None,"}  # the DatasetInfo key, not the split key
+    make_builder.tabular("toy_nokey_a", rows=old_rows, edits=no_key)
+    make_builder.tabular("toy_nokey_b", rows=new_rows, edits=no_key)
     d = diff_versions("toy_nokey_a:1.0.0", "toy_nokey_b:1.0.0")
     assert not d.key_declared and d.key == ("id", "value", "label", "text", "value_x2")
     # The changed row is one removed and one added row; nothing is left to compare as values.

@@ -8,7 +8,6 @@ import re
 import pytest
 
 import labdatasets
-from tests.helpers import TABULAR_BUILDER
 
 VOID = {"br", "hr", "img", "meta", "input"}
 
@@ -73,12 +72,14 @@ def test_a_builder_adds_its_pinned_sources_and_a_prepared_version_its_splits():
 
 
 def test_markup_from_builder_text_is_escaped(make_builder):
-    source = TABULAR_BUILDER.replace(
-        '"""A small tabular dataset for tests."""',
-        '"""Rows <b>bold</b> & <script>alert(1)</script>.\n\n    A second paragraph with 3 < 4."""',
-    ).format(name="toy_html", version="1.0.0", supported=[], notes={"1.0.0": "<i>first</i>"}, source="data/rows.csv",
-             ratios={"train": 0.8, "test": 0.2})
-    make_builder.write("toy_html", source)
+    make_builder.tabular(
+        "toy_html",
+        notes={"1.0.0": "<i>first</i>"},
+        edits={
+            '"""A small tabular dataset for tests."""':
+            '"""Rows <b>bold</b> & <script>alert(1)</script>.\n\n    A second paragraph with 3 < 4."""'
+        },
+    )
     markup = labdatasets.info("toy_html")._repr_html_()
     assert "<script>" not in markup and "<b>bold</b>" not in markup and "<i>first</i>" not in markup
     text = visible(markup)

@@ -264,6 +264,28 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
     assert "Not pinned yet: `labdatasets pin reviews_new:1.0.0`" in page
     assert "[reviews_new](reviews_new.md)" in (copy / "docs/catalog/index.md").read_text()
     assert _cli(copy, env, "docs", "--check").returncode == 0
+
+    # Pin the real data: the record lands in the copy's snapshots/, and the test now checks it too.
+    real = [f"{i},Parcel {i} {'arrived' if i % 3 else 'was damaged'},{'positive' if i % 3 else 'negative'}" for i in range(60)]
+    (folder / "data").mkdir()
+    (folder / "data/records.csv").write_text("id,text,label\n" + "\n".join(real) + "\n")
+    pinned = _cli(copy, env, "pin", "reviews_new:1.0.0", "--quiet")
+    assert pinned.returncode == 0, pinned.stderr
+    assert (copy / "snapshots/reviews_new/1.0.0.json").is_file()
+    result = _pytest(copy, env, str(folder.relative_to(copy)))
+    assert result.returncode == 0 and "6 passed" in result.stdout, result.stdout
+
+    # docs --build records the split sizes of a build of the committed pin; the page shows them.
+    assert _cli(copy, env, "docs", "--check").returncode == 1  # the page still says "not pinned"
+    recorded = _cli(copy, env, "docs", "--build", "reviews_new", "--quiet")
+    assert recorded.returncode == 0, recorded.stderr
+    assert "recorded the split sizes of reviews_new:1.0.0 in datasets/text_classification/reviews_new/splits.json" in (
+        recorded.stdout
+    )
+    page = (copy / "docs/catalog/reviews_new.md").read_text()
+    assert "| **total** | **60** |  |" in page and "| records | local | path=data/records.csv | csv | 1 | 60 |" in page
+    assert _cli(copy, env, "docs", "--check").returncode == 0
+
     # A dataset removed from datasets/ loses its page; hand-written pages stay.
     hidden = tmp_path / "reviews_new"
     folder.rename(hidden)
@@ -275,4 +297,4 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
     # And the test fails when the dummy data and SPLITS disagree.
     test_file.write_text(text.replace(f"SPLITS = {splits!r}", f"SPLITS = {{'train': {splits['train'] + 1}, 'test': {splits['test']}}}"))
     result = _pytest(copy, env, str(folder.relative_to(copy)))
-    assert result.returncode == 1 and "1 failed, 4 passed, 1 skipped" in result.stdout
+    assert result.returncode == 1 and "1 failed, 5 passed" in result.stdout

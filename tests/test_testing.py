@@ -10,7 +10,7 @@ import pytest
 from labdatasets import registry
 from labdatasets.config import settings as resolve_settings
 from labdatasets.testing import DatasetBuilderTestCase, DummyDataError, dummy_sources, isolated_settings
-from tests.helpers import TABULAR_BUILDER, rows_csv, sample_rows
+from tests.helpers import rows_csv, sample_rows
 
 pytestmark = pytest.mark.slow
 
@@ -89,11 +89,9 @@ def test_missing_or_ambiguous_dummy_data_is_named(make_builder):
 
 
 def test_overlapping_splits_and_repeated_keys_fail(make_builder):
-    source = TABULAR_BUILDER.replace(
-        "return P.split_by_hash(rows, key=\"id\", ratios={ratios!r})",
-        "return {{\"train\": rows, \"test\": rows | \"Head\" >> P.Filter(pc.field(\"id\") < 3)}}",
-    ).format(name="tc_overlap", version="1.0.0", supported=[], notes={"1.0.0": "x"}, source="data/rows.csv", ratios={})
-    cls = make_builder.write("tc_overlap", source, dummy(sample_rows(10)))
+    split = "return P.split_by_hash(rows, key=\"id\", ratios={'train': 0.8, 'test': 0.2})"
+    overlap = 'return {"train": rows, "test": rows | "Head" >> P.Filter(pc.field("id") < 3)}'
+    cls = make_builder.tabular("tc_overlap", extra_files=dummy(sample_rows(10)), edits={split: overlap})
     result = run_case(cls, SPLITS={"train": 10, "test": 3})
     assert set(failed(result)) == {"test_splits_are_disjoint"}
     assert "is in both split 'test' and split 'train'" in failed(result)["test_splits_are_disjoint"]
@@ -105,15 +103,13 @@ def test_overlapping_splits_and_repeated_keys_fail(make_builder):
 
 
 def test_nondeterministic_processing_fails(make_builder):
-    source = TABULAR_BUILDER.replace(
-        "def tidy(table):\n    return",
-        "import uuid\n\ndef tidy(table):\n    table = table.set_column(3, \"text\", pa.array([uuid.uuid4().hex for _ in range(table.num_rows)]))\n    return",
-    ).format(
-        name="tc_random", version="1.0.0", supported=[], notes={"1.0.0": "x"}, source="data/rows.csv",
-        ratios={"train": 0.8, "test": 0.2},
-    )
+    random_text = 'table = table.set_column(3, "text", pa.array([uuid.uuid4().hex for _ in range(table.num_rows)]))'
     rows = sample_rows(10)
-    cls = make_builder.write("tc_random", source, dummy(rows))
+    cls = make_builder.tabular(
+        "tc_random",
+        extra_files=dummy(rows),
+        edits={"def tidy(table):\n    return": f"import uuid\n\ndef tidy(table):\n    {random_text}\n    return"},
+    )
     result = run_case(cls, SPLITS=counts(cls, rows))
     assert set(failed(result)) == {"test_build_is_deterministic"}
     assert "two builds of the same pinned data gave different content" in failed(result)["test_build_is_deterministic"]
@@ -147,15 +143,14 @@ def test_the_committed_pin_record_must_name_the_declared_sources(make_builder):
 
 
 def test_dummy_data_is_read_with_the_pinned_schema(make_builder):
-    source = TABULAR_BUILDER.replace(
-        "def tidy(table):\n    return",
-        "def tidy(table):\n    table = table.set_column(3, \"text\", pc.utf8_upper(table[\"text\"]))  # needs strings\n    return",
-    ).format(
-        name="tc_schema", version="1.0.0", supported=[], notes={"1.0.0": "x"}, source="data/rows.csv",
-        ratios={"train": 0.8, "test": 0.2},
-    )
+    upper = 'table = table.set_column(3, "text", pc.utf8_upper(table["text"]))  # needs strings'
     rows = sample_rows(20)
-    cls = make_builder.write("tc_schema", source, {"data/rows.csv": rows_csv(rows), **dummy(rows[:10])})
+    cls = make_builder.tabular(
+        "tc_schema",
+        rows=rows,
+        extra_files=dummy(rows[:10]),
+        edits={"def tidy(table):\n    return": f"def tidy(table):\n    {upper}\n    return"},
+    )
     record = _commit_pin(cls)
     assert [f["type"] for f in record.sources["rows"].schema] == ["int64", "double", "string", "string"]
     # Dummy text that looks numeric would be read as int64 (and utf8_upper would fail); the pinned type wins.

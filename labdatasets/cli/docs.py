@@ -25,32 +25,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _to_build(references: list[str]) -> list:
-    """Builders named on the command line, or every pinned version whose split sizes are missing or stale."""
-    from labdatasets import catalog
-    from labdatasets.load import builder
-    from labdatasets.naming import parse_name
-
-    if references:
-        out = []
-        for reference in references:
-            ref = parse_name(reference)
-            if ref.version:
-                out.append(builder(reference))
-            else:  # every version of every config
-                cls = builder(reference).__class__
-                out += [b for b in catalog._variants(cls) if b.config_name == ref.config or ref.config is None]
-        return [b for b in out if b.committed_pin_record() is not None or references]
-    out = []
-    for cls in catalog.repository_builders():
-        records = catalog.recorded_splits(cls)
-        for b in catalog._variants(cls):
-            pin = b.committed_pin_record()
-            if pin is not None and records.get(b.full_name, {}).get("snapshot_id") != pin.snapshot_id:
-                out.append(b)
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from labdatasets import catalog
 
@@ -66,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.build is not None:
         catalog.check_imported_from(root)
-        for b in _to_build(args.build):
+        for b in catalog.versions_to_record(args.build):
             path = catalog.record_splits(b, beam_options=beam_options(args), progress=not args.quiet)
             print(f"recorded the split sizes of {b.full_name} in {path.relative_to(root)}")
     changed = catalog.write(root)
