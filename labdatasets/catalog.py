@@ -204,10 +204,9 @@ def dataset_page(cls: type["DatasetBuilder"], root: Path) -> str:
     out.append(_table(["", ""], [[f"**{k}**", v] for k, v in about]))
 
     latest_record = records.get(latest.full_name, {})
-    splits = list(latest_record.get("splits", {}))
-    split = "train" if "train" in splits else next(iter(splits), None)
+    load = summary.load_line(latest.full_name, latest_record.get("splits", {}))
     out.append("## Load it\n")
-    out.append(f"```python\nimport labdatasets\nds = {summary.load_line(latest.full_name, split)}\n```\n")
+    out.append(f"```python\nimport labdatasets\nds = {load}\n```\n")
 
     out.append("## Versions\n")
     rows = []

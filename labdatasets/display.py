@@ -65,8 +65,7 @@ def info_html(info: "DatasetInfo", *, record: "PinRecord | None" = None) -> str:
             + "".join(f"<tr><td style='{_CELL}'><b>{_e(k)}</b></td><td style='{_CELL}'>{_e(v)}</td></tr>" for k, v in about)
             + "</tbody></table>"
         )
-    split = "train" if "train" in info.splits or not info.splits else next(iter(info.splits))
-    parts.append(f"<p>Load it: <code>{_e(summary.load_line(info.full_name, split))}</code></p>")
+    parts.append(f"<p>Load it: <code>{_e(summary.load_line(info.full_name, info.splits))}</code></p>")
 
     parts.append("<h4>Features</h4>")
     parts.append(_table(["column", "type", "description"], summary.feature_rows(info.features), code_first=True))

@@ -13,7 +13,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from labdatasets.redact import redact_mapping
 
@@ -104,6 +104,12 @@ def source_rows(record: "PinRecord") -> list[list[str]]:
     ]
 
 
-def load_line(full_name: str, split: str | None = "train") -> str:
-    """The one line that loads a version: ``labdatasets.load("product_a:1.2.0", split="train")``."""
+def load_line(full_name: str, splits: Iterable[str] = ()) -> str:
+    """The one line that loads a version: ``labdatasets.load("product_a:1.2.0", split="train")``.
+
+    ``splits`` are the version's split names when known; the line loads ``train``
+    (else the first split), or every split when none is known.
+    """
+    names = list(splits)
+    split = "train" if "train" in names else next(iter(names), None)
     return f'labdatasets.load("{full_name}"' + (f', split="{split}"' if split else "") + ")"

@@ -47,7 +47,7 @@ def test_info_of_an_unprepared_version_shows_what_it_is_and_how_to_load_it():
     assert "product_a:1.0.0 (products)" in text
     assert "Product A field observations" in text
     assert "Owners product-a-data@lab.example" in text and "Key sample_id" in text
-    assert 'labdatasets.load("product_a:1.0.0", split="train")' in text
+    assert 'labdatasets.load("product_a:1.0.0")' in text  # splits are unknown until it is prepared
     for name, feature in info.features.items():
         assert f"{name} {feature.describe()}" in text and feature.doc in text
     features = visible(markup.split("<h4>Features</h4>")[1].split("<h4>")[0])
@@ -69,6 +69,7 @@ def test_a_builder_adds_its_pinned_sources_and_a_prepared_version_its_splits():
         assert f"{split.name} {split.num_rows:,}" in text
     assert f"Snapshot {info.snapshot_id[:16]}" in text
     assert "Not prepared" not in text
+    assert 'labdatasets.load("iris:1.0.0", split="train")' in text
 
 
 def test_markup_from_builder_text_is_escaped(make_builder):
