@@ -420,6 +420,11 @@ class DatasetBuilder:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.full_name}>"
 
+    def _repr_html_(self) -> str:
+        from labdatasets.display import info_html
+
+        return info_html(self.info, record=self.pin_record())
+
     # ------------------------------------------------------------------ author hooks
     def _info(self) -> DatasetInfo:
         """Return the :class:`DatasetInfo` (features, key, description, owners...)."""
@@ -530,18 +535,31 @@ class DatasetBuilder:
 
     def pin_record(self) -> "PinRecord | None":
         """This version's pin record, or None if it was never pinned."""
-        from labdatasets.pins import PinRecord
-
         for path in self.pin_record_candidates():
             if path.is_file():
-                record = PinRecord.read(path)
-                if record.dataset != self.name or record.version != str(self.version) or record.config != self.config_name:
-                    raise LabDatasetsError(
-                        f"Pin record {path} is for {record.full_name}, not {self.full_name}; it was moved or renamed. "
-                        "Restore it from git."
-                    )
-                return record
+                return self._read_pin_record(path)
         return None
+
+    def committed_pin_record(self) -> "PinRecord | None":
+        """The pin record committed with the builder (``snapshots/``), or None.
+
+        Unlike :meth:`pin_record` it ignores ``LABDATASETS_PINS_DIR`` and records
+        pinned on this machine only, so the docs catalog and builder tests see
+        what a pull request contains.
+        """
+        path = self.pins_root() / self._pin_relpath()
+        return self._read_pin_record(path) if path.is_file() else None
+
+    def _read_pin_record(self, path: Path) -> "PinRecord":
+        from labdatasets.pins import PinRecord
+
+        record = PinRecord.read(path)
+        if record.dataset != self.name or record.version != str(self.version) or record.config != self.config_name:
+            raise LabDatasetsError(
+                f"Pin record {path} is for {record.full_name}, not {self.full_name}; it was moved or renamed. "
+                "Restore it from git."
+            )
+        return record
 
     def require_pin_record(self) -> "PinRecord":
         record = self.pin_record()

@@ -109,7 +109,9 @@ class BuilderFactory:
         source: str = "data/rows.csv",
         extra_files: Mapping[str, str | bytes] | None = None,
         write_source: bool = True,
+        edits: Mapping[str, str] | None = None,
     ) -> type:
+        """The TABULAR_BUILDER module; ``edits`` are text replacements applied to it (each must match)."""
         rows = sample_rows(100) if rows is None else rows
         files = {source: rows_csv(rows)} if write_source else {}
         files.update(extra_files or {})
@@ -119,6 +121,9 @@ class BuilderFactory:
             name=name, version=version, supported=supported, notes=notes, source=source,
             ratios=dict(ratios or {"train": 0.8, "test": 0.2}),
         )
+        for before, after in (edits or {}).items():
+            assert before in code, f"{before!r} is not in the test builder"
+            code = code.replace(before, after)
         return self.write(name, code, files)
 
     def cleanup(self) -> None:
@@ -126,3 +131,31 @@ class BuilderFactory:
             registry.unregister(name)
         for module in self.modules:
             sys.modules.pop(module, None)
+
+
+REPO = Path(__file__).resolve().parent.parent
+# What a checkout needs to scaffold, test and document builders (no .git, .venv or caches).
+CHECKOUT_PARTS = ("labdatasets", "datasets", "loaders", "snapshots", "docs", "setup.cfg", "setup.py", "pyproject.toml")
+
+
+def copy_repository(dest: Path) -> Path:
+    """A copy of this checkout that a child Python imports as ``labdatasets``.
+
+    The installed (editable) package maps ``labdatasets.datasets`` to *this*
+    checkout's ``datasets/``. In the copy, ``labdatasets/datasets`` (and
+    ``loaders``, ``snapshots``) are symlinks to the copy's top-level folders, so
+    with the copy first on ``PYTHONPATH`` every import resolves inside the copy,
+    as ``pip install -e`` of the copy would arrange.
+    """
+    import shutil
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for part in CHECKOUT_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=ignore)
+        elif src.is_file():
+            shutil.copy2(src, dest / part)
+    for mapped in ("datasets", "loaders", "snapshots"):
+        (dest / "labdatasets" / mapped).symlink_to(Path("..") / mapped, target_is_directory=True)
+    return dest

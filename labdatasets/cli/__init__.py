@@ -27,6 +27,9 @@ VERBS = {
     "build": "build",
     "load": "load",
     "verify": "verify",
+    "diff": "diff",
+    "new": "new",
+    "docs": "docs",
 }
 
 

@@ -19,6 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import labdatasets
+    from labdatasets import summary
     from labdatasets.redact import redact_mapping
 
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
@@ -36,18 +37,12 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(info.description.strip())
     print()
-    if info.owners:
-        print(f"owners:   {', '.join(info.owners)}")
-    if info.key_columns:
-        print(f"key:      {', '.join(info.key_columns)}")
-    if info.license:
-        print(f"license:  {info.license}")
-    if info.homepage:
-        print(f"homepage: {info.homepage}")
+    for label, value in summary.about_rows(info):
+        print(f"{label.lower() + ':':<17}{value}")
     print()
     print_table(["version", "release notes"], [[v + (" *" if v == str(b.version) else ""), n] for v, n in info.release_notes.items()])
     print()
-    print_table(["feature", "type", "description"], [[n, f.describe(), f.doc] for n, f in info.features.items()])
+    print_table(["feature", "type", "description"], summary.feature_rows(info.features))
     print()
     if record is None:
         print(f"sources (not pinned yet; run 'labdatasets pin {b.full_name}'):")
@@ -55,13 +50,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name}: {desc}")
     else:
         print(f"pinned {record.pinned_at} as snapshot {record.snapshot_id[:16]} ({record.path})")
-        print_table(
-            ["source", "kind", "location", "objects", "rows", "bytes"],
-            [
-                [name, pin.kind, redact_mapping(dict(pin.location)), len(pin.objects), pin.num_rows if pin.num_rows is not None else "-", f"{pin.num_bytes:,}"]
-                for name, pin in record.sources.items()
-            ],
-        )
+        print_table(["source", "kind", "location", "format", "objects", "rows", "size"], summary.source_rows(record))
     print()
     if info.splits:
         print(f"prepared in {b.prepared_dir}")
