@@ -125,8 +125,10 @@ class LocalSource(Source):
             objects.append(ObjectEntry(path=rel, oid=info.oid, size=info.size))
         read_options = self._read_options()
         try:
-            # Inspect the stored copies, not the live files: they are what builds will read.
-            schema, rows = inspect([ctx.store.local_path(o.oid) for o in objects], fmt, read_options)
+            # Inspect the stored copies, not the live files: they are what builds will read. They
+            # were hashed on their way into the cache a moment ago, so they are read as they are
+            # (local_path would hash every byte a second time).
+            schema, rows = inspect([ctx.store.cache.path(o.oid) for o in objects], fmt, read_options)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for unreadable files
             raise SourceError(
                 f"{ctx.label}: cannot read {root} as {fmt}: {exc}. Set format= (or column_types= for CSV) "

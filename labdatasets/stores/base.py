@@ -92,6 +92,18 @@ class SnapshotStore(abc.ABC):
         written = self._upload(path, oid, size, progress)
         return ObjectInfo(oid, size, written=written)
 
+    def put_known(self, path: str | os.PathLike[str], oid: str, *, progress: Progress | None = None) -> ObjectInfo:
+        """Add a file whose sha256 the caller just computed while writing it (no second hash).
+
+        Used when the bytes were hashed on their way into the local cache; the
+        store still re-hashes every read.
+        """
+        path = Path(path)
+        size = path.stat().st_size
+        if self.has(oid):
+            return ObjectInfo(oid, size, written=False)
+        return ObjectInfo(oid, size, written=self._upload(path, oid, size, progress))
+
     def add_bytes(self, data: bytes) -> ObjectInfo:
         """Add a small byte string (a manifest, a sheet export)."""
         with tempfile.NamedTemporaryFile(prefix=".labdatasets-", delete=False) as fh:

@@ -20,7 +20,7 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from labdatasets.hashing import copy_and_hash, sha256_file
 from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key
@@ -70,11 +70,16 @@ class LocalStore(SnapshotStore):
 
     def add_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ObjectInfo:
         """Copy and hash in one pass, then link into place (never replacing)."""
+        with open(path, "rb", buffering=0) as src:
+            return self.add_stream(src, progress=progress)
+
+    def add_stream(self, reader: BinaryIO, *, progress: Progress | None = None) -> ObjectInfo:
+        """Copy and hash everything ``reader`` yields in one pass, then link into place."""
         fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
         tmp = Path(tmp_name)
         try:
-            with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
-                oid, size = copy_and_hash(src, dst, progress)
+            with os.fdopen(fd, "wb", buffering=0) as dst:
+                oid, size = copy_and_hash(reader, dst, progress)
             written = False if self.has(oid) else self._link_into_place(tmp, oid)
             return ObjectInfo(oid, size, written=written)
         finally:
