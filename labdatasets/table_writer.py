@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import os
 import tempfile
@@ -107,10 +108,17 @@ def canonical_batch(batch: "pa.RecordBatch") -> "pa.RecordBatch":
         if column.null_count == 0 or pa.types.is_null(column.type) or pa.types.is_nested(column.type):
             columns.append(column)
             continue
-        if pa.types.is_binary_like(column.type) or pa.types.is_large_binary(column.type) or pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            filler = pa.scalar(b"" if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type) else "", column.type)
+        t = column.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            filler = pa.scalar("", t)
+        elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            filler = pa.scalar(b"\0" * t.byte_width if pa.types.is_fixed_size_binary(t) else b"", t)
+        elif pa.types.is_boolean(t):
+            filler = pa.scalar(False)
+        elif pa.types.is_decimal(t):
+            filler = pa.scalar(decimal.Decimal(0), t)
         else:
-            filler = pa.scalar(0).cast(column.type) if not pa.types.is_boolean(column.type) else pa.scalar(False)
+            filler = pa.scalar(0, t)
         filled = pc.fill_null(column, filler)
         valid = pc.is_valid(column)
         if filled.offset or valid.offset:  # fresh kernel outputs start at 0; keep the general path honest
@@ -188,10 +196,15 @@ class ContentHasher:
         return out
 
     def _hash(self, batch: "pa.RecordBatch") -> None:
+        import pyarrow as pa
+
         self.rows += batch.num_rows
-        # serialize() writes no schema and omits validity buffers of null-free columns,
-        # so the bytes depend on the values and the declared types only.
-        self.digest.update(canonical_batch(batch).serialize())
+        # serialize() writes no schema and omits validity buffers of null-free columns, so the
+        # bytes depend on the values and the declared types only. One column at a time keeps
+        # the copy small.
+        canonical = canonical_batch(batch)
+        for i, name in enumerate(canonical.schema.names):
+            self.digest.update(pa.RecordBatch.from_arrays([canonical.column(i)], names=[name]).serialize())
 
     def hexdigest(self) -> str:
         return self.digest.hexdigest()
