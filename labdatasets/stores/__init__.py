@@ -33,6 +33,8 @@ __all__ = ["SnapshotStore", "LocalStore", "ObjectInfo", "Snapshots", "open_store
 # scheme -> (class path, extra that installs its SDK)
 _KNOWN: dict[str, tuple[str, str | None]] = {
     "file": ("labdatasets.stores.local:LocalStore", None),
+    "gs": ("labdatasets.stores.gcs:GCSStore", "gcs"),
+    "s3": ("labdatasets.stores.s3:S3Store", "s3"),
 }
 known_stores = types.MappingProxyType(_KNOWN)
 _lock = threading.Lock()

@@ -70,8 +70,12 @@ class SnapshotStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def _download(self, oid: str, dest: Path, progress: Progress | None) -> None:
-        """Copy the raw bytes of ``oid`` to ``dest``; raise SnapshotNotFoundError if absent."""
+    def _download(self, oid: str, dest: Path, progress: Progress | None) -> str | None:
+        """Copy the raw bytes of ``oid`` to ``dest``; raise SnapshotNotFoundError if absent.
+
+        A backend that hashes the bytes while writing them returns that sha256
+        (saving a second pass over a large file); otherwise it returns None.
+        """
 
     @abc.abstractmethod
     def iter_oids(self) -> Iterator[str]:
@@ -122,8 +126,8 @@ class SnapshotStore(abc.ABC):
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            self._download(oid, tmp, progress)
-            actual = sha256_file(tmp)
+            hashed = self._download(oid, tmp, progress)
+            actual = hashed if hashed is not None else sha256_file(tmp)
             if actual != oid:
                 raise self.corrupted(oid, actual, where=f"{redact(self.uri)}/{object_key(oid)}", context=context)
             os.replace(tmp, dest)

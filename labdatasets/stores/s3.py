@@ -1,0 +1,252 @@
+"""The ``s3://bucket/prefix`` snapshot store, and the boto3 plumbing S3 sources share.
+
+Objects live at ``s3://bucket/prefix/objects/ab/cdef...`` (the local layout).
+
+* **Never replace.** Every write is conditional: ``PutObject`` with
+  ``If-None-Match: *``, and for objects above ``MULTIPART_BYTES`` a multipart
+  upload whose ``CompleteMultipartUpload`` carries ``If-None-Match: *``. A
+  write that loses to an existing object (HTTP 412) is "already there".
+* **Checked on the way in.** Single uploads carry ``ChecksumSHA256`` (our oid,
+  base64), multipart parts carry their own SHA-256: S3 rejects bytes that do
+  not match. (moto accepts a wrong checksum, so tests check that the header is
+  sent; the store does not rely on the server.)
+* **Checked on the way out.** Every fetch is re-hashed before it is used
+  (:meth:`labdatasets.stores.base.SnapshotStore.fetch`), here while the ranged
+  parallel download is written, so there is no second pass.
+
+Credentials come from boto3's standard chain (environment, ``~/.aws``
+profiles, instance roles); ``AWS_ENDPOINT_URL_S3`` points it at another
+endpoint (MinIO, moto).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import logging
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from labdatasets.errors import SnapshotError, SnapshotNotFoundError
+from labdatasets.hashing import copy_and_hash, is_oid
+from labdatasets.redact import redact
+from labdatasets.stores.base import Progress, SnapshotStore, object_key
+from labdatasets.transfer import CHUNK_BYTES, WORKERS, RangedReader
+
+__all__ = ["S3Store", "s3_client", "split_s3_uri", "MULTIPART_BYTES", "PART_BYTES"]
+
+logger = logging.getLogger(__name__)
+
+MULTIPART_BYTES = 64 << 20
+PART_BYTES = 16 << 20
+_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+_DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "AllAccessDisabled"}
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client from the standard credential chain, sized for parallel transfers."""
+    config = botocore.config.Config(
+        max_pool_connections=max(WORKERS * 2, 10),
+        retries={"max_attempts": 5, "mode": "standard"},
+        # Checksums only where we send our own (the SHA-256 we already know).
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.session.Session().client("s3", config=config)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` -> ``("bucket", "a/b")``."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"{uri!r} names no bucket; use s3://bucket/prefix")
+    return bucket, prefix.strip("/")
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_missing(exc: BaseException) -> bool:
+    return error_code(exc) in _MISSING
+
+
+def is_denied(exc: BaseException) -> bool:
+    return error_code(exc) in _DENIED
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError),
+    )
+
+
+def sha256_b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def ranged_reader(client: Any, bucket: str, key: str, size: int, *, version_id: str | None = None, if_match: str | None = None) -> RangedReader:
+    """A sequential reader over one object that fetches 8 MiB ranges in parallel.
+
+    ``version_id`` or ``if_match`` (an ETag) make every range come from the same
+    object version even if the key is overwritten meanwhile.
+    """
+    extra: dict[str, Any] = {}
+    if version_id:
+        extra["VersionId"] = version_id
+    elif if_match:
+        extra["IfMatch"] = if_match
+
+    def fetch(start: int, end: int) -> bytes:
+        response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **extra)
+        return response["Body"].read()
+
+    if size <= CHUNK_BYTES:  # one request; no pool of threads for a small object
+        return RangedReader(size, fetch, chunk=max(size, 1), workers=1)
+    return RangedReader(size, fetch)
+
+
+class S3Store(SnapshotStore):
+    """A snapshot store in an S3 bucket (or any S3-compatible endpoint); see the module docstring."""
+
+    scheme = "s3"
+
+    def __init__(self, uri: str):
+        super().__init__(uri)
+        self.bucket, self.prefix = split_s3_uri(self.uri)
+        self.client = s3_client()
+
+    def key(self, oid: str) -> str:
+        return f"{self.prefix}/{object_key(oid)}" if self.prefix else object_key(oid)
+
+    def _fail(self, exc: BaseException, doing: str) -> SnapshotError:
+        where = f"{redact(self.uri)}"
+        if is_denied(exc):
+            return SnapshotError(
+                f"Access denied {doing} the snapshot store {where} ({error_code(exc)}). Check the AWS credentials "
+                "(AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws) and that they may read and write the bucket."
+            )
+        if error_code(exc) == "NoSuchBucket":
+            return SnapshotNotFoundError(
+                f"The snapshot store's bucket {self.bucket!r} does not exist ({where}). Check LABDATASETS_SNAPSHOT_STORE."
+            )
+        if is_unavailable(exc):
+            return SnapshotError(f"Cannot reach the snapshot store {where} while {doing} it: {redact(exc)}. Try again later.")
+        return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")
+
+    # ------------------------------------------------------------------ primitives
+    def has(self, oid: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(oid))
+            return True
+        except botocore.exceptions.ClientError as exc:
+            if is_missing(exc) and error_code(exc) != "NoSuchBucket":
+                return False
+            raise self._fail(exc, "checking") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "checking") from exc
+
+    def _upload(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
+        try:
+            if size > MULTIPART_BYTES:
+                return self._upload_multipart(path, oid, size, progress)
+            with open(path, "rb") as fh:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self.key(oid), Body=fh, ContentLength=size,
+                    IfNoneMatch="*", ChecksumSHA256=sha256_b64(oid),
+                )
+            if progress:
+                progress(size)
+            return True
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False  # someone stored these bytes first: nothing to do
+            raise self._fail(exc, "writing to") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "writing to") from exc
+
+    def _upload_multipart(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
+        import hashlib
+
+        key = self.key(oid)
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256")
+        upload_id = upload["UploadId"]
+
+        def send(number: int, offset: int) -> dict[str, Any]:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read(PART_BYTES)
+            checksum = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+            response = self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, ChecksumSHA256=checksum
+            )
+            if progress:
+                progress(len(data))
+            return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
+
+        try:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="labdatasets-put") as pool:
+                offsets = range(0, size, PART_BYTES)
+                parts = list(pool.map(send, range(1, len(offsets) + 1), offsets))
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, IfNoneMatch="*", MultipartUpload={"Parts": parts}
+            )
+            return True
+        except BaseException:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                logger.warning("could not abort multipart upload of %s", redact(self.uri))
+            raise
+
+    def _download(self, oid: str, dest: Path, progress: Progress | None) -> str:
+        key = self.key(oid)
+        try:
+            size = int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+            reader = ranged_reader(self.client, self.bucket, key, size)
+            try:
+                with open(dest, "wb", buffering=0) as out:
+                    actual, _ = copy_and_hash(reader, out, progress)
+            finally:
+                reader.close()
+            return actual
+        except botocore.exceptions.ClientError as exc:
+            if is_missing(exc) and error_code(exc) != "NoSuchBucket":
+                raise self.not_found(oid) from exc
+            raise self._fail(exc, "reading from") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "reading from") from exc
+
+    def iter_oids(self) -> Iterator[str]:
+        base = f"{self.prefix}/objects/" if self.prefix else "objects/"
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+                for item in page.get("Contents", []):
+                    rest = item["Key"][len(base) :]
+                    oid = rest.replace("/", "")
+                    if is_oid(oid):
+                        yield oid
+        except botocore.exceptions.ClientError as exc:
+            raise self._fail(exc, "listing") from exc
+
+    def _quarantine(self, oid: str) -> None:
+        key = self.key(oid)
+        target = f"{self.prefix}/quarantine/{oid}.{int(time.time())}" if self.prefix else f"quarantine/{oid}.{int(time.time())}"
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key})
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if is_missing(exc):
+                return
+            raise self._fail(exc, "repairing") from exc
+
