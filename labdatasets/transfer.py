@@ -35,10 +35,12 @@ class RangedReader(io.RawIOBase):
         size: int,
         fetch: Callable[[int, int], bytes],
         *,
-        chunk: int = CHUNK_BYTES,
-        workers: int = WORKERS,
+        chunk: int | None = None,
+        workers: int | None = None,
     ):
         super().__init__()
+        chunk = chunk or CHUNK_BYTES
+        workers = workers or WORKERS
         self.size = size
         self.fetch = fetch
         self.chunk = chunk

@@ -52,7 +52,7 @@ def s3_client() -> Any:
     """A boto3 S3 client from the standard credential chain, sized for parallel transfers."""
     config = botocore.config.Config(
         max_pool_connections=max(WORKERS * 2, 10),
-        retries={"max_attempts": 5, "mode": "standard"},
+        retries={"mode": "standard"},  # attempts from AWS_MAX_ATTEMPTS / the profile
         # Checksums only where we send our own (the SHA-256 we already know).
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -105,7 +105,7 @@ def ranged_reader(client: Any, bucket: str, key: str, size: int, *, version_id: 
     if version_id:
         extra["VersionId"] = version_id
     elif if_match:
-        extra["IfMatch"] = if_match
+        extra["IfMatch"] = f'"{if_match}"'  # an ETag, quoted as HTTP wants it
 
     def fetch(start: int, end: int) -> bytes:
         response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **extra)
