@@ -17,6 +17,8 @@ from tests.servers import (  # noqa: F401 - fixtures
     s3_bucket,
     s3_env,
     s3_server,
+    sheets_env,
+    sheets_server,
 )
 
 _ENV = (
