@@ -5,7 +5,9 @@ The sequence, for ``labdatasets pin product_a:1.2.0``:
 1. refuse if the version already has a pin record (a pinned version never changes);
 2. take a lock so that two processes pinning the same version do not race;
 3. ask each source to store its bytes in the snapshot store (content-addressed,
-   so bytes pinned before are not stored again);
+   so bytes pinned before are not stored again), inside one
+   :class:`~labdatasets.loaders.base.PinSession` that sources may share
+   resources through (SQL sources on one connection read one consistent snapshot);
 4. store each source's manifest and the version's snapshot manifest as objects;
 5. write the pin record, refusing to replace one that appeared meanwhile.
 

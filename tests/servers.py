@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "free_port", "s3_server", "s3_env", "s3_bucket", "gcs_server", "gcs_env", "gcs_bucket", "mysql_url", "mysql_database",
-    "sheets_server", "sheets_env",
+    "sheets_server", "sheets_env", "mysql_reader",
 ]
 
 TEST_AWS_KEY = "AKIAIOSFODNN7EXAMPLE"  # AWS's documented example key id, never a real one
@@ -151,6 +151,30 @@ def mysql_database(mysql_url: str) -> Iterator[str]:
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        engine.dispose()
+
+
+@pytest.fixture
+def mysql_reader(mysql_url: str, mysql_database: str) -> Iterator[tuple[str, str]]:
+    """A user with a password (``hunter2-s3cret``) who may only SELECT in ``mysql_database``.
+
+    Yields ``(user, url_with_password)``, for tests that check the password never leaks.
+    """
+    import sqlalchemy
+
+    user = f"lab_{uuid.uuid4().hex[:8]}"
+    database = mysql_database.rsplit("/", 1)[1]
+    engine = sqlalchemy.create_engine(mysql_url)
+    with engine.begin() as conn:
+        # %% because PyMySQL formats statements even without parameters
+        conn.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY 'hunter2-s3cret'")
+        conn.exec_driver_sql(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%%'")
+    host = mysql_url.split("@", 1)[1].split("/", 1)[0]
+    try:
+        yield user, f"mysql+pymysql://{user}:hunter2-s3cret@{host}/{database}"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP USER IF EXISTS '{user}'@'%%'")
         engine.dispose()
 
 

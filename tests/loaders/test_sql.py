@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -277,19 +276,8 @@ def test_a_failure_mid_stream_stores_nothing(mysql_database, snapshots, tmp_path
     assert list((snapshots.cache.root / "tmp").iterdir()) == []
 
 
-@pytest.fixture
-def reader_account(mysql_url, mysql_database):
-    """A MySQL user with a password that may only SELECT in the test database."""
-    user = f"lab_{uuid.uuid4().hex[:8]}"
-    database = mysql_database.rsplit("/", 1)[1]
-    execute(mysql_url, f"CREATE USER '{user}'@'%%' IDENTIFIED BY 'hunter2-s3cret'", f"GRANT SELECT ON `{database}`.* TO '{user}'@'%%'")
-    host = mysql_url.split("@", 1)[1].split("/", 1)[0]
-    yield user, f"mysql+pymysql://{user}:hunter2-s3cret@{host}/{database}"
-    execute(mysql_url, f"DROP USER '{user}'@'%%'")
-
-
-def test_errors_name_the_source_and_never_the_password(reader_account, mysql_database, snapshots, tmp_path, caplog):
-    user, url = reader_account
+def test_errors_name_the_source_and_never_the_password(mysql_reader, mysql_database, snapshots, tmp_path, caplog):
+    user, url = mysql_reader
     seed_orders(mysql_database)
     caplog.set_level(logging.DEBUG)
     pin = SQLSource(table="orders", url=url).pin(make_ctx(snapshots, tmp_path))
@@ -312,10 +300,10 @@ def test_errors_name_the_source_and_never_the_password(reader_account, mysql_dat
         assert marker not in text
 
 
-def test_named_connections_resolve_from_env_then_config(mysql_database, snapshots, tmp_path, monkeypatch, reader_account):
+def test_named_connections_resolve_from_env_then_config(mysql_database, snapshots, tmp_path, monkeypatch, mysql_reader):
     from labdatasets.config import settings
 
-    user, url = reader_account
+    user, url = mysql_reader
     seed_orders(mysql_database)
     config = tmp_path / "config.toml"
     config.write_text(f'[connections.shop]\nurl = "{url.replace(":hunter2-s3cret", "")}"\npassword_env = "SHOP_DB_PASSWORD"\n')
