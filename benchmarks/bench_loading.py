@@ -105,6 +105,7 @@ from pathlib import Path
 from labdatasets.loaders.base import PinContext
 from labdatasets.loaders.local import LocalSource
 from labdatasets.stores import Snapshots
+import pyarrow  # imports are not the pin
 store = Snapshots("file://" + sys.argv[2])
 ctx = PinContext(store=store, base_dir=Path(sys.argv[1]).parent, label="bench", progress=lambda t, d: (lambda n: None))
 start = time.perf_counter()

@@ -9,9 +9,10 @@ in the same pass, and only when the stream is complete links the file into the
 store under its sha256. A failed or abandoned write leaves no object behind.
 
 It also computes a *content hash* of the rows that does not depend on Parquet
-encoder details: the sha256 of each row group in a canonical Arrow form (see
-:func:`canonical_batch`). ``status`` recomputes it from the live source without
-storing anything (:class:`ContentHasher`).
+encoder details or on which driver produced the Arrow arrays: the sha256 of
+each row group's values in a canonical Arrow form (see
+:func:`column_digest_parts`). ``status`` recomputes it from the live source
+without storing anything (:class:`ContentHasher`).
 
 Memory stays flat: at most one row group (plus the driver's current batch) is
 held at a time, however many rows the source has.
@@ -26,7 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import decimal
 import hashlib
 import os
 import tempfile
@@ -39,13 +39,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.pins import ObjectEntry
     from labdatasets.stores import Snapshots
 
-__all__ = ["ROW_GROUP_ROWS", "ROW_GROUP_BYTES", "TableSnapshotWriter", "ContentHasher", "canonical_batch", "Rechunker"]
+__all__ = ["ROW_GROUP_ROWS", "ROW_GROUP_BYTES", "TableSnapshotWriter", "ContentHasher", "column_digest_parts", "Rechunker"]
 
 ROW_GROUP_ROWS = 65_536
 # A row group is also cut when its rows hold this many bytes, so wide text or blob
 # columns cannot make one row group (and memory) arbitrarily large.
 ROW_GROUP_BYTES = 64 << 20
-CONTENT_HASH = "arrow-canonical-sha256-v1"
+CONTENT_HASH = "arrow-ipc-values-sha256-v1"
 # Fixed writer settings: the same rows must give the same bytes on every machine.
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
@@ -94,39 +94,25 @@ class _HashingFile:
         return False
 
 
-def canonical_batch(batch: "pa.RecordBatch") -> "pa.RecordBatch":
-    """The batch with every value under a null set to zero/empty.
+def column_digest_parts(column: "pa.Array") -> "list[pa.Buffer]":
+    """What the content hash reads of one column: its values, and where its nulls are.
 
-    Drivers differ in what they leave in a null slot's bytes (Arrow leaves it
-    undefined); the content hash must depend on the values only.
+    Drivers differ in the bytes they leave under a null (Arrow leaves them
+    undefined) and in whether a null-free column carries a validity bitmap, so
+    the hash reads the non-null values packed together (``drop_null``) and the
+    positions of the nulls, never the raw buffers. ``serialize()`` writes no
+    schema and no validity bitmap for a null-free column.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    columns = []
-    for column in batch.columns:
-        if column.null_count == 0 or pa.types.is_null(column.type) or pa.types.is_nested(column.type):
-            columns.append(column)
-            continue
-        t = column.type
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            filler = pa.scalar("", t)
-        elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-            filler = pa.scalar(b"\0" * t.byte_width if pa.types.is_fixed_size_binary(t) else b"", t)
-        elif pa.types.is_boolean(t):
-            filler = pa.scalar(False)
-        elif pa.types.is_decimal(t):
-            filler = pa.scalar(decimal.Decimal(0), t)
-        else:
-            filler = pa.scalar(0, t)
-        filled = pc.fill_null(column, filler)
-        valid = pc.is_valid(column)
-        if filled.offset or valid.offset:  # fresh kernel outputs start at 0; keep the general path honest
-            filled, valid = pa.concat_arrays([filled]), pa.concat_arrays([valid])
-        columns.append(
-            pa.Array.from_buffers(column.type, len(column), [valid.buffers()[1], *filled.buffers()[1:]], null_count=column.null_count)
-        )
-    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+    def serialized(array: "pa.Array") -> "pa.Buffer":
+        return pa.RecordBatch.from_arrays([array], names=["c"]).serialize()
+
+    if column.null_count == 0 or pa.types.is_null(column.type):
+        return [serialized(column)]
+    null_positions = pc.indices_nonzero(pc.is_null(column))
+    return [serialized(pc.drop_null(column)), serialized(null_positions)]
 
 
 class Rechunker:
@@ -196,15 +182,11 @@ class ContentHasher:
         return out
 
     def _hash(self, batch: "pa.RecordBatch") -> None:
-        import pyarrow as pa
-
         self.rows += batch.num_rows
-        # serialize() writes no schema and omits validity buffers of null-free columns, so the
-        # bytes depend on the values and the declared types only. One column at a time keeps
-        # the copy small.
-        canonical = canonical_batch(batch)
-        for i, name in enumerate(canonical.schema.names):
-            self.digest.update(pa.RecordBatch.from_arrays([canonical.column(i)], names=[name]).serialize())
+        # One column at a time keeps the copies small (see column_digest_parts).
+        for column in batch.columns:
+            for part in column_digest_parts(column):
+                self.digest.update(part)
 
     def hexdigest(self) -> str:
         return self.digest.hexdigest()

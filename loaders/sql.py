@@ -74,7 +74,7 @@ from labdatasets.errors import (
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
 from labdatasets.pins import SourcePin, schema_to_json
 from labdatasets.redact import redact
-from labdatasets.table_writer import ROW_GROUP_ROWS, ContentHasher, TableSnapshotWriter
+from labdatasets.table_writer import ContentHasher, TableSnapshotWriter
 
 try:
     import sqlalchemy
@@ -99,6 +99,9 @@ _FAST_URL_OPTIONS = {"charset"}
 # connectorx batches are re-cut into 65,536-row row groups anyway; smaller batches keep what
 # its reader thread buffers ahead of a slower Parquet writer small (measured: 276 vs 305 MB peak).
 CONNECTORX_BATCH_ROWS = 16_384
+# Rows fetched per round trip by the streaming readers: each row is a Python tuple until
+# it is converted, so smaller batches keep the peak lower (the Parquet row groups stay 65,536).
+STREAM_BATCH_ROWS = 16_384
 
 # MySQL error numbers -> what the user should be told.
 _AUTH_ERRORS = {1044, 1045, 1142, 1143, 1227, 1370, 1698}
@@ -455,7 +458,7 @@ class SQLSource(Source):
         """Batches of the result, the schema if known up front, and the reader's name."""
         from labdatasets.loaders._mysql_types import arrow_schema, fast_path_blockers
 
-        batch_rows = ROW_GROUP_ROWS
+        batch_rows = STREAM_BATCH_ROWS
         if not session.is_mysql:
             return session.stream_generic(query, self._declared_types(session), batch_rows), None, "sqlalchemy"
         columns = session.probe(query)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from labdatasets.hashing import copy_and_hash, sha256_file
+from labdatasets.hashing import copy_and_hash, copy_file_and_hash, sha256_file
 from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key
 
 __all__ = ["LocalStore"]
@@ -70,8 +70,17 @@ class LocalStore(SnapshotStore):
 
     def add_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ObjectInfo:
         """Copy and hash in one pass, then link into place (never replacing)."""
-        with open(path, "rb", buffering=0) as src:
-            return self.add_stream(src, progress=progress)
+        fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
+        tmp = Path(tmp_name)
+        try:
+            try:
+                oid, size = copy_file_and_hash(path, fd, progress)
+            finally:
+                os.close(fd)
+            written = False if self.has(oid) else self._link_into_place(tmp, oid)
+            return ObjectInfo(oid, size, written=written)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def add_stream(self, reader: BinaryIO, *, progress: Progress | None = None) -> ObjectInfo:
         """Copy and hash everything ``reader`` yields in one pass, then link into place."""

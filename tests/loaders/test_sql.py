@@ -344,3 +344,43 @@ def test_sqlalchemy_selectables_and_validation(tmp_path, snapshots):
         SQLSource("SELECT 1", table="t", url=url)
     with pytest.raises(ValueError, match="exactly one of connection="):
         SQLSource("SELECT 1")
+
+
+def test_pin_builder_shares_one_session_between_sql_sources(mysql_database, make_builder, monkeypatch, tmp_path):
+    """Through pin(): two sources on one connection take the shared-snapshot reader, a lone one connectorx."""
+    seed_orders(mysql_database)
+    execute(mysql_database, "CREATE TABLE items (order_id BIGINT PRIMARY KEY, sku VARCHAR(8))", "INSERT INTO items VALUES (1, 'x')")
+    monkeypatch.setenv(env_var_for("shop"), mysql_database)
+    monkeypatch.setenv("LABDATASETS_PINS_DIR", str(tmp_path / "pins"))
+    code = '''
+import labdatasets as lds
+from labdatasets import features as F, loaders
+
+
+class Builder(lds.DatasetBuilder):
+    """Two tables of one database."""
+
+    VERSION = "1.0.0"
+    RELEASE_NOTES = {"1.0.0": "first"}
+
+    def _info(self):
+        return lds.DatasetInfo(features=F.Features({"id": F.Value("int64")}))
+
+    def _sources(self):
+        return {
+            "orders": loaders.SQLSource(table="orders", connection="shop"),
+            "items": loaders.SQLSource(table="items", connection="shop"),
+        }
+
+    def _process(self, sources):
+        raise NotImplementedError
+'''
+    builder = make_builder.write("two_tables", code)()
+    record = builder.pin(progress=False)
+    readers = {name: pin.metadata["reader"].split()[0] for name, pin in record.sources.items()}
+    assert readers == {"orders": "pymysql", "items": "pymysql"}
+    assert record.sources["orders"].num_rows == 3 and record.sources["items"].num_rows == 1
+    from labdatasets.status import status
+
+    report = status(builder)
+    assert not report.changed and [s.name for s in report.sources] == ["items", "orders"]
