@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from labdatasets.pins import ObjectEntry
+    from labdatasets.pins import ObjectEntry, SourcePin
     from labdatasets.stores import Snapshots
 
 __all__ = ["ROW_GROUP_ROWS", "ROW_GROUP_BYTES", "TableSnapshotWriter", "ContentHasher", "column_digest_parts", "Rechunker"]
@@ -238,6 +238,16 @@ class TableSnapshotWriter:
         self.store.adopt_file(self.tmp, oid)
         self._done = True
         return ObjectEntry(path=path, oid=oid, size=size, metadata=metadata or {})
+
+    def finish_pin(self, path: str, *, kind: str, location: Any, metadata: dict[str, Any]) -> "SourcePin":
+        """:meth:`finish`, then describe the source: one Parquet object, its rows, schema and content hash."""
+        from labdatasets.pins import SourcePin
+
+        entry = self.finish(path)
+        return SourcePin.of_table(
+            kind=kind, location=location, format="parquet", objects=[entry], schema=self.schema, num_rows=self.rows,
+            metadata={**metadata, "content_sha256": self.hasher.hexdigest(), "content_hash": self.hasher.method},
+        )
 
     def abort(self) -> None:
         """Drop the partial file (a failed pin stores nothing)."""

@@ -40,7 +40,8 @@ class RangedReader(io.RawIOBase):
     ):
         super().__init__()
         chunk = chunk or CHUNK_BYTES
-        workers = workers or WORKERS
+        # A small object is one request: no point in a pool of threads for it.
+        workers = 1 if size <= chunk else (workers or WORKERS)
         self.size = size
         self.fetch = fetch
         self.chunk = chunk

@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping
 
 from labdatasets.errors import SourceError, SourceNotFoundError
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
-from labdatasets.pins import ObjectEntry, SourcePin, schema_to_json
+from labdatasets.pins import ObjectEntry, SourcePin
+from labdatasets.stores._bucket import split_bucket_uri
 from labdatasets.tabular import FORMATS, format_for_path, inspect
 
 __all__ = ["RemoteObject", "ObjectSource"]
@@ -68,13 +69,20 @@ class ObjectSource(Source):
         if format is not None and format not in FORMATS:
             raise ValueError(f"{type(self).__name__} format must be one of {FORMATS}, got {format!r}")
         self.url = url
-        self.bucket, _, self.key = url[len(self.scheme) + 3 :].partition("/")
-        if not self.bucket:
-            raise ValueError(f"{url!r} names no bucket")
+        self.bucket, _ = split_bucket_uri(url, self.scheme)
+        self.key = url[len(self.scheme) + 3 + len(self.bucket) + 1 :]  # keep a trailing "/": it means a prefix
         self.glob = glob
         self.format = format
         self.delimiter = delimiter
         self.column_types = dict(column_types) if column_types else None
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The SDK client, created on first use (from the standard credential chain)."""
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
 
     def describe(self) -> dict[str, Any]:
         return describe_options(
@@ -86,6 +94,10 @@ class ObjectSource(Source):
         return self.glob is not None or self.key == "" or self.key.endswith("/")
 
     # ------------------------------------------------------------------ backend hooks
+    @abc.abstractmethod
+    def _new_client(self) -> Any:
+        """A client of the bucket's SDK."""
+
     @abc.abstractmethod
     def _stat(self, key: str) -> RemoteObject | None:
         """The object at exactly ``key`` (with its version identity), or None."""
@@ -187,17 +199,9 @@ class ObjectSource(Source):
                 f"{ctx.label}: cannot read {self.url} as {fmt}: {exc}. Set format= (or column_types= for CSV).",
                 source=self.url,
             ) from exc
-        fields, arrow_schema = schema_to_json(schema)
-        return SourcePin(
-            kind=self.kind,
-            location=self.describe(),
-            format=fmt,
-            objects=tuple(entries),
-            num_rows=rows,
-            schema=tuple(fields),
-            arrow_schema=arrow_schema,
-            read_options=read_options,
-            metadata={"bucket": self.bucket},
+        return SourcePin.of_table(
+            kind=self.kind, location=self.describe(), format=fmt, objects=entries, schema=schema, num_rows=rows,
+            read_options=read_options, metadata={"bucket": self.bucket},
         )
 
     def _same_version(self, pinned: Mapping[str, Any], live: Mapping[str, Any]) -> bool:

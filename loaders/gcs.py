@@ -32,15 +32,8 @@ class GCSSource(ObjectSource):
     kind = "gcs"
     scheme = "gs"
 
-    def __init__(self, url: str, **options: Any):
-        super().__init__(url, **options)
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = gcs_client()
-        return self._client
+    def _new_client(self) -> Any:
+        return gcs_client()
 
     def _stat(self, key: str) -> RemoteObject | None:
         blob = self.client.bucket(self.bucket).get_blob(key)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from labdatasets.errors import SourceError, SourceNotFoundError
-from labdatasets.pins import ObjectEntry, SourcePin, schema_to_json
+from labdatasets.pins import ObjectEntry, SourcePin
 from labdatasets.tabular import FORMATS, format_for_path, inspect
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
 
@@ -135,15 +135,8 @@ class LocalSource(Source):
                 "on the LocalSource.",
                 source=str(root),
             ) from exc
-        fields, arrow_schema = schema_to_json(schema)
-        return SourcePin(
-            kind=self.kind,
-            location=self.describe(),
-            format=fmt,
-            objects=tuple(objects),
-            num_rows=rows,
-            schema=tuple(fields),
-            arrow_schema=arrow_schema,
+        return SourcePin.of_table(
+            kind=self.kind, location=self.describe(), format=fmt, objects=objects, schema=schema, num_rows=rows,
             read_options=read_options,
         )
 

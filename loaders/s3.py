@@ -34,15 +34,8 @@ class S3Source(ObjectSource):
     kind = "s3"
     scheme = "s3"
 
-    def __init__(self, url: str, **options: Any):
-        super().__init__(url, **options)
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = s3_client()
-        return self._client
+    def _new_client(self) -> Any:
+        return s3_client()
 
     def _stat(self, key: str) -> RemoteObject | None:
         try:

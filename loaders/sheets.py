@@ -35,7 +35,7 @@ from google.auth.transport.requests import AuthorizedSession
 
 from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
-from labdatasets.pins import SourcePin, schema_to_json, utc_now
+from labdatasets.pins import SourcePin, utc_now
 from labdatasets.redact import redact
 from labdatasets.table_writer import ContentHasher, TableSnapshotWriter
 
@@ -227,19 +227,7 @@ class SheetsSource(Source):
         table = self.table(values, ctx.label)
         with TableSnapshotWriter(ctx.store, table.schema, label=ctx.label) as writer:
             writer.write(table)
-            entry = writer.finish(f"{meta['worksheet']}.parquet")
-        meta.update(content_sha256=writer.hasher.hexdigest(), content_hash=writer.hasher.method)
-        fields, arrow_schema = schema_to_json(table.schema)
-        return SourcePin(
-            kind=self.kind,
-            location=self.describe(),
-            format="parquet",
-            objects=(entry,),
-            num_rows=table.num_rows,
-            schema=tuple(fields),
-            arrow_schema=arrow_schema,
-            metadata=meta,
-        )
+            return writer.finish_pin(f"{meta['worksheet']}.parquet", kind=self.kind, location=self.describe(), metadata=meta)
 
     def status(self, pinned: SourcePin, ctx: PinContext) -> SourceStatus:
         try:

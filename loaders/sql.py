@@ -72,7 +72,7 @@ from labdatasets.errors import (
     SourceUnavailableError,
 )
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
-from labdatasets.pins import SourcePin, schema_to_json
+from labdatasets.pins import SourcePin
 from labdatasets.redact import redact
 from labdatasets.table_writer import ContentHasher, TableSnapshotWriter
 
@@ -541,24 +541,13 @@ class SQLSource(Source):
     def pin(self, ctx: PinContext) -> SourcePin:
         progress = ctx.progress(None, f"pin {ctx.label}")
         name = f"{(self.table or 'query').replace('.', '_')}.parquet"
-        writer, schema, metadata = self._run(
+        writer, _, metadata = self._run(
             ctx, lambda schema: TableSnapshotWriter(ctx.store, schema, label=ctx.label, progress=progress)
         )
         with writer:  # a failure while storing drops the partial file
-            entry = writer.finish(name)
-        metadata.update(content_sha256=writer.hasher.hexdigest(), content_hash=writer.hasher.method)
-        fields, arrow_schema = schema_to_json(schema)
+            pin = writer.finish_pin(name, kind=self.kind, location=self.describe(), metadata=metadata)
         logger.info("%s: pinned %d rows from %s", ctx.label, writer.rows, self._where())
-        return SourcePin(
-            kind=self.kind,
-            location=self.describe(),
-            format="parquet",
-            objects=(entry,),
-            num_rows=writer.rows,
-            schema=tuple(fields),
-            arrow_schema=arrow_schema,
-            metadata=metadata,
-        )
+        return pin
 
     def status(self, pinned: SourcePin, ctx: PinContext) -> SourceStatus:
         try:

@@ -24,12 +24,12 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError
-from labdatasets.hashing import copy_and_hash, is_oid
 from labdatasets.redact import redact
-from labdatasets.stores.base import Progress, SnapshotStore, object_key
-from labdatasets.transfer import CHUNK_BYTES, RangedReader
+from labdatasets.stores._bucket import BucketStore
+from labdatasets.stores.base import Progress
+from labdatasets.transfer import RangedReader
 
-__all__ = ["GCSStore", "gcs_client", "split_gs_uri", "blob_reader"]
+__all__ = ["GCSStore", "gcs_client", "blob_reader"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +41,6 @@ def gcs_client() -> Any:
     return storage.Client()
 
 
-def split_gs_uri(uri: str) -> tuple[str, str]:
-    """``gs://bucket/a/b`` -> ``("bucket", "a/b")``."""
-    if not uri.startswith("gs://"):
-        raise ValueError(f"not a gs:// URI: {uri!r}")
-    bucket, _, prefix = uri[len("gs://") :].partition("/")
-    if not bucket:
-        raise ValueError(f"{uri!r} names no bucket; use gs://bucket/prefix")
-    return bucket, prefix.strip("/")
-
-
 def blob_reader(blob: Any, size: int) -> RangedReader:
     """A sequential reader over one blob generation, fetched in parallel 8 MiB ranges."""
 
@@ -58,24 +48,18 @@ def blob_reader(blob: Any, size: int) -> RangedReader:
         # checksum=None: a range has no whole-object checksum; the caller hashes every byte.
         return blob.download_as_bytes(start=start, end=end - 1, checksum=None, raw_download=True)
 
-    if size <= CHUNK_BYTES:
-        return RangedReader(size, fetch, chunk=max(size, 1), workers=1)
     return RangedReader(size, fetch)
 
 
-class GCSStore(SnapshotStore):
+class GCSStore(BucketStore):
     """A snapshot store in a Google Cloud Storage bucket; see the module docstring."""
 
     scheme = "gs"
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        self.bucket_name, self.prefix = split_gs_uri(self.uri)
         self.client = gcs_client()
         self.bucket = self.client.bucket(self.bucket_name)
-
-    def key(self, oid: str) -> str:
-        return f"{self.prefix}/{object_key(oid)}" if self.prefix else object_key(oid)
 
     def _fail(self, exc: BaseException, doing: str) -> SnapshotError:
         where = redact(self.uri)
@@ -115,33 +99,24 @@ class GCSStore(SnapshotStore):
             blob = self.bucket.get_blob(self.key(oid))
             if blob is None:
                 raise self.not_found(oid)
-            reader = blob_reader(blob, int(blob.size or 0))
-            try:
-                with open(dest, "wb", buffering=0) as out:
-                    actual, _ = copy_and_hash(reader, out, progress)
-            finally:
-                reader.close()
-            return actual
+            return self._write_verified(blob_reader(blob, int(blob.size or 0)), dest, progress)
         except gexc.NotFound as exc:
             raise self.not_found(oid) from exc
         except gexc.GoogleAPIError as exc:
             raise self._fail(exc, "reading from") from exc
 
     def iter_oids(self) -> Iterator[str]:
-        base = f"{self.prefix}/objects/" if self.prefix else "objects/"
         try:
-            for blob in self.client.list_blobs(self.bucket_name, prefix=base):
-                oid = blob.name[len(base) :].replace("/", "")
-                if is_oid(oid):
+            for blob in self.client.list_blobs(self.bucket_name, prefix=self.objects_prefix):
+                oid = self.oid_of_key(blob.name)
+                if oid:
                     yield oid
         except gexc.GoogleAPIError as exc:
             raise self._fail(exc, "listing") from exc
 
     def _quarantine(self, oid: str) -> None:
-        import time
-
         blob = self.bucket.blob(self.key(oid))
-        target = f"{self.prefix}/quarantine/{oid}.{int(time.time())}" if self.prefix else f"quarantine/{oid}.{int(time.time())}"
+        target = self.quarantine_key(oid)
         try:
             self.bucket.copy_blob(blob, self.bucket, target)
             blob.delete()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import logging
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,12 +32,12 @@ import botocore.config
 import botocore.exceptions
 
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError
-from labdatasets.hashing import copy_and_hash, is_oid
 from labdatasets.redact import redact
-from labdatasets.stores.base import Progress, SnapshotStore, object_key
-from labdatasets.transfer import CHUNK_BYTES, WORKERS, RangedReader
+from labdatasets.stores._bucket import BucketStore
+from labdatasets.stores.base import Progress
+from labdatasets.transfer import WORKERS, RangedReader
 
-__all__ = ["S3Store", "s3_client", "split_s3_uri", "MULTIPART_BYTES", "PART_BYTES"]
+__all__ = ["S3Store", "s3_client", "ranged_reader", "MULTIPART_BYTES", "PART_BYTES"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +57,6 @@ def s3_client() -> Any:
         response_checksum_validation="when_required",
     )
     return boto3.session.Session().client("s3", config=config)
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/a/b`` -> ``("bucket", "a/b")``."""
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, prefix = uri[len("s3://") :].partition("/")
-    if not bucket:
-        raise ValueError(f"{uri!r} names no bucket; use s3://bucket/prefix")
-    return bucket, prefix.strip("/")
 
 
 def error_code(exc: BaseException) -> str:
@@ -111,23 +100,18 @@ def ranged_reader(client: Any, bucket: str, key: str, size: int, *, version_id: 
         response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **extra)
         return response["Body"].read()
 
-    if size <= CHUNK_BYTES:  # one request; no pool of threads for a small object
-        return RangedReader(size, fetch, chunk=max(size, 1), workers=1)
     return RangedReader(size, fetch)
 
 
-class S3Store(SnapshotStore):
+class S3Store(BucketStore):
     """A snapshot store in an S3 bucket (or any S3-compatible endpoint); see the module docstring."""
 
     scheme = "s3"
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        self.bucket, self.prefix = split_s3_uri(self.uri)
+        self.bucket = self.bucket_name
         self.client = s3_client()
-
-    def key(self, oid: str) -> str:
-        return f"{self.prefix}/{object_key(oid)}" if self.prefix else object_key(oid)
 
     def _fail(self, exc: BaseException, doing: str) -> SnapshotError:
         where = f"{redact(self.uri)}"
@@ -213,13 +197,7 @@ class S3Store(SnapshotStore):
         key = self.key(oid)
         try:
             size = int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
-            reader = ranged_reader(self.client, self.bucket, key, size)
-            try:
-                with open(dest, "wb", buffering=0) as out:
-                    actual, _ = copy_and_hash(reader, out, progress)
-            finally:
-                reader.close()
-            return actual
+            return self._write_verified(ranged_reader(self.client, self.bucket, key, size), dest, progress)
         except botocore.exceptions.ClientError as exc:
             if is_missing(exc) and error_code(exc) != "NoSuchBucket":
                 raise self.not_found(oid) from exc
@@ -228,20 +206,18 @@ class S3Store(SnapshotStore):
             raise self._fail(exc, "reading from") from exc
 
     def iter_oids(self) -> Iterator[str]:
-        base = f"{self.prefix}/objects/" if self.prefix else "objects/"
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.objects_prefix):
                 for item in page.get("Contents", []):
-                    rest = item["Key"][len(base) :]
-                    oid = rest.replace("/", "")
-                    if is_oid(oid):
+                    oid = self.oid_of_key(item["Key"])
+                    if oid:
                         yield oid
         except botocore.exceptions.ClientError as exc:
             raise self._fail(exc, "listing") from exc
 
     def _quarantine(self, oid: str) -> None:
         key = self.key(oid)
-        target = f"{self.prefix}/quarantine/{oid}.{int(time.time())}" if self.prefix else f"quarantine/{oid}.{int(time.time())}"
+        target = self.quarantine_key(oid)
         try:
             self.client.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key})
             self.client.delete_object(Bucket=self.bucket, Key=key)
