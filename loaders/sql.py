@@ -161,7 +161,7 @@ def _translate(exc: BaseException, what: str, where: str) -> SourceError:
         return SourceNotFoundError(f"{what}: not found on {where}: {text}. Fix the table or query in _sources().", source=where)
     if code in _UNAVAILABLE_ERRORS or isinstance(orig, (ConnectionError, TimeoutError)) or "can't connect" in lowered:
         return SourceUnavailableError(
-            f"{what}: cannot reach {where}: {text}. Check that the server is up and reachable, then pin again.",
+            f"{what}: cannot reach {where}: {text}. Check that the server is up and reachable, then try again.",
             source=where,
         )
     if code == 1792 or "read only" in lowered or "read-only" in lowered or "readonly" in lowered:
@@ -203,7 +203,12 @@ class _Session:
         except sqlalchemy.exc.SQLAlchemyError as exc:
             raise _translate(exc, what, where) from exc
         except ImportError as exc:
-            raise MissingDependencyError.for_extra(exc.name or "a database driver", "mysql", f"{what} ({where})") from exc
+            if parsed.get_backend_name() in _MYSQL_DIALECTS:
+                raise MissingDependencyError.for_extra(exc.name or "pymysql", "mysql", f"{what} ({where})") from exc
+            raise MissingDependencyError(
+                f"{what} ({where}) needs the database driver {exc.name!r}, which is not installed; pip install it",
+                package=exc.name or "",
+            ) from exc
 
     def _begin(self) -> None:
         sql = self.conn.exec_driver_sql

@@ -48,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
         rows.append([s.name, s.kind, s.state, details[0]])
         rows.extend(["", "", "", d] for d in details[1:])
     print_table(["source", "kind", "state", "details"], rows)
-    if report.changed:
+    if any(s.state == "changed" for s in report.sources):
         print(f"live sources changed since the pin; to use the new data, bump VERSION and run 'labdatasets pin {b.name}'")
+    if any(s.state not in ("changed", "unchanged") for s in report.sources):
+        print("some sources could not be checked (see details); the pinned data itself is unaffected")
+    if report.changed:
         return CHANGED_EXIT
     print("every source matches its pin")
     return 0
