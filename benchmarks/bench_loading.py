@@ -142,6 +142,20 @@ sha256_file(sys.argv[2])
 report(seconds, verified_seconds=time.perf_counter() - start)
 """
 
+S3_SINGLE_GET = CHILD_PRELUDE + """
+import boto3, hashlib
+client = boto3.client("s3")
+key = "snapshots/objects/" + sys.argv[1][:2] + "/" + sys.argv[1][2:]
+start = time.perf_counter()
+body = client.get_object(Bucket="bench", Key=key)["Body"]
+digest = hashlib.sha256()
+with open(sys.argv[2], "wb") as out:
+    while chunk := body.read(8 << 20):
+        digest.update(chunk)
+        out.write(chunk)
+report(time.perf_counter() - start)
+"""
+
 S3_FETCH = CHILD_PRELUDE + """
 from labdatasets.stores import Snapshots
 snaps = Snapshots("s3://bench/snapshots", "file://" + sys.argv[2])
@@ -295,6 +309,12 @@ def s3_section(workdir: Path, big: Path) -> dict:
         results["boto3 download_file"] = child(S3_BOTO3, setup["oid"], str(workdir / "boto3.bin"), env=env)
         os.unlink(workdir / "boto3.bin")
         results["labdatasets fetch (verified, cached)"] = child(S3_FETCH, setup["oid"], str(workdir / "fetch-cache"), env=env)
+        shutil.rmtree(workdir / "fetch-cache", ignore_errors=True)
+        one_stream = dict(env, LABDATASETS_TRANSFER_WORKERS="1")
+        results["labdatasets fetch, LABDATASETS_TRANSFER_WORKERS=1"] = child(S3_FETCH, setup["oid"], str(workdir / "fetch-cache"), env=one_stream)
+        # The endpoint's ceiling for context: one streaming GET, no ranges (moto serves ranges slowly).
+        results["one streaming GET + sha256 (endpoint ceiling)"] = child(S3_SINGLE_GET, setup["oid"], str(workdir / "single.bin"), env=env)
+        os.unlink(workdir / "single.bin")
         size_mb = big.stat().st_size / (1 << 20)
         print(f"\n{'path':50s} {'time':>8s} {'MB/s':>8s} {'peak':>9s}")
         for name, r in results.items():

@@ -17,14 +17,24 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import io
+import os
 from typing import Callable
 
-__all__ = ["RangedReader", "CHUNK_BYTES", "WORKERS"]
+__all__ = ["RangedReader", "CHUNK_BYTES", "WORKERS", "parallel_ranges"]
 
-# 8 MiB ranges and 8 in flight: what boto3's own transfer manager uses, and enough
-# to saturate a loopback endpoint on two cores.
+# 8 MiB ranges and 8 in flight: what boto3's own transfer manager does. One
+# connection to S3 or GCS carries far less than a machine's link, so large objects
+# come faster as parallel ranges. LABDATASETS_TRANSFER_WORKERS=1 reads each object
+# as one streaming request instead (faster from servers that serve ranges slowly,
+# such as moto: see benchmarks/bench_loading.py).
 CHUNK_BYTES = 8 << 20
 WORKERS = 8
+
+
+def parallel_ranges(size: int) -> bool:
+    """Whether an object of ``size`` bytes should be read as parallel ranges."""
+    workers = int(os.environ.get("LABDATASETS_TRANSFER_WORKERS", WORKERS) or WORKERS)
+    return workers > 1 and size > CHUNK_BYTES
 
 
 class RangedReader(io.RawIOBase):
@@ -41,7 +51,7 @@ class RangedReader(io.RawIOBase):
         super().__init__()
         chunk = chunk or CHUNK_BYTES
         # A small object is one request: no point in a pool of threads for it.
-        workers = 1 if size <= chunk else (workers or WORKERS)
+        workers = 1 if size <= chunk else (workers or int(os.environ.get("LABDATASETS_TRANSFER_WORKERS", WORKERS) or WORKERS))
         self.size = size
         self.fetch = fetch
         self.chunk = chunk

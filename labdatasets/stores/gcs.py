@@ -27,7 +27,7 @@ from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress
-from labdatasets.transfer import RangedReader
+from labdatasets.transfer import CHUNK_BYTES, RangedReader, parallel_ranges
 
 __all__ = ["GCSStore", "gcs_client", "blob_reader"]
 
@@ -43,6 +43,9 @@ def gcs_client() -> Any:
 
 def blob_reader(blob: Any, size: int) -> RangedReader:
     """A sequential reader over one blob generation, fetched in parallel 8 MiB ranges."""
+
+    if not parallel_ranges(size):
+        return blob.open("rb", chunk_size=CHUNK_BYTES, raw_download=True)  # sequential reads of one generation
 
     def fetch(start: int, end: int) -> bytes:
         # checksum=None: a range has no whole-object checksum; the caller hashes every byte.

@@ -35,7 +35,7 @@ from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress
-from labdatasets.transfer import WORKERS, RangedReader
+from labdatasets.transfer import WORKERS, RangedReader, parallel_ranges
 
 __all__ = ["S3Store", "s3_client", "ranged_reader", "MULTIPART_BYTES", "PART_BYTES"]
 
@@ -85,7 +85,7 @@ def sha256_b64(hex_digest: str) -> str:
 
 
 def ranged_reader(client: Any, bucket: str, key: str, size: int, *, version_id: str | None = None, if_match: str | None = None) -> RangedReader:
-    """A sequential reader over one object that fetches 8 MiB ranges in parallel.
+    """A sequential reader over one object: 8 MiB ranges fetched in parallel, or one streaming GET.
 
     ``version_id`` or ``if_match`` (an ETag) make every range come from the same
     object version even if the key is overwritten meanwhile.
@@ -95,6 +95,9 @@ def ranged_reader(client: Any, bucket: str, key: str, size: int, *, version_id: 
         extra["VersionId"] = version_id
     elif if_match:
         extra["IfMatch"] = f'"{if_match}"'  # an ETag, quoted as HTTP wants it
+
+    if not parallel_ranges(size):
+        return client.get_object(Bucket=bucket, Key=key, **extra)["Body"]  # one streaming request
 
     def fetch(start: int, end: int) -> bytes:
         response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **extra)

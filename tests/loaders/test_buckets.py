@@ -209,9 +209,11 @@ def test_an_object_changed_while_pinning_stores_nothing(s3, s3_bucket, ctx, snap
     # next range is asked for after the overwrite): the partial download is dropped.
     import os
 
+    import labdatasets.stores.s3
     import labdatasets.transfer
 
     monkeypatch.setattr(labdatasets.transfer, "WORKERS", 1)
+    monkeypatch.setattr(labdatasets.stores.s3, "parallel_ranges", lambda size: True)
 
     s3.put_object(Bucket=s3_bucket, Key="moving/big.bin", Body=os.urandom(20 << 20))
     big = S3Source(f"s3://{s3_bucket}/moving/big.bin", format="files")
@@ -269,3 +271,19 @@ def test_bucket_urls_are_checked(s3_bucket):
     with pytest.raises(SourceNotFoundError):
         pass_missing = S3Source(f"s3://{s3_bucket}/")
         pass_missing.objects("t")
+
+
+def test_one_streaming_request_per_object_when_asked(s3, s3_bucket, ctx, monkeypatch):
+    import os
+
+    from labdatasets.hashing import sha256_bytes
+    from labdatasets.loaders.s3 import S3Source
+
+    monkeypatch.setenv("LABDATASETS_TRANSFER_WORKERS", "1")
+    data = os.urandom(20 << 20)
+    s3.put_object(Bucket=s3_bucket, Key="big/one.bin", Body=data)
+    ranges = []
+    source = S3Source(f"s3://{s3_bucket}/big/one.bin", format="files")
+    source.client.meta.events.register("before-send.s3.GetObject", lambda request, **kw: ranges.append(request.headers.get("Range")))
+    assert source.pin(ctx).objects[0].oid == sha256_bytes(data)
+    assert ranges == [None]
