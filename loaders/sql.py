@@ -186,6 +186,9 @@ class _Session:
         if self.is_mysql and parsed.get_driver_name() != "pymysql":
             # The streaming reader needs PyMySQL's wire metadata (charset, flags).
             parsed = parsed.set(drivername=f"{parsed.get_backend_name()}+pymysql")
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") and "uri" not in parsed.query:
+            # Read-only at the file level, and a missing file is an error instead of a new empty database.
+            parsed = parsed.set(database=f"file:{parsed.database}", query={**parsed.query, "mode": "ro", "uri": "true"})
         self.url = parsed
         connect_args: dict[str, Any] = {}
         if self.is_mysql:

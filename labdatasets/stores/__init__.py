@@ -130,7 +130,10 @@ class Snapshots:
     def _publish(self, info: ObjectInfo) -> ObjectInfo:
         if self.same:
             return info
-        return self.primary.put_known(self.cache.path(info.oid), info.oid)
+        from labdatasets.progress import byte_progress
+
+        bar = byte_progress(info.size, f"upload {info.oid[:12]} to {redact(self.primary.uri)}") if info.size > (8 << 20) else None
+        return self.primary.put_known(self.cache.path(info.oid), info.oid, progress=bar)
 
     def has(self, oid: str) -> bool:
         return self.cache.has(oid) or (not self.same and self.primary.has(oid))

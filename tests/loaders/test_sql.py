@@ -384,3 +384,38 @@ class Builder(lds.DatasetBuilder):
 
     report = status(builder)
     assert not report.changed and [s.name for s in report.sources] == ["items", "orders"]
+
+
+def test_a_failing_source_leaves_no_pin_record(tmp_path, make_builder, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'ok.db'}"
+    execute(url, "CREATE TABLE t (id INTEGER PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    monkeypatch.setenv(env_var_for("ok"), url)
+    monkeypatch.setenv(env_var_for("broken"), f"sqlite:///{tmp_path / 'broken.db'}")
+    monkeypatch.setenv("LABDATASETS_PINS_DIR", str(tmp_path / "pins"))
+    code = '''
+import labdatasets as lds
+from labdatasets import features as F, loaders
+
+
+class Builder(lds.DatasetBuilder):
+    """One good source and one that fails."""
+
+    VERSION = "1.0.0"
+    RELEASE_NOTES = {"1.0.0": "first"}
+
+    def _info(self):
+        return lds.DatasetInfo(features=F.Features({"id": F.Value("int64")}))
+
+    def _sources(self):
+        return {"a_good": loaders.SQLSource(table="t", connection="ok"), "b_bad": loaders.SQLSource(table="gone", connection="broken")}
+
+    def _process(self, sources):
+        raise NotImplementedError
+'''
+    builder = make_builder.write("half_broken", code)()
+    with pytest.raises(SourceNotFoundError, match="half_broken:1.0.0 source 'b_bad'"):
+        builder.pin(progress=False)
+    assert builder.pin_record() is None and not (tmp_path / "pins" / "half_broken").exists()
+    assert not (tmp_path / "broken.db").exists()  # SQLite is opened read-only: nothing created
+    tmp = Path(builder.settings.home) / "store" / "tmp"
+    assert not tmp.exists() or list(tmp.iterdir()) == []
