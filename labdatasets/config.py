@@ -17,7 +17,9 @@ environment variable            config file key    default
 
 The config file is TOML; its ``[labdatasets]`` table holds the keys above and
 ``[connections.<name>]`` tables name SQL connections (``url = "mysql+pymysql://..."``)
-so that builders refer to a connection by name and never hold a password::
+so that builders refer to a connection by name and never hold a password (the
+environment variable ``LABDATASETS_CONNECTION_<NAME>`` overrides the table with a
+full URL; ``password_env`` names a variable holding the password)::
 
     [labdatasets]
     snapshot_store = "s3://lab-data/snapshots"
@@ -25,6 +27,7 @@ so that builders refer to a connection by name and never hold a password::
 
     [connections.warehouse]
     url = "mysql+pymysql://reader@db.internal:3306/warehouse"
+    password_env = "WAREHOUSE_PASSWORD"
 
 Stores and caches are URIs: ``s3://bucket/prefix``, ``gs://bucket/prefix`` or
 ``file:///absolute/path`` (a bare path means ``file://``).

@@ -5,7 +5,9 @@ The sequence, for ``labdatasets pin product_a:1.2.0``:
 1. refuse if the version already has a pin record (a pinned version never changes);
 2. take a lock so that two processes pinning the same version do not race;
 3. ask each source to store its bytes in the snapshot store (content-addressed,
-   so bytes pinned before are not stored again);
+   so bytes pinned before are not stored again), inside one
+   :class:`~labdatasets.loaders.base.PinSession` that sources may share
+   resources through (SQL sources on one connection read one consistent snapshot);
 4. store each source's manifest and the version's snapshot manifest as objects;
 5. write the pin record, refusing to replace one that appeared meanwhile.
 
@@ -27,7 +29,7 @@ from labdatasets.redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
-    from labdatasets.loaders.base import PinContext
+    from labdatasets.loaders.base import PinContext, PinSession
     from labdatasets.stores import Snapshots
 
 __all__ = ["pin_builder", "snapshots_for", "pin_context", "ensure_objects"]
@@ -42,7 +44,9 @@ def snapshots_for(builder: "DatasetBuilder") -> "Snapshots":
     return Snapshots(s.snapshot_store, s.local_store)
 
 
-def pin_context(builder: "DatasetBuilder", name: str, store: "Snapshots", *, progress: bool) -> "PinContext":
+def pin_context(
+    builder: "DatasetBuilder", name: str, store: "Snapshots", *, progress: bool, session: "PinSession | None" = None
+) -> "PinContext":
     from labdatasets.loaders.base import PinContext
 
     def make_progress(total: int | None, desc: str) -> Callable[[int], object]:
@@ -54,6 +58,7 @@ def pin_context(builder: "DatasetBuilder", name: str, store: "Snapshots", *, pro
         label=f"{builder.full_name} source {name!r}",
         progress=make_progress,
         settings=builder.settings,
+        session=session,
     )
 
 
@@ -65,16 +70,19 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
             f"{builder.full_name} is already pinned ({existing.path}). A pinned version never changes; to change "
             "its data, bump VERSION, add a RELEASE_NOTES entry and pin the new version."
         )
+    from labdatasets.loaders.base import PinSession
+
     target = builder.pin_record_path()
     sources = builder.sources()
     store = snapshots_for(builder)
     lock = builder.settings.home / ".locks" / "pins" / (builder.full_name.replace("/", "--").replace(":", "-") + ".lock")
-    with lock_file(lock, f"pinning {builder.full_name}"):
+    # One session for all sources: SQL sources on one connection share one consistent snapshot.
+    with lock_file(lock, f"pinning {builder.full_name}"), PinSession(sources) as session:
         if target.exists():
             raise PinExistsError(f"{builder.full_name} was pinned by another process meanwhile ({target}).")
         pinned: dict[str, SourcePin] = {}
         for name, source in sorted(sources.items()):
-            ctx = pin_context(builder, name, store, progress=progress)
+            ctx = pin_context(builder, name, store, progress=progress, session=session)
             logger.info("pinning %s", ctx.label)
             try:
                 pin = source.pin(ctx)

@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from labdatasets.errors import PinExistsError, SnapshotError
 from labdatasets.hashing import canonical_json, sha256_json
@@ -84,6 +84,33 @@ class SourcePin:
     read_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     pinned_at: str = dataclasses.field(default_factory=utc_now)
+
+    @classmethod
+    def of_table(
+        cls,
+        *,
+        kind: str,
+        location: Mapping[str, Any],
+        format: str,
+        objects: "Sequence[ObjectEntry]",
+        schema: "pa.Schema",
+        num_rows: int | None,
+        read_options: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> "SourcePin":
+        """A pin whose schema is given as an Arrow schema (recorded readable and exact)."""
+        fields, arrow_schema = schema_to_json(schema)
+        return cls(
+            kind=kind,
+            location=location,
+            format=format,
+            objects=tuple(objects),
+            num_rows=num_rows,
+            schema=tuple(fields),
+            arrow_schema=arrow_schema,
+            read_options=read_options or {},
+            metadata=metadata or {},
+        )
 
     def manifest(self) -> dict[str, Any]:
         """The content that names this source's snapshot (not when or from where it was read)."""

@@ -21,15 +21,19 @@ import types
 from typing import Any
 
 from labdatasets.errors import MissingDependencyError
-from labdatasets.loaders.base import PinContext, Source, SourceStatus
+from labdatasets.loaders.base import PinContext, PinSession, Source, SourceStatus
 
-__all__ = ["Source", "PinContext", "SourceStatus", "known_sources", "source_class", "register_source"]
+__all__ = ["Source", "PinContext", "PinSession", "SourceStatus", "known_sources", "source_class", "register_source"]
 
 ENTRY_POINT_GROUP = "labdatasets.loaders"
 
 # class name -> (module, kind, extra that installs the SDK). Sorted; a test checks it.
 _KNOWN: dict[str, tuple[str, str, str | None]] = {
+    "GCSSource": ("labdatasets.loaders.gcs", "gcs", "gcs"),
     "LocalSource": ("labdatasets.loaders.local", "local", None),
+    "S3Source": ("labdatasets.loaders.s3", "s3", "s3"),
+    "SQLSource": ("labdatasets.loaders.sql", "sql", "mysql"),
+    "SheetsSource": ("labdatasets.loaders.sheets", "sheets", "sheets"),
 }
 known_sources = types.MappingProxyType(_KNOWN)
 

@@ -22,15 +22,78 @@ Example of declaring sources in a builder::
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.pins import SourcePin
     from labdatasets.stores import Snapshots
 
-__all__ = ["Source", "PinContext", "SourceStatus"]
+__all__ = ["Source", "PinContext", "PinSession", "SourceStatus"]
+
+T = TypeVar("T")
+
+
+class PinSession:
+    """Resources the sources of one pin (or one ``status`` check) share, closed when it ends.
+
+    ``pin`` opens one session around all the sources of a version, so that
+    connectors can share an expensive or transactional resource between the
+    sources that use it: all SQL sources on one connection read inside ONE
+    read-only transaction with a consistent snapshot. A connector asks for a
+    resource by key; the first caller creates it, later callers get the same
+    object, and :meth:`close` closes them in reverse order of creation.
+
+    ``sources`` are all the sources being pinned together, so that a connector
+    can tell whether a resource will be shared at all (and take a faster
+    unshared path when it will not).
+
+    Example::
+
+        with PinSession({"orders": orders, "users": users}) as session:
+            tx = session.shared(("sql", "warehouse"), lambda: open_read_only_snapshot())
+    """
+
+    def __init__(self, sources: Mapping[str, "Source"] | None = None):
+        self.sources: Mapping[str, Source] = dict(sources or {})
+        self._resources: dict[Any, Any] = {}
+        self._order: list[Any] = []
+        self._lock = threading.Lock()
+
+    def shared(self, key: Any, factory: Callable[[], T]) -> T:
+        """The resource under ``key``, created by ``factory()`` on first use.
+
+        A resource with a ``close()`` method is closed when the session ends.
+        """
+        with self._lock:
+            if key not in self._resources:
+                self._resources[key] = factory()
+                self._order.append(key)
+            return self._resources[key]
+
+    def close(self) -> None:
+        """Close every resource, newest first; the first error is raised after all are closed."""
+        first: BaseException | None = None
+        while self._order:
+            resource = self._resources.pop(self._order.pop())
+            close = getattr(resource, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except BaseException as exc:  # noqa: BLE001 - keep closing the others
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def __enter__(self) -> "PinSession":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 @dataclasses.dataclass
@@ -43,6 +106,8 @@ class PinContext:
         label: ``product_a:1.2.0 source 'penguins'``, for messages.
         progress: ``progress(total_bytes, description)`` returns a callback taking byte counts.
         settings: the resolved :class:`labdatasets.config.Settings` (SQL connections by name).
+        session: resources shared by the sources pinned together (see :class:`PinSession`);
+            None when a source is pinned on its own.
     """
 
     store: "Snapshots"
@@ -50,6 +115,25 @@ class PinContext:
     label: str
     progress: Callable[[int | None, str], Callable[[int], Any]]
     settings: Any = None
+    session: PinSession | None = None
+
+    @contextlib.contextmanager
+    def shared(self, key: Any, factory: Callable[[], T]) -> Iterator[T]:
+        """Use the pin's shared resource under ``key``, or a private one closed on exit."""
+        if self.session is not None:
+            yield self.session.shared(key, factory)
+            return
+        resource = factory()
+        try:
+            yield resource
+        finally:
+            close = getattr(resource, "close", None)
+            if close is not None:
+                close()
+
+    def peers(self) -> Mapping[str, "Source"]:
+        """The sources pinned together with this one (empty when pinned on its own)."""
+        return self.session.sources if self.session is not None else {}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from labdatasets.errors import SourceError, SourceNotFoundError
-from labdatasets.pins import ObjectEntry, SourcePin, schema_to_json
+from labdatasets.pins import ObjectEntry, SourcePin
 from labdatasets.tabular import FORMATS, format_for_path, inspect
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
 
@@ -125,23 +125,18 @@ class LocalSource(Source):
             objects.append(ObjectEntry(path=rel, oid=info.oid, size=info.size))
         read_options = self._read_options()
         try:
-            # Inspect the stored copies, not the live files: they are what builds will read.
-            schema, rows = inspect([ctx.store.local_path(o.oid) for o in objects], fmt, read_options)
+            # Inspect the stored copies, not the live files: they are what builds will read. They
+            # were hashed on their way into the cache a moment ago, so they are read as they are
+            # (local_path would hash every byte a second time).
+            schema, rows = inspect([ctx.store.cache.path(o.oid) for o in objects], fmt, read_options)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for unreadable files
             raise SourceError(
                 f"{ctx.label}: cannot read {root} as {fmt}: {exc}. Set format= (or column_types= for CSV) "
                 "on the LocalSource.",
                 source=str(root),
             ) from exc
-        fields, arrow_schema = schema_to_json(schema)
-        return SourcePin(
-            kind=self.kind,
-            location=self.describe(),
-            format=fmt,
-            objects=tuple(objects),
-            num_rows=rows,
-            schema=tuple(fields),
-            arrow_schema=arrow_schema,
+        return SourcePin.of_table(
+            kind=self.kind, location=self.describe(), format=fmt, objects=objects, schema=schema, num_rows=rows,
             read_options=read_options,
         )
 

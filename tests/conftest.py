@@ -13,10 +13,13 @@ from tests.servers import (  # noqa: F401 - fixtures
     gcs_env,
     gcs_server,
     mysql_database,
+    mysql_reader,
     mysql_url,
     s3_bucket,
     s3_env,
     s3_server,
+    sheets_env,
+    sheets_server,
 )
 
 _ENV = (

@@ -2,6 +2,8 @@
 
 * ``s3_server``: moto in server mode (a real HTTP S3 endpoint); ``s3_env`` points boto3 at it.
 * ``gcs_server``: gcp-storage-emulator; ``gcs_env`` sets ``STORAGE_EMULATOR_HOST``.
+* ``sheets_server``: a small Sheets API v4 server (``tests/sheets_server.py``); ``sheets_env``
+  gives the real gspread client a service account whose tokens come from it.
 * ``mysql_url``: the MariaDB on 127.0.0.1:3306 (override with ``LABDATASETS_TEST_MYSQL_URL``).
   Without a server the MySQL tests skip with a reason saying how to point them at one,
   except under ``CI=true``, where they fail instead of skipping.
@@ -14,11 +16,17 @@ import socket
 import threading
 import time
 import uuid
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
-__all__ = ["free_port", "s3_server", "s3_env", "s3_bucket", "gcs_server", "gcs_env", "gcs_bucket", "mysql_url", "mysql_database"]
+if TYPE_CHECKING:  # pragma: no cover
+    from tests.sheets_server import SheetsServer
+
+__all__ = [
+    "free_port", "s3_server", "s3_env", "s3_bucket", "gcs_server", "gcs_env", "gcs_bucket", "mysql_url", "mysql_database",
+    "sheets_server", "sheets_env", "mysql_reader",
+]
 
 TEST_AWS_KEY = "AKIAIOSFODNN7EXAMPLE"  # AWS's documented example key id, never a real one
 TEST_AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -144,3 +152,51 @@ def mysql_database(mysql_url: str) -> Iterator[str]:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
         engine.dispose()
+
+
+@pytest.fixture
+def mysql_reader(mysql_url: str, mysql_database: str) -> Iterator[tuple[str, str]]:
+    """A user with a password (``hunter2-s3cret``) who may only SELECT in ``mysql_database``.
+
+    Yields ``(user, url_with_password)``, for tests that check the password never leaks.
+    """
+    import sqlalchemy
+
+    user = f"lab_{uuid.uuid4().hex[:8]}"
+    database = mysql_database.rsplit("/", 1)[1]
+    engine = sqlalchemy.create_engine(mysql_url)
+    with engine.begin() as conn:
+        # %% because PyMySQL formats statements even without parameters
+        conn.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY 'hunter2-s3cret'")
+        conn.exec_driver_sql(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%%'")
+    host = mysql_url.split("@", 1)[1].split("/", 1)[0]
+    try:
+        yield user, f"mysql+pymysql://{user}:hunter2-s3cret@{host}/{database}"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP USER IF EXISTS '{user}'@'%%'")
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sheets_server() -> Iterator["SheetsServer"]:
+    """The Sheets API test server on loopback (no emulator exists for Sheets)."""
+    from tests.sheets_server import SheetsServer
+
+    server = SheetsServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sheets_env(sheets_server, tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """Point gspread at the test server with a fresh service account (its tokens come from the server too)."""
+    import json
+
+    from tests.sheets_server import service_account_info
+
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text(json.dumps(service_account_info(f"{sheets_server.url}/token")))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    monkeypatch.setenv("LABDATASETS_SHEETS_ENDPOINT", sheets_server.url)
+    return sheets_server

@@ -24,6 +24,7 @@ VERBS = {
     "list": "list_",
     "info": "info",
     "pin": "pin",
+    "status": "status",
     "build": "build",
     "load": "load",
     "verify": "verify",

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import types
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from labdatasets.errors import ConfigError, MissingDependencyError, SnapshotNotFoundError
 from labdatasets.redact import redact
@@ -33,6 +33,8 @@ __all__ = ["SnapshotStore", "LocalStore", "ObjectInfo", "Snapshots", "open_store
 # scheme -> (class path, extra that installs its SDK)
 _KNOWN: dict[str, tuple[str, str | None]] = {
     "file": ("labdatasets.stores.local:LocalStore", None),
+    "gs": ("labdatasets.stores.gcs:GCSStore", "gcs"),
+    "s3": ("labdatasets.stores.s3:S3Store", "s3"),
 }
 known_stores = types.MappingProxyType(_KNOWN)
 _lock = threading.Lock()
@@ -105,17 +107,33 @@ class Snapshots:
         return self.primary.uri == self.cache.uri
 
     def add_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ObjectInfo:
-        """Store a file in the configured store (and keep a copy in the local cache)."""
-        info = self.cache.add_file(path, progress=progress)
-        if not self.same and not self.primary.has(info.oid):
-            return self.primary.add_file(self.cache.path(info.oid))
-        return info
+        """Store a file in the configured store (and keep a copy in the local cache).
+
+        The bytes are read and hashed once, on their way into the cache; the
+        upload to a remote store reuses that hash.
+        """
+        return self._publish(self.cache.add_file(path, progress=progress))
+
+    def add_stream(self, reader: BinaryIO, *, progress: Progress | None = None) -> ObjectInfo:
+        """Store everything ``reader`` yields (a download), hashing it on the way in."""
+        return self._publish(self.cache.add_stream(reader, progress=progress))
+
+    def adopt_file(self, tmp: Path, oid: str) -> ObjectInfo:
+        """Move a file that was hashed while it was written (to ``oid``) into the stores."""
+        size = tmp.stat().st_size
+        written = self.cache.put_verified_file(tmp, oid)
+        return self._publish(ObjectInfo(oid, size, written))
 
     def add_bytes(self, data: bytes) -> ObjectInfo:
-        info = self.cache.add_bytes(data)
-        if not self.same and not self.primary.has(info.oid):
-            self.primary.add_file(self.cache.path(info.oid))
-        return info
+        return self._publish(self.cache.add_bytes(data))
+
+    def _publish(self, info: ObjectInfo) -> ObjectInfo:
+        if self.same:
+            return info
+        from labdatasets.progress import byte_progress
+
+        bar = byte_progress(info.size, f"upload {info.oid[:12]} to {redact(self.primary.uri)}") if info.size > (8 << 20) else None
+        return self.primary.put_known(self.cache.path(info.oid), info.oid, progress=bar)
 
     def has(self, oid: str) -> bool:
         return self.cache.has(oid) or (not self.same and self.primary.has(oid))
@@ -140,7 +158,8 @@ class Snapshots:
             os.close(fd)
             self.primary.fetch(oid, tmp, progress=progress, context=context)
             self.cache.put_verified_file(Path(tmp), oid)
-            return self.cache.open_verified(oid, context=context)
+            # fetch() hashed these very bytes a moment ago: no second pass over them.
+            return self.cache.path(oid)
         candidate = mirror(oid) if mirror else None
         if candidate is not None and Path(candidate).is_file():
             info = self.cache.add_file(candidate, progress=progress)

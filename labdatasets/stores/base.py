@@ -70,8 +70,12 @@ class SnapshotStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def _download(self, oid: str, dest: Path, progress: Progress | None) -> None:
-        """Copy the raw bytes of ``oid`` to ``dest``; raise SnapshotNotFoundError if absent."""
+    def _download(self, oid: str, dest: Path, progress: Progress | None) -> str | None:
+        """Copy the raw bytes of ``oid`` to ``dest``; raise SnapshotNotFoundError if absent.
+
+        A backend that hashes the bytes while writing them returns that sha256
+        (saving a second pass over a large file); otherwise it returns None.
+        """
 
     @abc.abstractmethod
     def iter_oids(self) -> Iterator[str]:
@@ -92,6 +96,18 @@ class SnapshotStore(abc.ABC):
         written = self._upload(path, oid, size, progress)
         return ObjectInfo(oid, size, written=written)
 
+    def put_known(self, path: str | os.PathLike[str], oid: str, *, progress: Progress | None = None) -> ObjectInfo:
+        """Add a file whose sha256 the caller just computed while writing it (no second hash).
+
+        Used when the bytes were hashed on their way into the local cache; the
+        store still re-hashes every read.
+        """
+        path = Path(path)
+        size = path.stat().st_size
+        if self.has(oid):
+            return ObjectInfo(oid, size, written=False)
+        return ObjectInfo(oid, size, written=self._upload(path, oid, size, progress))
+
     def add_bytes(self, data: bytes) -> ObjectInfo:
         """Add a small byte string (a manifest, a sheet export)."""
         with tempfile.NamedTemporaryFile(prefix=".labdatasets-", delete=False) as fh:
@@ -110,8 +126,8 @@ class SnapshotStore(abc.ABC):
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            self._download(oid, tmp, progress)
-            actual = sha256_file(tmp)
+            hashed = self._download(oid, tmp, progress)
+            actual = hashed if hashed is not None else sha256_file(tmp)
             if actual != oid:
                 raise self.corrupted(oid, actual, where=f"{redact(self.uri)}/{object_key(oid)}", context=context)
             os.replace(tmp, dest)

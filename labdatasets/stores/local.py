@@ -20,9 +20,9 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
-from labdatasets.hashing import copy_and_hash, sha256_file
+from labdatasets.hashing import copy_and_hash, copy_file_and_hash, sha256_file
 from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key
 
 __all__ = ["LocalStore"]
@@ -73,8 +73,22 @@ class LocalStore(SnapshotStore):
         fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
         tmp = Path(tmp_name)
         try:
-            with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
-                oid, size = copy_and_hash(src, dst, progress)
+            try:
+                oid, size = copy_file_and_hash(path, fd, progress)
+            finally:
+                os.close(fd)
+            written = False if self.has(oid) else self._link_into_place(tmp, oid)
+            return ObjectInfo(oid, size, written=written)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def add_stream(self, reader: BinaryIO, *, progress: Progress | None = None) -> ObjectInfo:
+        """Copy and hash everything ``reader`` yields in one pass, then link into place."""
+        fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as dst:
+                oid, size = copy_and_hash(reader, dst, progress)
             written = False if self.has(oid) else self._link_into_place(tmp, oid)
             return ObjectInfo(oid, size, written=written)
         finally:

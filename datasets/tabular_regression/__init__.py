@@ -1,0 +1,1 @@
+"""Regression tasks on tabular data (sensor readings, measurements)."""

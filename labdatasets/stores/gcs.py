@@ -1,0 +1,129 @@
+"""The ``gs://bucket/prefix`` snapshot store, and the google-cloud-storage plumbing GCS sources share.
+
+Objects live at ``gs://bucket/prefix/objects/ab/cdef...``.
+
+* **Never replace.** Every upload carries ``ifGenerationMatch=0`` (create
+  only); a 412 means the bytes are already there. The store also checks for
+  the object first, because not every GCS-compatible server enforces the
+  precondition (gcp-storage-emulator ignores it; the tests check that the
+  requests carry it anyway).
+* **Checked both ways.** Uploads send a CRC32C the server verifies; fetches are
+  re-hashed with SHA-256 while they are written.
+
+Credentials come from ``GOOGLE_APPLICATION_CREDENTIALS`` / Application Default
+Credentials; ``STORAGE_EMULATOR_HOST`` points the client at an emulator.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+from google.api_core import exceptions as gexc
+from google.cloud import storage
+
+from labdatasets.errors import SnapshotError, SnapshotNotFoundError
+from labdatasets.redact import redact
+from labdatasets.stores._bucket import BucketStore
+from labdatasets.stores.base import Progress
+from labdatasets.transfer import CHUNK_BYTES, RangedReader, parallel_ranges
+
+__all__ = ["GCSStore", "gcs_client", "blob_reader"]
+
+logger = logging.getLogger(__name__)
+
+_UNAVAILABLE = (gexc.ServiceUnavailable, gexc.GatewayTimeout, gexc.InternalServerError, gexc.TooManyRequests)
+
+
+def gcs_client() -> Any:
+    """A google-cloud-storage client from Application Default Credentials (or the emulator)."""
+    return storage.Client()
+
+
+def blob_reader(blob: Any, size: int) -> RangedReader:
+    """A sequential reader over one blob generation, fetched in parallel 8 MiB ranges."""
+
+    if not parallel_ranges(size):
+        return blob.open("rb", chunk_size=CHUNK_BYTES, raw_download=True)  # sequential reads of one generation
+
+    def fetch(start: int, end: int) -> bytes:
+        # checksum=None: a range has no whole-object checksum; the caller hashes every byte.
+        return blob.download_as_bytes(start=start, end=end - 1, checksum=None, raw_download=True)
+
+    return RangedReader(size, fetch)
+
+
+class GCSStore(BucketStore):
+    """A snapshot store in a Google Cloud Storage bucket; see the module docstring."""
+
+    scheme = "gs"
+
+    def __init__(self, uri: str):
+        super().__init__(uri)
+        self.client = gcs_client()
+        self.bucket = self.client.bucket(self.bucket_name)
+
+    def _fail(self, exc: BaseException, doing: str) -> SnapshotError:
+        where = redact(self.uri)
+        if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized)):
+            return SnapshotError(
+                f"Access denied {doing} the snapshot store {where}. Check GOOGLE_APPLICATION_CREDENTIALS (or "
+                "'gcloud auth application-default login') and the bucket's permissions."
+            )
+        if isinstance(exc, gexc.NotFound):
+            return SnapshotNotFoundError(f"The snapshot store's bucket {self.bucket_name!r} does not exist ({where}).")
+        if isinstance(exc, _UNAVAILABLE) or isinstance(exc, (ConnectionError, TimeoutError)):
+            return SnapshotError(f"Cannot reach the snapshot store {where} while {doing} it: {redact(exc)}. Try again later.")
+        return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")
+
+    def has(self, oid: str) -> bool:
+        try:
+            return self.bucket.blob(self.key(oid)).exists()
+        except gexc.GoogleAPIError as exc:
+            raise self._fail(exc, "checking") from exc
+
+    def _upload(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
+        blob = self.bucket.blob(self.key(oid))
+        try:
+            if blob.exists():  # see the module docstring: not every server enforces the precondition
+                return False
+            blob.upload_from_filename(str(path), if_generation_match=0, checksum="crc32c")
+        except gexc.PreconditionFailed:
+            return False
+        except gexc.GoogleAPIError as exc:
+            raise self._fail(exc, "writing to") from exc
+        if progress:
+            progress(size)
+        return True
+
+    def _download(self, oid: str, dest: Path, progress: Progress | None) -> str:
+        try:
+            blob = self.bucket.get_blob(self.key(oid))
+            if blob is None:
+                raise self.not_found(oid)
+            return self._write_verified(blob_reader(blob, int(blob.size or 0)), dest, progress)
+        except gexc.NotFound as exc:
+            raise self.not_found(oid) from exc
+        except gexc.GoogleAPIError as exc:
+            raise self._fail(exc, "reading from") from exc
+
+    def iter_oids(self) -> Iterator[str]:
+        try:
+            for blob in self.client.list_blobs(self.bucket_name, prefix=self.objects_prefix):
+                oid = self.oid_of_key(blob.name)
+                if oid:
+                    yield oid
+        except gexc.GoogleAPIError as exc:
+            raise self._fail(exc, "listing") from exc
+
+    def _quarantine(self, oid: str) -> None:
+        blob = self.bucket.blob(self.key(oid))
+        target = self.quarantine_key(oid)
+        try:
+            self.bucket.copy_blob(blob, self.bucket, target)
+            blob.delete()
+        except gexc.NotFound:
+            return
+        except gexc.GoogleAPIError as exc:
+            raise self._fail(exc, "repairing") from exc

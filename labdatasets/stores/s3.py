@@ -1,0 +1,231 @@
+"""The ``s3://bucket/prefix`` snapshot store, and the boto3 plumbing S3 sources share.
+
+Objects live at ``s3://bucket/prefix/objects/ab/cdef...`` (the local layout).
+
+* **Never replace.** Every write is conditional: ``PutObject`` with
+  ``If-None-Match: *``, and for objects above ``MULTIPART_BYTES`` a multipart
+  upload whose ``CompleteMultipartUpload`` carries ``If-None-Match: *``. A
+  write that loses to an existing object (HTTP 412) is "already there".
+* **Checked on the way in.** Single uploads carry ``ChecksumSHA256`` (our oid,
+  base64), multipart parts carry their own SHA-256: S3 rejects bytes that do
+  not match. (moto accepts a wrong checksum, so tests check that the header is
+  sent; the store does not rely on the server.)
+* **Checked on the way out.** Every fetch is re-hashed before it is used
+  (:meth:`labdatasets.stores.base.SnapshotStore.fetch`), here while the ranged
+  parallel download is written, so there is no second pass.
+
+Credentials come from boto3's standard chain (environment, ``~/.aws``
+profiles, instance roles); ``AWS_ENDPOINT_URL_S3`` points it at another
+endpoint (MinIO, moto).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from labdatasets.errors import SnapshotError, SnapshotNotFoundError
+from labdatasets.redact import redact
+from labdatasets.stores._bucket import BucketStore
+from labdatasets.stores.base import Progress
+from labdatasets.transfer import WORKERS, RangedReader, parallel_ranges
+
+__all__ = ["S3Store", "s3_client", "ranged_reader", "MULTIPART_BYTES", "PART_BYTES"]
+
+logger = logging.getLogger(__name__)
+
+MULTIPART_BYTES = 64 << 20
+PART_BYTES = 16 << 20
+_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+_DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "AllAccessDisabled"}
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client from the standard credential chain, sized for parallel transfers."""
+    config = botocore.config.Config(
+        max_pool_connections=max(WORKERS * 2, 10),
+        retries={"mode": "standard"},  # attempts from AWS_MAX_ATTEMPTS / the profile
+        # Checksums only where we send our own (the SHA-256 we already know).
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.session.Session().client("s3", config=config)
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_missing(exc: BaseException) -> bool:
+    return error_code(exc) in _MISSING
+
+
+def is_denied(exc: BaseException) -> bool:
+    return error_code(exc) in _DENIED
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError),
+    )
+
+
+def sha256_b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def ranged_reader(client: Any, bucket: str, key: str, size: int, *, version_id: str | None = None, if_match: str | None = None) -> RangedReader:
+    """A sequential reader over one object: 8 MiB ranges fetched in parallel, or one streaming GET.
+
+    ``version_id`` or ``if_match`` (an ETag) make every range come from the same
+    object version even if the key is overwritten meanwhile.
+    """
+    extra: dict[str, Any] = {}
+    if version_id:
+        extra["VersionId"] = version_id
+    elif if_match:
+        extra["IfMatch"] = f'"{if_match}"'  # an ETag, quoted as HTTP wants it
+
+    if not parallel_ranges(size):
+        return client.get_object(Bucket=bucket, Key=key, **extra)["Body"]  # one streaming request
+
+    def fetch(start: int, end: int) -> bytes:
+        response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **extra)
+        return response["Body"].read()
+
+    return RangedReader(size, fetch)
+
+
+class S3Store(BucketStore):
+    """A snapshot store in an S3 bucket (or any S3-compatible endpoint); see the module docstring."""
+
+    scheme = "s3"
+
+    def __init__(self, uri: str):
+        super().__init__(uri)
+        self.bucket = self.bucket_name
+        self.client = s3_client()
+
+    def _fail(self, exc: BaseException, doing: str) -> SnapshotError:
+        where = f"{redact(self.uri)}"
+        if is_denied(exc):
+            return SnapshotError(
+                f"Access denied {doing} the snapshot store {where} ({error_code(exc)}). Check the AWS credentials "
+                "(AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws) and that they may read and write the bucket."
+            )
+        if error_code(exc) == "NoSuchBucket":
+            return SnapshotNotFoundError(
+                f"The snapshot store's bucket {self.bucket!r} does not exist ({where}). Check LABDATASETS_SNAPSHOT_STORE."
+            )
+        if is_unavailable(exc):
+            return SnapshotError(f"Cannot reach the snapshot store {where} while {doing} it: {redact(exc)}. Try again later.")
+        return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")
+
+    # ------------------------------------------------------------------ primitives
+    def has(self, oid: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(oid))
+            return True
+        except botocore.exceptions.ClientError as exc:
+            if is_missing(exc) and error_code(exc) != "NoSuchBucket":
+                return False
+            raise self._fail(exc, "checking") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "checking") from exc
+
+    def _upload(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
+        try:
+            if size > MULTIPART_BYTES:
+                return self._upload_multipart(path, oid, size, progress)
+            with open(path, "rb") as fh:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self.key(oid), Body=fh, ContentLength=size,
+                    IfNoneMatch="*", ChecksumSHA256=sha256_b64(oid),
+                )
+            if progress:
+                progress(size)
+            return True
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False  # someone stored these bytes first: nothing to do
+            raise self._fail(exc, "writing to") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "writing to") from exc
+
+    def _upload_multipart(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
+        import hashlib
+
+        key = self.key(oid)
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256")
+        upload_id = upload["UploadId"]
+
+        def send(number: int, offset: int) -> dict[str, Any]:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read(PART_BYTES)
+            checksum = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+            response = self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, ChecksumSHA256=checksum
+            )
+            if progress:
+                progress(len(data))
+            return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
+
+        try:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="labdatasets-put") as pool:
+                offsets = range(0, size, PART_BYTES)
+                parts = list(pool.map(send, range(1, len(offsets) + 1), offsets))
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, IfNoneMatch="*", MultipartUpload={"Parts": parts}
+            )
+            return True
+        except BaseException:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                logger.warning("could not abort multipart upload of %s", redact(self.uri))
+            raise
+
+    def _download(self, oid: str, dest: Path, progress: Progress | None) -> str:
+        key = self.key(oid)
+        try:
+            size = int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+            return self._write_verified(ranged_reader(self.client, self.bucket, key, size), dest, progress)
+        except botocore.exceptions.ClientError as exc:
+            if is_missing(exc) and error_code(exc) != "NoSuchBucket":
+                raise self.not_found(oid) from exc
+            raise self._fail(exc, "reading from") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "reading from") from exc
+
+    def iter_oids(self) -> Iterator[str]:
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.objects_prefix):
+                for item in page.get("Contents", []):
+                    oid = self.oid_of_key(item["Key"])
+                    if oid:
+                        yield oid
+        except botocore.exceptions.ClientError as exc:
+            raise self._fail(exc, "listing") from exc
+
+    def _quarantine(self, oid: str) -> None:
+        key = self.key(oid)
+        target = self.quarantine_key(oid)
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key})
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if is_missing(exc):
+                return
+            raise self._fail(exc, "repairing") from exc
+

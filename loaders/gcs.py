@@ -1,0 +1,70 @@
+"""Google Cloud Storage sources: one object, a prefix, or a glob, through google-cloud-storage.
+
+Example::
+
+    GCSSource("gs://lab-raw/surveys/2026/answers.jsonl")
+    GCSSource("gs://lab-raw/scans/", glob="*.png")
+
+Each pinned object records its generation, its MD5 and CRC32C checksums and
+its size, and every byte is read from exactly that generation. Credentials
+come from ``GOOGLE_APPLICATION_CREDENTIALS`` or Application Default Credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from google.api_core import exceptions as gexc
+from google.auth import exceptions as auth_exceptions
+
+from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
+from labdatasets.loaders._objects import ObjectSource, RemoteObject
+from labdatasets.redact import redact
+from labdatasets.stores.gcs import blob_reader, gcs_client
+
+__all__ = ["GCSSource"]
+
+
+class GCSSource(ObjectSource):
+    """Objects in a GCS bucket; see :class:`ObjectSource` for the arguments."""
+
+    kind = "gcs"
+    scheme = "gs"
+
+    def _new_client(self) -> Any:
+        return gcs_client()
+
+    def _stat(self, key: str) -> RemoteObject | None:
+        blob = self.client.bucket(self.bucket).get_blob(key)
+        return None if blob is None else _remote(blob)
+
+    def _list(self, prefix: str) -> list[RemoteObject]:
+        if not self.client.bucket(self.bucket).exists():
+            raise gexc.NotFound(f"bucket {self.bucket} does not exist")
+        return [_remote(blob) for blob in self.client.list_blobs(self.bucket, prefix=prefix)]
+
+    def _reader(self, obj: RemoteObject) -> Any:
+        blob = self.client.bucket(self.bucket).blob(obj.key, generation=obj.identity["generation"])
+        return blob_reader(blob, obj.size)
+
+    def _translate(self, exc: BaseException, label: str) -> SourceError | None:
+        where = self.url
+        if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized, auth_exceptions.DefaultCredentialsError)):
+            return SourceAuthError(
+                f"{label}: access to {where} was refused. Check GOOGLE_APPLICATION_CREDENTIALS (or 'gcloud auth "
+                "application-default login') and the bucket's permissions.",
+                source=where,
+            )
+        if isinstance(exc, gexc.NotFound):
+            return SourceNotFoundError(f"{label}: {where} does not exist ({redact(exc)}).", source=where)
+        if isinstance(exc, (gexc.ServiceUnavailable, gexc.GatewayTimeout, gexc.InternalServerError, ConnectionError, requests.ConnectionError)):
+            return SourceUnavailableError(f"{label}: cannot reach GCS for {where}: {redact(exc)}. Try again later.", source=where)
+        if isinstance(exc, gexc.GoogleAPIError):
+            return SourceError(f"{label}: GCS failed for {where}: {redact(exc)}", source=where)
+        return None
+
+
+def _remote(blob: Any) -> RemoteObject:
+    identity = {"generation": int(blob.generation) if blob.generation else None, "md5": blob.md5_hash, "crc32c": blob.crc32c}
+    return RemoteObject(blob.name, "", int(blob.size or 0), identity)
