@@ -28,7 +28,11 @@ def test_the_configuration_reference_names_every_variable_the_code_reads():
     reference = (REPO / "docs" / "configuration.md").read_text("utf-8")
     sources = "".join(p.read_text("utf-8") for p in [*(REPO / "labdatasets").rglob("*.py"), *(REPO / "loaders").rglob("*.py")])
     variables = set(re.findall(r"LABDATASETS_[A-Z_]*[A-Z]", sources)) | {f"LABDATASETS_{k.upper()}" for k in config._KEYS}
-    missing = sorted(v for v in variables if f"`{v}`" not in reference)
+    # `LABDATASETS_CONNECTION_<NAME>` documents a family: LABDATASETS_CONNECTION_WAREHOUSE and friends.
+    families = re.findall(r"`(LABDATASETS_[A-Z_]*?)_?<[A-Z]+>`", reference)
+    missing = sorted(
+        v for v in variables if f"`{v}`" not in reference and not any(v.startswith(f) for f in families)
+    )
     assert not missing, f"docs/configuration.md does not document {missing}"
     for key in config._KEYS:
         assert f"| `{key}` |" in reference
