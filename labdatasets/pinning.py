@@ -7,7 +7,9 @@ The sequence, for ``labdatasets pin product_a:1.2.0``:
 3. ask each source to store its bytes in the snapshot store (content-addressed,
    so bytes pinned before are not stored again);
 4. store each source's manifest and the version's snapshot manifest as objects;
-5. write the pin record, refusing to replace one that appeared meanwhile.
+5. store the builder folder's Python files (the version's processing code) as
+   objects, so that the version can be rebuilt after the builder moves on;
+6. write the pin record, refusing to replace one that appeared meanwhile.
 
 If any source fails, no pin record is written; objects already stored stay in
 the store (they are immutable and shared, and a retry reuses them).
@@ -69,6 +71,8 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
     sources = builder.sources()
     store = snapshots_for(builder)
     lock = builder.settings.home / ".locks" / "pins" / (builder.full_name.replace("/", "--").replace(":", "-") + ".lock")
+    from labdatasets.versioning import archive_code
+
     with lock_file(lock, f"pinning {builder.full_name}"):
         if target.exists():
             raise PinExistsError(f"{builder.full_name} was pinned by another process meanwhile ({target}).")
@@ -95,6 +99,7 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
             pinned_at=utc_now(),
             code_fingerprint=builder.code_fingerprint(),
             labdatasets_version=__version__,
+            code_files=archive_code(type(builder), store),
         )
         store.add_bytes(record.manifest_bytes())
         path = record.write_new(target)

@@ -27,6 +27,8 @@ VERBS = {
     "build": "build",
     "load": "load",
     "verify": "verify",
+    "publish": "publish",
+    "check": "check",
 }
 
 
