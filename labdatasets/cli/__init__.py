@@ -29,6 +29,7 @@ VERBS = {
     "verify": "verify",
     "publish": "publish",
     "check": "check",
+    "export": "export",
 }
 
 
