@@ -33,6 +33,7 @@ from labdatasets.builder import INFO_FILENAME, DatasetInfo, ShardInfo, SplitInfo
 from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError
 from labdatasets.hashing import CHUNK, sha256_file
 from labdatasets.pins import utc_now
+from labdatasets.processing.fingerprint import content_fingerprint
 from labdatasets.progress import Stage, counter_bar, lock_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 LOCAL_RUNNERS = {"directrunner", "direct", "prismrunner", "prism", "fnapirunner", "interactiverunner", "swappingrunner"}
 _SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_FINGERPRINT_BATCH = 65_536
 
 
 def pipeline_options(
@@ -302,13 +302,13 @@ def _by_value_modules(builder: "DatasetBuilder") -> list[Any]:
     worker process of the DirectRunner, a Dataflow VM, an older version's
     archived code) and run the code that was submitted, not whatever is installed.
     """
-    root = type(builder).module_dir()
-    modules = []
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and module.__name__ != "__main__" and Path(path).resolve().is_relative_to(root):
-            modules.append(module)
-    return modules
+    root = str(type(builder).module_dir()) + os.sep
+    return [
+        module
+        for module in list(sys.modules.values())
+        if getattr(module, "__name__", "__main__") != "__main__"
+        and os.path.abspath(getattr(module, "__file__", None) or os.sep).startswith(root)
+    ]
 
 
 def _run_pipeline(job: _Job) -> list[str]:
@@ -319,7 +319,7 @@ def _run_pipeline(job: _Job) -> list[str]:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from labdatasets.processing.sources import PinnedSources
-    from labdatasets.processing.transforms import WriteSplit
+    from labdatasets.processing.pipeline_io import WriteSplits
 
     builder = job.builder
     flags = list(job.flags)
@@ -347,15 +347,14 @@ def _run_pipeline(job: _Job) -> list[str]:
             raise ProcessingError(f"{builder.full_name}: split name {split!r} must be a word such as 'train'")
         if not isinstance(pcoll, beam.PCollection):
             raise ProcessingError(f"{builder.full_name}: split {split!r} must be a PCollection, got {type(pcoll).__name__}")
-        pcoll | f"Write {split}" >> WriteSplit(
-            out_dir=job.out_dir,
-            dataset=builder.name,
-            split=split,
-            features=job.declared.features,
-            key=job.declared.key_columns,
-            num_shards=builder.NUM_SHARDS,
-            where=f"{builder.full_name} split {split!r}",
-        )
+    dict(outputs) | "Write splits" >> WriteSplits(
+        out_dir=job.out_dir,
+        dataset=builder.name,
+        features=job.declared.features,
+        key=job.declared.key_columns,
+        num_shards=builder.NUM_SHARDS,
+        where=builder.full_name,
+    )
     beam_logger = logging.getLogger("apache_beam")
     level = beam_logger.level
     if not logger.isEnabledFor(logging.DEBUG):
@@ -443,69 +442,6 @@ def shard_paths(directory: Path, dataset: str, split: str, num_shards: int) -> l
     return [directory / shard_filename(dataset, split, i, num_shards) for i in range(num_shards)]
 
 
-class _HashSink:
-    """A write-only file object that hashes what is written (for Arrow IPC streams)."""
-
-    def __init__(self) -> None:
-        self.digest = hashlib.sha256()
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.digest.update(view)
-        return view.nbytes
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def _fixed_batches(tables: Iterable["pa.Table"], rows: int) -> Iterator["pa.RecordBatch"]:
-    """Re-chunk a stream of tables into batches of exactly ``rows`` rows (the last may be shorter)."""
-    import pyarrow as pa
-
-    pending: list["pa.Table"] = []
-    count = 0
-    for table in tables:
-        pending.append(table)
-        count += table.num_rows
-        while count >= rows:
-            merged = pa.concat_tables(pending).combine_chunks()
-            head, rest = merged.slice(0, rows), merged.slice(rows)
-            yield from head.combine_chunks().to_batches()
-            pending, count = [rest], rest.num_rows
-    if count:
-        yield from pa.concat_tables(pending).combine_chunks().to_batches()
-
-
-def content_fingerprint(paths: Sequence[Path]) -> str:
-    """sha256 of a split's rows in order, serialized as Arrow IPC in fixed-size batches.
-
-    It depends on the rows and the schema, not on how the Parquet files were
-    chunked or compressed, so it survives re-sharding and writer changes.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    files = [pq.ParquetFile(p, memory_map=True) for p in paths]
-    schema = files[0].schema_arrow if files else pa.schema([])
-    sink = _HashSink()
-
-    def tables() -> Iterator["pa.Table"]:
-        for pf in files:
-            for i in range(pf.num_row_groups):
-                yield pf.read_row_group(i)
-
-    with pa.ipc.new_stream(sink, schema) as writer:
-        for batch in _fixed_batches(tables(), _FINGERPRINT_BATCH):
-            writer.write_batch(batch)
-    for pf in files:
-        pf.close()
-    return sink.digest.hexdigest()
-
-
 def _finalize(
     builder: "DatasetBuilder",
     record: "PinRecord",
@@ -528,8 +464,10 @@ def _finalize(
             if not path.exists():  # an empty split or shard: still a valid, readable file
                 pq.write_table(pa.Table.from_pylist([], schema=schema), path)
             meta = pq.ParquetFile(path).metadata
-            shard = ShardInfo(path.name, meta.num_rows, path.stat().st_size, sha256_file(path))
             written = manifests.get(path.name)
+            # the worker hashed the bytes as it wrote them (and a staged copy was checked against that hash)
+            digest = written["sha256"] if written is not None and written["num_bytes"] == path.stat().st_size else sha256_file(path)
+            shard = ShardInfo(path.name, meta.num_rows, path.stat().st_size, digest)
             if written is not None and (written["sha256"], written["num_rows"]) != (shard.sha256, shard.num_rows):
                 raise PreparedDataError(
                     f"Shard {path.name} of {builder.full_name} is not what the pipeline wrote "
@@ -537,12 +475,14 @@ def _finalize(
                     f"{shard.sha256[:12]}); build again."
                 )
             shards.append(shard)
+        computed = [manifests.get(p.name, {}).get("fingerprint") for p in paths]
         split_infos[split] = SplitInfo(
             name=split,
             num_rows=sum(s.num_rows for s in shards),
             num_bytes=sum(s.num_bytes for s in shards),
             shards=tuple(shards),
-            fingerprint=content_fingerprint(paths),
+            # a one-shard split was fingerprinted by the worker that wrote it, from the same rows
+            fingerprint=computed[0] if len(paths) == 1 and computed[0] else content_fingerprint(paths),
         )
     return dataclasses.replace(
         declared,

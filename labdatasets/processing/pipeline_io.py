@@ -13,25 +13,52 @@ Nothing here depends on the machine that submitted the pipeline:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import tempfile
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 
 from labdatasets.processing._beam_import import import_beam
+from labdatasets.processing.fingerprint import HashingSink, fingerprint_tables
 
 beam = import_beam()
 
-__all__ = ["ReadPinnedSource", "WriteSplit", "shard_filename", "MANIFEST_DIR", "ROW_GROUP_ROWS"]
+__all__ = ["ReadPinnedSource", "WriteSplits", "WriteSplit", "shard_filename", "MANIFEST_DIR", "ROW_GROUP_ROWS"]
 
 logger = logging.getLogger(__name__)
 
 ROW_GROUP_ROWS = 131_072
 MANIFEST_DIR = "_manifests"
+
+
+class ArrowTableCoder(beam.coders.Coder):
+    """Encode tables crossing a shuffle as an Arrow IPC stream.
+
+    Beam's fallback (pickle) copies the whole parent buffers of a sliced table,
+    so 32 buckets sliced from one batch would cost 32 copies of the batch; the
+    IPC writer writes just the rows of the slice, and reading it back is zero-copy.
+    """
+
+    def encode(self, table: pa.Table) -> bytes:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()
+
+    def decode(self, encoded: bytes) -> pa.Table:
+        return pa.ipc.open_stream(encoded).read_all()
+
+    def is_deterministic(self) -> bool:
+        return True
+
+    def to_type_hint(self) -> Any:
+        return pa.Table
+
+
+beam.coders.registry.register_coder(pa.Table, ArrowTableCoder)
 
 
 def shard_filename(dataset: str, split: str, index: int, count: int) -> str:
@@ -134,93 +161,91 @@ class ReadPinnedSource(beam.PTransform):
         )
 
 
-class _Conform(beam.DoFn):
-    def __init__(self, features: Any, where: str, key: Sequence[str]):
+class _ConformAndShard(beam.DoFn):
+    """Rows of one split -> ``((split, shard), rows conformed to the features)``.
+
+    One step rather than three (tag, conform, shard): every Beam step has a cost
+    on the DirectRunner, and these always go together.
+    """
+
+    def __init__(self, split: str, features: Any, where: str, key: Sequence[str], num_shards: int, sort_columns: Sequence[str]):
+        self.split = split
         self.features = features
-        self.where = where
+        self.where = f"{where} split {split!r}"
         self.key = tuple(key)
-
-    def process(self, element: Any) -> Iterator[pa.Table]:
-        from labdatasets.processing.transforms import as_table
-
-        table = as_table(element)
-        if table.num_rows:
-            yield self.features.conform(table, where=self.where, key=self.key)
-
-
-class _KeyByShard(beam.DoFn):
-    def __init__(self, num_shards: int, sort_columns: Sequence[str]):
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
 
-    def process(self, table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
-        if self.num_shards == 1:
-            yield 0, table
-            return
-        from labdatasets.processing.transforms import bucket_slices
+    def process(self, element: Any) -> Iterator[tuple[tuple[str, int], pa.Table]]:
+        from labdatasets.processing.transforms import as_table, bucket_slices
 
+        table = as_table(element)
+        if not table.num_rows:
+            return
+        table = self.features.conform(table, where=self.where, key=self.key)
+        if self.num_shards == 1:
+            yield (self.split, 0), table
+            return
         for index, part in bucket_slices(table, self.sort_columns, self.num_shards, salt="shard"):
             if part.num_rows:
-                yield index, part
+                yield (self.split, index), part
 
 
-class _HashingWriter:
-    """A file-like wrapper that hashes and counts the bytes written through it."""
+def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 65_536) -> list[str]:
+    """Columns worth dictionary encoding: few distinct values in a sample of the first rows.
 
-    def __init__(self, raw: Any):
-        self.raw = raw
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self.closed = False
+    Arrow's default tries a dictionary for every column and gives up on
+    high-cardinality ones after paying for it (3x slower writes of text ids and
+    floats, and larger files). The choice depends on the data only, so the same
+    rows always give the same bytes.
+    """
+    import pyarrow.compute as pc
 
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.digest.update(view)
-        self.size += view.nbytes
-        self.raw.write(view)
-        return view.nbytes
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self.closed = True  # the owner closes ``raw``
+    chosen = []
+    for field in table.schema:
+        if pa.types.is_nested(field.type) or pa.types.is_floating(field.type) or pa.types.is_boolean(field.type):
+            continue
+        sample = table.column(field.name).slice(0, sample_rows)
+        if pc.count_distinct(sample, mode="all").as_py() * 8 <= len(sample):
+            chosen.append(field.name)
+    return chosen
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, out_dir: str, dataset: str, split: str, num_shards: int, sort_columns: Sequence[str]):
+    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str]):
         self.out_dir = out_dir
         self.dataset = dataset
-        self.split = split
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
 
-    def process(self, keyed: tuple[int, Iterable[pa.Table]]) -> Iterator[dict[str, Any]]:
+    def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[dict[str, Any]]:
         import pyarrow.parquet as pq
         from apache_beam.io.filesystems import FileSystems
 
         from labdatasets.processing.transforms import sort_rows
 
-        index, tables = keyed
+        (split, index), tables = keyed
         table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
-        filename = shard_filename(self.dataset, self.split, index, self.num_shards)
+        filename = shard_filename(self.dataset, split, index, self.num_shards)
         with FileSystems.create(FileSystems.join(self.out_dir, filename), mime_type="application/octet-stream") as fh:
-            sink = _HashingWriter(fh)
-            pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, compression="snappy")
+            sink = HashingSink(fh)
+            pq.write_table(
+                table,
+                sink,
+                row_group_size=ROW_GROUP_ROWS,
+                compression="snappy",
+                use_dictionary=parquet_dictionary_columns(table),
+            )
         manifest = {
-            "split": self.split,
+            "split": split,
             "index": index,
             "filename": filename,
             "num_rows": table.num_rows,
             "num_bytes": sink.size,
             "sha256": sink.digest.hexdigest(),
         }
+        if self.num_shards == 1:  # the whole split is here: fingerprint it now rather than read it back later
+            manifest["fingerprint"] = fingerprint_tables(table.schema, [table])
         manifest_path = FileSystems.join(self.out_dir, MANIFEST_DIR, filename + ".json")
         if "://" not in self.out_dir:  # local folders need the subfolder; object stores do not
             os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
@@ -229,12 +254,14 @@ class _WriteShard(beam.DoFn):
         yield manifest
 
 
-class WriteSplit(beam.PTransform):
-    """Check batches against the features, order rows deterministically and write Parquet shards.
+class WriteSplits(beam.PTransform):
+    """Write ``{split: PCollection of tables}``: check every batch against the features, order rows
+    deterministically and write Parquet shards (one shuffle for all splits).
 
     Rows are sorted by ``key`` (ties broken by the other columns, see
-    :func:`labdatasets.processing.transforms.sort_rows`), so the written split
-    does not depend on the runner or on how rows were batched.
+    :func:`labdatasets.processing.transforms.sort_rows`), so the written splits
+    do not depend on the runner or on how rows were batched. Outputs the shard
+    manifests.
     """
 
     def __init__(
@@ -242,7 +269,6 @@ class WriteSplit(beam.PTransform):
         *,
         out_dir: str,
         dataset: str,
-        split: str,
         features: Any,
         key: Sequence[str] = (),
         num_shards: int = 1,
@@ -253,18 +279,37 @@ class WriteSplit(beam.PTransform):
 
         self.out_dir = out_dir
         self.dataset = dataset
-        self.split = split
         self.features = features
         self.key = list(key)
         self.num_shards = num_shards
         self.where = where
         self.sort_columns = list(key) or sortable_columns(features.arrow_schema())
 
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
-        return (
+    def expand(self, splits: Mapping[str, beam.PCollection]) -> beam.PCollection:
+        shard_key = beam.typehints.Tuple[beam.typehints.Tuple[str, int], pa.Table]
+        keyed = [
             pcoll
-            | "Conform" >> beam.ParDo(_Conform(self.features, self.where, self.key))
-            | "KeyByShard" >> beam.ParDo(_KeyByShard(self.num_shards, self.sort_columns))
+            | f"Conform {name}"
+            >> beam.ParDo(
+                _ConformAndShard(name, self.features, self.where, self.key, self.num_shards, self.sort_columns)
+            ).with_output_types(shard_key)
+            for name, pcoll in splits.items()
+        ]
+        return (
+            keyed
+            | "Splits" >> beam.Flatten()
             | "GroupShards" >> beam.GroupByKey()
-            | "WriteShards" >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.split, self.num_shards, self.sort_columns))
+            | "WriteShards" >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
         )
+
+
+class WriteSplit(beam.PTransform):
+    """:class:`WriteSplits` for one split: ``pcoll | WriteSplit(split="train", ...)``."""
+
+    def __init__(self, *, split: str, **kwargs: Any):
+        super().__init__()
+        self.split = split
+        self.kwargs = kwargs
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return {self.split: pcoll} | WriteSplits(**self.kwargs)

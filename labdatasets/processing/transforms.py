@@ -45,6 +45,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUCKETS = 32
+# (bucket, rows): typed so that shuffles encode the rows with ArrowTableCoder (see pipeline_io)
+KEYED_TABLE = beam.typehints.Tuple[int, pa.Table]
 
 
 def as_table(element: Any) -> pa.Table:
@@ -412,8 +414,10 @@ class Join(beam.PTransform):
             left, right = pcolls
         except (TypeError, ValueError):
             raise ProcessingError("P.Join is applied to a (left, right) pair: (left, right) | P.Join(on=...)") from None
-        keyed_left = left | "KeyLeft" >> beam.ParDo(_KeyByBucket(self.on, self.num_buckets, "Join (left)", True))
-        keyed_right = right | "KeyRight" >> beam.ParDo(_KeyByBucket(self.right_on, self.num_buckets, "Join (right)", True))
+        keyed_left = left | "KeyLeft" >> beam.ParDo(_KeyByBucket(self.on, self.num_buckets, "Join (left)", True)).with_output_types(KEYED_TABLE)
+        keyed_right = right | "KeyRight" >> beam.ParDo(
+            _KeyByBucket(self.right_on, self.num_buckets, "Join (right)", True)
+        ).with_output_types(KEYED_TABLE)
         return (
             {"left": keyed_left, "right": keyed_right}
             | "CoGroup" >> beam.CoGroupByKey()
@@ -426,6 +430,18 @@ def sortable_columns(schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if not pa.types.is_nested(f.type) and not pa.types.is_dictionary(f.type)]
 
 
+def _has_adjacent_duplicates(ordered: pa.Table, key: Sequence[str]) -> bool:
+    """Whether two neighbouring rows of a table sorted by ``key`` share the key (nulls equal nulls)."""
+    same = None
+    for name in key:
+        column = ordered.column(name)
+        a, b = column.slice(1), column.slice(0, len(column) - 1)
+        both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+        equal = pc.or_kleene(pc.fill_null(pc.equal(a, b), False), both_null)
+        same = equal if same is None else pc.and_(same, equal)
+    return same is not None and bool(pc.any(same).as_py())
+
+
 def sort_rows(table: pa.Table, key: Sequence[str]) -> pa.Table:
     """Sort by ``key``; where keys repeat, break ties by every other sortable column.
 
@@ -435,8 +451,11 @@ def sort_rows(table: pa.Table, key: Sequence[str]) -> pa.Table:
     key = [k for k in key if k in table.column_names] or sortable_columns(table.schema)
     if not key or table.num_rows < 2:
         return table
+    first = table.column(key[0])
+    if not first.null_count and pc.all(pc.greater(first.slice(1), first.slice(0, len(first) - 1))).as_py():
+        return table  # already in order with unique keys (sources are often sorted by their id)
     ordered = table.sort_by([(c, "ascending") for c in key])
-    if table.group_by(key, use_threads=False).aggregate([]).num_rows == table.num_rows:
+    if not _has_adjacent_duplicates(ordered, key):
         return ordered
     rest = [c for c in sortable_columns(table.schema) if c not in key]
     return table.sort_by([(c, "ascending") for c in [*key, *rest]]) if rest else ordered
@@ -473,7 +492,7 @@ class Deduplicate(beam.PTransform):
     def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
         return (
             pcoll
-            | "KeyByBucket" >> beam.ParDo(_DedupeKey(self.key, self.num_buckets))
+            | "KeyByBucket" >> beam.ParDo(_DedupeKey(self.key, self.num_buckets)).with_output_types(KEYED_TABLE)
             | "GroupBuckets" >> beam.GroupByKey()
             | "KeepFirst" >> beam.FlatMap(_dedupe, self.key)
         )
@@ -491,4 +510,4 @@ class _DedupeKey(beam.DoFn):
 
 
 # The reading and writing transforms live in pipeline_io; they are re-exported here.
-from labdatasets.processing.pipeline_io import ReadPinnedSource, WriteSplit, shard_filename  # noqa: E402,F401
+from labdatasets.processing.pipeline_io import ReadPinnedSource, WriteSplit, WriteSplits, shard_filename  # noqa: E402,F401
