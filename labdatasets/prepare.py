@@ -82,6 +82,7 @@ def pipeline_options(
             runner = flag.split("=", 1)[1]
     if not any(f.startswith("--runner=") for f in flags):
         flags.insert(0, "--runner=DirectRunner")
+    flags = _checked_flags(flags)
     if workers is not None:
         if workers < 1:
             raise ConfigError(f"workers must be at least 1, got {workers}")
@@ -94,6 +95,47 @@ def pipeline_options(
         flags.append(f"--direct_num_workers={workers}")
         flags.append(f"--direct_running_mode={'multi_processing' if workers > 1 else 'in_memory'}")
     return flags, runner
+
+
+def _checked_flags(flags: Sequence[str]) -> list[str]:
+    """Check flags against Beam's own option parser, turning its exits into a ConfigError.
+
+    ``--switch=true`` becomes ``--switch`` (and ``=false`` drops it): Beam's
+    switches take no value and argparse would exit the process on one. Unknown
+    options are kept (a runner may define them) with a warning naming the
+    closest known option.
+    """
+    import contextlib
+    import difflib
+    import io
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parsers: list[Any] = []
+    PipelineOptions([]).get_all_options(add_extra_args_fn=parsers.append)
+    parser = parsers[0]
+    actions = {option: action for action in parser._actions for option in action.option_strings}
+    checked = []
+    for flag in flags:
+        name, sep, value = flag.partition("=")
+        action = actions.get(name)
+        if action is None:
+            close = difflib.get_close_matches(name, list(actions), n=1)
+            logger.warning("Beam does not know the option %s%s", name, f"; did you mean {close[0]}?" if close else "")
+        elif sep and action.nargs == 0:
+            if value.lower() in ("true", "yes", "1"):
+                checked.append(name)
+            elif value.lower() not in ("false", "no", "0"):
+                raise ConfigError(f"Beam option {name} is a switch: pass {name[2:]}=true, or leave it out")
+            continue
+        checked.append(flag)
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            parser.parse_known_args(checked)
+        except SystemExit:
+            message = (err.getvalue().strip().splitlines() or ["invalid options"])[-1]
+            raise ConfigError(f"Beam refused the pipeline options: {message.split(': error: ')[-1]}") from None
+    return checked
 
 
 def is_local_runner(runner: str) -> bool:

@@ -90,3 +90,15 @@ def test_a_remote_runner_needs_a_place_its_workers_can_write(make_builder):
     with pytest.raises(ConfigError, match="temp_location=gs://BUCKET/tmp"):
         labdatasets.builder("toy_remote").build(beam_options={"runner": "DataflowRunner"})
     assert labdatasets.builder("toy_remote").pin_record() is None  # refused before anything was done
+
+
+def test_beam_switches_and_bad_values_give_clear_errors(caplog):
+    flags, _ = pipeline_options({"runner": "FlinkRunner", "flink_submit_uber_jar": "true", "save_main_session": "false"})
+    assert flags == ["--runner=FlinkRunner", "--flink_submit_uber_jar"]
+    with pytest.raises(ConfigError, match="Beam refused the pipeline options: argument --direct_num_workers: invalid int value"):
+        pipeline_options({"direct_num_workers": "many"})
+    with pytest.raises(ConfigError, match="--flink_submit_uber_jar is a switch"):
+        pipeline_options(["flink_submit_uber_jar=maybe"])
+    with caplog.at_level("WARNING"):
+        assert pipeline_options(["temp_locaton=/tmp"])[0] == ["--runner=DirectRunner", "--temp_locaton=/tmp"]
+    assert "Beam does not know the option --temp_locaton; did you mean --temp_location?" in caplog.text
