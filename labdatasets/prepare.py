@@ -15,6 +15,7 @@ wait and then reuse the first one's result instead of building again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -234,9 +235,7 @@ def _build_locked(
     ensure_objects(builder, record, store, local=local, progress=progress)
     processing = processing_builder(builder, record, store)
 
-    tmp = final.parent / f".incomplete.{final.name}.{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with incomplete_dir(final) as tmp:
         declared = dataclasses.replace(
             processing._declared_info(), release_notes=builder.release_notes_for(builder.config_name)
         )
@@ -257,9 +256,6 @@ def _build_locked(
             info = _finalize(processing, record, declared, tmp, splits, manifests)
         (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
         _move_into_place(tmp, final, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("prepared %s in %s", builder.full_name, final)
     return final
 
@@ -289,6 +285,23 @@ def _staging_dir(builder: "DatasetBuilder", flags: Sequence[str], local: bool) -
 
     name = f"{builder.full_name.replace('/', '--').replace(':', '-')}-{uuid.uuid4().hex[:12]}"
     return FileSystems.join(temp_location.rstrip("/"), "labdatasets", name)
+
+
+@contextlib.contextmanager
+def incomplete_dir(final: Path) -> Iterator[Path]:
+    """A fresh ``.incomplete.<version>.<random>`` folder next to ``final``; removed if the block fails.
+
+    The block fills it and moves it into place (:func:`_move_into_place`), so a
+    reader never sees half a version.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".incomplete.{final.name}.{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _move_into_place(tmp: Path, final: Path, *, overwrite: bool) -> None:

@@ -33,8 +33,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -259,7 +257,7 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
     Returns the folder, or None when nothing usable is published (no shared
     cache, no release, or a release of another snapshot or processing).
     """
-    from labdatasets.prepare import _lock_path, _move_into_place
+    from labdatasets.prepare import _lock_path, _move_into_place, incomplete_dir
     from labdatasets.versioning import expected_fingerprint
 
     release = published(builder)
@@ -281,10 +279,7 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
             info = DatasetInfo.read(final)
             if (info.snapshot_id, info.code_fingerprint) == (release.snapshot_id, release.code_fingerprint):
                 return final  # another process fetched it meanwhile
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".incomplete.{final.name}.{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True)
-        try:
+        with incomplete_dir(final) as tmp:
             with Stage(progress)(f"download {builder.full_name} from {redact(store.uri)}"):
                 bar = byte_progress(release.num_bytes, f"download {builder.full_name}", enabled=progress)
                 context = f"{builder.full_name} (shared cache)"
@@ -299,9 +294,6 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
                 for filename, oid, _ in release.files:
                     store.fetch(oid, tmp / filename, progress=bar, context=f"{context} file {filename}")
             _move_into_place(tmp, final, overwrite=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     logger.info("downloaded %s from the shared cache %s", builder.full_name, redact(store.uri))
     return final
 

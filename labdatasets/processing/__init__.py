@@ -44,7 +44,8 @@ from typing import Any
 
 from labdatasets.processing.splitting import assign, key_hash, normalize_ratios, split_table
 
-__all__ = [
+# imported from .transforms (and so with Apache Beam) the first time one is used
+_BEAM_NAMES = (
     "MapBatches",
     "MapRows",
     "Filter",
@@ -57,26 +58,9 @@ __all__ = [
     "split_by_hash",
     "ReadPinnedSource",
     "WriteSplit",
-    "assign",
-    "key_hash",
-    "normalize_ratios",
-    "split_table",
-]
+)
 
-_BEAM_NAMES = {
-    "MapBatches",
-    "MapRows",
-    "Filter",
-    "SelectColumns",
-    "RenameColumns",
-    "MapColumns",
-    "Join",
-    "Deduplicate",
-    "sort_rows",
-    "split_by_hash",
-    "ReadPinnedSource",
-    "WriteSplit",
-}
+__all__ = [*_BEAM_NAMES, "assign", "key_hash", "normalize_ratios", "split_table"]
 
 
 def __getattr__(name: str) -> Any:
@@ -96,4 +80,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _BEAM_NAMES)
+    return sorted(set(globals()) | set(_BEAM_NAMES))
