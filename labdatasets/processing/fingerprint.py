@@ -62,19 +62,21 @@ class HashingSink:
 
 
 def _fixed_batches(tables: Iterable["pa.Table"], rows: int) -> Iterator["pa.RecordBatch"]:
-    """Re-chunk a stream of tables into record batches of exactly ``rows`` rows (the last may be shorter)."""
+    """Re-chunk a stream of tables into record batches of exactly ``rows`` rows (the last may be shorter).
+
+    Only a batch that spans two chunks is copied; the others are zero-copy slices.
+    """
     import pyarrow as pa
 
     pending: "pa.Table | None" = None
     for table in tables:
         merged = table if pending is None else pa.concat_tables([pending, table])
-        merged = merged.combine_chunks()  # one chunk, so that each slice below is one record batch
         full = merged.num_rows - merged.num_rows % rows
         for offset in range(0, full, rows):
-            yield from merged.slice(offset, rows).to_batches()
+            yield from merged.slice(offset, rows).combine_chunks().to_batches()
         pending = merged.slice(full) if full < merged.num_rows else None
-    if pending is not None:
-        yield from pending.to_batches()
+    if pending is not None and pending.num_rows:
+        yield from pending.combine_chunks().to_batches()
 
 
 def fingerprint_tables(schema: "pa.Schema", tables: Iterable["pa.Table"]) -> str:

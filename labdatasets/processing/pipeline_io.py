@@ -13,6 +13,7 @@ Nothing here depends on the machine that submitted the pipeline:
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import os
@@ -50,6 +51,9 @@ class ArrowTableCoder(beam.coders.Coder):
 
     def decode(self, encoded: bytes) -> pa.Table:
         return pa.ipc.open_stream(encoded).read_all()
+
+    def estimate_size(self, table: pa.Table) -> int:
+        return table.nbytes  # Beam samples element sizes; encoding a table to measure it costs a copy
 
     def is_deterministic(self) -> bool:
         return True
@@ -191,7 +195,7 @@ class _ConformAndShard(beam.DoFn):
                 yield (self.split, index), part
 
 
-def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 65_536) -> list[str]:
+def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> list[str]:
     """Columns worth dictionary encoding: few distinct values in a sample of the first rows.
 
     Arrow's default tries a dictionary for every column and gives up on
@@ -227,25 +231,29 @@ class _WriteShard(beam.DoFn):
         (split, index), tables = keyed
         table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
         filename = shard_filename(self.dataset, split, index, self.num_shards)
-        with FileSystems.create(FileSystems.join(self.out_dir, filename), mime_type="application/octet-stream") as fh:
-            sink = HashingSink(fh)
-            pq.write_table(
-                table,
-                sink,
-                row_group_size=ROW_GROUP_ROWS,
-                compression="snappy",
-                use_dictionary=parquet_dictionary_columns(table),
-            )
-        manifest = {
-            "split": split,
-            "index": index,
-            "filename": filename,
-            "num_rows": table.num_rows,
-            "num_bytes": sink.size,
-            "sha256": sink.digest.hexdigest(),
-        }
-        if self.num_shards == 1:  # the whole split is here: fingerprint it now rather than read it back later
-            manifest["fingerprint"] = fingerprint_tables(table.schema, [table])
+        with concurrent.futures.ThreadPoolExecutor(1, "labdatasets-fingerprint") as pool:
+            # The whole split is here: fingerprint it now (rather than read it back later), in a
+            # thread while this one writes the Parquet file; both mostly run without the GIL.
+            fingerprint = pool.submit(fingerprint_tables, table.schema, [table]) if self.num_shards == 1 else None
+            with FileSystems.create(FileSystems.join(self.out_dir, filename), mime_type="application/octet-stream") as fh:
+                sink = HashingSink(fh)
+                pq.write_table(
+                    table,
+                    sink,
+                    row_group_size=ROW_GROUP_ROWS,
+                    compression="snappy",
+                    use_dictionary=parquet_dictionary_columns(table),
+                )
+            manifest = {
+                "split": split,
+                "index": index,
+                "filename": filename,
+                "num_rows": table.num_rows,
+                "num_bytes": sink.size,
+                "sha256": sink.digest.hexdigest(),
+            }
+            if fingerprint is not None:
+                manifest["fingerprint"] = fingerprint.result()
         manifest_path = FileSystems.join(self.out_dir, MANIFEST_DIR, filename + ".json")
         if "://" not in self.out_dir:  # local folders need the subfolder; object stores do not
             os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
