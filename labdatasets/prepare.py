@@ -11,6 +11,12 @@ A build writes into ``.incomplete.<version>.<random>`` next to the final folder
 and renames it only when every split and ``dataset_info.json`` are written, so
 a reader never sees half a dataset. A lock per version makes a second process
 wait and then reuse the first one's result instead of building again.
+
+The version is built with its own processing code (see
+:mod:`labdatasets.versioning`); prepared data built by other code is rebuilt.
+On a remote runner (or with ``temp_location``) the workers write the shards and
+their manifests through Beam's filesystems under ``temp_location``; this
+machine copies them, checks their sha256 and finalizes (docs/runners.md).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import shutil
 import sys
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from labdatasets._version import __version__
 from labdatasets.builder import INFO_FILENAME, DatasetInfo, ShardInfo, SplitInfo
@@ -38,8 +44,6 @@ from labdatasets.processing.fingerprint import content_fingerprint
 from labdatasets.progress import Stage, counter_bar, lock_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pyarrow as pa
-
     from labdatasets.builder import DatasetBuilder
     from labdatasets.pins import PinRecord
 

@@ -133,10 +133,10 @@ def _examples(info: "DatasetInfo", split: str, where: str) -> Iterator[tuple[int
 
     features = info.features
     tensors = {n: f.shape for n, f in features.items() if f.kind == "tensor"}  # type: ignore[attr-defined]
+    import pyarrow as pa
+
     index = 0
     for batch in read_split(info, split).iter_batches(8192):
-        import pyarrow as pa
-
         table = _fill_nulls(pa.Table.from_batches([batch]), features, info.key_columns, where)
         for row in table.to_pylist():
             for name, shape in tensors.items():

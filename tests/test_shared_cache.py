@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,8 @@ from labdatasets import prepare, registry
 from labdatasets.cli import main
 from labdatasets.errors import ConfigError, PreparedDataError
 from labdatasets.shared_cache import publish, published
-from tests.test_versioning import PRODUCT_A, moved_on_product_a, pins_copy, restore_product_a, write_tabular  # noqa: F401 - fixtures
+from tests.test_versioning import PRODUCT_A, moved_on_product_a, write_tabular
+from tests.test_versioning import pins_copy, restore_product_a  # noqa: F401 - fixtures used by name
 
 pytestmark = pytest.mark.slow
 
