@@ -49,7 +49,7 @@ import logging
 import os
 import re
 import textwrap
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from labdatasets import registry
@@ -251,6 +251,32 @@ class DatasetInfo:
         return info_html(self)
 
 
+def code_paths(root: Path) -> list[str]:
+    """The Python files of a builder folder that make up its processing (relative, sorted).
+
+    Tests, ``data/``, ``dummy_data/`` and caches are not processing code.
+    """
+    paths = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.endswith("_test.py") or path.name.startswith("test_") or "__pycache__" in rel:
+            continue
+        if rel.split("/")[0] in ("dummy_data", "data"):
+            continue
+        paths.append(rel)
+    return paths
+
+
+def fingerprint_code(root: Path, paths: Sequence[str] | None = None) -> str:
+    """sha256 over ``paths`` (default :func:`code_paths`) under ``root``, line endings normalized."""
+    digest = hashlib.sha256()
+    for rel in code_paths(root) if paths is None else sorted(paths, key=PurePosixPath):
+        text = (root / rel).read_bytes().replace(b"\r\n", b"\n")
+        digest.update(f"{rel}\0{len(text)}\0".encode())
+        digest.update(text)
+    return digest.hexdigest()
+
+
 def _module_name_to_dataset(module: str) -> str:
     leaf = module.rsplit(".", 1)[-1]
     if leaf.endswith(registry.BUILDER_MODULE_SUFFIX):
@@ -286,6 +312,11 @@ class DatasetBuilder:
     NUM_SHARDS: ClassVar[int] = 1
     #: Folder of pin records for builders outside this repository (relative to the module).
     PINS_DIR: ClassVar[str | None] = None
+    #: Who pins this dataset and how, when its sources need access most machines lack (the
+    #: lab's warehouse, a restricted bucket); like tfds's ``MANUAL_DOWNLOAD_INSTRUCTIONS``.
+    #: Pin errors repeat it, and ``labdatasets check`` reports a version still awaiting
+    #: its pin record as a warning that shows it instead of an error.
+    PIN_INSTRUCTIONS: ClassVar[str | None] = None
 
     def __init_subclass__(cls, skip_registration: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -482,19 +513,12 @@ class DatasetBuilder:
 
     @classmethod
     def code_fingerprint(cls) -> str:
-        """sha256 of the builder folder's Python files (tests excluded): the processing revision."""
-        root = cls.module_dir()
-        digest = hashlib.sha256()
-        for path in sorted(root.rglob("*.py")):
-            rel = path.relative_to(root).as_posix()
-            if rel.endswith("_test.py") or path.name.startswith("test_") or "__pycache__" in rel:
-                continue
-            if rel.split("/")[0] in ("dummy_data", "data"):
-                continue
-            text = path.read_bytes().replace(b"\r\n", b"\n")
-            digest.update(f"{rel}\0{len(text)}\0".encode())
-            digest.update(text)
-        return digest.hexdigest()
+        """sha256 of the builder folder's Python files (tests excluded): the processing revision.
+
+        Any edit to those files changes it; ``labdatasets check`` then asks for a
+        new ``VERSION`` (see docs/versioning.md).
+        """
+        return fingerprint_code(cls.module_dir())
 
     # ------------------------------------------------------------------ pins (Loading layer)
     @classmethod
@@ -606,23 +630,49 @@ class DatasetBuilder:
         self,
         *,
         beam_options: Mapping[str, Any] | Sequence[str] | None = None,
+        workers: int | None = None,
         overwrite: bool = False,
         progress: bool = True,
     ) -> Path:
         """Run the Beam processing from the pinned snapshots; return the prepared folder.
 
         Pins first if the version has no pin record. Reuses a complete prepared
-        folder unless ``overwrite``. Safe to call from several processes at once.
+        folder unless ``overwrite`` (or unless it was built by other processing
+        code than this version's). Safe to call from several processes at once.
+
+        Args:
+            beam_options: Beam pipeline options, e.g. ``{"runner": "DataflowRunner", ...}``
+                (see docs/runners.md).
+            workers: run the DirectRunner with this many worker processes.
+
+        Example::
+
+            >>> labdatasets.builder("product_a:1.2.0").build(workers=2)
         """
         from labdatasets.prepare import build
 
-        path = build(self, beam_options=beam_options, overwrite=overwrite, progress=progress)
+        path = build(self, beam_options=beam_options, workers=workers, overwrite=overwrite, progress=progress)
         self.__dict__.pop("info", None)
         return path
 
-    def download_and_prepare(self, **kwargs: Any) -> Path:
-        """tfds spelling of :meth:`build` (which pins first when needed)."""
-        return self.build(**kwargs)
+    def download_and_prepare(
+        self,
+        *,
+        beam_options: Mapping[str, Any] | Sequence[str] | None = None,
+        workers: int | None = None,
+        progress: bool = True,
+    ) -> Path:
+        """Make this version's prepared data available here; return its folder.
+
+        Uses the local prepared folder if it is there, else downloads (and
+        verifies) the published data from the shared cache
+        (``LABDATASETS_SHARED_CACHE``), else builds it from the pins.
+        """
+        from labdatasets.shared_cache import fetch_or_build
+
+        path = fetch_or_build(self, beam_options=beam_options, workers=workers, progress=progress)
+        self.__dict__.pop("info", None)
+        return path
 
     def as_dataset(self, split: str | None = None, *, format: str | None = None) -> Any:
         """Read the prepared splits (see :func:`labdatasets.load`)."""

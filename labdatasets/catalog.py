@@ -247,6 +247,8 @@ def _version_section(b: "DatasetBuilder", records: Mapping[str, Any], root: Path
     out.append("### Sources\n")
     if record is None:
         out.append(f"Not pinned yet: `labdatasets pin {b.full_name}` pins every source and writes its record.\n")
+        if type(b).PIN_INSTRUCTIONS:
+            out.append(f"How it is pinned: {type(b).PIN_INSTRUCTIONS}\n")
         return out
     record_rel = _relative(record.path, root) if record.path else None
     where = f" ([{record_rel}](../../{record_rel}))" if record_rel else ""

@@ -214,18 +214,14 @@ class ClassLabel(Feature):
             unknown = pc.and_(pc.is_null(codes), pc.is_valid(column))
             if pc.any(unknown).as_py():
                 row = pc.index(unknown, True).as_py()
-                raise ProcessingError(
-                    f"column {name!r} row {row}: {column[row].as_py()!r} is not one of the "
-                    f"ClassLabel names {self.names}"
-                )
+                raise BadValueError(name, row, f"{column[row].as_py()!r} is not one of the ClassLabel names {self.names}")
             column = codes
         column = _cast(column, pa.int64(), name)
         out_of_range = pc.or_(pc.less(column, 0), pc.greater_equal(column, self.num_classes))
         if pc.any(out_of_range).as_py():
             row = pc.index(out_of_range, True).as_py()
-            raise ProcessingError(
-                f"column {name!r} row {row}: class id {column[row].as_py()} is outside "
-                f"[0, {self.num_classes}) of its ClassLabel"
+            raise BadValueError(
+                name, row, f"class id {column[row].as_py()} is outside [0, {self.num_classes}) of its ClassLabel"
             )
         return column
 
@@ -320,6 +316,25 @@ def feature_from_json(data: Mapping[str, Any]) -> Feature:
     return _KINDS[kind](**data)
 
 
+class BadValueError(ProcessingError):
+    """A value that does not fit its feature: names the column and the row (index in its batch)."""
+
+    def __init__(self, column: str, row: int, detail: str):
+        super().__init__(f"column {column!r} row {row}: {detail}")
+        self.column = column
+        self.row = row
+        self.detail = detail
+
+
+def _describe_row(table: "pa.Table", row: int, key: "tuple[str, ...]") -> str:
+    """``row with id=17`` when the key columns are present; the batch index otherwise."""
+    present = [k for k in key if k in table.column_names]
+    if present and len(present) == len(key):
+        values = ", ".join(f"{k}={table.column(k)[row].as_py()!r}" for k in key)
+        return f"row with {values}"
+    return f"row {row} of a batch of {table.num_rows}"
+
+
 def _first_bad_row(column: "pa.Array", target: "pa.DataType") -> int:
     """Binary-search the first row that does not cast safely (log n casts, not n)."""
     lo, hi = 0, len(column)
@@ -343,9 +358,8 @@ def _cast(column: "pa.Array", target: "pa.DataType", name: str) -> "pa.Array":
             column = column.combine_chunks()
         row = _first_bad_row(column, target)
         value = column[row].as_py() if len(column) else None
-        raise ProcessingError(
-            f"column {name!r} row {row}: value {value!r} of type {column.type} does not fit the declared "
-            f"type {target} ({exc})"
+        raise BadValueError(
+            name, row, f"value {value!r} of type {column.type} does not fit the declared type {target} ({exc})"
         ) from exc
 
 
@@ -389,18 +403,26 @@ class Features(Mapping[str, Feature]):
     def from_json(cls, data: Mapping[str, Any]) -> "Features":
         return cls({name: feature_from_json(spec) for name, spec in data.items()})
 
-    def conform(self, table: "pa.Table | pa.RecordBatch", *, where: str = "") -> "pa.Table":
+    def conform(self, table: "pa.Table | pa.RecordBatch", *, where: str = "", key: "str | tuple[str, ...] | list[str]" = ()) -> "pa.Table":
         """Return ``table`` with exactly the declared columns, order and types.
 
-        Raises :class:`ProcessingError` naming the column (and the row for a bad
-        value) when the data does not fit. ``where`` prefixes the message,
-        e.g. ``"product_a:1.2.0 split 'train'"``.
+        Raises :class:`ProcessingError` naming the column and the row when the
+        data does not fit. The row is named by its ``key`` value(s) when given
+        (``row with sample_id='PAL0708-N1A1'``), since its index within a batch
+        means little. ``where`` prefixes the message, e.g.
+        ``"product_a:1.2.0 split 'train'"``.
+
+        Example::
+
+            >>> Features({"id": Value("int64")}).conform(pa.table({"id": [1, 2]})).schema.field("id").type
+            DataType(int64)
         """
         pa = _pa()
         import pyarrow.compute as pc
 
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
+        key = (key,) if isinstance(key, str) else tuple(key)
         prefix = f"{where}: " if where else ""
         present = list(table.column_names)
         missing = [n for n in self._features if n not in present]
@@ -420,10 +442,13 @@ class Features(Mapping[str, Feature]):
             column = table.column(name)
             try:
                 column = feature.conform_column(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0), name)
+                if not feature.nullable and column.null_count:
+                    raise BadValueError(name, pc.index(pc.is_null(column), True).as_py(), "null in a non-nullable feature")
+            except BadValueError as exc:
+                raise ProcessingError(
+                    f"{prefix}column {exc.column!r}, {_describe_row(table, exc.row, key)}: {exc.detail}"
+                ) from exc
             except ProcessingError as exc:
                 raise ProcessingError(f"{prefix}{exc}") from exc
-            if not feature.nullable and column.null_count:
-                row = pc.index(pc.is_null(column), True).as_py()
-                raise ProcessingError(f"{prefix}column {name!r} row {row}: null in a non-nullable feature")
             columns.append(column)
         return pa.Table.from_arrays(columns, schema=self.arrow_schema())

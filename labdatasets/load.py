@@ -46,6 +46,7 @@ def load(
     *,
     download: bool = True,
     beam_options: Mapping[str, Any] | Sequence[str] | None = None,
+    workers: int | None = None,
     progress: bool = True,
 ) -> Any:
     """Load a dataset version as it was pinned and processed.
@@ -59,8 +60,11 @@ def load(
             ``"pandas"``, ``"arrow"``, ``"numpy"``, ``"tf"``, ``"torch"``.
         data_dir: where prepared data lives (default ``LABDATASETS_DATA_DIR``).
         with_info: also return the :class:`DatasetInfo`.
-        download: pin and build what is missing (otherwise raise if not prepared).
-        beam_options: Beam pipeline options for a build, e.g. ``{"direct_num_workers": 2}``.
+        download: make the version available when it is not prepared here: download it
+            from the shared cache (``LABDATASETS_SHARED_CACHE``) if it was published
+            there, else pin and build it (otherwise raise if not prepared).
+        beam_options: Beam pipeline options for a build, e.g. ``{"runner": "FlinkRunner", ...}``.
+        workers: build on the DirectRunner with this many worker processes.
 
     Example::
 
@@ -68,6 +72,6 @@ def load(
     """
     b = builder(name, data_dir=data_dir)
     if download:
-        b.build(beam_options=beam_options, progress=progress)
+        b.download_and_prepare(beam_options=beam_options, workers=workers, progress=progress)
     data = b.as_dataset(split=split, format=format)
     return (data, b.info) if with_info else data

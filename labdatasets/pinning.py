@@ -9,7 +9,9 @@ The sequence, for ``labdatasets pin product_a:1.2.0``:
    :class:`~labdatasets.loaders.base.PinSession` that sources may share
    resources through (SQL sources on one connection read one consistent snapshot);
 4. store each source's manifest and the version's snapshot manifest as objects;
-5. write the pin record, refusing to replace one that appeared meanwhile.
+5. store the builder folder's Python files (the version's processing code) as
+   objects, so that the version can be rebuilt after the builder moves on;
+6. write the pin record, refusing to replace one that appeared meanwhile.
 
 If any source fails, no pin record is written; objects already stored stay in
 the store (they are immutable and shared, and a retry reuses them).
@@ -71,6 +73,7 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
             "its data, bump VERSION, add a RELEASE_NOTES entry and pin the new version."
         )
     from labdatasets.loaders.base import PinSession
+    from labdatasets.versioning import archive_code
 
     target = builder.pin_record_path()
     sources = builder.sources()
@@ -86,6 +89,10 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
             logger.info("pinning %s", ctx.label)
             try:
                 pin = source.pin(ctx)
+            except SourceError as exc:
+                if builder.PIN_INSTRUCTIONS:  # the builder says who can pin it and how
+                    raise type(exc)(f"{exc} How to pin {builder.name}: {builder.PIN_INSTRUCTIONS}", source=exc.source) from exc
+                raise
             except LabDatasetsError:
                 raise
             except Exception as exc:  # noqa: BLE001 - connectors translate known errors; this is the backstop
@@ -103,6 +110,7 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
             pinned_at=utc_now(),
             code_fingerprint=builder.code_fingerprint(),
             labdatasets_version=__version__,
+            code_files=archive_code(type(builder), store),
         )
         store.add_bytes(record.manifest_bytes())
         path = record.write_new(target)

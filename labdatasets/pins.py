@@ -187,6 +187,9 @@ class PinRecord:
     code_fingerprint: str | None = None
     labdatasets_version: str = ""
     path: Path | None = dataclasses.field(default=None, compare=False)
+    #: The builder folder's Python files at pin time, stored as snapshot objects, so that this
+    #: version can be rebuilt with its own processing after the builder has moved on.
+    code_files: tuple[ObjectEntry, ...] = ()
 
     @property
     def snapshot_id(self) -> str:
@@ -207,6 +210,7 @@ class PinRecord:
             "pinned_at": self.pinned_at,
             "labdatasets_version": self.labdatasets_version,
             "code_fingerprint": self.code_fingerprint,
+            **({"code_files": [f.to_json() for f in self.code_files]} if self.code_files else {}),
             "sources": {name: pin.to_json() for name, pin in sorted(self.sources.items())},
         }
 
@@ -230,6 +234,7 @@ class PinRecord:
             code_fingerprint=data.get("code_fingerprint"),
             labdatasets_version=data.get("labdatasets_version", ""),
             path=path,
+            code_files=tuple(ObjectEntry.from_json(f) for f in data.get("code_files", [])),
         )
         if data.get("snapshot_id") and data["snapshot_id"] != record.snapshot_id:
             raise SnapshotError(

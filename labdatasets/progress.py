@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-__all__ = ["byte_progress", "lock_file", "progress_enabled", "Stage"]
+__all__ = ["byte_progress", "lock_file", "progress_enabled", "Stage", "CounterFile", "counter_bar"]
 
 logger = logging.getLogger("labdatasets")
 
@@ -40,6 +40,78 @@ def byte_progress(total: int | None, desc: str, *, enabled: bool = True) -> Call
             bar.close()
 
     return update
+
+
+class CounterFile:
+    """A counter that a pipeline worker keeps in a file of its own under ``directory``.
+
+    Beam runs transforms in this process, in worker subprocesses or on other
+    machines; a file per worker process is the one channel that reaches the
+    submitting process from the first two without Beam's help. The submitting
+    process sums the files (see :func:`counter_bar`).
+    """
+
+    def __init__(self, directory: str, *, every: float = 0.2):
+        self.path = Path(directory) / f"{os.getpid()}-{id(self):x}"
+        self.total = 0
+        self.every = every
+        self._last = 0.0
+
+    def add(self, n: int) -> None:
+        self.total += n
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            tmp = self.path.with_suffix(".tmp")
+            try:
+                tmp.write_text(str(self.total))
+                os.replace(tmp, self.path)
+            except OSError:  # progress is best effort; the build must not fail on it
+                pass
+
+    def flush(self) -> None:
+        self._last = 0.0
+        self.add(0)
+
+
+def _sum_counters(directory: Path) -> int:
+    total = 0
+    for path in directory.glob("*"):
+        if path.suffix == ".tmp":
+            continue
+        try:
+            total += int(path.read_text() or 0)
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+@contextlib.contextmanager
+def counter_bar(directory: Path | None, total: int, desc: str, *, enabled: bool = True, unit: str = "B") -> Iterator[None]:
+    """Show a bar of the sum of the :class:`CounterFile` counters in ``directory`` while the block runs."""
+    if directory is None or not progress_enabled(enabled):
+        yield
+        return
+    import threading
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total or None, desc=desc, unit=unit, unit_scale=True, unit_divisor=1024, leave=False, file=sys.stderr)
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(0.25):
+            bar.update(max(0, _sum_counters(directory) - bar.n))
+
+    thread = threading.Thread(target=poll, name="labdatasets-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        bar.update(max(0, _sum_counters(directory) - bar.n))
+        bar.close()
 
 
 class Stage:

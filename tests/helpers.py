@@ -94,6 +94,8 @@ class BuilderFactory:
         registry.unregister(name)
         spec.loader.exec_module(module)
         self.names.append(name)
+        if getattr(module, "Builder", None) is not None:  # a class without name= is named after its module
+            self.names.append(module.Builder.name)
         self.modules.append(module_name)
         return module.Builder
 

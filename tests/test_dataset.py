@@ -51,9 +51,9 @@ def test_split_slicing_and_sums(toy):
 
 
 def test_slices_across_row_groups_and_shards(make_builder, monkeypatch):
-    from labdatasets.processing import transforms
+    from labdatasets.processing import pipeline_io
 
-    monkeypatch.setattr(transforms, "ROW_GROUP_ROWS", 7)
+    monkeypatch.setattr(pipeline_io, "ROW_GROUP_ROWS", 7)
     cls = make_builder.tabular("toy_shards", rows=[{"id": i, "value": 1.0, "label": "neg", "text": "x"} for i in range(300)])
     cls.NUM_SHARDS = 3
     b = labdatasets.builder("toy_shards")

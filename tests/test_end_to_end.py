@@ -220,7 +220,7 @@ def test_processing_that_breaks_the_features_fails_naming_split_and_column(make_
     with pytest.raises(ProcessingError) as info:
         labdatasets.load("toy_badproc")
     message = str(info.value)
-    assert "toy_badproc:1.0.0 split" in message and "column 'label' row 0: 'maybe' is not one of" in message
+    assert "toy_badproc:1.0.0 split" in message and "column 'label', row with id=1: 'maybe' is not one of" in message
     b = labdatasets.builder("toy_badproc")
     assert not b.is_prepared() and not list(b.prepared_dir.parent.glob(".incomplete.*"))
     assert cls.name == "toy_badproc"

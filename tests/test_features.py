@@ -62,17 +62,27 @@ def test_conform_names_column_and_row_of_a_bad_value():
     with pytest.raises(ProcessingError) as info:
         small().conform(table, where="toy:1.0.0 split 'train'")
     message = str(info.value)
-    assert message.startswith("toy:1.0.0 split 'train': column 'id' row 2")
+    assert message.startswith("toy:1.0.0 split 'train': column 'id', row 2 of a batch of 4")
     assert "'three'" in message
 
 
+def test_conform_names_the_bad_row_by_its_key():
+    table = pa.table({"id": [10, 11, 12], "label": ["cat", "dog", "bird"]})
+    with pytest.raises(ProcessingError, match=r"^column 'label', row with id=12: 'bird' is not one of"):
+        small().conform(table, key="id")
+    with pytest.raises(ProcessingError, match=r"column 'label', row with id=11, label='dog'"):
+        F.Features({"id": F.Value("int64"), "label": F.Value("int8")}).conform(
+            pa.table({"id": [10, 11], "label": ["1", "dog"]}), key=("id", "label")
+        )
+
+
 def test_conform_rejects_unknown_label_and_out_of_range_ids():
-    with pytest.raises(ProcessingError, match=r"column 'label' row 1: 'bird' is not one of"):
+    with pytest.raises(ProcessingError, match=r"column 'label', row 1 of a batch of 2: 'bird' is not one of"):
         small().conform(pa.table({"id": [1, 2], "label": ["cat", "bird"]}))
-    with pytest.raises(ProcessingError, match=r"column 'label' row 0: class id 7 is outside \[0, 2\)"):
+    with pytest.raises(ProcessingError, match=r"column 'label', row 0 of a batch of 1: class id 7 is outside \[0, 2\)"):
         small().conform(pa.table({"id": [1], "label": [7]}))
 
 
 def test_conform_rejects_null_in_non_nullable():
-    with pytest.raises(ProcessingError, match=r"column 'id' row 1: null in a non-nullable feature"):
+    with pytest.raises(ProcessingError, match=r"column 'id', row 1 of a batch of 2: null in a non-nullable feature"):
         small().conform(pa.table({"id": [1, None], "label": [0, 1]}))

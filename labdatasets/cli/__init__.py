@@ -28,9 +28,12 @@ VERBS = {
     "build": "build",
     "load": "load",
     "verify": "verify",
+    "publish": "publish",
+    "export": "export",
     "diff": "diff",
     "new": "new",
     "docs": "docs",
+    "check": "check",
 }
 
 

@@ -21,7 +21,10 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a Beam pipeline option, repeatable (e.g. --beam-option direct_num_workers=2)",
+        help="a Beam pipeline option, repeatable (e.g. --beam-option temp_location=gs://bucket/tmp)",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="run the DirectRunner with N worker processes (multi-processing mode)"
     )
 
 

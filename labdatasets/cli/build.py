@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import labdatasets
 
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
-    path = b.build(beam_options=beam_options(args), overwrite=args.overwrite, progress=not args.quiet)
+    path = b.build(beam_options=beam_options(args), workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
     info = b.info
     print(f"prepared {b.full_name} in {path}")
     print_table(["split", "rows", "bytes", "fingerprint"], [[s.name, f"{s.num_rows:,}", f"{s.num_bytes:,}", s.fingerprint[:16]] for s in info.splits.values()])

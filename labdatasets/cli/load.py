@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         with_info=True,
         beam_options=beam_options(args),
+        workers=args.workers,
         progress=not args.quiet,
     )
     splits = data if isinstance(data, dict) else {args.split: data}

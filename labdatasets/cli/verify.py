@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_data_dir
+from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options
 
-HELP = "re-hash a version's snapshot objects and prepared files (--repair fixes what it can)"
+HELP = (
+    "re-hash a version's snapshot objects and prepared files (--repair fixes what it can; --rebuild rebuilds "
+    "from the pins and compares content fingerprints)"
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("verify", help=HELP, description=HELP)
     parser.add_argument("name", help="dataset[/config][:version]")
     parser.add_argument("--repair", action="store_true", help="quarantine and re-fetch corrupted objects; rebuild damaged prepared files")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="rebuild from the pins in a temporary folder and compare each split's fingerprint with the recorded one",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_data_dir(parser)
+    add_beam_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -23,7 +32,14 @@ def run(args: argparse.Namespace) -> int:
     from labdatasets.verify import verify
 
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
-    report = verify(b, repair=args.repair, progress=not args.quiet)
+    report = verify(
+        b,
+        repair=args.repair,
+        rebuild=args.rebuild,
+        beam_options=beam_options(args),
+        workers=args.workers,
+        progress=not args.quiet,
+    )
     print(f"{report.name}: checked {report.objects_checked} snapshot objects and {report.files_checked} prepared files")
     for line in report.notes:
         print(f"  note: {line}")

@@ -26,11 +26,20 @@ __all__ = ["PinnedSources"]
 class PinnedSources(Mapping[str, Any]):
     """The pinned sources of one version, readable as PCollections inside ``_process``."""
 
-    def __init__(self, pipeline: Any, record: "PinRecord", store_uris: tuple[str, str], *, batch_rows: int = 65_536):
+    def __init__(
+        self,
+        pipeline: Any,
+        record: "PinRecord",
+        store_uris: tuple[str, str | None],
+        *,
+        batch_rows: int = 65_536,
+        progress_dir: str | None = None,
+    ):
         self.pipeline = pipeline
         self.record = record
         self.store_uris = store_uris
         self.batch_rows = batch_rows
+        self.progress_dir = progress_dir
         self._read: dict[str, Any] = {}
 
     @property
@@ -53,7 +62,7 @@ class PinnedSources(Mapping[str, Any]):
             pin = self.pin(name)
             label = f"{self.record.full_name} source {name!r}"
             self._read[name] = self.pipeline | f"Read {name}" >> ReadPinnedSource(
-                pin, self.store_uris, label=label, batch_rows=self.batch_rows
+                pin, self.store_uris, label=label, batch_rows=self.batch_rows, progress_dir=self.progress_dir
             )
         return self._read[name]
 

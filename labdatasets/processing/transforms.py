@@ -1,8 +1,15 @@
 """Beam transforms over Arrow tables (imported on first use; see the package docstring).
 
-Everything here pickles by reference to module-level functions and plain
-attributes, so the same transforms run on the DirectRunner (in memory or
-multi-processing), Dataflow, Flink and Spark.
+Every element is a ``pyarrow.Table`` holding a batch of rows. Everything here
+pickles by reference to module-level functions and plain attributes, so the
+same transforms run on the DirectRunner (in memory or multi-processing),
+Dataflow, Flink and Spark.
+
+Transforms that need all rows of a key together (:class:`Join`,
+:class:`Deduplicate`) hash the key into ``num_buckets`` buckets and shuffle
+batches, not rows: each bucket is joined or deduplicated with Arrow on one
+worker, so a bucket must fit in that worker's memory (raise ``num_buckets`` for
+big data).
 """
 
 from __future__ import annotations
@@ -10,20 +17,36 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from labdatasets.errors import ProcessingError
 from labdatasets.processing._beam_import import import_beam
-from labdatasets.processing.splitting import assign, normalize_ratios
+from labdatasets.processing.splitting import assign, key_hash, normalize_ratios
 
 beam = import_beam()
 
-__all__ = ["MapBatches", "MapRows", "Filter", "split_by_hash", "ReadPinnedSource", "WriteSplit", "as_table"]
+__all__ = [
+    "MapBatches",
+    "MapRows",
+    "Filter",
+    "SelectColumns",
+    "RenameColumns",
+    "MapColumns",
+    "Join",
+    "Deduplicate",
+    "split_by_hash",
+    "ReadPinnedSource",
+    "WriteSplit",
+    "as_table",
+]
 
 logger = logging.getLogger(__name__)
 
-ROW_GROUP_ROWS = 131_072
+DEFAULT_BUCKETS = 32
+# (bucket, rows): typed so that shuffles encode the rows with ArrowTableCoder (see pipeline_io)
+KEYED_TABLE = beam.typehints.Tuple[int, pa.Table]
 
 
 def as_table(element: Any) -> pa.Table:
@@ -42,6 +65,17 @@ def as_table(element: Any) -> pa.Table:
     )
 
 
+def _columns(key: str | Sequence[str]) -> list[str]:
+    return [key] if isinstance(key, str) else list(key)
+
+
+def _check_columns(table: pa.Table, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ProcessingError(f"{what}: column(s) {missing} not in the data (columns: {table.column_names})")
+
+
+# ---------------------------------------------------------------------------------------------- per batch
 def _apply_map(table: Any, fn: Callable[[pa.Table], Any]) -> Iterator[pa.Table]:
     out = as_table(fn(as_table(table)))
     if out.num_rows:
@@ -49,7 +83,12 @@ def _apply_map(table: Any, fn: Callable[[pa.Table], Any]) -> Iterator[pa.Table]:
 
 
 class MapBatches(beam.PTransform):
-    """Apply ``fn(table) -> table`` to every batch (the fast path; use Arrow compute or pandas inside)."""
+    """Apply ``fn(table) -> table`` to every batch (the fast path; use Arrow compute or pandas inside).
+
+    Example::
+
+        rows | "Add kg" >> P.MapBatches(lambda t: t.append_column("kg", pc.divide(t["g"], 1000)))
+    """
 
     def __init__(self, fn: Callable[[pa.Table], Any], label: str | None = None):
         super().__init__(label)
@@ -70,6 +109,10 @@ class MapRows(beam.PTransform):
 
     Rows stay grouped in their batch, so Beam still moves batches. Pass
     ``schema`` when ``fn`` can produce columns whose type inference may vary by batch.
+
+    Example::
+
+        rows | "Parse" >> P.MapRows(lambda r: {**r, "year": int(r["date"][:4])})
     """
 
     def __init__(self, fn: Callable[[dict], dict | None], *, schema: pa.Schema | None = None, label: str | None = None):
@@ -93,7 +136,12 @@ def _apply_filter(table: Any, predicate: Any) -> Iterator[pa.Table]:
 
 
 class Filter(beam.PTransform):
-    """Keep the rows where ``predicate`` holds: a function ``table -> boolean mask`` or an Arrow expression."""
+    """Keep the rows where ``predicate`` holds: a function ``table -> boolean mask`` or an Arrow expression.
+
+    Example::
+
+        rows | "Adults" >> P.Filter(pc.field("age") >= 18)
+    """
 
     def __init__(self, predicate: Any, label: str | None = None):
         super().__init__(label)
@@ -103,6 +151,102 @@ class Filter(beam.PTransform):
         return pcoll | beam.FlatMap(_apply_filter, self.predicate)
 
 
+def _select(table: Any, columns: Mapping[str, str]) -> Iterator[pa.Table]:
+    table = as_table(table)
+    _check_columns(table, list(columns.values()), "SelectColumns")
+    out = table.select(list(columns.values())).rename_columns(list(columns))
+    if out.num_rows:
+        yield out
+
+
+class SelectColumns(beam.PTransform):
+    """Keep only some columns, in this order: a list of names, or ``{new_name: old_name}``.
+
+    Example::
+
+        rows | P.SelectColumns(["id", "label"])
+        rows | P.SelectColumns({"id": "customer_id", "label": "segment"})   # select and rename
+    """
+
+    def __init__(self, columns: Sequence[str] | Mapping[str, str], label: str | None = None):
+        super().__init__(label)
+        self.columns = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return pcoll | beam.FlatMap(_select, self.columns)
+
+
+def _rename(table: Any, mapping: Mapping[str, str]) -> Iterator[pa.Table]:
+    table = as_table(table)
+    _check_columns(table, list(mapping), "RenameColumns")
+    out = table.rename_columns([mapping.get(name, name) for name in table.column_names])
+    if out.num_rows:
+        yield out
+
+
+class RenameColumns(beam.PTransform):
+    """Rename columns ``{old_name: new_name}``; the others keep their name and place.
+
+    Example::
+
+        rows | P.RenameColumns({"Culmen Length (mm)": "bill_length_mm"})
+    """
+
+    def __init__(self, mapping: Mapping[str, str], label: str | None = None):
+        super().__init__(label)
+        self.mapping = dict(mapping)
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return pcoll | beam.FlatMap(_rename, self.mapping)
+
+
+def _evaluate(table: pa.Table, spec: Any, name: str) -> pa.Array | pa.ChunkedArray:
+    if isinstance(spec, pc.Expression):
+        import pyarrow.dataset as pds
+
+        return pds.dataset(table).to_table(columns={name: spec}).column(name)
+    value = spec(table)
+    if isinstance(value, (pa.Array, pa.ChunkedArray)):
+        return value
+    if isinstance(value, pa.Scalar):
+        return pa.array([value.as_py()] * table.num_rows, value.type)
+    return pa.array(value)
+
+
+def _map_columns(table: Any, specs: Mapping[str, Any]) -> Iterator[pa.Table]:
+    table = as_table(table)
+    for name, spec in specs.items():
+        column = _evaluate(table, spec, name)
+        if len(column) != table.num_rows:
+            raise ProcessingError(f"MapColumns: column {name!r} has {len(column)} values for a batch of {table.num_rows} rows")
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, column) if index >= 0 else table.append_column(name, column)
+    if table.num_rows:
+        yield table
+
+
+class MapColumns(beam.PTransform):
+    """Add or replace columns, each computed from the batch by a function or an Arrow expression.
+
+    Columns are computed in order, so a later one can use an earlier one.
+
+    Example::
+
+        rows | "Derive" >> P.MapColumns({
+            "body_mass_kg": lambda t: pc.divide(pc.cast(t["body_mass_g"], pa.float64()), 1000.0),
+            "is_heavy": pc.field("body_mass_kg") > 4.5,
+        })
+    """
+
+    def __init__(self, columns: Mapping[str, Any], label: str | None = None):
+        super().__init__(label)
+        self.columns = dict(columns)
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return pcoll | beam.FlatMap(_map_columns, self.columns)
+
+
+# ---------------------------------------------------------------------------------------------- split
 class _SplitDoFn(beam.DoFn):
     def __init__(self, key: str | Sequence[str], ratios: Mapping[str, float], salt: str):
         self.key = key
@@ -135,105 +279,150 @@ def split_by_hash(
 
     The same key value always goes to the same split (across runs, runners and
     machines); change ``salt`` to draw a different, equally stable split.
+
+    Example::
+
+        return P.split_by_hash(rows, key="id", ratios={"train": 0.8, "validation": 0.1, "test": 0.1})
     """
     normalize_ratios(ratios)
     outputs = pcoll | label >> beam.ParDo(_SplitDoFn(key, ratios, salt)).with_outputs(*ratios)
     return {name: outputs[name] for name in ratios}
 
 
-def _chunk_objects(objects: Sequence[Any], *, max_bytes: int, max_count: int) -> list[list[Any]]:
-    chunks: list[list[Any]] = []
-    current: list[Any] = []
-    size = 0
-    for obj in objects:
-        if current and (size + obj.size > max_bytes or len(current) >= max_count):
-            chunks.append(current)
-            current, size = [], 0
-        current.append(obj)
-        size += obj.size
-    if current:
-        chunks.append(current)
-    return chunks
+# ---------------------------------------------------------------------------------------------- by key
+def bucket_slices(table: pa.Table, key: Sequence[str], num_buckets: int, *, salt: str) -> Iterator[tuple[int, pa.Table]]:
+    """``(bucket, rows)`` for every bucket, empty ones included, from one sort (zero-copy slices)."""
+    bucket = (key_hash(table, key, salt=salt) % np.uint64(num_buckets)).astype(np.int64)
+    order = np.argsort(bucket, kind="stable")
+    counts = np.bincount(bucket, minlength=num_buckets)
+    ordered = table.take(pa.array(order))
+    offset = 0
+    for b in range(num_buckets):
+        yield b, ordered.slice(offset, int(counts[b]))
+        offset += int(counts[b])
 
 
-class _ReadObjects(beam.DoFn):
-    def __init__(self, pin: Any, store_uris: tuple[str, str], label: str, batch_rows: int):
-        self.pin = pin
-        self.store_uris = store_uris
-        self.label = label
-        self.batch_rows = batch_rows
-        self._store = None
+class _KeyByBucket(beam.DoFn):
+    """Send each batch's rows to the bucket of their key.
 
-    def setup(self) -> None:
-        from labdatasets.stores import Snapshots
-
-        self._store = Snapshots.from_uris(self.store_uris)
-
-    def process(self, objects: list[Any]) -> Iterator[pa.Table]:
-        from labdatasets.tabular import files_schema, iter_batches
-
-        assert self._store is not None
-        if self.pin.format == "files":
-            rows = {"path": [], "data": []}
-            for obj in objects:
-                path = self._store.local_path(obj.oid, context=f"{self.label} object {obj.path!r}")
-                rows["path"].append(obj.path)
-                rows["data"].append(path.read_bytes())
-            yield pa.table(rows, schema=files_schema())
-            return
-        schema = self.pin.arrow()
-        for obj in objects:
-            path = self._store.local_path(obj.oid, context=f"{self.label} object {obj.path!r}")
-            yield from iter_batches(path, self.pin.format, self.pin.read_options, schema, relpath=obj.path, batch_rows=self.batch_rows)
-
-
-class ReadPinnedSource(beam.PTransform):
-    """Read one pinned source from the snapshot store as Arrow tables (verified on read).
-
-    ``files`` sources give tables with columns ``path`` and ``data`` (bytes).
+    With ``every_bucket`` an empty table goes to the buckets that get no rows,
+    so that every bucket knows both sides' schemas (an outer join needs them).
     """
 
-    def __init__(self, pin: Any, store_uris: tuple[str, str], *, label: str, batch_rows: int = 65_536):
-        super().__init__()
-        self.pin = pin
-        self.store_uris = store_uris
-        self.source_label = label
-        self.batch_rows = batch_rows
+    def __init__(self, key: Sequence[str], num_buckets: int, what: str, every_bucket: bool):
+        self.key = list(key)
+        self.num_buckets = num_buckets
+        self.what = what
+        self.every_bucket = every_bucket
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        max_count = 256 if self.pin.format == "files" else 1
-        chunks = _chunk_objects(list(self.pin.objects), max_bytes=64 << 20, max_count=max_count)
-        created = pbegin | "Objects" >> beam.Create(chunks, reshuffle=len(chunks) > 1)
-        return created | "Read" >> beam.ParDo(_ReadObjects(self.pin, self.store_uris, self.source_label, self.batch_rows))
-
-
-class _Conform(beam.DoFn):
-    def __init__(self, features: Any, where: str):
-        self.features = features
-        self.where = where
-
-    def process(self, element: Any) -> Iterator[pa.Table]:
+    def process(self, element: Any) -> Iterator[tuple[int, pa.Table]]:
         table = as_table(element)
-        if table.num_rows:
-            yield self.features.conform(table, where=self.where)
+        _check_columns(table, self.key, self.what)
+        for bucket, part in bucket_slices(table, self.key, self.num_buckets, salt="bucket"):
+            if part.num_rows or self.every_bucket:
+                yield bucket, part
 
 
-class _KeyByShard(beam.DoFn):
-    def __init__(self, num_shards: int, sort_columns: Sequence[str]):
-        self.num_shards = num_shards
-        self.sort_columns = list(sort_columns)
+def _concat(tables: Iterable[pa.Table]) -> pa.Table | None:
+    tables = [as_table(t) for t in tables]
+    if not tables:
+        return None
+    # batches of one source may disagree where a column was all-null in one batch
+    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
-    def process(self, table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
-        if self.num_shards == 1:
-            yield 0, table
-            return
-        from labdatasets.processing.splitting import key_hash
 
-        shard = key_hash(table, self.sort_columns, salt="shard") % self.num_shards
-        for i in range(self.num_shards):
-            part = table.filter(pa.array(shard == i))
-            if part.num_rows:
-                yield i, part
+_JOIN_TYPES = {
+    "inner": "inner",
+    "left": "left outer",
+    "right": "right outer",
+    "outer": "full outer",
+    "semi": "left semi",
+    "anti": "left anti",
+}
+
+
+class _JoinBucket(beam.DoFn):
+    def __init__(self, on: Sequence[str], right_on: Sequence[str], how: str, suffixes: tuple[str, str]):
+        self.on = list(on)
+        self.right_on = list(right_on)
+        self.how = how
+        self.suffixes = suffixes
+
+    def process(self, element: tuple[int, Mapping[str, Iterable[pa.Table]]]) -> Iterator[pa.Table]:
+        _, sides = element
+        left, right = _concat(sides["left"]), _concat(sides["right"])
+        if left is None or right is None:
+            if left is not None and self.how in ("left", "anti"):
+                raise ProcessingError(f"Join: the right side produced no batches, so a {self.how!r} join cannot know its columns")
+            return  # an empty side: an inner or semi join is empty
+        try:
+            out = left.join(
+                right,
+                keys=self.on,
+                right_keys=self.right_on,
+                join_type=_JOIN_TYPES[self.how],
+                left_suffix=self.suffixes[0] or None,
+                right_suffix=self.suffixes[1] or None,
+                use_threads=False,
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise ProcessingError(f"Join on {self.on} = {self.right_on}: {exc}") from exc
+        if out.num_rows:
+            yield out
+
+
+class Join(beam.PTransform):
+    """Join two PCollections of tables on key column(s), like a SQL join (Arrow's hash join per bucket).
+
+    Apply it to a ``(left, right)`` pair. ``how`` is ``"inner"``, ``"left"``,
+    ``"right"``, ``"outer"``, ``"semi"`` (left rows with a match) or ``"anti"``
+    (left rows without one). Columns of both sides with the same name get
+    ``suffixes``. Row order is not defined (the written splits are sorted by key).
+
+    Example::
+
+        orders = sources["orders"]
+        customers = sources["customers"] | P.SelectColumns(["customer_id", "segment"])
+        rows = (orders, customers) | "With segment" >> P.Join(on="customer_id", how="left")
+    """
+
+    def __init__(
+        self,
+        *,
+        on: str | Sequence[str],
+        right_on: str | Sequence[str] | None = None,
+        how: str = "inner",
+        suffixes: tuple[str, str] = ("", "_right"),
+        num_buckets: int = DEFAULT_BUCKETS,
+        label: str | None = None,
+    ):
+        super().__init__(label)
+        if how not in _JOIN_TYPES:
+            raise ValueError(f"Join how must be one of {', '.join(_JOIN_TYPES)}, got {how!r}")
+        self.on = _columns(on)
+        self.right_on = _columns(right_on) if right_on is not None else list(self.on)
+        if len(self.on) != len(self.right_on):
+            raise ValueError(f"Join: on={self.on} and right_on={self.right_on} must name as many columns")
+        if num_buckets < 1:
+            raise ValueError("Join: num_buckets must be at least 1")
+        self.how = how
+        self.suffixes = suffixes
+        self.num_buckets = num_buckets
+
+    def expand(self, pcolls: Any) -> beam.PCollection:
+        try:
+            left, right = pcolls
+        except (TypeError, ValueError):
+            raise ProcessingError("P.Join is applied to a (left, right) pair: (left, right) | P.Join(on=...)") from None
+        keyed_left = left | "KeyLeft" >> beam.ParDo(_KeyByBucket(self.on, self.num_buckets, "Join (left)", True)).with_output_types(KEYED_TABLE)
+        keyed_right = right | "KeyRight" >> beam.ParDo(
+            _KeyByBucket(self.right_on, self.num_buckets, "Join (right)", True)
+        ).with_output_types(KEYED_TABLE)
+        return (
+            {"left": keyed_left, "right": keyed_right}
+            | "CoGroup" >> beam.CoGroupByKey()
+            | "JoinBuckets" >> beam.ParDo(_JoinBucket(self.on, self.right_on, self.how, self.suffixes))
+        )
 
 
 def sortable_columns(schema: pa.Schema) -> list[str]:
@@ -241,63 +430,84 @@ def sortable_columns(schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if not pa.types.is_nested(f.type) and not pa.types.is_dictionary(f.type)]
 
 
-def shard_filename(dataset: str, split: str, index: int, count: int) -> str:
-    return f"{dataset}-{split}-{index:05d}-of-{count:05d}.parquet"
+def _has_adjacent_duplicates(ordered: pa.Table, key: Sequence[str]) -> bool:
+    """Whether two neighbouring rows of a table sorted by ``key`` share the key (nulls equal nulls)."""
+    same = None
+    for name in key:
+        column = ordered.column(name)
+        a, b = column.slice(1), column.slice(0, len(column) - 1)
+        both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+        equal = pc.or_kleene(pc.fill_null(pc.equal(a, b), False), both_null)
+        same = equal if same is None else pc.and_(same, equal)
+    return same is not None and bool(pc.any(same).as_py())
 
 
-class _WriteShard(beam.DoFn):
-    def __init__(self, out_dir: str, dataset: str, split: str, num_shards: int, sort_columns: Sequence[str], where: str):
-        self.out_dir = out_dir
-        self.dataset = dataset
-        self.split = split
-        self.num_shards = num_shards
-        self.sort_columns = list(sort_columns)
-        self.where = where
+def sort_rows(table: pa.Table, key: Sequence[str]) -> pa.Table:
+    """Sort by ``key``; where keys repeat, break ties by every other sortable column.
 
-    def process(self, keyed: tuple[int, Iterable[pa.Table]]) -> Iterator[tuple[str, int, int]]:
-        import pyarrow.parquet as pq
-        from apache_beam.io.filesystems import FileSystems
-
-        index, tables = keyed
-        table = pa.concat_tables(list(tables))
-        if self.sort_columns:
-            table = table.sort_by([(c, "ascending") for c in self.sort_columns])
-        path = FileSystems.join(self.out_dir, shard_filename(self.dataset, self.split, index, self.num_shards))
-        with FileSystems.create(path, mime_type="application/octet-stream") as fh:
-            pq.write_table(table, fh, row_group_size=ROW_GROUP_ROWS, compression="snappy")
-        yield self.split, index, table.num_rows
+    The order then depends on the rows only, never on which batch arrived
+    first, so a split's content fingerprint is the same on every runner.
+    """
+    key = [k for k in key if k in table.column_names] or sortable_columns(table.schema)
+    if not key or table.num_rows < 2:
+        return table
+    first = table.column(key[0])
+    if not first.null_count and pc.all(pc.greater(first.slice(1), first.slice(0, len(first) - 1))).as_py():
+        return table  # already in order with unique keys (sources are often sorted by their id)
+    ordered = table.sort_by([(c, "ascending") for c in key])
+    if not _has_adjacent_duplicates(ordered, key):
+        return ordered
+    rest = [c for c in sortable_columns(table.schema) if c not in key]
+    return table.sort_by([(c, "ascending") for c in [*key, *rest]]) if rest else ordered
 
 
-class WriteSplit(beam.PTransform):
-    """Check batches against the features, order rows deterministically and write Parquet shards."""
+def _dedupe(element: tuple[int, Iterable[pa.Table]], key: Sequence[str] | None) -> Iterator[pa.Table]:
+    table = _concat(element[1])
+    if table is None or not table.num_rows:
+        return
+    columns = list(key) if key else sortable_columns(table.schema)
+    ordered = sort_rows(table, columns)
+    indexed = ordered.select(columns).append_column("__row", pa.array(np.arange(ordered.num_rows)))
+    first = indexed.group_by(columns, use_threads=False).aggregate([("__row", "min")]).column("__row_min")
+    yield ordered.take(pa.array(np.sort(first.to_numpy())))  # the kept rows, still in sorted order
 
-    def __init__(
-        self,
-        *,
-        out_dir: str,
-        dataset: str,
-        split: str,
-        features: Any,
-        key: Sequence[str] = (),
-        num_shards: int = 1,
-        where: str = "",
-    ):
-        super().__init__()
-        self.out_dir = out_dir
-        self.dataset = dataset
-        self.split = split
-        self.features = features
-        self.num_shards = num_shards
-        self.where = where
-        schema = features.arrow_schema()
-        self.sort_columns = list(key) or sortable_columns(schema)
+
+class Deduplicate(beam.PTransform):
+    """Keep one row per ``key`` (or per distinct row when ``key`` is None).
+
+    Among rows sharing a key, the one kept is the first in the order of
+    :func:`sort_rows` (key, then the other columns), so the choice is the same
+    on every run and runner.
+
+    Example::
+
+        rows | "One row per user" >> P.Deduplicate(key="user_id")
+    """
+
+    def __init__(self, key: str | Sequence[str] | None = None, *, num_buckets: int = DEFAULT_BUCKETS, label: str | None = None):
+        super().__init__(label)
+        self.key = _columns(key) if key is not None else None
+        self.num_buckets = num_buckets
 
     def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
         return (
             pcoll
-            | "Conform" >> beam.ParDo(_Conform(self.features, self.where))
-            | "KeyByShard" >> beam.ParDo(_KeyByShard(self.num_shards, self.sort_columns))
-            | "GroupShards" >> beam.GroupByKey()
-            | "WriteShards"
-            >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.split, self.num_shards, self.sort_columns, self.where))
+            | "KeyByBucket" >> beam.ParDo(_DedupeKey(self.key, self.num_buckets)).with_output_types(KEYED_TABLE)
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.FlatMap(_dedupe, self.key)
         )
+
+
+class _DedupeKey(beam.DoFn):
+    def __init__(self, key: Sequence[str] | None, num_buckets: int):
+        self.key = key
+        self.num_buckets = num_buckets
+
+    def process(self, element: Any) -> Iterator[tuple[int, pa.Table]]:
+        table = as_table(element)
+        key = self.key or sortable_columns(table.schema)
+        yield from _KeyByBucket(key, self.num_buckets, "Deduplicate", False).process(table)
+
+
+# The reading and writing transforms live in pipeline_io; they are re-exported here.
+from labdatasets.processing.pipeline_io import ReadPinnedSource, WriteSplit, WriteSplits, shard_filename  # noqa: E402,F401

@@ -10,6 +10,12 @@ A backend implements five primitives (:meth:`has`, :meth:`_upload`,
 :meth:`_download`, :meth:`iter_oids`, :meth:`_quarantine`); everything else,
 including the hashing and the verification, is shared here so that every
 backend keeps the same guarantees.
+
+A store may also hold *refs*: small named, write-once records under
+``<root>/refs/<name>`` (two more primitives, :meth:`_put_ref` and
+:meth:`_get_ref`). The shared prepared cache uses them to find the published
+data of ``name:version``; what a ref points to is always an object, verified
+by its oid. Backends that do not implement them raise :class:`ConfigError`.
 """
 
 from __future__ import annotations
@@ -17,15 +23,18 @@ from __future__ import annotations
 import abc
 import dataclasses
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
-from labdatasets.errors import SnapshotCorruptedError, SnapshotNotFoundError
+from labdatasets.errors import ConfigError, SnapshotCorruptedError, SnapshotNotFoundError
 from labdatasets.hashing import is_oid, sha256_file
 from labdatasets.redact import redact
 
-__all__ = ["ObjectInfo", "SnapshotStore", "object_key"]
+__all__ = ["ObjectInfo", "SnapshotStore", "object_key", "ref_key"]
+
+_REF_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 
 Progress = Callable[[int], Any]
 
@@ -44,6 +53,13 @@ def object_key(oid: str) -> str:
     if not is_oid(oid):
         raise ValueError(f"not a sha256 oid: {oid!r}")
     return f"objects/{oid[:2]}/{oid[2:]}"
+
+
+def ref_key(name: str) -> str:
+    """The relative key of a ref: ``refs/<name>`` (names are ``a/b.json``-like, no ``..``)."""
+    if not _REF_RE.match(name) or any(part in (".", "..") for part in name.split("/")):
+        raise ValueError(f"not a valid ref name: {name!r}")
+    return f"refs/{name}"
 
 
 class SnapshotStore(abc.ABC):
@@ -85,7 +101,31 @@ class SnapshotStore(abc.ABC):
     def _quarantine(self, oid: str) -> None:
         """Move a corrupted object out of the way so that it can be re-fetched."""
 
+    def _put_ref(self, name: str, data: bytes) -> bool:
+        """Write ref ``name`` unless it exists (never replace); return True if written."""
+        raise ConfigError(
+            f"The {self.scheme}:// store {redact(self.uri)} cannot hold refs yet, which the shared prepared cache "
+            "needs; use a store that implements _put_ref/_get_ref."
+        )
+
+    def _get_ref(self, name: str) -> bytes | None:
+        """The bytes of ref ``name``, or None if there is none."""
+        raise ConfigError(
+            f"The {self.scheme}:// store {redact(self.uri)} cannot hold refs yet, which the shared prepared cache "
+            "needs; use a store that implements _put_ref/_get_ref."
+        )
+
     # ----------------------------------------------------------------- shared behaviour
+    def put_ref(self, name: str, data: bytes) -> bool:
+        """Write the small record ``refs/<name>`` once; return False (changing nothing) if it exists."""
+        ref_key(name)
+        return self._put_ref(name, data)
+
+    def get_ref(self, name: str) -> bytes | None:
+        """Read ``refs/<name>``, or None."""
+        ref_key(name)
+        return self._get_ref(name)
+
     def add_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ObjectInfo:
         """Add the bytes of a file; return its oid. Existing objects are left as they are."""
         path = Path(path)

@@ -5,6 +5,7 @@ Layout (the dvc-objects layout)::
     <root>/objects/ab/cdef...    read-only object files, named by sha256
     <root>/tmp/                  partial writes, renamed into objects/ when whole
     <root>/quarantine/           corrupted objects moved aside by ``verify --repair``
+    <root>/refs/...              named, write-once records (the shared prepared cache's index)
 
 A write copies and hashes in one pass into ``tmp/``, then *links* the file to
 its final name: ``os.link`` fails if the name exists, so an existing object is
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from labdatasets.hashing import copy_and_hash, copy_file_and_hash, sha256_file
-from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key
+from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key, ref_key
 
 __all__ = ["LocalStore"]
 
@@ -135,6 +136,29 @@ class LocalStore(SnapshotStore):
     def get_bytes(self, oid: str, *, context: str = "") -> bytes:
         path = self.open_verified(oid, context=context)
         return path.read_bytes()
+
+    def _put_ref(self, name: str, data: bytes) -> bool:
+        final = self.root / ref_key(name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix="ref.", dir=self._tmp_dir())
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, _READ_ONLY)
+            try:
+                os.link(tmp, final)  # fails if the ref exists: first writer wins, nothing is replaced
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _get_ref(self, name: str) -> bytes | None:
+        try:
+            return (self.root / ref_key(name)).read_bytes()
+        except FileNotFoundError:
+            return None
 
     def iter_oids(self) -> Iterator[str]:
         objects = self.root / "objects"

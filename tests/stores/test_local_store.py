@@ -122,3 +122,16 @@ def test_mirror_is_used_only_when_it_hashes_to_the_oid(tmp_path):
     other = sha256_bytes(b"never stored")
     with pytest.raises(SnapshotNotFoundError, match="no longer holds the pinned bytes"):
         snaps.local_path(other, mirror=lambda _: changed)
+
+
+def test_refs_are_written_once_and_named_safely(tmp_path):
+    from labdatasets.stores import open_store
+
+    store = open_store(f"file://{tmp_path / 'cache'}")
+    assert store.get_ref("prepared/toy/1.0.0.json") is None
+    assert store.put_ref("prepared/toy/1.0.0.json", b"first") is True
+    assert store.put_ref("prepared/toy/1.0.0.json", b"second") is False
+    assert store.get_ref("prepared/toy/1.0.0.json") == b"first"
+    for bad in ("../escape", "/abs", "a//b", "a/./b", "sp ace"):
+        with pytest.raises(ValueError, match="not a valid ref name"):
+            store.put_ref(bad, b"x")

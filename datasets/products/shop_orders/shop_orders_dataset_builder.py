@@ -55,6 +55,11 @@ class Builder(lds.DatasetBuilder):
     """Shop orders of the first quarter of 2026, one row per order, from the warehouse database."""
 
     VERSION = "1.0.0"
+    PIN_INSTRUCTIONS = (
+        "the shop team pins it on a lab machine where the 'warehouse' connection is configured "
+        "(LABDATASETS_CONNECTION_WAREHOUSE or [connections.warehouse]) with LABDATASETS_SNAPSHOT_STORE set to "
+        "the lab's store, then commits snapshots/shop_orders/<version>.json."
+    )
     RELEASE_NOTES = {
         "1.0.0": "Orders placed from 2026-01-01 to 2026-03-31 with the customer's country; train/test 80/20 by a "
         "hash of order_id.",

@@ -52,6 +52,10 @@ class Builder(lds.DatasetBuilder):
     """Hourly readings of the lab's field stations (temperature, humidity, pressure)."""
 
     VERSION = "1.0.0"
+    PIN_INSTRUCTIONS = (
+        "the field team pins it with AWS credentials that can read the stations bucket and "
+        "LABDATASETS_SNAPSHOT_STORE set to the lab's store, then commits snapshots/station_readings/<version>.json."
+    )
     RELEASE_NOTES = {
         "1.0.0": "October 2026 exports of all stations; train/test 80/20 by a hash of reading_id.",
     }

@@ -1,0 +1,36 @@
+"""``labdatasets publish NAME:VERSION``: upload a prepared version to the shared cache."""
+
+from __future__ import annotations
+
+import argparse
+
+from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_table
+
+HELP = "upload a prepared version (building it first if needed) to the shared cache (LABDATASETS_SHARED_CACHE)"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("publish", help=HELP, description=HELP)
+    parser.add_argument("name", help="dataset[/config][:version] (default: the latest version)")
+    parser.add_argument("--shared-cache", metavar="URI", help="s3://, gs:// or file:// URI (default: LABDATASETS_SHARED_CACHE)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_data_dir(parser)
+    add_beam_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import labdatasets
+    from labdatasets.config import settings
+    from labdatasets.redact import redact
+    from labdatasets.shared_cache import publish
+
+    b = labdatasets.builder(args.name, settings=settings(data_dir=args.data_dir, shared_cache=args.shared_cache))
+    result = publish(b, beam_options=beam_options(args), workers=args.workers, progress=not args.quiet)
+    release = result.release
+    if result.created:
+        print(f"published {release.full_name} to {redact(result.cache_uri)} ({result.uploaded_bytes:,} bytes uploaded)")
+    else:
+        print(f"{release.full_name} was already published to {redact(result.cache_uri)} on {release.published_at}; nothing changed")
+    print_table(["split", "fingerprint"], [[name, fp[:16]] for name, fp in release.fingerprints.items()])
+    return 0
