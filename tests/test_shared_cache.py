@@ -148,3 +148,18 @@ def test_publish_needs_a_shared_cache(make_builder):
     make_builder.tabular("toy_nocache")
     with pytest.raises(ConfigError, match="set LABDATASETS_SHARED_CACHE"):
         publish(labdatasets.builder("toy_nocache"), progress=False)
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs"])
+def test_a_shared_cache_in_a_bucket(scheme, request, make_builder, lab_home, tmp_path, monkeypatch):
+    bucket = request.getfixturevalue("s3_bucket" if scheme == "s3" else "gcs_bucket")
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"{scheme}://{bucket}/lab/prepared")
+    make_builder.tabular("toy_bucket_cache")
+    result = publish(labdatasets.builder("toy_bucket_cache"), progress=False)
+    built = labdatasets.info("toy_bucket_cache")
+    new_machine(tmp_path, monkeypatch, lab_home)
+    no_build(monkeypatch)
+    data, info = labdatasets.load("toy_bucket_cache", with_info=True)
+    assert fingerprints(info) == fingerprints(built) and info.num_rows == 100
+    assert result.created and result.cache_uri.startswith(f"{scheme}://")
+    assert dict(published(labdatasets.builder("toy_bucket_cache")).fingerprints) == fingerprints(built)

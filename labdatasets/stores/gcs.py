@@ -26,7 +26,7 @@ from google.cloud import storage
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.redact import redact
 from labdatasets.stores._bucket import BucketStore
-from labdatasets.stores.base import Progress
+from labdatasets.stores.base import Progress, ref_key
 from labdatasets.transfer import CHUNK_BYTES, RangedReader, parallel_ranges
 
 __all__ = ["GCSStore", "gcs_client", "blob_reader"]
@@ -116,6 +116,26 @@ class GCSStore(BucketStore):
                     yield oid
         except gexc.GoogleAPIError as exc:
             raise self._fail(exc, "listing") from exc
+
+    def _put_ref(self, name: str, data: bytes) -> bool:
+        blob = self.bucket.blob(self._under_prefix(ref_key(name)))
+        try:
+            if blob.exists():  # as for objects: not every server enforces the precondition
+                return False
+            blob.upload_from_string(data, if_generation_match=0, checksum="crc32c")
+            return True
+        except gexc.PreconditionFailed:
+            return False  # the first writer wins; a ref is never replaced
+        except gexc.GoogleAPIError as exc:
+            raise self._fail(exc, "writing to") from exc
+
+    def _get_ref(self, name: str) -> bytes | None:
+        try:
+            return self.bucket.blob(self._under_prefix(ref_key(name))).download_as_bytes()
+        except gexc.NotFound:
+            return None
+        except gexc.GoogleAPIError as exc:
+            raise self._fail(exc, "reading from") from exc
 
     def _quarantine(self, oid: str) -> None:
         blob = self.bucket.blob(self.key(oid))

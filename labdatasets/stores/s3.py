@@ -22,6 +22,7 @@ endpoint (MinIO, moto).
 from __future__ import annotations
 
 import base64
+import hashlib
 import concurrent.futures
 import logging
 from pathlib import Path
@@ -34,7 +35,7 @@ import botocore.exceptions
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.redact import redact
 from labdatasets.stores._bucket import BucketStore
-from labdatasets.stores.base import Progress
+from labdatasets.stores.base import Progress, ref_key
 from labdatasets.transfer import WORKERS, RangedReader, parallel_ranges
 
 __all__ = ["S3Store", "s3_client", "ranged_reader", "MULTIPART_BYTES", "PART_BYTES"]
@@ -163,7 +164,6 @@ class S3Store(BucketStore):
             raise self._fail(exc, "writing to") from exc
 
     def _upload_multipart(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
-        import hashlib
 
         key = self.key(oid)
         upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256")
@@ -217,6 +217,30 @@ class S3Store(BucketStore):
                         yield oid
         except botocore.exceptions.ClientError as exc:
             raise self._fail(exc, "listing") from exc
+
+    def _put_ref(self, name: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._under_prefix(ref_key(name)), Body=data,
+                IfNoneMatch="*", ChecksumSHA256=sha256_b64(hashlib.sha256(data).hexdigest()),
+            )
+            return True
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False  # the first writer wins; a ref is never replaced
+            raise self._fail(exc, "writing to") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "writing to") from exc
+
+    def _get_ref(self, name: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._under_prefix(ref_key(name)))["Body"].read()
+        except botocore.exceptions.ClientError as exc:
+            if is_missing(exc) and error_code(exc) != "NoSuchBucket":
+                return None
+            raise self._fail(exc, "reading from") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "reading from") from exc
 
     def _quarantine(self, oid: str) -> None:
         key = self.key(oid)

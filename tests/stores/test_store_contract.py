@@ -143,6 +143,10 @@ def test_s3_requests_carry_the_guards(s3_bucket, tmp_path, monkeypatch):
     assert len(parts) == 2 and all(p.headers.get("x-amz-checksum-sha256") for p in parts)
     assert len(complete) == 1 and complete[0].headers["If-None-Match"] == b"*"
     assert store.has(sha256_bytes(big)) and store.get_bytes(sha256_bytes(big)) == big
+    sent.clear()
+    store.put_ref("prepared/toy/1.0.0.json", b"{}")
+    (ref_put,) = [r for r in sent if r.method == "PUT"]
+    assert ref_put.headers["If-None-Match"] == b"*" and ref_put.url.endswith("/guards/refs/prepared/toy/1.0.0.json")
 
 
 def test_gcs_uploads_carry_if_generation_match_zero(gcs_bucket, tmp_path):
@@ -151,8 +155,9 @@ def test_gcs_uploads_carry_if_generation_match_zero(gcs_bucket, tmp_path):
     urls = []
     store.client._http.hooks["response"].append(lambda response, *a, **kw: urls.append(response.request.url))
     store.add_file(write(tmp_path, b"guarded"))
+    store.put_ref("prepared/toy/1.0.0.json", b"{}")
     uploads = [u for u in urls if "/upload/" in u]
-    assert uploads and all("ifGenerationMatch=0" in u for u in uploads)
+    assert len(uploads) == 2 and all("ifGenerationMatch=0" in u for u in uploads)
 
 
 @pytest.mark.parametrize("scheme", ["s3", "gs"])
@@ -161,3 +166,11 @@ def test_a_missing_bucket_is_a_clear_error(scheme, request, tmp_path):
     store = open_store(f"{scheme}://no-such-bucket-{uuid.uuid4().hex[:8]}/x")
     with pytest.raises(SnapshotNotFoundError, match="does not exist"):
         store.add_file(write(tmp_path, b"x"))
+
+
+def test_refs_are_written_once(store):
+    """The shared prepared cache finds releases through refs; a ref, like an object, is never replaced."""
+    assert store.get_ref("prepared/toy/1.0.0.json") is None
+    assert store.put_ref("prepared/toy/1.0.0.json", b"first") is True
+    assert store.put_ref("prepared/toy/1.0.0.json", b"second") is False
+    assert store.get_ref("prepared/toy/1.0.0.json") == b"first"
