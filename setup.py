@@ -14,7 +14,9 @@ MAPPED = {
     "labdatasets.loaders": "loaders",
     "labdatasets.snapshots": "snapshots",
 }
-EXCLUDE = ["*.dummy_data", "*.dummy_data.*", "*.data", "*.data.*", "*__pycache__*"]
+# Data folders (data/, dummy_data/) are listed too: Python can import any folder as a
+# namespace package, and setuptools ships their files only for listed packages.
+EXCLUDE = ["*__pycache__*"]
 
 packages = ["labdatasets"] + [
     f"labdatasets.{p}" for p in find_namespace_packages("labdatasets", exclude=EXCLUDE)
