@@ -114,6 +114,9 @@ def _checked_flags(flags: Sequence[str]) -> list[str]:
     import difflib
     import io
 
+    from labdatasets.processing._beam_import import import_beam
+
+    import_beam()  # first, so that Beam's import-time noise is filtered
     from apache_beam.options.pipeline_options import PipelineOptions
 
     parsers: list[Any] = []
