@@ -226,7 +226,9 @@ def test_pin_record_keeps_query_server_rows_and_schema(mysql_database, snapshots
     meta = pin.metadata
     assert meta["query"] == "SELECT * FROM orders ORDER BY id"
     assert "MariaDB" in meta["server_version"] or meta["server_version"][0].isdigit()
-    assert meta["transaction"] == "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+    # A lone source is read by connectorx in its own session, and the record says so (no shared snapshot).
+    assert meta["reader"].startswith("connectorx") and "snapshot" not in meta
+    assert meta["transaction"] == "one statement in its own session (SET SESSION TRANSACTION READ ONLY)"
     assert pin.num_rows == 3 and [f["name"] for f in pin.schema] == ["id", "customer", "amount", "placed_at", "note"]
     assert pin.format == "parquet" and pin.objects[0].path == "orders.parquet"
 
@@ -244,8 +246,13 @@ def test_sources_of_one_pin_share_one_consistent_snapshot(mysql_database, snapsh
         second = items.pin(ctx)
     assert first.num_rows == 3 and second.num_rows == 2
     assert first.metadata["reader"].startswith("pymysql") and second.metadata["reader"].startswith("pymysql")
+    # the record names the one snapshot both were read in
+    assert first.metadata["transaction"] == second.metadata["transaction"] == "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+    assert first.metadata["snapshot"] == second.metadata["snapshot"]
+    assert set(first.metadata["snapshot"]) == {"connection_id", "started_at"}
     # outside the pin's snapshot the write is visible: the test would catch a per-source session
-    assert items.pin(make_ctx(snapshots, tmp_path)).num_rows == 3
+    alone = SQLSource("SELECT * FROM items ORDER BY order_id", url=mysql_database, fast=False).pin(make_ctx(snapshots, tmp_path))
+    assert alone.num_rows == 3 and alone.metadata["snapshot"] != first.metadata["snapshot"]
 
 
 def test_a_single_sql_source_uses_connectorx_and_still_reads_only(mysql_database, snapshots, tmp_path):
@@ -379,6 +386,7 @@ class Builder(lds.DatasetBuilder):
     record = builder.pin(progress=False)
     readers = {name: pin.metadata["reader"].split()[0] for name, pin in record.sources.items()}
     assert readers == {"orders": "pymysql", "items": "pymysql"}
+    assert record.sources["orders"].metadata["snapshot"] == record.sources["items"].metadata["snapshot"]
     assert record.sources["orders"].num_rows == 3 and record.sources["items"].num_rows == 1
     from labdatasets.status import status
 
