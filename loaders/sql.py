@@ -382,6 +382,7 @@ class SQLSource(Source):
     """
 
     kind = "sql"
+    empty_is_null = True  # a missing value is NULL
 
     def __init__(
         self,
