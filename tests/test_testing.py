@@ -168,31 +168,12 @@ def test_dummy_data_is_read_with_the_pinned_schema(make_builder):
     assert "does not fit the pinned schema of the real source" in trace and "id: int64" in trace
 
 
-MULTI_SOURCE_BUILDER = '''
-import labdatasets as lds
-from labdatasets import features as F, loaders
-
-
-class Builder(lds.DatasetBuilder):
-    """Sources of every remote kind, for reading their dummy data."""
-
-    VERSION = "1.0.0"
-    RELEASE_NOTES = {"1.0.0": "first"}
-
-    def _info(self):
-        return lds.DatasetInfo(features=F.Features({"id": F.Value("int64")}))
-
-    def _sources(self):
-        return {
-            "orders": loaders.SQLSource("SELECT id, coupon, note, country FROM orders", connection="warehouse"),
-            "labels": loaders.SheetsSource("1key", worksheet="Labels", column_types={"id": "string", "score": "float64"}),
-            "photos": loaders.S3Source("s3://lab-photos/2026/", glob="*.png"),
-            "readings": loaders.S3Source("s3://lab-readings/", glob="*.csv", format="csv", column_types={"station": "string"}),
-        }
-
-    def _process(self, sources):
-        raise NotImplementedError
-'''
+REMOTE_SOURCES = """{
+    "orders": loaders.SQLSource("SELECT id, coupon, note, country FROM orders", connection="warehouse"),
+    "labels": loaders.SheetsSource("1key", worksheet="Labels", column_types={"id": "string", "score": "float64"}),
+    "photos": loaders.S3Source("s3://lab-photos/2026/", glob="*.png"),
+    "readings": loaders.S3Source("s3://lab-readings/", glob="*.csv", format="csv", column_types={"station": "string"}),
+}"""
 
 
 def test_dummy_data_is_read_the_way_the_real_source_is(make_builder):
@@ -201,10 +182,11 @@ def test_dummy_data_is_read_the_way_the_real_source_is(make_builder):
     from labdatasets.testing import pin_dummy_data
     from tests.loaders.contract import read_pinned
 
-    cls = make_builder.write(
+    cls = make_builder.sources_only(
         "tc_remote",
-        MULTI_SOURCE_BUILDER,
-        {
+        REMOTE_SOURCES,
+        doc="Sources of every remote kind, for reading their dummy data.",
+        files={
             "dummy_data/orders.csv": 'id,coupon,note,country\n1,,"",NA\n2,SPRING,hi,DE\n',
             "dummy_data/labels.csv": "id,score,who\n007,0.5,\n008,,AK\n",
             "dummy_data/photos/a.png": b"\x89PNG a",

@@ -359,30 +359,11 @@ def test_pin_builder_shares_one_session_between_sql_sources(mysql_database, make
     execute(mysql_database, "CREATE TABLE items (order_id BIGINT PRIMARY KEY, sku VARCHAR(8))", "INSERT INTO items VALUES (1, 'x')")
     monkeypatch.setenv(env_var_for("shop"), mysql_database)
     monkeypatch.setenv("LABDATASETS_PINS_DIR", str(tmp_path / "pins"))
-    code = '''
-import labdatasets as lds
-from labdatasets import features as F, loaders
-
-
-class Builder(lds.DatasetBuilder):
-    """Two tables of one database."""
-
-    VERSION = "1.0.0"
-    RELEASE_NOTES = {"1.0.0": "first"}
-
-    def _info(self):
-        return lds.DatasetInfo(features=F.Features({"id": F.Value("int64")}))
-
-    def _sources(self):
-        return {
-            "orders": loaders.SQLSource(table="orders", connection="shop"),
-            "items": loaders.SQLSource(table="items", connection="shop"),
-        }
-
-    def _process(self, sources):
-        raise NotImplementedError
-'''
-    builder = make_builder.write("two_tables", code)()
+    sources = """{
+        "orders": loaders.SQLSource(table="orders", connection="shop"),
+        "items": loaders.SQLSource(table="items", connection="shop"),
+    }"""
+    builder = make_builder.sources_only("two_tables", sources, doc="Two tables of one database.")()
     record = builder.pin(progress=False)
     readers = {name: pin.metadata["reader"].split()[0] for name, pin in record.sources.items()}
     assert readers == {"orders": "pymysql", "items": "pymysql"}
@@ -400,27 +381,8 @@ def test_a_failing_source_leaves_no_pin_record(tmp_path, make_builder, monkeypat
     monkeypatch.setenv(env_var_for("ok"), url)
     monkeypatch.setenv(env_var_for("broken"), f"sqlite:///{tmp_path / 'broken.db'}")
     monkeypatch.setenv("LABDATASETS_PINS_DIR", str(tmp_path / "pins"))
-    code = '''
-import labdatasets as lds
-from labdatasets import features as F, loaders
-
-
-class Builder(lds.DatasetBuilder):
-    """One good source and one that fails."""
-
-    VERSION = "1.0.0"
-    RELEASE_NOTES = {"1.0.0": "first"}
-
-    def _info(self):
-        return lds.DatasetInfo(features=F.Features({"id": F.Value("int64")}))
-
-    def _sources(self):
-        return {"a_good": loaders.SQLSource(table="t", connection="ok"), "b_bad": loaders.SQLSource(table="gone", connection="broken")}
-
-    def _process(self, sources):
-        raise NotImplementedError
-'''
-    builder = make_builder.write("half_broken", code)()
+    sources = '{"a_good": loaders.SQLSource(table="t", connection="ok"), "b_bad": loaders.SQLSource(table="gone", connection="broken")}'
+    builder = make_builder.sources_only("half_broken", sources, doc="One good source and one that fails.")()
     with pytest.raises(SourceNotFoundError, match="half_broken:1.0.0 source 'b_bad'"):
         builder.pin(progress=False)
     assert builder.pin_record() is None and not (tmp_path / "pins" / "half_broken").exists()
