@@ -37,10 +37,16 @@ def _csv_options(read_options: Mapping[str, Any], schema: "pa.Schema | None"):
     import pyarrow.csv as pcsv
 
     parse = pcsv.ParseOptions(delimiter=read_options.get("delimiter", ","))
-    convert = pcsv.ConvertOptions(
-        column_types=dict(zip(schema.names, schema.types)) if schema is not None else read_options.get("column_types"),
-        strings_can_be_null=bool(read_options.get("strings_can_be_null", False)),
-    )
+    column_types = dict(zip(schema.names, schema.types)) if schema is not None else read_options.get("column_types")
+    if read_options.get("empty_is_null"):
+        # An empty cell is NULL, in every column; a quoted "" stays an empty string, and "NA" is text.
+        convert = pcsv.ConvertOptions(
+            column_types=column_types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
+        )
+    else:
+        convert = pcsv.ConvertOptions(
+            column_types=column_types, strings_can_be_null=bool(read_options.get("strings_can_be_null", False))
+        )
     return parse, convert
 
 

@@ -34,6 +34,12 @@ needs no network, bucket, database or spreadsheet. In the builder's
   one table when every file has the same tabular extension, otherwise as
   opaque files (``path`` and ``data`` columns, e.g. images).
 
+The real source's reading options apply to its dummy data: the glob of a
+bucket prefix or folder (files it would not take are skipped), the delimiter
+and the column types. In a dummy CSV standing in for a database table or a
+spreadsheet, where a missing value is NULL, an empty cell is NULL (write
+``""`` for an empty string).
+
 The dummy data is pinned into a temporary snapshot store and pin folder and
 built with the real Beam pipeline, exactly as ``labdatasets build`` would.
 When the version has a committed pin record, each tabular dummy source is read
@@ -59,6 +65,7 @@ share rows with others, e.g. a ``train_full`` that contains ``train``), and
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 import shutil
 import tempfile
@@ -130,9 +137,10 @@ def _dummy_path(dummy_dir: Path, source: str, where: str) -> Path:
     )
 
 
-def _folder_format(folder: Path) -> str:
+def _folder_format(folder: Path, glob: str) -> str:
     files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    formats = {format_for_path(p) for p in files}
+    taken = [p for p in files if fnmatch.fnmatch(p.relative_to(folder).as_posix(), glob) or fnmatch.fnmatch(p.name, glob)]
+    formats = {format_for_path(p) for p in taken}
     return formats.pop() if len(formats) == 1 else "files"
 
 
@@ -141,9 +149,11 @@ def dummy_sources(
 ) -> dict[str, "LocalSource"]:
     """A local source over the dummy data of every source ``builder`` declares.
 
-    ``dummy_dir`` defaults to the builder's ``dummy_data/``. Options that say how
-    to read the real source (a local source's glob, delimiter and column types;
-    a pinned source's delimiter) carry over to its dummy data.
+    ``dummy_dir`` defaults to the builder's ``dummy_data/``. What says how to
+    read the real source carries over to its dummy data: the glob, delimiter and
+    column types of any connector that has them (a pinned source's delimiter
+    too), and, for a source whose missing values are NULL (a database or a
+    spreadsheet, ``Source.empty_is_null``), an empty dummy CSV cell reads as NULL.
     """
     from labdatasets.loaders.local import LocalSource
 
@@ -153,19 +163,21 @@ def dummy_sources(
     for name, source in sorted(builder.sources().items()):
         path = _dummy_path(folder, name, builder.full_name)
         pinned = committed.sources.get(name) if committed else None
+        glob = getattr(source, "glob", None) or "*"
         # Opaque files stay opaque; a tabular source's format is its dummy file's (a CSV may stand in for MySQL).
         opaque = (pinned is not None and pinned.format == "files") or getattr(source, "format", None) == "files"
-        fmt = "files" if opaque else _folder_format(path) if path.is_dir() else format_for_path(path)
-        options: dict[str, Any] = {}
-        if pinned is not None and pinned.read_options.get("delimiter"):
-            options["delimiter"] = pinned.read_options["delimiter"]
-        if isinstance(source, LocalSource):
-            options.update(delimiter=source.delimiter or options.get("delimiter"), column_types=source.column_types)
-            if path.is_dir():
-                options["glob"] = source.glob
-        if path.suffix.lower() == ".tsv" and not options.get("delimiter"):
-            options["delimiter"] = "\t"
-        out[name] = LocalSource(path.resolve(), format=fmt, **options)
+        fmt = "files" if opaque else _folder_format(path, glob) if path.is_dir() else format_for_path(path)
+        delimiter = getattr(source, "delimiter", None) or (pinned.read_options.get("delimiter") if pinned else None)
+        if path.suffix.lower() == ".tsv" and not delimiter:
+            delimiter = "\t"
+        out[name] = LocalSource(
+            path.resolve(),
+            format=fmt,
+            glob=glob if path.is_dir() else "*",
+            delimiter=delimiter,
+            column_types=getattr(source, "column_types", None),
+            empty_is_null=source.empty_is_null,
+        )
     return out
 
 

@@ -159,6 +159,10 @@ class Source(abc.ABC):
 
     #: short lowercase name recorded in pin records ("local", "sql", "s3", "gcs", "sheets")
     kind: ClassVar[str]
+    #: Whether a missing value of this source is NULL (a database, a spreadsheet) rather than an
+    #: empty string (a CSV file). A builder test reads an empty cell of the dummy CSV that stands in
+    #: for such a source as NULL (see :mod:`labdatasets.testing`).
+    empty_is_null: bool = False
 
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class LocalSource(Source):
             and the file name); hidden files are always skipped.
         delimiter: CSV field delimiter (default ``,``).
         column_types: CSV column dtypes to use instead of inference, e.g. ``{"zip": "string"}``.
+        empty_is_null: read an empty CSV cell as NULL in every column (a quoted ``""`` stays an
+            empty string), as in a database export; by default an empty text cell is ``""``.
     """
 
     kind = "local"
@@ -50,6 +52,7 @@ class LocalSource(Source):
         glob: str = "*",
         delimiter: str | None = None,
         column_types: Mapping[str, str] | None = None,
+        empty_is_null: bool = False,
     ):
         if format is not None and format not in FORMATS:
             raise ValueError(f"LocalSource format must be one of {FORMATS}, got {format!r}")
@@ -58,6 +61,7 @@ class LocalSource(Source):
         self.glob = glob
         self.delimiter = delimiter
         self.column_types = dict(column_types) if column_types else None
+        self.empty_is_null = empty_is_null
 
     def describe(self) -> dict[str, Any]:
         return describe_options(
@@ -67,6 +71,7 @@ class LocalSource(Source):
                 "glob": self.glob if self.glob != "*" else None,
                 "delimiter": self.delimiter,
                 "column_types": self.column_types,
+                "empty_is_null": self.empty_is_null or None,
             }
         )
 
@@ -108,7 +113,9 @@ class LocalSource(Source):
         return format_for_path(files[0][1])
 
     def _read_options(self) -> dict[str, Any]:
-        return describe_options({"delimiter": self.delimiter, "column_types": self.column_types})
+        return describe_options(
+            {"delimiter": self.delimiter, "column_types": self.column_types, "empty_is_null": self.empty_is_null or None}
+        )
 
     def pin(self, ctx: PinContext) -> SourcePin:
         root = self.resolve(ctx.base_dir)

@@ -92,6 +92,7 @@ class SheetsSource(Source):
     """
 
     kind = "sheets"
+    empty_is_null = True  # an empty cell is NULL (see table())
 
     def __init__(
         self,

@@ -28,7 +28,10 @@ What a pin guarantees
 * **Flat memory.** Rows stream from a server-side cursor into Parquet row groups
   of 65,536 rows (:mod:`labdatasets.table_writer`); the whole result is never held.
 * **Recorded.** The pin record keeps the query text, the server version, the row
-  count, the schema and a content hash of the rows (``status`` compares it).
+  count, the schema and a content hash of the rows (``status`` compares it), and
+  how the rows were read: ``transaction``, and for rows read in the pin's shared
+  transaction its ``snapshot`` (on MySQL the server connection and the time the
+  snapshot was taken), the same for every source read in that one snapshot.
 
 Two readers, one result
 -----------------------
@@ -57,6 +60,7 @@ reader is an implementation detail of a pin, recorded in its metadata.
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import os
 import re
@@ -99,6 +103,8 @@ _FAST_URL_OPTIONS = {"charset"}
 # connectorx batches are re-cut into 65,536-row row groups anyway; smaller batches keep what
 # its reader thread buffers ahead of a slower Parquet writer small (measured: 276 vs 305 MB peak).
 CONNECTORX_BATCH_ROWS = 16_384
+# How connectorx reads, as pin records say it: InnoDB gives one statement one consistent read view.
+CONNECTORX_TRANSACTION = "one statement in its own session (SET SESSION TRANSACTION READ ONLY)"
 # Rows fetched per round trip by the streaming readers: each row is a Python tuple until
 # it is converted, so smaller batches keep the peak lower (the Parquet row groups stay 65,536).
 STREAM_BATCH_ROWS = 16_384
@@ -215,12 +221,16 @@ class _Session:
 
     def _begin(self) -> None:
         sql = self.conn.exec_driver_sql
+        # Names the transaction in pin records: every source read in it records the same value.
+        self.snapshot: dict[str, Any] = {"started_at": _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")}
         if self.is_mysql:
             sql("SET SESSION time_zone = '+00:00'")
             sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-            self.server_version = str(sql("SELECT VERSION()").scalar())
+            version, connection_id, started = sql("SELECT VERSION(), CONNECTION_ID(), UTC_TIMESTAMP(6)").one()
+            self.server_version = str(version)
             self.transaction = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+            self.snapshot = {"connection_id": int(connection_id), "started_at": str(started).replace(" ", "T") + "Z"}
         elif self.dialect == "sqlite":
             import sqlite3
 
@@ -372,6 +382,7 @@ class SQLSource(Source):
     """
 
     kind = "sql"
+    empty_is_null = True  # a missing value is NULL
 
     def __init__(
         self,
@@ -491,6 +502,7 @@ class SQLSource(Source):
                 reason = "connectorx is not installed"
             else:
                 logger.info("%s: reading with connectorx %s", ctx.label, connectorx.__version__)
+                # Outside the session's transaction: recorded as such (see _run).
                 return _connectorx_batches(session.url, query, schema), schema, f"connectorx {connectorx.__version__}"
         from importlib.metadata import version
 
@@ -541,8 +553,12 @@ class SQLSource(Source):
                 "server_version": session.server_version,
                 "database": session.database,
                 "transaction": session.transaction,
+                "snapshot": session.snapshot,
                 "reader": reader,
             }
+            if reader.startswith("connectorx"):  # its own connection: one statement, not the shared snapshot
+                metadata["transaction"] = CONNECTORX_TRANSACTION
+                del metadata["snapshot"]
         return sink, schema, metadata
 
     # ------------------------------------------------------------------ the contract

@@ -55,6 +55,28 @@ class Builder(lds.DatasetBuilder):
 '''
 
 
+SOURCES_BUILDER = '''
+import labdatasets as lds
+from labdatasets import features as F, loaders
+
+
+class Builder(lds.DatasetBuilder):
+    """{doc}"""
+
+    VERSION = "1.0.0"
+    RELEASE_NOTES = {{"1.0.0": "first"}}
+
+    def _info(self):
+        return lds.DatasetInfo(features=F.Features({{"id": F.Value("int64")}}))
+
+    def _sources(self):
+        return {sources}
+
+    def _process(self, sources):
+        raise NotImplementedError
+'''
+
+
 def rows_csv(rows: Iterable[Mapping[str, Any]], fields: Iterable[str] = ("id", "value", "label", "text")) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\n")
@@ -127,6 +149,10 @@ class BuilderFactory:
             assert before in code, f"{before!r} is not in the test builder"
             code = code.replace(before, after)
         return self.write(name, code, files)
+
+    def sources_only(self, name: str, sources: str, *, doc: str, files: Mapping[str, str | bytes] | None = None) -> type:
+        """A builder that only declares ``sources`` (a Python expression of a dict of sources); for pin tests."""
+        return self.write(name, SOURCES_BUILDER.format(doc=doc, sources=sources), files)
 
     def cleanup(self) -> None:
         for name in self.names:

@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import pytest
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "free_port", "s3_server", "s3_env", "s3_bucket", "gcs_server", "gcs_env", "gcs_bucket", "mysql_url", "mysql_database",
-    "sheets_server", "sheets_env", "mysql_reader",
+    "sheets_server", "sheets_env", "mysql_reader", "filled_bucket",
 ]
 
 TEST_AWS_KEY = "AKIAIOSFODNN7EXAMPLE"  # AWS's documented example key id, never a real one
@@ -79,6 +80,30 @@ def s3_bucket(s3_env: str) -> str:
     name = f"lab-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket=name)
     return name
+
+
+@contextlib.contextmanager
+def filled_bucket(endpoint: str, bucket: str, objects: Mapping[str, bytes]) -> Iterator[Any]:
+    """``bucket`` on the moto server holding ``objects`` (``{key: bytes}``); yields a boto3 client.
+
+    For builders that name their real bucket: it is created unless the session's server has it
+    already, and emptied afterwards so that the next test starts from nothing.
+    """
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint)
+    try:
+        client.create_bucket(Bucket=bucket)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    for key, body in objects.items():
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    try:
+        yield client
+    finally:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=item["Key"])
 
 
 @pytest.fixture(scope="session")

@@ -168,6 +168,48 @@ def test_dummy_data_is_read_with_the_pinned_schema(make_builder):
     assert "does not fit the pinned schema of the real source" in trace and "id: int64" in trace
 
 
+REMOTE_SOURCES = """{
+    "orders": loaders.SQLSource("SELECT id, coupon, note, country FROM orders", connection="warehouse"),
+    "labels": loaders.SheetsSource("1key", worksheet="Labels", column_types={"id": "string", "score": "float64"}),
+    "photos": loaders.S3Source("s3://lab-photos/2026/", glob="*.png"),
+    "readings": loaders.S3Source("s3://lab-readings/", glob="*.csv", format="csv", column_types={"station": "string"}),
+}"""
+
+
+def test_dummy_data_is_read_the_way_the_real_source_is(make_builder):
+    """Globs, column types, and NULLs where the real source has NULLs, carry over to the dummy data."""
+    from labdatasets.pinning import snapshots_for
+    from labdatasets.testing import pin_dummy_data
+    from tests.loaders.contract import read_pinned
+
+    cls = make_builder.sources_only(
+        "tc_remote",
+        REMOTE_SOURCES,
+        doc="Sources of every remote kind, for reading their dummy data.",
+        files={
+            "dummy_data/orders.csv": 'id,coupon,note,country\n1,,"",NA\n2,SPRING,hi,DE\n',
+            "dummy_data/labels.csv": "id,score,who\n007,0.5,\n008,,AK\n",
+            "dummy_data/photos/a.png": b"\x89PNG a",
+            "dummy_data/photos/b.png": b"\x89PNG b",
+            "dummy_data/photos/manifest.json": b'{"camera": 2}',
+            "dummy_data/readings/north.csv": "station,value,note\n12,1.5,\n13,2.0,late\n",
+            "dummy_data/readings/README.md": "exports of the stations",
+        },
+    )
+    b = cls(settings=isolated_settings(make_builder.root / "iso"))
+    record = pin_dummy_data(b)
+    tables = {name: read_pinned(pin, snapshots_for(b)).to_pylist() for name, pin in record.sources.items()}
+    # A database and a spreadsheet have NULLs: an empty cell is NULL, a quoted "" an empty string, "NA" text.
+    assert tables["orders"] == [
+        {"id": 1, "coupon": None, "note": "", "country": "NA"},
+        {"id": 2, "coupon": "SPRING", "note": "hi", "country": "DE"},
+    ]
+    assert tables["labels"] == [{"id": "007", "score": 0.5, "who": None}, {"id": "008", "score": None, "who": "AK"}]
+    # A bucket prefix takes what its glob takes; a CSV file in a bucket keeps "" as text, and its column types.
+    assert [row["path"] for row in tables["photos"]] == ["a.png", "b.png"]
+    assert tables["readings"] == [{"station": "12", "value": 1.5, "note": ""}, {"station": "13", "value": 2.0, "note": "late"}]
+
+
 def test_isolated_settings_never_touch_the_user_store(tmp_path, monkeypatch):
     monkeypatch.setenv("LABDATASETS_SNAPSHOT_STORE", str(tmp_path / "team-store"))
     monkeypatch.setenv("LABDATASETS_SHARED_CACHE", str(tmp_path / "team-cache"))

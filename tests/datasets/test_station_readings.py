@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 import labdatasets
+from tests.servers import filled_bucket
 
-boto3 = pytest.importorskip("boto3")
+pytest.importorskip("boto3")
 pytestmark = pytest.mark.slow
 
 DUMMY = Path(labdatasets.builder("station_readings").module_dir()) / "dummy_data" / "stations"
@@ -20,17 +21,9 @@ BUCKET = "lab-sensor-exports"
 @pytest.fixture
 def sensor_bucket(s3_env):
     """The builder's real bucket name, on the moto server, holding the dummy exports."""
-    client = boto3.client("s3", endpoint_url=s3_env)
-    try:
-        client.create_bucket(Bucket=BUCKET)
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    for path in sorted(DUMMY.rglob("*.csv")):
-        client.put_object(Bucket=BUCKET, Key=f"stations/{path.relative_to(DUMMY).as_posix()}", Body=path.read_bytes())
-    yield client
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    exports = {f"stations/{path.relative_to(DUMMY).as_posix()}": path.read_bytes() for path in sorted(DUMMY.rglob("*.csv"))}
+    with filled_bucket(s3_env, BUCKET, exports) as client:
+        yield client
 
 
 def dummy_rows() -> list[dict]:

@@ -226,7 +226,9 @@ def test_pin_record_keeps_query_server_rows_and_schema(mysql_database, snapshots
     meta = pin.metadata
     assert meta["query"] == "SELECT * FROM orders ORDER BY id"
     assert "MariaDB" in meta["server_version"] or meta["server_version"][0].isdigit()
-    assert meta["transaction"] == "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+    # A lone source is read by connectorx in its own session, and the record says so (no shared snapshot).
+    assert meta["reader"].startswith("connectorx") and "snapshot" not in meta
+    assert meta["transaction"] == "one statement in its own session (SET SESSION TRANSACTION READ ONLY)"
     assert pin.num_rows == 3 and [f["name"] for f in pin.schema] == ["id", "customer", "amount", "placed_at", "note"]
     assert pin.format == "parquet" and pin.objects[0].path == "orders.parquet"
 
@@ -244,8 +246,13 @@ def test_sources_of_one_pin_share_one_consistent_snapshot(mysql_database, snapsh
         second = items.pin(ctx)
     assert first.num_rows == 3 and second.num_rows == 2
     assert first.metadata["reader"].startswith("pymysql") and second.metadata["reader"].startswith("pymysql")
+    # the record names the one snapshot both were read in
+    assert first.metadata["transaction"] == second.metadata["transaction"] == "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+    assert first.metadata["snapshot"] == second.metadata["snapshot"]
+    assert set(first.metadata["snapshot"]) == {"connection_id", "started_at"}
     # outside the pin's snapshot the write is visible: the test would catch a per-source session
-    assert items.pin(make_ctx(snapshots, tmp_path)).num_rows == 3
+    alone = SQLSource("SELECT * FROM items ORDER BY order_id", url=mysql_database, fast=False).pin(make_ctx(snapshots, tmp_path))
+    assert alone.num_rows == 3 and alone.metadata["snapshot"] != first.metadata["snapshot"]
 
 
 def test_a_single_sql_source_uses_connectorx_and_still_reads_only(mysql_database, snapshots, tmp_path):
@@ -352,33 +359,15 @@ def test_pin_builder_shares_one_session_between_sql_sources(mysql_database, make
     execute(mysql_database, "CREATE TABLE items (order_id BIGINT PRIMARY KEY, sku VARCHAR(8))", "INSERT INTO items VALUES (1, 'x')")
     monkeypatch.setenv(env_var_for("shop"), mysql_database)
     monkeypatch.setenv("LABDATASETS_PINS_DIR", str(tmp_path / "pins"))
-    code = '''
-import labdatasets as lds
-from labdatasets import features as F, loaders
-
-
-class Builder(lds.DatasetBuilder):
-    """Two tables of one database."""
-
-    VERSION = "1.0.0"
-    RELEASE_NOTES = {"1.0.0": "first"}
-
-    def _info(self):
-        return lds.DatasetInfo(features=F.Features({"id": F.Value("int64")}))
-
-    def _sources(self):
-        return {
-            "orders": loaders.SQLSource(table="orders", connection="shop"),
-            "items": loaders.SQLSource(table="items", connection="shop"),
-        }
-
-    def _process(self, sources):
-        raise NotImplementedError
-'''
-    builder = make_builder.write("two_tables", code)()
+    sources = """{
+        "orders": loaders.SQLSource(table="orders", connection="shop"),
+        "items": loaders.SQLSource(table="items", connection="shop"),
+    }"""
+    builder = make_builder.sources_only("two_tables", sources, doc="Two tables of one database.")()
     record = builder.pin(progress=False)
     readers = {name: pin.metadata["reader"].split()[0] for name, pin in record.sources.items()}
     assert readers == {"orders": "pymysql", "items": "pymysql"}
+    assert record.sources["orders"].metadata["snapshot"] == record.sources["items"].metadata["snapshot"]
     assert record.sources["orders"].num_rows == 3 and record.sources["items"].num_rows == 1
     from labdatasets.status import status
 
@@ -392,27 +381,8 @@ def test_a_failing_source_leaves_no_pin_record(tmp_path, make_builder, monkeypat
     monkeypatch.setenv(env_var_for("ok"), url)
     monkeypatch.setenv(env_var_for("broken"), f"sqlite:///{tmp_path / 'broken.db'}")
     monkeypatch.setenv("LABDATASETS_PINS_DIR", str(tmp_path / "pins"))
-    code = '''
-import labdatasets as lds
-from labdatasets import features as F, loaders
-
-
-class Builder(lds.DatasetBuilder):
-    """One good source and one that fails."""
-
-    VERSION = "1.0.0"
-    RELEASE_NOTES = {"1.0.0": "first"}
-
-    def _info(self):
-        return lds.DatasetInfo(features=F.Features({"id": F.Value("int64")}))
-
-    def _sources(self):
-        return {"a_good": loaders.SQLSource(table="t", connection="ok"), "b_bad": loaders.SQLSource(table="gone", connection="broken")}
-
-    def _process(self, sources):
-        raise NotImplementedError
-'''
-    builder = make_builder.write("half_broken", code)()
+    sources = '{"a_good": loaders.SQLSource(table="t", connection="ok"), "b_bad": loaders.SQLSource(table="gone", connection="broken")}'
+    builder = make_builder.sources_only("half_broken", sources, doc="One good source and one that fails.")()
     with pytest.raises(SourceNotFoundError, match="half_broken:1.0.0 source 'b_bad'"):
         builder.pin(progress=False)
     assert builder.pin_record() is None and not (tmp_path / "pins" / "half_broken").exists()
