@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from labdatasets._version import __version__
 from labdatasets.builder import INFO_FILENAME, DatasetInfo
 from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, SnapshotError
-from labdatasets.hashing import canonical_json, sha256_file
+from labdatasets.hashing import canonical_json
 from labdatasets.pins import utc_now
 from labdatasets.progress import Stage, byte_progress, lock_file
 from labdatasets.redact import redact
@@ -171,14 +171,14 @@ def published(builder: "DatasetBuilder") -> Release | None:
 
 
 def _check_local_files(builder: "DatasetBuilder", info: DatasetInfo) -> None:
-    for split in info.splits.values():
-        for shard in split.shards:
-            path = builder.prepared_dir / shard.filename
-            if not path.is_file() or sha256_file(path) != shard.sha256:
-                raise PreparedDataError(
-                    f"Prepared file {path} of {builder.full_name} is missing or damaged; nothing was published. "
-                    f"Run 'labdatasets verify --repair {builder.full_name}' first."
-                )
+    from labdatasets.verify import damaged_prepared_files
+
+    damaged = damaged_prepared_files(builder.prepared_dir, info)
+    if damaged:
+        raise PreparedDataError(
+            f"Prepared data of {builder.full_name} in {builder.prepared_dir} is missing or damaged "
+            f"({'; '.join(damaged)}); nothing was published. Run 'labdatasets verify --repair {builder.full_name}' first."
+        )
 
 
 def publish(

@@ -23,9 +23,9 @@ from labdatasets.errors import SnapshotCorruptedError, SnapshotNotFoundError
 from labdatasets.hashing import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.builder import DatasetBuilder
+    from labdatasets.builder import DatasetBuilder, DatasetInfo
 
-__all__ = ["VerifyReport", "verify", "rebuild_and_compare"]
+__all__ = ["VerifyReport", "verify", "rebuild_and_compare", "damaged_prepared_files"]
 
 
 @dataclasses.dataclass
@@ -118,6 +118,19 @@ def rebuild_and_compare(
     return report
 
 
+def damaged_prepared_files(directory: Path, info: "DatasetInfo") -> list[str]:
+    """Re-hash every prepared shard of ``info`` in ``directory``; describe the missing or corrupted ones."""
+    damaged = []
+    for split in info.splits.values():
+        for shard in split.shards:
+            path = directory / shard.filename
+            if not path.is_file():
+                damaged.append(f"prepared file {shard.filename}: missing")
+            elif sha256_file(path) != shard.sha256:
+                damaged.append(f"prepared file {shard.filename}: corrupted")
+    return damaged
+
+
 def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) -> VerifyReport:
     from labdatasets.pinning import pin_context, snapshots_for
 
@@ -158,15 +171,8 @@ def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) ->
     if info is None:
         report.notes.append(f"not prepared in {builder.data_dir}")
         return report
-    damaged = []
-    for split in info.splits.values():
-        for shard in split.shards:
-            report.files_checked += 1
-            path = builder.prepared_dir / shard.filename
-            if not path.is_file():
-                damaged.append(f"prepared file {shard.filename}: missing")
-            elif sha256_file(path) != shard.sha256:
-                damaged.append(f"prepared file {shard.filename}: corrupted")
+    report.files_checked += sum(len(split.shards) for split in info.splits.values())
+    damaged = damaged_prepared_files(builder.prepared_dir, info)
     if damaged and repair:
         builder.build(overwrite=True, progress=progress)
         report.repaired.extend(f"{d}; rebuilt from the pins" for d in damaged)

@@ -163,3 +163,17 @@ def test_a_shared_cache_in_a_bucket(scheme, request, make_builder, lab_home, tmp
     assert fingerprints(info) == fingerprints(built) and info.num_rows == 100
     assert result.created and result.cache_uri.startswith(f"{scheme}://")
     assert dict(published(labdatasets.builder("toy_bucket_cache")).fingerprints) == fingerprints(built)
+
+
+def test_damaged_prepared_files_are_never_published(shared, make_builder):
+    make_builder.tabular("toy_damaged_publish")
+    b = labdatasets.builder("toy_damaged_publish")
+    b.build(progress=False)
+    shard = next(b.prepared_dir.glob("*-train-*.parquet"))
+    shard.write_bytes(b"garbage")
+    with pytest.raises(PreparedDataError) as info:
+        publish(b, progress=False)
+    message = str(info.value)
+    assert f"prepared file {shard.name}: corrupted" in message and "nothing was published" in message
+    assert "labdatasets verify --repair toy_damaged_publish:1.0.0" in message
+    assert published(b) is None

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, Sequence
 
-__all__ = ["add_data_dir", "add_beam_options", "beam_options", "print_table", "print_json"]
+__all__ = ["add_data_dir", "add_beam_options", "beam_options", "print_table", "print_splits", "print_json"]
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +50,14 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, file: 
     print("  ".join("-" * w for w in widths), file=file)
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=file)
+
+
+def print_splits(info: Any) -> None:
+    """The prepared splits of a DatasetInfo: rows, bytes and content fingerprint."""
+    print_table(
+        ["split", "rows", "bytes", "fingerprint"],
+        [[s.name, f"{s.num_rows:,}", f"{s.num_bytes:,}", s.fingerprint[:16]] for s in info.splits.values()],
+    )
 
 
 def print_json(data: Any) -> None:

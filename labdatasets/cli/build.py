@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_table
+from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_splits
 
 HELP = "build (prepare) a dataset version from its pinned snapshots with Apache Beam"
 
@@ -26,5 +26,5 @@ def run(args: argparse.Namespace) -> int:
     path = b.build(beam_options=beam_options(args), workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
     info = b.info
     print(f"prepared {b.full_name} in {path}")
-    print_table(["split", "rows", "bytes", "fingerprint"], [[s.name, f"{s.num_rows:,}", f"{s.num_bytes:,}", s.fingerprint[:16]] for s in info.splits.values()])
+    print_splits(info)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_data_dir, print_json, print_table
+from labdatasets.cli._common import add_data_dir, print_json, print_splits, print_table
 
 HELP = "describe a dataset version: features, versions, sources, pins and splits"
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     if info.splits:
         print(f"prepared in {b.prepared_dir}")
-        print_table(["split", "rows", "bytes", "fingerprint"], [[s.name, f"{s.num_rows:,}", f"{s.num_bytes:,}", s.fingerprint[:16]] for s in info.splits.values()])
+        print_splits(info)
     else:
         print(f"not prepared in {b.data_dir} (run 'labdatasets build {b.full_name}')")
     return 0
