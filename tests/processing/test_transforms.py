@@ -164,3 +164,9 @@ def test_sort_rows_breaks_key_ties_by_the_other_columns():
         assert sort_rows(shuffled, ["k"]).equals(out)
     unique = pa.table({"k": [3, 1, 2]})
     assert sort_rows(unique, ["k"])["k"].to_pylist() == [1, 2, 3]
+
+
+def test_every_lazily_exported_name_exists():
+    """processing/__init__.py lists the transforms statically so that importing it needs no Beam."""
+    for name in P._BEAM_NAMES:
+        assert callable(getattr(P, name)), name
