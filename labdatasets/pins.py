@@ -259,6 +259,8 @@ class PinRecord:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(self.dumps())
+            # mkstemp makes 0o600; a record is shared by everyone using the checkout: the umask decides.
+            os.chmod(tmp, 0o666 & ~_current_umask())
             try:
                 os.link(tmp, path)  # atomic and never replaces: a concurrent pin loses cleanly
             except FileExistsError:
@@ -272,3 +274,17 @@ class PinRecord:
 
     def manifest_bytes(self) -> bytes:
         return canonical_json({name: pin.manifest_oid for name, pin in sorted(self.sources.items())})
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it (os.umask would, for a moment, in every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask

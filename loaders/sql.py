@@ -77,7 +77,7 @@ from labdatasets.errors import (
 )
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
 from labdatasets.pins import SourcePin
-from labdatasets.redact import redact
+from labdatasets.redact import ambiguous_password, redact, redact_url, register_secret, url_password
 from labdatasets.table_writer import ContentHasher, TableSnapshotWriter
 
 try:
@@ -127,6 +127,8 @@ def connection_url(connection: str, settings: Any) -> str:
     """
     from_env = os.environ.get(env_var_for(connection))
     if from_env:
+        register_secret(url_password(from_env))  # scrubbed from every message and log line from now on
+        _refuse_ambiguous(from_env, connection, env_var_for(connection))
         return from_env
     table = (settings.connections if settings is not None else {}).get(connection)
     if not table or not table.get("url"):
@@ -135,15 +137,33 @@ def connection_url(connection: str, settings: Any) -> str:
             f"No SQL connection named {connection!r}: set {env_var_for(connection)} to its SQLAlchemy URL, or add "
             f'[connections.{connection}] url = "mysql+pymysql://user@host:3306/database" to {where}'
         )
-    url = sqlalchemy.engine.make_url(table["url"])
+    try:
+        url = sqlalchemy.engine.make_url(table["url"])
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise ConfigError(
+            f"[connections.{connection}] url in {settings.config_file} is not a SQLAlchemy URL "
+            f"({redact_url(table['url'])}); write it as mysql+pymysql://user@host:3306/database"
+        ) from exc
+    register_secret(url_password(table["url"]))
+    _refuse_ambiguous(table["url"], connection, f"[connections.{connection}] url")
     password_env = table.get("password_env")
     if password_env:
         if password_env not in os.environ:
             raise ConfigError(
                 f"[connections.{connection}] password_env names {password_env}, which is not set in the environment"
             )
+        register_secret(os.environ[password_env])
         url = url.set(password=os.environ[password_env])
     return url.render_as_string(hide_password=False)
+
+
+def _refuse_ambiguous(url: str, connection: str, where: str) -> None:
+    if ambiguous_password(url):
+        raise ConfigError(
+            f"The URL of connection {connection!r} ({where}) has a raw '@' in its password, so SQLAlchemy would "
+            "take part of the password for the host name. Percent-encode the password (@ is %40, % is %25, "
+            "# is %23, ? is %3F, a space is %20), or keep it out of the URL with password_env in the config file."
+        )
 
 
 def _translate(exc: BaseException, what: str, where: str) -> SourceError:
@@ -402,6 +422,14 @@ class SQLSource(Source):
             raise ValueError("SQLSource takes exactly one of connection= (a name) or url=")
         if (columns or order_by) and table is None:
             raise ValueError("columns= and order_by= go with table=; write them into the query instead")
+        if url is not None and url_password(url):
+            # Builder code is committed and reviewed in the open: a password there is a leak already.
+            raise ConfigError(
+                f"SQLSource url= holds a password ({redact_url(url)}); builder code is committed, so it never "
+                "names one. Use connection='NAME' and set LABDATASETS_CONNECTION_NAME to the full URL (from "
+                'the CI\'s secret store), or add [connections.NAME] url = "mysql+pymysql://user@host:3306/db" and '
+                'password_env = "VAR" to the config file (see docs/configuration.md, "Passwords")'
+            )
         self.query = query
         self.table = table
         self.columns = list(columns) if columns else None
@@ -416,7 +444,7 @@ class SQLSource(Source):
         return describe_options(
             {
                 "connection": self.connection,
-                "url": redact(self.url) if self.url else None,
+                "url": redact_url(self.url) if self.url else None,
                 "query": query,
                 "table": self.table,
                 "columns": self.columns,
@@ -427,7 +455,7 @@ class SQLSource(Source):
 
     # ------------------------------------------------------------------ plumbing
     def _where(self) -> str:
-        return f"connection {self.connection!r}" if self.connection else redact(self.url)
+        return f"connection {self.connection!r}" if self.connection else redact_url(self.url)
 
     def _url(self, ctx: PinContext) -> str:
         return self.url or connection_url(self.connection, ctx.settings)  # type: ignore[arg-type]

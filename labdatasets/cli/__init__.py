@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from typing import Sequence
@@ -56,17 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("LABDATASETS_DEBUG") == "1"
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
     from labdatasets.errors import LabDatasetsError
-    from labdatasets.redact import redact
+    from labdatasets.redact import configure_logging, redact, redact_traceback
 
+    # --debug turns up labdatasets' own loggers only; every line goes through the redacting filter.
+    configure_logging(debug)
     try:
         return int(args.run(args) or 0)
     except LabDatasetsError as exc:
         if debug:
-            raise
+            print(redact_traceback(exc), file=sys.stderr, end="")
         print(f"error: {redact(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -75,6 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `labdatasets list | head`
         sys.stdout = open(os.devnull, "w")
         return 0
+    except Exception as exc:  # noqa: BLE001 - a bug: still never print a raw, unredacted traceback
+        if debug:
+            print(redact_traceback(exc), file=sys.stderr, end="")
+        print(
+            f"error: unexpected {type(exc).__name__}: {redact(exc)}. This is a bug in labdatasets; rerun with "
+            "--debug for the traceback and report it with the command you ran.",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -283,28 +283,40 @@ def test_a_failure_mid_stream_stores_nothing(mysql_database, snapshots, tmp_path
     assert list((snapshots.cache.root / "tmp").iterdir()) == []
 
 
-def test_errors_name_the_source_and_never_the_password(mysql_reader, mysql_database, snapshots, tmp_path, caplog):
+def test_errors_name_the_source_and_never_the_password(mysql_reader, mysql_database, snapshots, tmp_path, caplog, monkeypatch):
     user, url = mysql_reader
     seed_orders(mysql_database)
     caplog.set_level(logging.DEBUG)
-    pin = SQLSource(table="orders", url=url).pin(make_ctx(snapshots, tmp_path))
+    monkeypatch.setenv(env_var_for("reader"), url)
+    pin = SQLSource(table="orders", connection="reader").pin(make_ctx(snapshots, tmp_path))
     assert pin.num_rows == 3
     wrong = url.replace("hunter2-s3cret", "wrong-s3cret")
     cases = [
-        (SQLSource(table="orders", url=wrong), SourceAuthError),
-        (SQLSource(table="orders", url=url.rsplit("/", 1)[0] + "/no_such_db_here"), (SourceAuthError, SourceNotFoundError)),
-        (SQLSource(table="missing", url=url), SourceNotFoundError),
-        (SQLSource(table="orders", url="mysql+pymysql://x:hunter2-s3cret@127.0.0.1:1/db"), SourceUnavailableError),
+        (wrong, "orders", SourceAuthError),
+        (url.rsplit("/", 1)[0] + "/no_such_db_here", "orders", (SourceAuthError, SourceNotFoundError)),
+        (url, "missing", SourceNotFoundError),
+        ("mysql+pymysql://x:hunter2-s3cret@127.0.0.1:1/db", "orders", SourceUnavailableError),
     ]
-    for source, error in cases:
+    for case_url, table, error in cases:
+        monkeypatch.setenv(env_var_for("case"), case_url)
         with pytest.raises(error) as info:
-            source.pin(make_ctx(snapshots, tmp_path))
+            SQLSource(table=table, connection="case").pin(make_ctx(snapshots, tmp_path))
         message = str(info.value)
-        assert "contract:1.0.0 source 'data'" in message and "127.0.0.1" in message
+        assert "contract:1.0.0 source 'data'" in message and "connection 'case'" in message
         assert "hunter2" not in message and "wrong-s3cret" not in message and "hunter2" not in info.value.source
-    text = json.dumps(pin.to_json()) + caplog.text + repr(SQLSource(table="orders", url=url))
+    text = json.dumps(pin.to_json()) + caplog.text + repr(SQLSource(table="orders", connection="reader"))
     for marker in SECRET_MARKERS + ("hunter2",):
         assert marker not in text
+
+
+def test_a_password_in_url_is_refused_with_the_way_to_name_it(mysql_reader):
+    """Builder code is committed: url= with a password is refused, pointing to connection= and password_env."""
+    _, url = mysql_reader
+    with pytest.raises(ConfigError) as info:
+        SQLSource(table="orders", url=url)
+    message = str(info.value)
+    assert "connection=" in message and "password_env" in message and "LABDATASETS_CONNECTION_" in message
+    assert "hunter2" not in message and ":***@" in message
 
 
 def test_named_connections_resolve_from_env_then_config(mysql_database, snapshots, tmp_path, monkeypatch, mysql_reader):
