@@ -20,7 +20,8 @@
     │   ├── SnapshotCorruptedError       bytes do not match their sha256
     │   └── PinExistsError               the version is pinned already; bump VERSION
     ├── ProcessingError              the Beam pipeline failed or its output is wrong
-    └── PreparedDataError            prepared splits missing, incomplete or inconsistent
+    ├── PreparedDataError            prepared splits missing, incomplete or inconsistent
+    └── LocalWriteError              this machine's disk refused a write (full, read-only)
 
 Messages name the dataset, version, source or file involved and say what to do
 next. They never contain a password, key or token: connectors pass locations
@@ -56,6 +57,8 @@ __all__ = [
     "PinExistsError",
     "ProcessingError",
     "PreparedDataError",
+    "LocalWriteError",
+    "local_write_error",
 ]
 
 
@@ -178,3 +181,41 @@ class ProcessingError(LabDatasetsError):
 
 class PreparedDataError(LabDatasetsError):
     """Raised when prepared splits are missing, incomplete or disagree with their pins."""
+
+
+class LocalWriteError(LabDatasetsError):
+    """Raised when this machine's disk refuses a write: full, over quota, read-only or not ours.
+
+    Never blamed on a source or a store: the bytes were fine, the local disk was not.
+    Whatever was half-written has been removed. ``path`` is where the write failed.
+    """
+
+    def __init__(self, message: str, *, path: str = ""):
+        super().__init__(message)
+        self.path = path
+
+
+def local_write_error(exc: BaseException, doing: str, path: object) -> "LocalWriteError | None":
+    """The :class:`LocalWriteError` for ``exc`` if it is a local-disk failure, else None.
+
+    ``doing`` says what was being done ("pinning product_a:1.2.0 source 'orders'"),
+    ``path`` where. Callers raise it ``from exc`` and remove their temporary files.
+    """
+    import errno
+
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return LocalWriteError(
+            f"No space left on the disk holding {path} while {doing}. Nothing half-written was kept. Free space "
+            "there, or move the local store and caches to a larger disk (LABDATASETS_HOME; prepared data: "
+            "LABDATASETS_DATA_DIR), then run the command again.",
+            path=str(path),
+        )
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return LocalWriteError(
+            f"Cannot write {path} while {doing}: {getattr(exc, 'strerror', None) or exc}. Nothing half-written was "
+            "kept. Make the folder writable for this user, or point LABDATASETS_HOME (or LABDATASETS_DATA_DIR) at "
+            "one that is.",
+            path=str(path),
+        )
+    return None

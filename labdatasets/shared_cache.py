@@ -262,6 +262,12 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
 
     release = published(builder)
     if release is None:
+        store = shared_store(builder)
+        logger.warning(
+            "%s is not published in the shared cache %s; building it from the pins (afterwards 'labdatasets publish "
+            "%s' lets the next machine download it instead)",
+            builder.full_name, redact(store.uri) if store is not None else "(none configured)", builder.full_name,
+        )
         return None
     wanted = expected_fingerprint(builder, record)
     if release.snapshot_id != record.snapshot_id or release.code_fingerprint != wanted:

@@ -29,6 +29,8 @@ def split_bucket_uri(uri: str, scheme: str) -> tuple[str, str]:
 class BucketStore(SnapshotStore):
     """Base of object-store backends: ``<prefix>/objects/ab/cdef...`` in one bucket."""
 
+    remote = True
+
     def __init__(self, uri: str):
         super().__init__(uri)
         self.bucket_name, self.prefix = split_bucket_uri(self.uri, self.scheme)

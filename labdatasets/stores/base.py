@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import logging
 import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
-from labdatasets.errors import ConfigError, SnapshotCorruptedError, SnapshotNotFoundError
+from labdatasets.errors import ConfigError, SnapshotCorruptedError, SnapshotError, SnapshotNotFoundError, local_write_error
 from labdatasets.hashing import is_oid, sha256_file
 from labdatasets.redact import redact
 
@@ -37,6 +38,15 @@ __all__ = ["ObjectInfo", "SnapshotStore", "object_key", "ref_key"]
 _REF_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 
 Progress = Callable[[int], Any]
+
+logger = logging.getLogger(__name__)
+
+# Downloads of one object from a remote store before a hash mismatch is reported.
+FETCH_TRIES = 3
+
+
+def _about(context: str) -> str:
+    return f" ({context})" if context else ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +76,8 @@ class SnapshotStore(abc.ABC):
     """Base class of snapshot stores (``file://``, ``s3://``, ``gs://``)."""
 
     scheme: ClassVar[str]
+    #: bytes come over a network (a damaged download is tried again; see :meth:`fetch`)
+    remote: ClassVar[bool] = False
 
     def __init__(self, uri: str):
         self.uri = uri.rstrip("/")
@@ -159,17 +171,48 @@ class SnapshotStore(abc.ABC):
             tmp.unlink(missing_ok=True)
 
     def fetch(self, oid: str, dest: str | os.PathLike[str], *, progress: Progress | None = None, context: str = "") -> Path:
-        """Download ``oid`` to ``dest`` and verify it; a corrupted download is never left at ``dest``."""
+        """Download ``oid`` to ``dest`` and verify it; a corrupted download is never left at ``dest``.
+
+        From a remote store (``remote = True``) a download that does not hash
+        to ``oid`` is downloaded again (``FETCH_TRIES`` in all): bytes damaged in
+        transit differ from one try to the next, a damaged stored object does not,
+        and the final error says which it was. A read that keeps dropping ends
+        with an error that says how much arrived (see :mod:`.retry`).
+        """
+        from labdatasets.stores.retry import TransferInterrupted
+
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{oid[:12]}.", suffix=".incomplete", dir=dest.parent)
+        where = f"{redact(self.uri)}/{object_key(oid)}"
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{oid[:12]}.", suffix=".incomplete", dir=dest.parent)
+        except OSError as exc:
+            error = local_write_error(exc, f"fetching snapshot object {oid[:12]}{_about(context)} from {redact(self.uri)}", dest.parent)
+            if error is None:
+                raise
+            raise error from exc
         os.close(fd)
         tmp = Path(tmp_name)
+        seen: list[str] = []
         try:
-            hashed = self._download(oid, tmp, progress)
-            actual = hashed if hashed is not None else sha256_file(tmp)
-            if actual != oid:
-                raise self.corrupted(oid, actual, where=f"{redact(self.uri)}/{object_key(oid)}", context=context)
+            while True:
+                try:
+                    hashed = self._download(oid, tmp, progress)
+                except TransferInterrupted as exc:
+                    raise self.interrupted(oid, exc, context=context) from exc
+                except OSError as exc:
+                    error = local_write_error(exc, f"fetching snapshot object {oid[:12]}{_about(context)} from {redact(self.uri)}", tmp)
+                    if error is None:
+                        raise
+                    raise error from exc
+                actual = hashed if hashed is not None else sha256_file(tmp)
+                if actual == oid:
+                    break
+                seen.append(actual)
+                if not self.remote or len(seen) >= FETCH_TRIES:
+                    raise self.corrupted(oid, actual, where=where, context=context, downloads=seen if self.remote else None)
+                logger.warning("snapshot object %s%s arrived damaged from %s (sha256 %s); downloading it again",
+                               oid[:12], _about(context), redact(self.uri), actual[:12])
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -196,9 +239,44 @@ class SnapshotStore(abc.ABC):
             "LABDATASETS_SNAPSHOT_STORE points at the lab's store, or pin the version again under a new VERSION."
         )
 
-    def corrupted(self, oid: str, actual: str, *, where: str, context: str = "") -> SnapshotCorruptedError:
+    def interrupted(self, oid: str, exc: Any, *, context: str = "") -> SnapshotError:
+        """The error for a download that kept dropping (``exc`` is a :class:`.retry.TransferInterrupted`)."""
+        last = f" (last error: {redact(exc.last)})" if exc.last is not None else ""
+        return SnapshotError(
+            f"Downloading snapshot object {oid[:12]}{_about(context)} from the {self.scheme}:// store "
+            f"{redact(self.uri)} failed: {exc.received:,} of {exc.expected:,} bytes arrived in {exc.attempts} "
+            f"requests, each dropped or cut short{last}. Nothing was stored or used. Check the network and the "
+            f"store's endpoint, then run the command again (LABDATASETS_TRANSFER_RETRIES, now {exc.attempts - 1}, "
+            "allows more attempts)."
+        )
+
+    def corrupted(
+        self, oid: str, actual: str, *, where: str, context: str = "", downloads: list[str] | None = None
+    ) -> SnapshotCorruptedError:
         about = f" of {context}" if context else ""
         dataset = context.split(" ", 1)[0] if context else "NAME:VERSION"
+        if downloads:
+            if len(set(downloads)) > 1:
+                advice = (
+                    f"Each of {len(downloads)} downloads was damaged differently, so the bytes are being damaged on "
+                    "the way (a proxy, a network device or this machine's memory), not in the store. Nothing was "
+                    "used; check the network path to the store and run the command again."
+                )
+            else:
+                advice = (
+                    f"{len(downloads)} downloads gave the same wrong bytes, so the store's copy itself is probably "
+                    f"damaged (this machine's cache was not involved and 'verify' will find nothing here). Nothing "
+                    f"was used. Check it: download {where} and compare its sha256 with {oid}. If they differ, restore "
+                    "the object from the bucket's versioning or a backup (or from a machine whose local cache holds "
+                    f"a good copy), or pin {dataset} again under a new VERSION."
+                )
+            return SnapshotCorruptedError(
+                f"Snapshot object {oid[:12]}{about} arrived damaged from {redact(self.uri)}: expected sha256 {oid}, "
+                f"got {actual}. {advice}",
+                oid=oid,
+                actual=actual,
+                path=where,
+            )
         return SnapshotCorruptedError(
             f"Snapshot object {oid[:12]}{about} is corrupted: expected sha256 {oid}, got {actual} "
             f"({where}). It was not used. Run 'labdatasets verify --repair {dataset}' to move it aside "

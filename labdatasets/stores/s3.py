@@ -36,6 +36,7 @@ from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
+from labdatasets.stores.retry import ResumingReader, resilient_range
 from labdatasets.transfer import WORKERS, RangedReader, parallel_ranges
 
 __all__ = ["S3Store", "s3_client", "ranged_reader", "MULTIPART_BYTES", "PART_BYTES"]
@@ -81,6 +82,22 @@ def is_unavailable(exc: BaseException) -> bool:
     )
 
 
+_RETRYABLE_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500", "502", "504"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed read is worth asking again: a dropped, cut or timed-out answer, or a 5xx."""
+    if isinstance(exc, (botocore.exceptions.HTTPClientError, botocore.exceptions.ConnectionError,
+                        botocore.exceptions.IncompleteReadError, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return int(status) >= 500 or error_code(exc) in _RETRYABLE_CODES
+    import http.client
+
+    return isinstance(exc, http.client.HTTPException)
+
+
 def sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
@@ -97,12 +114,20 @@ def ranged_reader(client: Any, bucket: str, key: str, size: int, *, version_id: 
     elif if_match:
         extra["IfMatch"] = f'"{if_match}"'  # an ETag, quoted as HTTP wants it
 
-    if not parallel_ranges(size):
-        return client.get_object(Bucket=bucket, Key=key, **extra)["Body"]  # one streaming request
-
-    def fetch(start: int, end: int) -> bytes:
+    def read_range(start: int, end: int) -> bytes:
         response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **extra)
         return response["Body"].read()
+
+    if not parallel_ranges(size):
+        # One streaming request; after a dropped or cut answer, another from the next byte on.
+        def open_at(start: int) -> Any:
+            ranged = {"Range": f"bytes={start}-"} if start else {}
+            return client.get_object(Bucket=bucket, Key=key, **ranged, **extra)["Body"]
+
+        return ResumingReader(size, open_at, transient=is_transient)  # type: ignore[return-value]
+
+    def fetch(start: int, end: int) -> bytes:
+        return resilient_range(start, end, read_range, transient=is_transient)
 
     return RangedReader(size, fetch)
 
@@ -199,8 +224,10 @@ class S3Store(BucketStore):
     def _download(self, oid: str, dest: Path, progress: Progress | None) -> str:
         key = self.key(oid)
         try:
-            size = int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
-            return self._write_verified(ranged_reader(self.client, self.bucket, key, size), dest, progress)
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            size = int(head["ContentLength"])
+            etag = str(head.get("ETag", "")).strip('"') or None
+            return self._write_verified(ranged_reader(self.client, self.bucket, key, size, if_match=etag), dest, progress)
         except botocore.exceptions.ClientError as exc:
             if is_missing(exc) and error_code(exc) != "NoSuchBucket":
                 raise self.not_found(oid) from exc
