@@ -37,6 +37,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 __all__ = [
     "LabDatasetsError",
     "ConfigError",
@@ -59,6 +62,7 @@ __all__ = [
     "PreparedDataError",
     "LocalWriteError",
     "local_write_error",
+    "local_writes",
 ]
 
 
@@ -195,15 +199,22 @@ class LocalWriteError(LabDatasetsError):
         self.path = path
 
 
-def local_write_error(exc: BaseException, doing: str, path: object) -> "LocalWriteError | None":
+def local_write_error(exc: BaseException, doing: str, path: object, *, permission: bool = True) -> "LocalWriteError | None":
     """The :class:`LocalWriteError` for ``exc`` if it is a local-disk failure, else None.
 
     ``doing`` says what was being done ("pinning product_a:1.2.0 source 'orders'"),
     ``path`` where. Callers raise it ``from exc`` and remove their temporary files.
+    ``permission=False`` leaves EACCES/EPERM alone (where they may come from reading a source).
     """
     import errno
+    import re
 
     code = getattr(exc, "errno", None)
+    if code is None:  # pyarrow and others raise OSError("... [Errno 28] No space left on device")
+        found = re.search(r"\[Errno (\d+)\]", str(exc))
+        code = int(found.group(1)) if found else None
+    if not permission and code in (errno.EACCES, errno.EPERM):
+        return None
     if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return LocalWriteError(
             f"No space left on the disk holding {path} while {doing}. Nothing half-written was kept. Free space "
@@ -219,3 +230,15 @@ def local_write_error(exc: BaseException, doing: str, path: object) -> "LocalWri
             path=str(path),
         )
     return None
+
+
+@contextlib.contextmanager
+def local_writes(doing: str, path: object, *, permission: bool = True) -> Iterator[None]:
+    """Turn a full or read-only local disk inside the block into a :class:`LocalWriteError`."""
+    try:
+        yield
+    except OSError as exc:
+        error = local_write_error(exc, doing, path, permission=permission)
+        if error is None:
+            raise
+        raise error from exc

@@ -80,7 +80,14 @@ def copy_and_hash(
             buf, n = item
             try:
                 if not failure:
-                    dst.write(memoryview(buf)[:n])
+                    # A raw file may write fewer bytes than asked (a disk filling up): write the rest,
+                    # so that the next write raises instead of a short file passing for a whole one.
+                    view = memoryview(buf)[:n]
+                    while len(view):
+                        written = dst.write(view)
+                        if written is None:
+                            raise BlockingIOError(f"could not write to {getattr(dst, 'name', 'the destination')}")
+                        view = view[written:]
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 failure.append(exc)
             free.put(buf)

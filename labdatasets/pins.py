@@ -253,11 +253,15 @@ class PinRecord:
 
     def write_new(self, path: Path) -> Path:
         """Write the record to ``path``, refusing to replace an existing record."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        from labdatasets.errors import local_writes
+
+        doing = f"writing the pin record of {self.full_name} (the snapshot objects are stored; pin again once it can be written)"
+        with local_writes(doing, path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with local_writes(doing, path.parent), os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(self.dumps())
             # mkstemp makes 0o600; a record is shared by everyone using the checkout: the umask decides.
             os.chmod(tmp, 0o666 & ~_current_umask())

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from labdatasets._version import __version__
 from labdatasets.builder import INFO_FILENAME, DatasetInfo
-from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, SnapshotError
+from labdatasets.errors import ConfigError, LabDatasetsError, LocalWriteError, PreparedDataError, SnapshotError
 from labdatasets.hashing import canonical_json
 from labdatasets.pins import utc_now
 from labdatasets.progress import Stage, byte_progress, lock_file
@@ -321,6 +321,8 @@ def fetch_or_build(
     if record is not None and builder.settings.shared_cache:
         try:
             path = fetch(builder, record, progress=progress)
+        except LocalWriteError:
+            raise  # a full disk would fail the build too: say so now
         except LabDatasetsError as exc:
             logger.warning("Could not use the shared cache for %s (%s); building it from the pins", builder.full_name, exc)
             path = None

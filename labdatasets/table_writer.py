@@ -222,17 +222,25 @@ class TableSnapshotWriter:
 
     def write(self, batch: "pa.RecordBatch | pa.Table") -> None:
         """Add rows (any batch size; cast to the writer's schema)."""
-        for rows in self.hasher.write(batch):
-            self._writer.write_batch(rows, row_group_size=len(rows) or 1)
+        with self._local():
+            for rows in self.hasher.write(batch):
+                self._writer.write_batch(rows, row_group_size=len(rows) or 1)
+
+    def _local(self) -> Any:
+        from labdatasets.errors import local_writes
+
+        # A full disk while storing rows is this machine's problem: never reported as the source's.
+        return local_writes(f"storing the rows of {self.label}", self.tmp.parent, permission=False)
 
     def finish(self, path: str, metadata: dict[str, Any] | None = None) -> "ObjectEntry":
         """Close the Parquet file, store it under its sha256 and describe it."""
         from labdatasets.pins import ObjectEntry
 
-        for rows in self.hasher.flush():
-            self._writer.write_batch(rows, row_group_size=len(rows) or 1)
-        self._writer.close()
-        self._raw.close()
+        with self._local():
+            for rows in self.hasher.flush():
+                self._writer.write_batch(rows, row_group_size=len(rows) or 1)
+            self._writer.close()
+            self._raw.close()
         oid = self._file.digest.hexdigest()
         size = self._file.size
         self.store.adopt_file(self.tmp, oid)

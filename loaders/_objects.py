@@ -17,7 +17,8 @@ import fnmatch
 import posixpath
 from typing import Any, Callable, Mapping
 
-from labdatasets.errors import SourceError, SourceNotFoundError
+from labdatasets.errors import SourceError, SourceNotFoundError, SourceUnavailableError
+from labdatasets.redact import redact
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
 from labdatasets.pins import ObjectEntry, SourcePin
 from labdatasets.stores._bucket import split_bucket_uri
@@ -120,10 +121,19 @@ class ObjectSource(Source):
 
     # ------------------------------------------------------------------ shared behaviour
     def _guarded(self, label: str, fn: Callable[[], Any]) -> Any:
+        from labdatasets.stores.retry import TransferInterrupted
+
         try:
             return fn()
         except SourceError:
             raise
+        except TransferInterrupted as exc:
+            raise SourceUnavailableError(
+                f"{label}: reading {self.url} kept failing ({redact(exc)}): every request was dropped or cut short. "
+                "Nothing was stored and no pin record was written; check the network, then pin again "
+                "(LABDATASETS_TRANSFER_RETRIES allows more attempts).",
+                source=self.url,
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - each SDK has its own tree; _translate knows it
             error = self._translate(exc, label)
             if error is None:

@@ -50,7 +50,7 @@ class GCSSource(ObjectSource):
 
     def _translate(self, exc: BaseException, label: str) -> SourceError | None:
         where = self.url
-        if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized, auth_exceptions.DefaultCredentialsError)):
+        if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized, auth_exceptions.GoogleAuthError)):
             return SourceAuthError(
                 f"{label}: access to {where} was refused. Check GOOGLE_APPLICATION_CREDENTIALS (or 'gcloud auth "
                 "application-default login') and the bucket's permissions.",

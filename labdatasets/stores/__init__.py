@@ -156,7 +156,11 @@ class Snapshots:
         if not self.same and self.primary.has(oid):
             fd, tmp = tempfile.mkstemp(prefix="fetch.", dir=self.cache._tmp_dir())
             os.close(fd)
-            self.primary.fetch(oid, tmp, progress=progress, context=context)
+            try:
+                self.primary.fetch(oid, tmp, progress=progress, context=context)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)  # a failed fetch leaves nothing in the cache
+                raise
             self.cache.put_verified_file(Path(tmp), oid)
             # fetch() hashed these very bytes a moment ago: no second pass over them.
             return self.cache.path(oid)

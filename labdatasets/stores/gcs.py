@@ -21,19 +21,43 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from google.api_core import exceptions as gexc
+from google.auth import exceptions as auth_exceptions
 from google.cloud import storage
 
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
-from labdatasets.transfer import CHUNK_BYTES, RangedReader, parallel_ranges
+from labdatasets.stores.retry import resilient_range
+from labdatasets.transfer import RangedReader, parallel_ranges
 
 __all__ = ["GCSStore", "gcs_client", "blob_reader"]
 
 logger = logging.getLogger(__name__)
 
 _UNAVAILABLE = (gexc.ServiceUnavailable, gexc.GatewayTimeout, gexc.InternalServerError, gexc.TooManyRequests)
+
+
+# Every SDK error a store call can raise: API errors and credential errors (refused, missing, expired).
+_SDK_ERRORS = (gexc.GoogleAPIError, auth_exceptions.GoogleAuthError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed read is worth asking again: a dropped, cut or timed-out answer, or a 5xx."""
+    import http.client
+
+    import requests
+
+    if isinstance(exc, (*_UNAVAILABLE, gexc.BadGateway)):
+        return True
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                        http.client.HTTPException, ConnectionError, TimeoutError)):
+        return True
+    try:
+        from google.resumable_media import common
+    except ImportError:  # pragma: no cover - shipped with google-cloud-storage
+        return False
+    return isinstance(exc, common.InvalidResponse) and int(getattr(exc.response, "status_code", 0) or 0) >= 500
 
 
 def gcs_client() -> Any:
@@ -44,14 +68,16 @@ def gcs_client() -> Any:
 def blob_reader(blob: Any, size: int) -> RangedReader:
     """A sequential reader over one blob generation, fetched in parallel 8 MiB ranges."""
 
-    if not parallel_ranges(size):
-        return blob.open("rb", chunk_size=CHUNK_BYTES, raw_download=True)  # sequential reads of one generation
-
-    def fetch(start: int, end: int) -> bytes:
+    def read_range(start: int, end: int) -> bytes:
         # checksum=None: a range has no whole-object checksum; the caller hashes every byte.
         return blob.download_as_bytes(start=start, end=end - 1, checksum=None, raw_download=True)
 
-    return RangedReader(size, fetch)
+    def fetch(start: int, end: int) -> bytes:
+        # A dropped or cut answer asks again from the first missing byte (bounded; see stores.retry).
+        return resilient_range(start, end, read_range, transient=is_transient)
+
+    # One range at a time when parallel reads are off: sequential reads of one generation.
+    return RangedReader(size, fetch, workers=None if parallel_ranges(size) else 1)
 
 
 class GCSStore(BucketStore):
@@ -61,11 +87,26 @@ class GCSStore(BucketStore):
 
     def __init__(self, uri: str):
         super().__init__(uri)
-        self.client = gcs_client()
+        try:
+            self.client = gcs_client()
+        except _SDK_ERRORS as exc:
+            raise self._fail(exc, "opening") from exc
         self.bucket = self.client.bucket(self.bucket_name)
 
     def _fail(self, exc: BaseException, doing: str) -> SnapshotError:
         where = redact(self.uri)
+        if isinstance(exc, auth_exceptions.DefaultCredentialsError):
+            return SnapshotError(
+                f"No Google credentials found while {doing} the snapshot store {where}. Set "
+                "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run 'gcloud auth "
+                "application-default login'."
+            )
+        if isinstance(exc, auth_exceptions.GoogleAuthError):
+            return SnapshotError(
+                f"Google refused the credentials while {doing} the snapshot store {where} ({redact(exc)}). The key "
+                "in GOOGLE_APPLICATION_CREDENTIALS (or the 'gcloud auth application-default login' session) is "
+                "revoked, expired or not valid; replace it, then run the command again."
+            )
         if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized)):
             return SnapshotError(
                 f"Access denied {doing} the snapshot store {where}. Check GOOGLE_APPLICATION_CREDENTIALS (or "
@@ -80,7 +121,7 @@ class GCSStore(BucketStore):
     def has(self, oid: str) -> bool:
         try:
             return self.bucket.blob(self.key(oid)).exists()
-        except gexc.GoogleAPIError as exc:
+        except _SDK_ERRORS as exc:
             raise self._fail(exc, "checking") from exc
 
     def _upload(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
@@ -91,7 +132,7 @@ class GCSStore(BucketStore):
             blob.upload_from_filename(str(path), if_generation_match=0, checksum="crc32c")
         except gexc.PreconditionFailed:
             return False
-        except gexc.GoogleAPIError as exc:
+        except _SDK_ERRORS as exc:
             raise self._fail(exc, "writing to") from exc
         if progress:
             progress(size)
@@ -105,7 +146,7 @@ class GCSStore(BucketStore):
             return self._write_verified(blob_reader(blob, int(blob.size or 0)), dest, progress)
         except gexc.NotFound as exc:
             raise self.not_found(oid) from exc
-        except gexc.GoogleAPIError as exc:
+        except _SDK_ERRORS as exc:
             raise self._fail(exc, "reading from") from exc
 
     def iter_oids(self) -> Iterator[str]:
@@ -114,7 +155,7 @@ class GCSStore(BucketStore):
                 oid = self.oid_of_key(blob.name)
                 if oid:
                     yield oid
-        except gexc.GoogleAPIError as exc:
+        except _SDK_ERRORS as exc:
             raise self._fail(exc, "listing") from exc
 
     def _put_ref(self, name: str, data: bytes) -> bool:
@@ -126,7 +167,7 @@ class GCSStore(BucketStore):
             return True
         except gexc.PreconditionFailed:
             return False  # the first writer wins; a ref is never replaced
-        except gexc.GoogleAPIError as exc:
+        except _SDK_ERRORS as exc:
             raise self._fail(exc, "writing to") from exc
 
     def _get_ref(self, name: str) -> bytes | None:
@@ -134,7 +175,7 @@ class GCSStore(BucketStore):
             return self.bucket.blob(self._under_prefix(ref_key(name))).download_as_bytes()
         except gexc.NotFound:
             return None
-        except gexc.GoogleAPIError as exc:
+        except _SDK_ERRORS as exc:
             raise self._fail(exc, "reading from") from exc
 
     def _quarantine(self, oid: str) -> None:
@@ -145,5 +186,5 @@ class GCSStore(BucketStore):
             blob.delete()
         except gexc.NotFound:
             return
-        except gexc.GoogleAPIError as exc:
+        except _SDK_ERRORS as exc:
             raise self._fail(exc, "repairing") from exc

@@ -21,8 +21,9 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
+from labdatasets.errors import local_writes
 from labdatasets.hashing import copy_and_hash, copy_file_and_hash, sha256_file
 from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key, ref_key
 
@@ -49,8 +50,13 @@ class LocalStore(SnapshotStore):
 
     def _tmp_dir(self) -> Path:
         tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        with local_writes("preparing the local snapshot store", self.root):
+            tmp.mkdir(parents=True, exist_ok=True)
         return tmp
+
+    def _writing(self) -> Any:
+        # A full disk here is this machine's problem, not the source's or the remote store's.
+        return local_writes(f"writing a snapshot object into the local store {self.root}", self.root, permission=False)
 
     def _link_into_place(self, tmp: Path, oid: str) -> bool:
         final = self.path(oid)
@@ -71,44 +77,48 @@ class LocalStore(SnapshotStore):
 
     def add_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ObjectInfo:
         """Copy and hash in one pass, then link into place (never replacing)."""
-        fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
-        tmp = Path(tmp_name)
-        try:
+        with self._writing():
+            fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
+            tmp = Path(tmp_name)
             try:
-                oid, size = copy_file_and_hash(path, fd, progress)
+                try:
+                    oid, size = copy_file_and_hash(path, fd, progress)
+                finally:
+                    os.close(fd)
+                written = False if self.has(oid) else self._link_into_place(tmp, oid)
+                return ObjectInfo(oid, size, written=written)
             finally:
-                os.close(fd)
-            written = False if self.has(oid) else self._link_into_place(tmp, oid)
-            return ObjectInfo(oid, size, written=written)
-        finally:
-            tmp.unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
 
     def add_stream(self, reader: BinaryIO, *, progress: Progress | None = None) -> ObjectInfo:
         """Copy and hash everything ``reader`` yields in one pass, then link into place."""
-        fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as dst:
-                oid, size = copy_and_hash(reader, dst, progress)
-            written = False if self.has(oid) else self._link_into_place(tmp, oid)
-            return ObjectInfo(oid, size, written=written)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with self._writing():
+            fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb", buffering=0) as dst:
+                    oid, size = copy_and_hash(reader, dst, progress)
+                written = False if self.has(oid) else self._link_into_place(tmp, oid)
+                return ObjectInfo(oid, size, written=written)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def _upload(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
-        fd, tmp_name = tempfile.mkstemp(prefix="put.", dir=self._tmp_dir())
-        tmp = Path(tmp_name)
-        try:
-            with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
-                copy_and_hash(src, dst, progress)
-            return self._link_into_place(tmp, oid)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with self._writing():
+            fd, tmp_name = tempfile.mkstemp(prefix="put.", dir=self._tmp_dir())
+            tmp = Path(tmp_name)
+            try:
+                with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
+                    copy_and_hash(src, dst, progress)
+                return self._link_into_place(tmp, oid)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def put_verified_file(self, tmp: Path, oid: str) -> bool:
         """Adopt a file already verified to hash to ``oid`` (moved, not copied)."""
         try:
-            return self._link_into_place(tmp, oid)
+            with self._writing():
+                return self._link_into_place(tmp, oid)
         finally:
             tmp.unlink(missing_ok=True)
 

@@ -144,6 +144,12 @@ class S3Store(BucketStore):
 
     def _fail(self, exc: BaseException, doing: str) -> SnapshotError:
         where = f"{redact(self.uri)}"
+        if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
+            return SnapshotError(
+                f"No AWS credentials found while {doing} the snapshot store {where} ({redact(exc)}). Set "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys), or "
+                "AWS_PROFILE naming a profile in ~/.aws/credentials, or run where an instance role provides them."
+            )
         if is_denied(exc):
             return SnapshotError(
                 f"Access denied {doing} the snapshot store {where} ({error_code(exc)}). Check the AWS credentials "
