@@ -16,7 +16,7 @@ from __future__ import annotations
 from labdatasets import errors, features
 from labdatasets._version import __version__
 from labdatasets.builder import BuilderConfig, DatasetBuilder, DatasetInfo, SplitInfo
-from labdatasets.dataset import Dataset
+from labdatasets.prepared.dataset import Dataset
 from labdatasets.load import builder, info, list_datasets, load
 from labdatasets.naming import Version
 

@@ -65,9 +65,9 @@ from labdatasets.features import Features
 from labdatasets.naming import Version, check_version_string, is_valid_name, resolve_version
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.dataset import Dataset
+    from labdatasets.prepared.dataset import Dataset
     from labdatasets.loaders.base import Source
-    from labdatasets.pins import PinRecord
+    from labdatasets.pinning.record import PinRecord
     from labdatasets.processing.sources import PinnedSources
 
 __all__ = ["DatasetBuilder", "DatasetInfo", "BuilderConfig", "SplitInfo", "ShardInfo"]
@@ -246,7 +246,7 @@ class DatasetInfo:
         return f"DatasetInfo({self.full_name}, {len(self.features)} features, splits: {splits})"
 
     def _repr_html_(self) -> str:
-        from labdatasets.display import info_html
+        from labdatasets.present.display import info_html
 
         return info_html(self)
 
@@ -452,7 +452,7 @@ class DatasetBuilder:
         return f"<{type(self).__name__} {self.full_name}>"
 
     def _repr_html_(self) -> str:
-        from labdatasets.display import info_html
+        from labdatasets.present.display import info_html
 
         return info_html(self.info, record=self.pin_record())
 
@@ -575,7 +575,7 @@ class DatasetBuilder:
         return self._read_pin_record(path) if path.is_file() else None
 
     def _read_pin_record(self, path: Path) -> "PinRecord":
-        from labdatasets.pins import PinRecord
+        from labdatasets.pinning.record import PinRecord
 
         record = PinRecord.read(path)
         if record.dataset != self.name or record.version != str(self.version) or record.config != self.config_name:
@@ -600,7 +600,7 @@ class DatasetBuilder:
 
         Raises :class:`~labdatasets.errors.PinExistsError` if the version is pinned already.
         """
-        from labdatasets.pinning import pin_builder
+        from labdatasets.pinning.pin import pin_builder
 
         return pin_builder(self, progress=progress)
 
@@ -649,7 +649,7 @@ class DatasetBuilder:
 
             >>> labdatasets.builder("product_a:1.2.0").build(workers=2)
         """
-        from labdatasets.prepare import build
+        from labdatasets.processing.build import build
 
         path = build(self, beam_options=beam_options, workers=workers, overwrite=overwrite, progress=progress)
         self.__dict__.pop("info", None)
@@ -668,7 +668,7 @@ class DatasetBuilder:
         verifies) the published data from the shared cache
         (``LABDATASETS_SHARED_CACHE``), else builds it from the pins.
         """
-        from labdatasets.shared_cache import fetch_or_build
+        from labdatasets.prepared.shared_cache import fetch_or_build
 
         path = fetch_or_build(self, beam_options=beam_options, workers=workers, progress=progress)
         self.__dict__.pop("info", None)
@@ -676,7 +676,7 @@ class DatasetBuilder:
 
     def as_dataset(self, split: str | None = None, *, format: str | None = None) -> Any:
         """Read the prepared splits (see :func:`labdatasets.load`)."""
-        from labdatasets.dataset import read_prepared
+        from labdatasets.prepared.dataset import read_prepared
 
         info = self.prepared_info()
         if info is None:

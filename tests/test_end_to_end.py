@@ -16,7 +16,7 @@ import pyarrow.csv as pcsv
 import pytest
 
 import labdatasets
-from labdatasets import prepare
+from labdatasets.processing import build as prepare
 from labdatasets.errors import (
     MissingDependencyError,
     PinExistsError,
@@ -27,7 +27,7 @@ from labdatasets.errors import (
     SplitError,
     VersionNotFoundError,
 )
-from labdatasets.verify import verify
+from labdatasets.prepared.verify import verify
 from tests.helpers import rows_csv, sample_rows
 
 pytestmark = pytest.mark.slow

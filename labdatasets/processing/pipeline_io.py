@@ -95,7 +95,7 @@ class _ReadObjects(beam.DoFn):
         self._progress = None
 
     def setup(self) -> None:
-        from labdatasets.progress import CounterFile
+        from labdatasets.present.progress import CounterFile
         from labdatasets.stores import Snapshots
 
         primary, cache = self.store_uris
@@ -105,7 +105,7 @@ class _ReadObjects(beam.DoFn):
         self._progress = CounterFile(self.progress_dir) if self.progress_dir else None
 
     def process(self, objects: list[Any]) -> Iterator[pa.Table]:
-        from labdatasets.tabular import files_schema, iter_batches
+        from labdatasets.pinning.tabular import files_schema, iter_batches
 
         assert self._store is not None
         if self.pin.format == "files":
