@@ -6,7 +6,8 @@ import os
 from typing import Any, Mapping, Sequence
 
 from labdatasets import registry
-from labdatasets.builder import DatasetBuilder, DatasetInfo
+from labdatasets.builder import DatasetBuilder
+from labdatasets.info import DatasetInfo
 from labdatasets.naming import parse_name
 
 __all__ = ["load", "builder", "info", "list_datasets"]

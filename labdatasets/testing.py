@@ -78,7 +78,8 @@ from labdatasets.config import Settings, settings as resolve_settings
 from labdatasets.pinning.tabular import TABULAR_FORMATS, format_for_path
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.builder import DatasetBuilder, DatasetInfo
+    from labdatasets.builder import DatasetBuilder
+    from labdatasets.info import DatasetInfo
     from labdatasets.loaders.local import LocalSource
     from labdatasets.pinning.record import PinRecord, SourcePin
 

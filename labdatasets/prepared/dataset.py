@@ -23,7 +23,7 @@ from labdatasets.splits import check_splits, parse_split
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from labdatasets.builder import DatasetInfo, SplitInfo
+    from labdatasets.info import DatasetInfo, SplitInfo
     from labdatasets.features import Features
 
 __all__ = ["Dataset", "read_prepared", "FORMATS"]

@@ -40,7 +40,7 @@ from labdatasets.errors import LabDatasetsError
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from labdatasets.builder import DatasetInfo
+    from labdatasets.info import DatasetInfo
     from labdatasets.features import Feature
 
 __all__ = ["ColumnChange", "SchemaDiff", "ValueChanges", "DatasetDiff", "diff_versions", "diff_prepared"]

@@ -39,7 +39,9 @@ from labdatasets.errors import MissingDependencyError, PreparedDataError, Proces
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from labdatasets.builder import DatasetBuilder, DatasetInfo
+    from labdatasets.builder import DatasetBuilder
+
+    from labdatasets.info import DatasetInfo
     from labdatasets.features import Feature, Features
 
 __all__ = ["export_tfds", "tfds_features", "FILE_FORMATS", "MARKER"]

@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from labdatasets._version import __version__
-from labdatasets.builder import INFO_FILENAME, DatasetInfo
+from labdatasets.info import INFO_FILENAME, DatasetInfo
+from labdatasets.prepared import folder
 from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, SnapshotError
 from labdatasets.stores.hashing import canonical_json
 from labdatasets.pinning.record import utc_now
-from labdatasets.present.progress import Stage, byte_progress, lock_file
+from labdatasets.present.progress import Stage, byte_progress
 from labdatasets.present.redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.pinning.record import PinRecord
     from labdatasets.stores import SnapshotStore
 
-__all__ = ["PublishResult", "Release", "publish", "published", "fetch", "fetch_or_build", "shared_store"]
+__all__ = ["PublishResult", "Release", "publish", "published", "fetch", "fetch_if_published", "shared_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +172,7 @@ def published(builder: "DatasetBuilder") -> Release | None:
 
 
 def _check_local_files(builder: "DatasetBuilder", info: DatasetInfo) -> None:
-    from labdatasets.prepared.verify import damaged_prepared_files
-
-    damaged = damaged_prepared_files(builder.prepared_dir, info)
+    damaged = folder.damaged_files(builder.prepared_dir, info)
     if damaged:
         raise PreparedDataError(
             f"Prepared data of {builder.full_name} in {builder.prepared_dir} is missing or damaged "
@@ -257,7 +256,6 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
     Returns the folder, or None when nothing usable is published (no shared
     cache, no release, or a release of another snapshot or processing).
     """
-    from labdatasets.processing.build import _lock_path, _move_into_place, incomplete_dir
     from labdatasets.processing.code import expected_fingerprint
 
     release = published(builder)
@@ -274,12 +272,11 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
     store = shared_store(builder)
     assert store is not None
     final = builder.prepared_dir
-    with lock_file(_lock_path(builder), f"downloading {builder.full_name}"):
-        if (final / INFO_FILENAME).is_file():
-            info = DatasetInfo.read(final)
-            if (info.snapshot_id, info.code_fingerprint) == (release.snapshot_id, release.code_fingerprint):
-                return final  # another process fetched it meanwhile
-        with incomplete_dir(final) as tmp:
+    with folder.locked(builder, "downloading"):
+        info = folder.read_info(final)
+        if info is not None and (info.snapshot_id, info.code_fingerprint) == (release.snapshot_id, release.code_fingerprint):
+            return final  # another process fetched it meanwhile
+        with folder.incomplete_dir(final) as tmp:
             with Stage(progress)(f"download {builder.full_name} from {redact(store.uri)}"):
                 bar = byte_progress(release.num_bytes, f"download {builder.full_name}", enabled=progress)
                 context = f"{builder.full_name} (shared cache)"
@@ -293,31 +290,21 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
                     raise SnapshotError(f"The release record of {builder.full_name} does not match its dataset_info.json")
                 for filename, oid, _ in release.files:
                     store.fetch(oid, tmp / filename, progress=bar, context=f"{context} file {filename}")
-            _move_into_place(tmp, final, overwrite=True)
+            folder.move_into_place(tmp, final, overwrite=True)
     logger.info("downloaded %s from the shared cache %s", builder.full_name, redact(store.uri))
     return final
 
 
-def fetch_or_build(
-    builder: "DatasetBuilder",
-    *,
-    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-) -> Path:
-    """The prepared folder of ``builder``'s version: reused, downloaded from the shared cache, or built."""
-    from labdatasets.processing.build import _reusable
+def fetch_if_published(builder: "DatasetBuilder", record: "PinRecord | None", *, progress: bool = True) -> Path | None:
+    """Download ``builder``'s version from the shared cache when one is configured and holds it; else None.
 
-    record = builder.pin_record()
-    final = builder.prepared_dir
-    if (final / INFO_FILENAME).is_file() and _reusable(builder, DatasetInfo.read(final), record):
-        return final
-    if record is not None and builder.settings.shared_cache:
-        try:
-            path = fetch(builder, record, progress=progress)
-        except LabDatasetsError as exc:
-            logger.warning("Could not use the shared cache for %s (%s); building it from the pins", builder.full_name, exc)
-            path = None
-        if path is not None:
-            return path
-    return builder.build(beam_options=beam_options, workers=workers, progress=progress)
+    A shared cache that cannot be used (unreachable, damaged, another build) is
+    logged and skipped: the caller then builds the version from its pins.
+    """
+    if record is None or not builder.settings.shared_cache:
+        return None
+    try:
+        return fetch(builder, record, progress=progress)
+    except LabDatasetsError as exc:
+        logger.warning("Could not use the shared cache for %s (%s); building it from the pins", builder.full_name, exc)
+        return None

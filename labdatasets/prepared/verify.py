@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from labdatasets.errors import SnapshotCorruptedError, SnapshotNotFoundError
-from labdatasets.stores.hashing import sha256_file
+from labdatasets.prepared import folder
+from labdatasets.prepared.shared_cache import published
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.builder import DatasetBuilder, DatasetInfo
+    from labdatasets.builder import DatasetBuilder
 
-__all__ = ["VerifyReport", "verify", "rebuild_and_compare", "damaged_prepared_files"]
+__all__ = ["VerifyReport", "verify", "rebuild_and_compare"]
 
 
 @dataclasses.dataclass
@@ -70,8 +71,6 @@ def _recorded_fingerprints(builder: "DatasetBuilder") -> tuple[dict[str, str], s
     info = builder.prepared_info()
     if info is not None:
         return {name: s.fingerprint for name, s in info.splits.items()}, f"the prepared data in {builder.prepared_dir}"
-    from labdatasets.prepared.shared_cache import published
-
     release = published(builder)
     if release is not None:
         return dict(release.fingerprints), f"the shared cache ({release.published_at})"
@@ -118,19 +117,6 @@ def rebuild_and_compare(
     return report
 
 
-def damaged_prepared_files(directory: Path, info: "DatasetInfo") -> list[str]:
-    """Re-hash every prepared shard of ``info`` in ``directory``; describe the missing or corrupted ones."""
-    damaged = []
-    for split in info.splits.values():
-        for shard in split.shards:
-            path = directory / shard.filename
-            if not path.is_file():
-                damaged.append(f"prepared file {shard.filename}: missing")
-            elif sha256_file(path) != shard.sha256:
-                damaged.append(f"prepared file {shard.filename}: corrupted")
-    return damaged
-
-
 def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) -> VerifyReport:
     from labdatasets.pinning.pin import pin_context, snapshots_for
 
@@ -172,7 +158,7 @@ def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) ->
         report.notes.append(f"not prepared in {builder.data_dir}")
         return report
     report.files_checked += sum(len(split.shards) for split in info.splits.values())
-    damaged = damaged_prepared_files(builder.prepared_dir, info)
+    damaged = folder.damaged_files(builder.prepared_dir, info)
     if damaged and repair:
         builder.build(overwrite=True, progress=progress)
         report.repaired.extend(f"{d}; rebuilt from the pins" for d in damaged)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 from labdatasets.present import summary
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.builder import DatasetInfo
+    from labdatasets.info import DatasetInfo
     from labdatasets.prepared.dataset import Dataset
     from labdatasets.pinning.record import PinRecord
 

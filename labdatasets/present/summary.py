@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from labdatasets.present.redact import redact_mapping
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.builder import DatasetInfo
+    from labdatasets.info import DatasetInfo
     from labdatasets.features import Features
     from labdatasets.pinning.record import PinRecord
 
@@ -75,7 +75,7 @@ def version_rows(release_notes: Mapping[str, str], current: str | None = None, l
 
 
 def split_rows(splits: Mapping[str, Any]) -> list[list[str]]:
-    """``[split, rows, size]`` from :class:`~labdatasets.builder.SplitInfo` objects or recorded dicts."""
+    """``[split, rows, size]`` from :class:`~labdatasets.info.SplitInfo` objects or recorded dicts."""
     rows = []
     for name, s in splits.items():
         num_rows, num_bytes = (s["num_rows"], s["num_bytes"]) if isinstance(s, Mapping) else (s.num_rows, s.num_bytes)

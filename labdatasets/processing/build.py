@@ -1,16 +1,10 @@
 """``build``: run a builder's Beam processing from its pinned snapshots into Parquet splits.
 
-Layout of a prepared version::
-
-    <data_dir>/<name>[/<config>]/<version>/
-        dataset_info.json                          features, splits, row counts, fingerprints,
-                                                   snapshot id, processing code fingerprint
-        <name>-<split>-00000-of-00001.parquet      one or more shards per split
-
-A build writes into ``.incomplete.<version>.<random>`` next to the final folder
-and renames it only when every split and ``dataset_info.json`` are written, so
-a reader never sees half a dataset. A lock per version makes a second process
-wait and then reuse the first one's result instead of building again.
+The prepared folder's layout, its lock and the incomplete folder a build writes
+into are :mod:`labdatasets.prepared.folder`'s: a build writes into an incomplete
+folder and renames it only when every split and ``dataset_info.json`` are
+written, so a reader never sees half a dataset, and a lock per version makes a
+second process wait and then reuse the first one's result instead of building again.
 
 The version is built with its own processing code (see
 :mod:`labdatasets.processing.code`); prepared data built by other code is rebuilt.
@@ -33,15 +27,16 @@ import shutil
 import sys
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from labdatasets._version import __version__
-from labdatasets.builder import INFO_FILENAME, DatasetInfo, ShardInfo, SplitInfo
+from labdatasets.info import INFO_FILENAME, DatasetInfo, ShardInfo, SplitInfo
 from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError
 from labdatasets.stores.hashing import CHUNK, sha256_file
 from labdatasets.pinning.record import utc_now
 from labdatasets.processing.fingerprint import content_fingerprint
-from labdatasets.present.progress import Stage, counter_bar, lock_file
+from labdatasets.present.progress import Stage, counter_bar
+from labdatasets.prepared import folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
@@ -110,7 +105,6 @@ def _checked_flags(flags: Sequence[str]) -> list[str]:
     options are kept (a runner may define them) with a warning naming the
     closest known option.
     """
-    import contextlib
     import difflib
     import io
 
@@ -158,33 +152,6 @@ def _option(flags: Sequence[str], name: str) -> str | None:
     return value
 
 
-def _lock_path(builder: "DatasetBuilder") -> Path:
-    rel = builder.prepared_dir.relative_to(builder.data_dir)
-    return builder.data_dir / ".locks" / ("--".join(rel.parts) + ".lock")
-
-
-def _reusable(builder: "DatasetBuilder", info: DatasetInfo, record: "PinRecord | None") -> bool:
-    """Whether prepared data is this version's: same snapshot (else raise) and same processing."""
-    from labdatasets.processing.code import expected_fingerprint
-
-    if record is not None and info.snapshot_id and info.snapshot_id != record.snapshot_id:
-        raise PreparedDataError(
-            f"{builder.full_name} in {builder.prepared_dir} was built from snapshot {info.snapshot_id[:12]}, "
-            f"but its pin record ({record.path}) names snapshot {record.snapshot_id[:12]}. The prepared data is "
-            "not what this version means: move that folder away (or pass data_dir=) and build again."
-        )
-    if record is None or not info.code_fingerprint:
-        return True
-    wanted = expected_fingerprint(builder, record)
-    if info.code_fingerprint != wanted:
-        logger.warning(
-            "%s in %s was built by processing code %s, but this version's processing is now %s; rebuilding it",
-            builder.full_name, builder.prepared_dir, info.code_fingerprint[:12], wanted[:12],
-        )
-        return False
-    return True
-
-
 def build(
     builder: "DatasetBuilder",
     *,
@@ -195,13 +162,13 @@ def build(
 ) -> Path:
     """Prepare ``builder``'s version (pinning it first if needed); see the module docstring."""
     final = builder.prepared_dir
-    if not overwrite and (final / INFO_FILENAME).is_file():
-        if _reusable(builder, DatasetInfo.read(final), builder.pin_record()):
+    if not overwrite and folder.is_prepared(final):
+        if folder.reuse(builder, builder.pin_record()) is not None:
             return final
         overwrite = True
-    with lock_file(_lock_path(builder), f"building {builder.full_name}"):
-        if not overwrite and (final / INFO_FILENAME).is_file():
-            if _reusable(builder, DatasetInfo.read(final), builder.pin_record()):
+    with folder.locked(builder, "building"):
+        if not overwrite and folder.is_prepared(final):
+            if folder.reuse(builder, builder.pin_record()) is not None:
                 logger.info("%s was prepared by another process; reusing %s", builder.full_name, final)
                 return final
             overwrite = True
@@ -221,9 +188,7 @@ def _build_locked(
 
     stage = Stage(progress)
     final = builder.prepared_dir
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".incomplete.{final.name}.*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by a process that died; we hold the lock
+    folder.remove_stale(final)  # left by a process that died; we hold the lock
 
     flags, runner = pipeline_options(beam_options, workers=workers)
     local = is_local_runner(runner)
@@ -242,7 +207,7 @@ def _build_locked(
     ensure_objects(builder, record, store, local=local, progress=progress)
     processing = processing_builder(builder, record, store)
 
-    with incomplete_dir(final) as tmp:
+    with folder.incomplete_dir(final) as tmp:
         declared = dataclasses.replace(
             processing._declared_info(), release_notes=builder.release_notes_for(builder.config_name)
         )
@@ -262,7 +227,7 @@ def _build_locked(
         with stage(f"fingerprint {builder.full_name}"):
             info = _finalize(processing, record, declared, tmp, splits, manifests)
         (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
-        _move_into_place(tmp, final, overwrite=overwrite)
+        folder.move_into_place(tmp, final, overwrite=overwrite)
     logger.info("prepared %s in %s", builder.full_name, final)
     return final
 
@@ -292,35 +257,6 @@ def _staging_dir(builder: "DatasetBuilder", flags: Sequence[str], local: bool) -
 
     name = f"{builder.full_name.replace('/', '--').replace(':', '-')}-{uuid.uuid4().hex[:12]}"
     return FileSystems.join(temp_location.rstrip("/"), "labdatasets", name)
-
-
-@contextlib.contextmanager
-def incomplete_dir(final: Path) -> Iterator[Path]:
-    """A fresh ``.incomplete.<version>.<random>`` folder next to ``final``; removed if the block fails.
-
-    The block fills it and moves it into place (:func:`_move_into_place`), so a
-    reader never sees half a version.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".incomplete.{final.name}.{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _move_into_place(tmp: Path, final: Path, *, overwrite: bool) -> None:
-    if final.exists():
-        if not overwrite:
-            raise PreparedDataError(f"{final} appeared while building; it was left as it is.")
-        old = final.parent / f".replaced.{final.name}.{uuid.uuid4().hex[:8]}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def _original_error(exc: BaseException) -> LabDatasetsError | None:

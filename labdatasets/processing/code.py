@@ -26,6 +26,7 @@ released version is also served, verified, from the shared cache
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -35,10 +36,9 @@ import shutil
 import sys
 import types
 import uuid
-from pathlib import Path
-from typing import TYPE_CHECKING
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Sequence
 
-from labdatasets.builder import code_paths, fingerprint_code
 from labdatasets.errors import ProcessingError, SnapshotNotFoundError
 from labdatasets.pinning.record import ObjectEntry
 
@@ -47,11 +47,37 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.pinning.record import PinRecord
     from labdatasets.stores import Snapshots
 
-__all__ = ["archive_code", "expected_fingerprint", "is_newest", "processing_builder", "ensure_code_archived"]
+__all__ = ["code_paths", "fingerprint_code", "archive_code", "expected_fingerprint", "is_newest", "processing_builder", "ensure_code_archived"]
 
 logger = logging.getLogger(__name__)
 
 ARCHIVE_PACKAGE_PREFIX = "labdatasets_code_"
+
+
+def code_paths(root: Path) -> list[str]:
+    """The Python files of a builder folder that make up its processing (relative, sorted).
+
+    Tests, ``data/``, ``dummy_data/`` and caches are not processing code.
+    """
+    paths = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.endswith("_test.py") or path.name.startswith("test_") or "__pycache__" in rel:
+            continue
+        if rel.split("/")[0] in ("dummy_data", "data"):
+            continue
+        paths.append(rel)
+    return paths
+
+
+def fingerprint_code(root: Path, paths: Sequence[str] | None = None) -> str:
+    """sha256 over ``paths`` (default :func:`code_paths`) under ``root``, line endings normalized."""
+    digest = hashlib.sha256()
+    for rel in code_paths(root) if paths is None else sorted(paths, key=PurePosixPath):
+        text = (root / rel).read_bytes().replace(b"\r\n", b"\n")
+        digest.update(f"{rel}\0{len(text)}\0".encode())
+        digest.update(text)
+    return digest.hexdigest()
 
 
 def archive_code(builder_cls: type["DatasetBuilder"], store: "Snapshots") -> tuple[ObjectEntry, ...]:

@@ -14,7 +14,7 @@ import pytest
 
 import labdatasets
 from labdatasets import registry
-from labdatasets.processing import build as prepare
+from labdatasets.processing import build
 from labdatasets.cli import main
 from labdatasets.errors import ConfigError, PreparedDataError
 from labdatasets.prepared.shared_cache import publish, published
@@ -44,7 +44,7 @@ def no_build(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("this load must not build")
 
-    monkeypatch.setattr(prepare, "_build_locked", refuse)
+    monkeypatch.setattr(build, "_build_locked", refuse)
 
 
 def fingerprints(info) -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 
 import labdatasets
 from labdatasets import registry
-from labdatasets.builder import fingerprint_code
+from labdatasets.processing.code import fingerprint_code
 from labdatasets.workflow.check import check, next_versions
 from labdatasets.cli import main
 from labdatasets.errors import ProcessingError
