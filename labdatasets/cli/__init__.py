@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("LABDATASETS_DEBUG") == "1"
     from labdatasets.errors import LabDatasetsError
-    from labdatasets.redact import configure_logging, redact, redact_traceback
+    from labdatasets.present.redact import configure_logging, redact, redact_traceback
 
     # --debug turns up labdatasets' own loggers only; every line goes through the redacting filter.
     configure_logging(debug)

@@ -25,11 +25,11 @@ from google.auth import exceptions as auth_exceptions
 from google.cloud import storage
 
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError
-from labdatasets.redact import redact
+from labdatasets.present.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
 from labdatasets.stores.retry import resilient_range
-from labdatasets.transfer import RangedReader, parallel_ranges
+from labdatasets.stores.transfer import RangedReader, parallel_ranges
 
 __all__ = ["GCSStore", "gcs_client", "blob_reader"]
 

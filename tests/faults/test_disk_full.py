@@ -162,7 +162,7 @@ def test_fetching_into_a_full_cache_and_downloading_from_the_shared_cache(
     monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"s3://{s3_bucket}/prepared")
     monkeypatch.setenv("LABDATASETS_PINS_DIR", str(tmp_path / "pins"))
     make_builder.tabular("full_fetch", rows=big_rows(3000))
-    from labdatasets.shared_cache import publish
+    from labdatasets.prepared.shared_cache import publish
 
     publish(labdatasets.builder("full_fetch:1.0.0"), progress=False)
     tries = survived = unclear = 0

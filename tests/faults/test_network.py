@@ -50,7 +50,7 @@ def _objects(store, n: int, size: int) -> dict[str, bytes]:
 @pytest.mark.parametrize("kind", ["truncate", "drop", "status", "delay"])
 def test_store_fetch_survives_a_flaky_network(kind, mode, flaky_s3, s3_bucket, tmp_path, monkeypatch, fault_outcome):
     if mode == "ranges":
-        import labdatasets.transfer as transfer
+        import labdatasets.stores.transfer as transfer
 
         monkeypatch.setattr(transfer, "CHUNK_BYTES", 64 << 10)  # several parallel ranges per object
         monkeypatch.setenv("LABDATASETS_TRANSFER_WORKERS", "4")

@@ -23,7 +23,7 @@ import pytest
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
 from labdatasets.cli import main  # noqa: E402
-from labdatasets.redact import redact, redact_url  # noqa: E402
+from labdatasets.present.redact import redact, redact_url  # noqa: E402
 
 # Each piece between separators is unique (3+ characters), so a leak of any part is found.
 PASSWORDS = {
