@@ -199,7 +199,7 @@ class LocalWriteError(LabDatasetsError):
         self.path = path
 
 
-def local_write_error(exc: BaseException, doing: str, path: object, *, permission: bool = True) -> "LocalWriteError | None":
+def local_write_error(exc: BaseException, doing: str, path: object, *, permission: bool = True) -> LocalWriteError | None:
     """The :class:`LocalWriteError` for ``exc`` if it is a local-disk failure, else None.
 
     ``doing`` says what was being done ("pinning product_a:1.2.0 source 'orders'"),

@@ -95,7 +95,9 @@ def test_a_read_that_keeps_failing_says_what_arrived_and_what_to_do(flaky_s3, s3
     fault_outcome("s3:// store fetch, every GET of one object cut short", tries=1, survived=1)
 
 
-def test_damage_in_flight_is_downloaded_again_and_a_damaged_store_copy_is_named(flaky_s3, s3_bucket, tmp_path, monkeypatch, fault_outcome):
+def test_damage_in_flight_is_downloaded_again_and_a_damaged_store_copy_is_named(
+    flaky_s3, s3_bucket, tmp_path, monkeypatch, fault_outcome
+):
     monkeypatch.setenv("LABDATASETS_TRANSFER_WORKERS", "1")
     store = _store(s3_bucket)
     objects = _objects(store, 3, 100_000)
