@@ -114,6 +114,21 @@ class Settings:
         return "file://" + str(self.home / "store")
 
 
+def _local_path(key: str, value: Any) -> Path:
+    """A folder on this machine, or a ConfigError naming the setting and what it takes."""
+    if isinstance(value, (str, os.PathLike)) and "://" not in os.fspath(value) and "\0" not in os.fspath(value):
+        return Path(value).expanduser()
+    shown = repr(value)[:80]
+    if isinstance(value, str) and "://" in value:
+        hint = (
+            "prepared data is shared through LABDATASETS_SHARED_CACHE (s3://, gs://), and loaded into a local folder"
+            if key == "data_dir" else "it is a folder on this machine"
+        )
+    else:
+        hint = f"give a folder path (str or pathlib.Path), not a {type(value).__name__}"
+    raise ConfigError(f"{key}={shown} (argument, LABDATASETS_{key.upper()} or the config file) is not a local folder: {hint}")
+
+
 def settings(**overrides: Any) -> Settings:
     """Resolve every setting. Keyword arguments that are not None win over everything."""
     path = config_file_path()
@@ -128,8 +143,8 @@ def settings(**overrides: Any) -> Settings:
             return env
         return section.get(key)
 
-    home = Path(pick("home") or default_home()).expanduser()
-    data_dir = Path(pick("data_dir") or home / "prepared").expanduser()
+    home = _local_path("home", pick("home") or default_home())
+    data_dir = _local_path("data_dir", pick("data_dir") or home / "prepared")
     store = normalize_uri(pick("snapshot_store") or home / "store", what="snapshot store")
     shared = pick("shared_cache")
     pins_dir = pick("pins_dir")
@@ -141,7 +156,7 @@ def settings(**overrides: Any) -> Settings:
         data_dir=data_dir,
         snapshot_store=store,
         shared_cache=normalize_uri(shared, what="shared cache") if shared else None,
-        pins_dir=Path(pins_dir).expanduser() if pins_dir else None,
+        pins_dir=_local_path("pins_dir", pins_dir) if pins_dir else None,
         connections=connections,
         config_file=path,
     )

@@ -71,6 +71,15 @@ def load(
 
         >>> df = labdatasets.load("product_a:1.2.0", split="train", format="pandas")
     """
+    from labdatasets.prepared.dataset import FORMATS
+
+    if format is not None and format not in FORMATS:  # before any download or build, not after
+        from labdatasets.errors import ConfigError
+
+        raise ConfigError(
+            f"load({str(name)[:100]!r}, format={str(format)[:40]!r}): format is one of {', '.join(FORMATS)}, or None "
+            "for Dataset objects (to_pandas(), to_arrow(), ...)"
+        )
     b = builder(name, data_dir=data_dir)
     if download:
         b.download_and_prepare(beam_options=beam_options, workers=workers, progress=progress)

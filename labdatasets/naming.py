@@ -105,9 +105,18 @@ class Version:
         return self.tuple < Version(other).tuple
 
 
+MAX_VERSION_DIGITS = 9
+
+
 def check_version_string(version: str, *, exact: bool) -> None:
     """Raise :class:`DatasetNameError` with a precise hint when ``version`` is malformed."""
     pattern = _EXACT_VERSION_RE if exact else _VERSION_RE
+    if len(version) > 40 or any(len(part) > MAX_VERSION_DIGITS for part in version.split(".")):
+        # Checked first: a number of thousands of digits is not even convertible (int() refuses it).
+        raise DatasetNameError(
+            f"Invalid version {version[:20]!r}... ({len(version)} characters): MAJOR, MINOR and PATCH are numbers "
+            f"of at most {MAX_VERSION_DIGITS} digits, such as 1.2.0. {GRAMMAR_HELP}"
+        )
     if pattern.match(version):
         return
     wanted = "MAJOR.MINOR.PATCH such as 1.2.0" + ("" if exact else ", or a pattern such as 1.2.*")

@@ -23,11 +23,11 @@ import logging
 from typing import TYPE_CHECKING, Callable
 
 from labdatasets._version import __version__
-from labdatasets.errors import LabDatasetsError, PinExistsError, SourceError
+from labdatasets.errors import LabDatasetsError, PinExistsError, SnapshotNotFoundError, SourceError
 from labdatasets.stores.hashing import canonical_json
 from labdatasets.pinning.record import PinRecord, SourcePin, utc_now
 from labdatasets.present.progress import byte_progress, lock_file
-from labdatasets.present.redact import redact
+from labdatasets.present.redact import redact, redact_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
@@ -111,6 +111,8 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
             code_fingerprint=builder.code_fingerprint(),
             labdatasets_version=__version__,
             code_files=archive_code(type(builder), store),
+            # A shared store is worth naming; a local folder is this machine's business, not the repository's.
+            snapshot_store=None if store.primary.uri.startswith("file://") else redact_url(store.primary.uri),
         )
         store.add_bytes(record.manifest_bytes())
         path = record.write_new(target)
@@ -141,4 +143,13 @@ def ensure_objects(builder: "DatasetBuilder", record: PinRecord, store: "Snapsho
             continue
         bar = byte_progress(sum(o.size for o in missing), f"fetch {ctx.label}", enabled=progress)
         for obj in missing:
-            store.local_path(obj.oid, context=f"{ctx.label} object {obj.path!r}", mirror=mirror, progress=bar)
+            try:
+                store.local_path(obj.oid, context=f"{ctx.label} object {obj.path!r}", mirror=mirror, progress=bar)
+            except SnapshotNotFoundError as exc:
+                pinned_to = record.snapshot_store
+                if pinned_to and pinned_to != redact_url(store.primary.uri):
+                    raise SnapshotNotFoundError(
+                        f"{exc} The pin record says {builder.full_name} was pinned to {pinned_to}: set "
+                        f"LABDATASETS_SNAPSHOT_STORE={pinned_to} (with credentials that may read it)."
+                    ) from exc
+                raise

@@ -55,7 +55,16 @@ class ObjectEntry:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ObjectEntry":
-        return cls(path=data["path"], oid=data["oid"], size=int(data["size"]), metadata=data.get("metadata", {}))
+        from labdatasets.stores.hashing import is_oid
+
+        oid = data["oid"]
+        if not isinstance(oid, str) or not is_oid(oid):
+            # Checked before the oid names any file or key (objects/<oid[:2]>/<oid[2:]>).
+            raise SnapshotError(
+                f"Pin record entry {str(data.get('path'))[:100]!r} has oid {str(oid)[:80]!r}, which is not a sha256 "
+                "(64 lowercase hex digits): the record is damaged or was edited by hand. Restore it from git."
+            )
+        return cls(path=data["path"], oid=oid, size=int(data["size"]), metadata=data.get("metadata", {}))
 
 
 def schema_to_json(schema: "pa.Schema") -> tuple[list[dict[str, str]], str]:
@@ -190,6 +199,8 @@ class PinRecord:
     #: The builder folder's Python files at pin time, stored as snapshot objects, so that this
     #: version can be rebuilt with its own processing after the builder has moved on.
     code_files: tuple[ObjectEntry, ...] = ()
+    #: the snapshot store the objects were written to (redacted URI), so a fetch that finds nothing can say where to look
+    snapshot_store: str | None = None
 
     @property
     def snapshot_id(self) -> str:
@@ -211,6 +222,7 @@ class PinRecord:
             "labdatasets_version": self.labdatasets_version,
             "code_fingerprint": self.code_fingerprint,
             **({"code_files": [f.to_json() for f in self.code_files]} if self.code_files else {}),
+            **({"snapshot_store": self.snapshot_store} if self.snapshot_store else {}),
             "sources": {name: pin.to_json() for name, pin in sorted(self.sources.items())},
         }
 
@@ -235,6 +247,7 @@ class PinRecord:
             labdatasets_version=data.get("labdatasets_version", ""),
             path=path,
             code_files=tuple(ObjectEntry.from_json(f) for f in data.get("code_files", [])),
+            snapshot_store=data.get("snapshot_store"),
         )
         if data.get("snapshot_id") and data["snapshot_id"] != record.snapshot_id:
             raise SnapshotError(
@@ -247,9 +260,19 @@ class PinRecord:
     def read(cls, path: Path) -> "PinRecord":
         try:
             data = json.loads(path.read_text("utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SnapshotError(f"Cannot read pin record {path}: {exc}") from exc
-        return cls.from_json(data, path=path)
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SnapshotError(f"Cannot read pin record {path}: {exc}. Restore it from git.") from exc
+        try:
+            return cls.from_json(data, path=path)
+        except SnapshotError as exc:
+            if str(path) in str(exc):
+                raise
+            raise SnapshotError(f"Pin record {path}: {exc}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            missing = f"field {exc} is missing" if isinstance(exc, KeyError) else f"a field is malformed ({exc})"
+            raise SnapshotError(
+                f"Pin record {path} cannot be read: {missing}. It is damaged or was edited by hand; restore it from git."
+            ) from exc
 
     def write_new(self, path: Path) -> Path:
         """Write the record to ``path``, refusing to replace an existing record."""

@@ -202,7 +202,9 @@ def convert(dataset: Dataset, format: str | None) -> Any:
     if format is None:
         return dataset
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)} (or None for a Dataset), got {format!r}")
+        from labdatasets.errors import ConfigError
+
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)} (or None for a Dataset), got {str(format)[:40]!r}")
     return getattr(dataset, f"to_{format}")()
 
 

@@ -176,8 +176,8 @@ class Snapshots:
         raise SnapshotNotFoundError(
             f"Snapshot object {oid[:12]}{about} is not in {where}"
             + (", and its local source no longer holds the pinned bytes" if mirror else "")
-            + ". Point LABDATASETS_SNAPSHOT_STORE at the store it was pinned to (see the pin record), "
-            "or ask the dataset owner to publish it."
+            + ". Point LABDATASETS_SNAPSHOT_STORE at the store it was pinned to (the pin record's snapshot_store, "
+            "for versions pinned since it is recorded), or ask whoever pinned it to push its objects there."
         )
 
     def get_bytes(self, oid: str, *, context: str = "") -> bytes:
