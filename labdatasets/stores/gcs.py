@@ -143,7 +143,9 @@ class GCSStore(BucketStore):
             blob = self.bucket.get_blob(self.key(oid))
             if blob is None:
                 raise self.not_found(oid)
-            return self._write_verified(blob_reader(blob, int(blob.size or 0)), dest, progress)
+            # Read that generation through the client's own endpoint (the listing's mediaLink may name another host).
+            generation = self.bucket.blob(self.key(oid), generation=blob.generation)
+            return self._write_verified(blob_reader(generation, int(blob.size or 0)), dest, progress)
         except gexc.NotFound as exc:
             raise self.not_found(oid) from exc
         except _SDK_ERRORS as exc:

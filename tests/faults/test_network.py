@@ -157,3 +157,33 @@ def test_pin_and_load_through_a_flaky_s3_store(flaky_s3, s3_bucket, make_builder
     assert sum(flaky_s3.stats[k] for k in ("truncate", "drop", "status")) > 0, flaky_s3.stats
     fault_outcome("pin + 4 cold loads via s3:// store, 4% truncated/dropped/5xx each, 20% delayed",
                   tries=tries, survived=survived, wrong_data=wrong, unclear=unclear)
+
+
+@pytest.mark.parametrize("kind", ["truncate", "drop", "status"])
+def test_gcs_store_fetch_survives_a_flaky_network(kind, gcs_server, gcs_bucket, monkeypatch, tmp_path, fault_outcome):
+    import labdatasets.stores.transfer as transfer
+    from labdatasets.stores.gcs import GCSStore
+
+    monkeypatch.setattr(transfer, "CHUNK_BYTES", 64 << 10)  # several ranged requests per object
+    monkeypatch.setenv("LABDATASETS_TRANSFER_BACKOFF", "0.01")
+    store = GCSStore(f"gs://{gcs_bucket}/store-{uuid.uuid4().hex[:6]}")
+    objects = _objects(store, 4, 300_000)
+    tries = survived = wrong = unclear = 0
+    with FaultProxy(gcs_server, seed=5) as proxy:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
+        flaky = GCSStore(store.uri)  # a client that goes through the proxy
+        # Only the media downloads (alt=media): a cut metadata answer is the SDK's own business.
+        proxy.add(Fault(kind, probability=0.25, method="GET", path="alt=media"))
+        for workers in ("1", "4"):
+            monkeypatch.setenv("LABDATASETS_TRANSFER_WORKERS", workers)
+            for oid, data in objects.items():
+                tries += 1
+                try:
+                    got = flaky.fetch(oid, tmp_path / f"{workers}-{oid}", context="faults:1.0.0 source 'g'").read_bytes()
+                except LabDatasetsError as exc:
+                    unclear += "faults:1.0.0" not in str(exc)
+                    continue
+                wrong += got != data
+                survived += got == data
+        assert proxy.stats[kind] > 0, (proxy.stats, proxy.log)
+    fault_outcome(f"gs:// store fetch, 25% of media GETs {kind}", tries=tries, survived=survived, wrong_data=wrong, unclear=unclear)
