@@ -21,6 +21,8 @@ import pytest
 import labdatasets
 from tests.helpers import REPO, sample_rows
 
+pytestmark = pytest.mark.slow  # subprocesses and Beam builds
+
 CHILD = r'''
 import importlib, importlib.util, os, signal, sys
 

@@ -57,11 +57,11 @@ def test_store_fetch_survives_a_flaky_network(kind, mode, flaky_s3, s3_bucket, t
     else:
         monkeypatch.setenv("LABDATASETS_TRANSFER_WORKERS", "1")
     store = _store(s3_bucket)
-    objects = _objects(store, 6, 300_000)
+    objects = _objects(store, 4, 300_000)
     probability = {"truncate": 0.3, "drop": 0.2, "status": 0.2, "delay": 0.3}[kind]
     flaky_s3.add(Fault(kind, probability=probability, method="GET", seconds=0.05))
     tries = survived = wrong = unclear = 0
-    for round_ in range(3):
+    for round_ in range(2):
         for oid, data in objects.items():
             tries += 1
             dest = tmp_path / f"{round_}-{oid}"
