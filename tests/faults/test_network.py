@@ -187,3 +187,46 @@ def test_gcs_store_fetch_survives_a_flaky_network(kind, gcs_server, gcs_bucket, 
                 survived += got == data
         assert proxy.stats[kind] > 0, (proxy.stats, proxy.log)
     fault_outcome(f"gs:// store fetch, 25% of media GETs {kind}", tries=tries, survived=survived, wrong_data=wrong, unclear=unclear)
+
+
+def test_cold_loads_from_an_s3_shared_cache_through_a_flaky_network(
+    flaky_s3, s3_bucket, make_builder, monkeypatch, tmp_path, fault_outcome
+):
+    """Published once (no faults), then loaded on cold machines with 10% of answers cut, dropped or 5xx."""
+    import labdatasets
+    from labdatasets.prepared.shared_cache import publish
+
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"s3://{s3_bucket}/prepared")
+    monkeypatch.setenv("LABDATASETS_PINS_DIR", str(tmp_path / "pins"))
+    rows = sample_rows(300)
+    make_builder.tabular("flaky_cache", rows=rows)
+    publish(labdatasets.builder("flaky_cache:1.0.0"), progress=False)
+    for kind in ("truncate", "drop", "status"):
+        flaky_s3.add(Fault(kind, probability=0.1, method="GET"))
+    built: list[str] = []
+    import importlib
+
+    builder_module = importlib.import_module("labdatasets.builder")  # the attribute labdatasets.builder is a function
+
+    original_build = builder_module.DatasetBuilder.build
+
+    def no_build(self, *args, **kwargs):  # a cold load must come from the cache, not from a rebuild
+        built.append(self.full_name)
+        return original_build(self, *args, **kwargs)
+
+    monkeypatch.setattr(builder_module.DatasetBuilder, "build", no_build)
+    tries = survived = wrong = unclear = 0
+    for attempt in range(4):
+        monkeypatch.setenv("LABDATASETS_HOME", str(tmp_path / f"cold-{attempt}"))
+        tries += 1
+        try:
+            df = labdatasets.load("flaky_cache:1.0.0", split="train+test", format="pandas", progress=False)
+        except LabDatasetsError as exc:
+            unclear += "flaky_cache" not in str(exc)
+            continue
+        wrong += sorted(df["id"].tolist()) != [r["id"] for r in rows]
+        survived += sorted(df["id"].tolist()) == [r["id"] for r in rows]
+    assert sum(flaky_s3.stats[k] for k in ("truncate", "drop", "status")) > 0, flaky_s3.stats
+    assert not built, f"the shared cache was not used: {built}"
+    fault_outcome("4 cold loads from an s3:// shared cache, 10% of GETs cut/dropped/5xx", tries=tries, survived=survived,
+                  wrong_data=wrong, unclear=unclear)
