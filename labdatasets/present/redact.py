@@ -89,6 +89,8 @@ _SECRET_ENV_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "AP
 _CONNECTION_ENV_PREFIX = "LABDATASETS_CONNECTION_"
 # Shorter values are not scrubbed from free text: they would mangle ordinary words.
 _MIN_SECRET_LEN = 4
+# Values of secret-named variables that are settings, not secrets.
+_NOT_SECRETS = frozenset({"enabled", "disabled", "required", "optional", "default"})
 
 # Characters of a host, an IPv6 literal and a port: what may follow the '@' that ends the user info.
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_[]:%")
@@ -135,8 +137,8 @@ def _environment_secrets() -> set[str]:
             password = url_password(value)
             if password:
                 found |= _variants(password)
-        elif any(word in upper for word in _SECRET_ENV_WORDS):
-            found |= _variants(value)
+        elif any(word in upper for word in _SECRET_ENV_WORDS) and len(value) >= 6 and value.lower() not in _NOT_SECRETS:
+            found |= _variants(value)  # flags such as SECRET_SCANNING=enabled are not secrets
     return found
 
 
