@@ -27,7 +27,8 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
 
 from labdatasets.errors import ConfigError, SnapshotCorruptedError, SnapshotError, SnapshotNotFoundError, local_write_error
 from labdatasets.stores.hashing import is_oid, sha256_file

@@ -21,7 +21,8 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
+from collections.abc import Iterator
 
 from labdatasets.errors import local_writes
 from labdatasets.stores.hashing import copy_and_hash, copy_file_and_hash, sha256_file
