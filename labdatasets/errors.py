@@ -61,9 +61,8 @@ __all__ = [
     "ProcessingError",
     "PreparedDataError",
     "LocalWriteError",
-    "local_write_error",
-    "local_writes",
 ]
+# Helpers (not errors; kept out of __all__, which the docs' error reference lists): local_write_error, local_writes.
 
 
 class LabDatasetsError(Exception):
