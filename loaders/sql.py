@@ -283,12 +283,18 @@ class _Session:
         return {c["name"]: c["type"] for c in sqlalchemy.inspect(self.conn).get_columns(name, schema=schema or None)}
 
     # ------------------------------------------------------------------ rows
+    #: Read MySQL rows off the wire into Arrow (:mod:`labdatasets.loaders._mysql_wire`) rather
+    #: than through PyMySQL's row parser; both give the same tables.
+    wire_reader = True
+
     def stream_mysql(self, query: str, columns: "list[MySQLColumn] | None", batch_rows: int) -> Iterator["pa.Table"]:
         """Rows of a MySQL query through a server-side cursor, a batch at a time."""
         import pymysql.cursors
         import pyarrow as pa
 
         from labdatasets.loaders._mysql_types import MySQLColumn, arrow_schema, text_to_arrow
+
+        from labdatasets.loaders import _mysql_wire
 
         raw = self.conn.connection.dbapi_connection
         cursor = raw.cursor(pymysql.cursors.SSCursor)
@@ -298,6 +304,9 @@ class _Session:
             columns = columns or wire
             schema = arrow_schema(columns)
             self.last_schema = schema
+            if self.wire_reader and len(wire) == len(columns) and _mysql_wire.supported(raw):
+                yield from _mysql_wire.read_result(raw, cursor._result, columns, schema)
+                return
             while True:
                 rows = cursor.fetchmany(batch_rows)
                 if not rows:
