@@ -210,9 +210,9 @@ def test_an_object_changed_while_pinning_stores_nothing(s3, s3_bucket, ctx, snap
     import os
 
     import labdatasets.stores.s3
-    import labdatasets.transfer
+    import labdatasets.stores.transfer
 
-    monkeypatch.setattr(labdatasets.transfer, "WORKERS", 1)
+    monkeypatch.setattr(labdatasets.stores.transfer, "WORKERS", 1)
     monkeypatch.setattr(labdatasets.stores.s3, "parallel_ranges", lambda size: True)
 
     s3.put_object(Bucket=s3_bucket, Key="moving/big.bin", Body=os.urandom(20 << 20))
@@ -235,7 +235,7 @@ def test_an_object_changed_while_pinning_stores_nothing(s3, s3_bucket, ctx, snap
 def test_large_objects_download_in_parallel_ranges(s3, s3_bucket, ctx, snapshots):
     import os
 
-    from labdatasets.hashing import sha256_bytes
+    from labdatasets.stores.hashing import sha256_bytes
     from labdatasets.loaders.s3 import S3Source
 
     data = os.urandom(20 << 20)
@@ -276,7 +276,7 @@ def test_bucket_urls_are_checked(s3_bucket):
 def test_one_streaming_request_per_object_when_asked(s3, s3_bucket, ctx, monkeypatch):
     import os
 
-    from labdatasets.hashing import sha256_bytes
+    from labdatasets.stores.hashing import sha256_bytes
     from labdatasets.loaders.s3 import S3Source
 
     monkeypatch.setenv("LABDATASETS_TRANSFER_WORKERS", "1")
@@ -297,7 +297,7 @@ def _pngs(n: int) -> dict[str, bytes]:
 def test_small_s3_objects_are_one_conditional_get_each(s3, s3_bucket, s3_env, ctx, snapshots, monkeypatch):
     from collections import Counter
 
-    from labdatasets.hashing import sha256_bytes
+    from labdatasets.stores.hashing import sha256_bytes
     from labdatasets.loaders.s3 import S3Source
     from tests.proxy import FaultProxy
 
@@ -324,7 +324,7 @@ def test_small_s3_objects_are_one_conditional_get_each(s3, s3_bucket, s3_env, ct
 
 
 def test_small_gcs_objects_are_one_get_of_their_generation_each(gcs, gcs_bucket, gcs_env, ctx, monkeypatch):
-    from labdatasets.hashing import sha256_bytes
+    from labdatasets.stores.hashing import sha256_bytes
     from labdatasets.loaders.gcs import GCSSource
     from tests.proxy import FaultProxy
 
@@ -350,7 +350,7 @@ def test_small_gcs_objects_are_one_get_of_their_generation_each(gcs, gcs_bucket,
 
 
 def test_small_object_faults_are_retried_or_store_nothing_wrong(s3, s3_bucket, s3_env, ctx, snapshots, monkeypatch):
-    from labdatasets.hashing import sha256_bytes
+    from labdatasets.stores.hashing import sha256_bytes
     from labdatasets.loaders.s3 import S3Source
     from tests.proxy import Fault, FaultProxy
 
