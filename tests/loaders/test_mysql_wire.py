@@ -35,7 +35,7 @@ def pin_both_ways(url, query, snapshots, tmp_path, monkeypatch, batch_rows=None)
     return pins
 
 
-def test_the_wire_reader_gives_the_row_readers_bytes_for_every_type(typed_db, snapshots, tmp_path, monkeypatch):
+def test_the_wire_reader_gives_the_row_readers_bytes_for_every_type(typed_db, snapshots, tmp_path, monkeypatch):  # noqa: F811
     pins = pin_both_ways(typed_db, "SELECT * FROM typed ORDER BY id", snapshots, tmp_path, monkeypatch, batch_rows=1)
     assert pins[True].num_rows == len(TYPED_ROWS)
     assert pins[True].objects[0].oid == pins[False].objects[0].oid
