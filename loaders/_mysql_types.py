@@ -32,7 +32,8 @@ values (:func:`text_to_arrow`) or straight from the received bytes
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

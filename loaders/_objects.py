@@ -25,7 +25,8 @@ import dataclasses
 import fnmatch
 import hashlib
 import posixpath
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from labdatasets.errors import SourceError, SourceNotFoundError
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
