@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 _UNAVAILABLE = (gexc.ServiceUnavailable, gexc.GatewayTimeout, gexc.InternalServerError, gexc.TooManyRequests)
 
 
+# Connections kept per host: enough for every small-object download in flight
+# (loaders._objects.SMALL_OBJECT_WORKERS) and the ranges of a large one.
+POOL_CONNECTIONS = 32
+
+
 # Every SDK error a store call can raise: API errors and credential errors (refused, missing, expired).
 _SDK_ERRORS = (gexc.GoogleAPIError, auth_exceptions.GoogleAuthError)
 
@@ -62,8 +67,19 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def gcs_client() -> Any:
-    """A google-cloud-storage client from Application Default Credentials (or the emulator)."""
-    return storage.Client()
+    """A google-cloud-storage client from Application Default Credentials (or the emulator).
+
+    Its HTTP session keeps ``POOL_CONNECTIONS`` connections (requests keeps 10,
+    and drops, with a warning, every connection beyond them that parallel
+    downloads opened).
+    """
+    import requests.adapters
+
+    client = storage.Client()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_CONNECTIONS)
+    for prefix in ("https://", "http://"):
+        client._http.mount(prefix, adapter)
+    return client
 
 
 def blob_reader(blob: Any, size: int) -> RangedReader:
