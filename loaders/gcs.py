@@ -21,7 +21,8 @@ from google.auth import exceptions as auth_exceptions
 from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
 from labdatasets.loaders._objects import ObjectSource, RemoteObject
 from labdatasets.present.redact import redact
-from labdatasets.stores.gcs import blob_reader, gcs_client
+from labdatasets.stores.gcs import blob_reader, gcs_client, is_transient
+from labdatasets.stores.retry import resilient_range
 
 __all__ = ["GCSSource"]
 
@@ -46,8 +47,14 @@ class GCSSource(ObjectSource):
 
     def _get(self, obj: RemoteObject) -> tuple[bytes, dict[str, Any]]:
         blob = self.client.bucket(self.bucket).blob(obj.key, generation=obj.identity["generation"])
-        # One request for that generation; the caller checks the size and the listed MD5.
-        return blob.download_as_bytes(raw_download=True, checksum=None), dict(obj.identity)
+        # One request for that generation (a cut answer asks again for the rest); the caller checks the size and MD5.
+        if obj.size == 0:
+            return blob.download_as_bytes(raw_download=True, checksum=None), dict(obj.identity)
+
+        def read(start: int, end: int) -> bytes:
+            return blob.download_as_bytes(start=start, end=end - 1, raw_download=True, checksum=None)
+
+        return resilient_range(0, obj.size, read, transient=is_transient), dict(obj.identity)
 
     def _reader(self, obj: RemoteObject) -> Any:
         blob = self.client.bucket(self.bucket).blob(obj.key, generation=obj.identity["generation"])

@@ -24,7 +24,8 @@ import botocore.exceptions
 from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
 from labdatasets.loaders._objects import ObjectSource, RemoteObject
 from labdatasets.present.redact import redact
-from labdatasets.stores.s3 import error_code, is_denied, is_missing, is_unavailable, ranged_reader, s3_client
+from labdatasets.stores.retry import resilient_range
+from labdatasets.stores.s3 import error_code, is_denied, is_missing, is_transient, is_unavailable, ranged_reader, s3_client
 
 __all__ = ["S3Source"]
 
@@ -63,13 +64,23 @@ class S3Source(ObjectSource):
     def _get(self, obj: RemoteObject) -> tuple[bytes, dict[str, Any]]:
         version_id = obj.identity.get("version_id")
         guard = {"VersionId": version_id} if version_id else {"IfMatch": f'"{obj.identity["etag"]}"'}
-        response = self.client.get_object(Bucket=self.bucket, Key=obj.key, **guard)
-        body = response["Body"]
-        try:
-            data = body.read()  # botocore checks the length and reports a cut connection
-        finally:
-            body.close()
-        return data, _identity(response)
+        responses: list[dict[str, Any]] = []
+
+        def read(start: int, end: int) -> bytes:
+            ranged = {"Range": f"bytes={start}-{end - 1}"} if start else {}
+            response = self.client.get_object(Bucket=self.bucket, Key=obj.key, **guard, **ranged)
+            responses.append(response)
+            body = response["Body"]
+            try:
+                return body.read()  # botocore checks the length and reports a cut connection
+            finally:
+                body.close()
+
+        if obj.size == 0:
+            return read(0, 0), _identity(responses[0])
+        # One GET; a dropped or cut answer asks again for the missing bytes (bounded; see stores.retry).
+        data = resilient_range(0, obj.size, read, transient=is_transient)
+        return data, _identity(responses[0])
 
     def _reader(self, obj: RemoteObject) -> Any:
         return ranged_reader(

@@ -16,6 +16,14 @@ a :class:`Fault` rule matches it::
         ...
     proxy.requests   # every request seen: (method, path, headers, what was done)
 
+Faults can also fire at random, reproducibly (the fault-injection suite in tests/faults/)::
+
+    with FaultProxy(upstream, seed=7) as proxy:
+        proxy.add(Fault("truncate", probability=0.05, method="GET"))   # 5% of GETs cut short
+        proxy.add(Fault("corrupt", path="alt=media", times=1))          # one body with a byte flipped
+        ...
+        proxy.stats      # {"requests": 40, "truncate": 2, "corrupt": 1, ...}
+
 It is bounded: it serves for ``lifetime`` seconds at most, then stops by
 itself (so a test that forgets it cannot leave it running), and its threads
 are daemons. Run it as a process for benchmarks (its CPU then does not share
@@ -32,6 +40,7 @@ import argparse
 import dataclasses
 import http.client
 import http.server
+import random
 import re
 import socket
 import sys
@@ -48,6 +57,7 @@ _HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
 }
 _COPY_BYTES = 256 << 10
+KINDS = ("status", "drop", "truncate", "corrupt", "delay")
 
 
 @dataclasses.dataclass
@@ -58,11 +68,14 @@ class Fault:
         kind: ``"status"`` (answer ``status`` without forwarding), ``"drop"`` (close the
             connection without answering), ``"truncate"`` (forward, then send only
             ``keep_bytes`` of the response body under its full Content-Length and
-            close) or ``"delay"`` (forward after ``seconds`` more).
+            close), ``"corrupt"`` (forward the whole answer with one byte of its body flipped)
+            or ``"delay"`` (forward after ``seconds`` more).
         method: only requests with this method (``GET``, ``PUT``...); None for any.
         path: only requests whose path and query match this regular expression (``re.search``).
         times: how many matching requests it applies to; None for all of them.
         skip: let this many matching requests through untouched first.
+        probability: the chance that it applies to a matching request (drawn from the
+            proxy's ``seed``, so a run is reproducible); 1.0 applies to every one.
     """
 
     kind: str
@@ -73,14 +86,17 @@ class Fault:
     status: int = 503
     keep_bytes: int = 0
     seconds: float = 0.0
+    probability: float = 1.0
     _seen: int = dataclasses.field(default=0, repr=False)
     _applied: int = dataclasses.field(default=0, repr=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "drop", "truncate", "delay"):
+        if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"probability must be between 0 and 1, got {self.probability}")
 
-    def _claim(self, method: str, path: str) -> bool:
+    def _claim(self, method: str, path: str, rng: random.Random | None = None) -> bool:
         """Whether this rule applies to the request (counting it); called under the proxy's lock."""
         if self.method is not None and method != self.method.upper():
             return False
@@ -88,6 +104,8 @@ class Fault:
             return False
         self._seen += 1
         if self._seen <= self.skip or (self.times is not None and self._applied >= self.times):
+            return False
+        if self.probability < 1.0 and (rng or random).random() >= self.probability:
             return False
         self._applied += 1
         return True
@@ -161,13 +179,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(502, "upstream unreachable")
             return
         truncate = fault is not None and fault.kind == "truncate"
+        corrupt = fault is not None and fault.kind == "corrupt"
         try:
-            self._relay(response, keep=fault.keep_bytes if truncate else None)
+            self._relay(response, keep=fault.keep_bytes if truncate else None, corrupt=corrupt)
         finally:
             if response.will_close or truncate or not response.isclosed():
                 proxy._drop_upstream()  # its connection has unread bytes (or is gone): never reuse it
 
-    def _relay(self, response: http.client.HTTPResponse, keep: int | None) -> None:
+    def _relay(self, response: http.client.HTTPResponse, keep: int | None, corrupt: bool = False) -> None:
         length = response.getheader("Content-Length")
         body: bytes | None = None
         if length is None and self.command != "HEAD" and response.status not in (204, 304):
@@ -189,6 +208,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         remaining = keep if keep is not None else None
         chunks = [body] if body is not None else iter(lambda: response.read(_COPY_BYTES), b"")
         for chunk in chunks:
+            if corrupt and chunk:  # one flipped byte in the first piece of the body
+                at = self.server.proxy._rng.randrange(len(chunk))
+                chunk = chunk[:at] + bytes([chunk[at] ^ 0x01]) + chunk[at + 1 :]
+                corrupt = False
             if remaining is not None:
                 chunk = chunk[:remaining]
                 remaining -= len(chunk)
@@ -220,6 +243,7 @@ class FaultProxy:
         faults: :class:`Fault` rules, tried in order.
         port: where to listen (0: any free port).
         lifetime: seconds after which the proxy stops by itself.
+        seed: seeds the draws of rules with a ``probability`` (and where ``corrupt`` flips a byte).
     """
 
     def __init__(
@@ -230,6 +254,7 @@ class FaultProxy:
         faults: Sequence[Fault] = (),
         port: int = 0,
         lifetime: float = 600.0,
+        seed: int = 0,
     ):
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or parsed.hostname not in ("127.0.0.1", "localhost"):
@@ -239,6 +264,7 @@ class FaultProxy:
         self.faults = list(faults)
         self.lifetime = lifetime
         self.requests: list[SeenRequest] = []
+        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._local = threading.local()
         self._server = _Server(("127.0.0.1", port), _Handler)
@@ -275,11 +301,24 @@ class FaultProxy:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def add(self, fault: Fault) -> Fault:
+        """Add a rule while the proxy runs (after the ones given at construction)."""
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """``{"requests": n, "<kind>": how many requests each kind of fault applied to, ...}``."""
+        with self._lock:
+            seen = [r.action for r in self.requests]
+        return {"requests": len(seen), **{kind: seen.count(kind) for kind in KINDS}}
+
     # ------------------------------------------------------------------ used by the handler threads
     def _match(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault._claim(method, path):
+                if fault._claim(method, path, self._rng):
                     return fault
         return None
 

@@ -24,7 +24,10 @@ def _cli(capsys, *argv: str) -> tuple[int, str]:
 
 
 def _one_clear_line(code: int, text: str, *words: str) -> bool:
-    return code == 1 and text.startswith("error: ") and "Traceback" not in text and all(w in text for w in words)
+    """Exit status 1, no traceback, and the error as the last line (warnings may come before it)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    return code == 1 and last.startswith("error: ") and "Traceback" not in text and all(w in last for w in words)
 
 
 CASES = [
@@ -90,6 +93,7 @@ def test_store_credentials_blame_the_store_and_say_what_to_set(
           and f"s3://{s3_bucket}/store" in message)
     code, text = _cli(capsys, "pin", "no_aws:1.0.0", "--quiet")
     ok_cli = _one_clear_line(code, text, "AWS_ACCESS_KEY_ID")
+    assert ok and ok_cli, (message, text)
     assert not (tmp_path / "pins" / "no_aws").exists()
     fault_outcome("s3:// store with no AWS credentials", tries=2, survived=ok + ok_cli, unclear=2 - ok - ok_cli)
 
@@ -97,7 +101,7 @@ def test_store_credentials_blame_the_store_and_say_what_to_set(
 @pytest.fixture
 def refused_google_credentials(tmp_path, monkeypatch):
     """A service-account key whose token endpoint (a fault proxy answering 401) refuses it."""
-    from tests.fault_proxy import Fault, FaultProxy
+    from tests.proxy import Fault, FaultProxy
     from tests.sheets_server import service_account_info
 
     with FaultProxy("http://127.0.0.1:9", seed=1) as proxy:  # nothing upstream: every request is answered by a rule
