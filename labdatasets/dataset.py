@@ -208,6 +208,10 @@ def convert(dataset: Dataset, format: str | None) -> Any:
 
 def read_prepared(info: "DatasetInfo", *, split: str | None = None, format: str | None = None) -> Any:
     """Read a prepared version: one split (or expression), or ``{split: ...}`` for all."""
+    if info.data_dir is not None:
+        from labdatasets.cache import mark_used
+
+        mark_used(Path(info.data_dir))  # `labdatasets cache prune --older-than` keeps what is in use
     if split is None:
         return {name: convert(read_split(info, name), format) for name in info.splits}
     if not isinstance(split, str):

@@ -9,7 +9,25 @@ from labdatasets import registry
 from labdatasets.builder import DatasetBuilder, DatasetInfo
 from labdatasets.naming import parse_name
 
-__all__ = ["load", "builder", "info", "list_datasets"]
+__all__ = ["load", "builder", "info", "list_datasets", "check_split_before_build"]
+
+
+def check_split_before_build(b: DatasetBuilder, split: str) -> None:
+    """Raise :class:`~labdatasets.errors.SplitError` for a malformed split or one the version will not have.
+
+    Runs before a build (which can take minutes), from what is cheaply known of
+    the version's split names (see :mod:`labdatasets.processing.outputs`).
+    """
+    from labdatasets.errors import SplitError
+    from labdatasets.processing.outputs import split_names
+    from labdatasets.splits import check_splits, parse_split
+
+    if not isinstance(split, str):
+        raise SplitError(f"split must be a string such as 'train' or 'train[:10%]', got {split!r}")
+    instructions = parse_split(split)
+    names = split_names(b)
+    if names is not None:
+        check_splits(instructions, names, b.full_name)
 
 
 def builder(
@@ -71,6 +89,8 @@ def load(
         >>> df = labdatasets.load("product_a:1.2.0", split="train", format="pandas")
     """
     b = builder(name, data_dir=data_dir)
+    if split is not None and download and not b.is_prepared():
+        check_split_before_build(b, split)
     if download:
         b.download_and_prepare(beam_options=beam_options, workers=workers, progress=progress)
     data = b.as_dataset(split=split, format=format)
