@@ -81,7 +81,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _error_text(exc: BaseException, verb: str | None) -> str:
-    from labdatasets.redact import redact
+    from labdatasets.present.redact import redact
 
     text = getattr(exc, "shell_message", None) or str(exc)
     if verb and verb not in ("load", "completion", "cache") and "'labdatasets load " in text:

@@ -40,9 +40,9 @@ def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported la
 
 
 def run(args: argparse.Namespace) -> int:
-    from labdatasets.cache import cache_report
-    from labdatasets.redact import redact
-    from labdatasets.summary import human_bytes
+    from labdatasets.workflow.cache import cache_report
+    from labdatasets.present.redact import redact
+    from labdatasets.present.summary import human_bytes
 
     report = cache_report(_settings(args), check_published=not args.offline)
     if args.json:
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from labdatasets.cache import parse_age, parse_size, prune
-    from labdatasets.summary import human_bytes
+    from labdatasets.workflow.cache import parse_age, parse_size, prune
+    from labdatasets.present.summary import human_bytes
 
     report = prune(
         _settings(args),

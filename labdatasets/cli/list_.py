@@ -27,7 +27,7 @@ def _marks(state: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     from labdatasets import registry
     from labdatasets.builder import describe_builder
-    from labdatasets.cache import cache_report
+    from labdatasets.workflow.cache import cache_report
     from labdatasets.config import settings
 
     if args.names:

@@ -57,7 +57,7 @@ def split_names(builder: "DatasetBuilder", *, construct: bool = True) -> list[st
     info = builder.prepared_info()
     if info is not None and info.splits:
         return list(info.splits)
-    from labdatasets.catalog import recorded_splits
+    from labdatasets.workflow.catalog import recorded_splits
 
     record = builder.pin_record()
     try:
@@ -67,7 +67,7 @@ def split_names(builder: "DatasetBuilder", *, construct: bool = True) -> list[st
     if record is not None and recorded.get("snapshot_id") == record.snapshot_id and recorded.get("splits"):
         return list(recorded["splits"])
     if builder.settings.shared_cache and record is not None:
-        from labdatasets.shared_cache import published
+        from labdatasets.prepared.shared_cache import published
 
         try:
             release = published(builder)
