@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
             e.full_name,
             "yes" if e.pinned else "no",
             f"{e.fetched_objects}/{e.objects} {human_bytes(e.fetched_bytes)}" if e.pinned else "-",
-            human_bytes(e.prepared_bytes) if e.prepared else "-",
-            (e.last_used or "")[:10] if e.prepared else "",
+            (human_bytes(e.prepared_bytes) if e.prepared else "-")
+            + (f" (+{human_bytes(e.partial_bytes)} partial)" if e.partial_bytes else ""),
+            (e.last_used or "")[:10] if e.prepared or e.partial_bytes else "",
             published(e.published),
         ]
         for e in report.entries
@@ -95,7 +96,7 @@ def run_prune(args: argparse.Namespace) -> int:
     if report.removed:
         print_table(
             ["kind", "what", "size", "last used"],
-            [[i.kind, i.name if i.kind == "prepared" else i.name[:16], human_bytes(i.size), (i.last_used or "")[:10]] for i in report.removed],
+            [[i.kind, i.name[:16] if i.kind == "object" else i.name, human_bytes(i.size), (i.last_used or "")[:10]] for i in report.removed],
         )
         print()
     for line in report.kept:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_json, table_width
+from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_json
 
 HELP = "load a dataset version and print its row counts and first rows"
 
@@ -54,13 +54,14 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    import pandas as pd
+    from labdatasets.cli._common import print_table
+    from labdatasets.present.display import cell_text, head_rows
 
     print(f"{info.full_name}: " + ", ".join(f"{name} {len(ds):,} rows" for name, ds in splits.items()))
-    width = table_width() or 160
-    with pd.option_context("display.max_columns", 12, "display.width", width):
-        for name, ds in splits.items():
-            print()
-            print(f"{name} (first {min(args.head, len(ds))} of {len(ds):,} rows)")
-            print(ds.head(args.head).to_string(max_colwidth=40, line_width=width))
+    for name, ds in splits.items():
+        print()
+        print(f"{name} (first {min(args.head, len(ds))} of {len(ds):,} rows)")
+        columns, rows = head_rows(ds, args.head)
+        features = info.features
+        print_table(columns, [[cell_text(v, features.get(c)) for c, v in zip(columns, row, strict=True)] for row in rows])
     return 0

@@ -139,6 +139,7 @@ def _decode_png(data: bytes) -> np.ndarray:
     stride = (width * bits + 7) // 8
     raw = np.frombuffer(zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT")), dtype=np.uint8)
     lines = _unfilter(raw[: height * (stride + 1)], height, stride, max(1, bits // 8))
+    pixels: Any
     if depth == 16:
         pixels = lines.view(">u2").astype(np.uint16).reshape(height, width, channels)
     elif depth == 8:
@@ -174,11 +175,12 @@ def decode_image(data: bytes) -> np.ndarray:
 
         import PIL.Image
 
-        with PIL.Image.open(io.BytesIO(data)) as img:
+        with PIL.Image.open(io.BytesIO(data)) as opened:
+            img: Any = opened
             if img.mode == "P":
                 img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-            elif img.mode in ("1", "I;16", "I;16B"):
-                img = img.convert("L") if img.mode == "1" else img
+            elif img.mode == "1":
+                img = img.convert("L")
             return np.asarray(img)
     if data.startswith(_PNG_SIGNATURE):
         try:

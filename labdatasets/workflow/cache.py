@@ -107,6 +107,7 @@ class CacheEntry:
     prepared_bytes: int = 0
     last_used: str | None = None
     published: bool | None = None  # None: no shared cache configured, or it could not be read
+    partial_bytes: int = 0  # shards of a published version fetched one by one (a slice or a stream)
 
     @property
     def full_name(self) -> str:
@@ -144,7 +145,7 @@ class CacheReport:
             "versions": [e.to_json() for e in self.entries],
             "other_objects": self.other_objects,
             "other_bytes": self.other_bytes,
-            "prepared_bytes": sum(e.prepared_bytes for e in self.entries),
+            "prepared_bytes": sum(e.prepared_bytes + e.partial_bytes for e in self.entries),
             "fetched_bytes": sum(e.fetched_bytes for e in self.entries) + self.other_bytes,
         }
 
@@ -232,6 +233,13 @@ def cache_report(settings: "Settings | None" = None, *, check_published: bool = 
         entry.prepared_dir = str(folder)
         entry.prepared_bytes = folder_bytes(folder)
         entry.last_used = _iso(last_used(folder))
+    from labdatasets.prepared.streaming import PARTIAL_DIR
+
+    for dataset, config, version, folder in _prepared_folders(settings.data_dir / PARTIAL_DIR):
+        entry = CacheEntry(dataset, config, version, objects_are_primary=primary)
+        entry = entries.setdefault(entry.full_name, entry)
+        entry.partial_bytes = folder_bytes(folder)
+        entry.last_used = entry.last_used or _iso(last_used(folder))
     other = other_bytes = 0
     for oid in local.iter_oids() if hasattr(local, "iter_oids") else ():
         if oid not in claimed:
@@ -240,7 +248,7 @@ def cache_report(settings: "Settings | None" = None, *, check_published: bool = 
                 other_bytes += (local_root / _object_rel(oid)).stat().st_size
             except OSError:
                 pass
-    listed = [e for e in entries.values() if e.pinned or e.prepared or e.published]
+    listed = [e for e in entries.values() if e.pinned or e.prepared or e.published or e.partial_bytes]
     listed.sort(key=lambda e: (e.dataset, e.config or "", [int(x) for x in e.version.split(".")]))
     return CacheReport(
         data_dir=str(settings.data_dir),
@@ -263,7 +271,7 @@ def _object_rel(oid: str) -> str:
 class PruneItem:
     """One thing ``prune`` removed (or would remove with ``dry_run``)."""
 
-    kind: str  # "prepared" or "object"
+    kind: str  # "prepared", "partial" (shards fetched one by one) or "object"
     name: str  # a version's full name, or an object id
     path: str
     size: int
@@ -367,6 +375,13 @@ def prune(
             continue
         used = last_used(folder)
         candidates.append((used, PruneItem("prepared", full, str(folder), folder_bytes(folder), _iso(used))))
+    from labdatasets.prepared.streaming import PARTIAL_DIR
+
+    for dataset, config, version, folder in _prepared_folders(settings.data_dir / PARTIAL_DIR):
+        full = f"{dataset}{'/' + config if config else ''}:{version}"
+        if not any(_inside(folder, root) for root in protected):
+            used = last_used(folder)
+            candidates.append((used, PruneItem("partial", full, str(folder), folder_bytes(folder), _iso(used))))
     if settings.local_store != settings.snapshot_store:
         local_root = Path(settings.local_store[len("file://") :])
         if not any(_inside(local_root, root) for root in protected):
@@ -405,7 +420,7 @@ def prune(
         if dry_run:
             continue
         path = Path(item.path)
-        if item.kind == "prepared":
+        if item.kind in ("prepared", "partial"):
             # Move aside first: a reader never sees a half-deleted version.
             trash = path.parent / f".pruning.{path.name}.{os.getpid()}"
             os.replace(path, trash)
