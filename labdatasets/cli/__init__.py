@@ -17,7 +17,7 @@ import importlib
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from labdatasets._version import __version__
 

@@ -26,7 +26,8 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
 
 from labdatasets.errors import LabDatasetsError, SnapshotError
 from labdatasets.splits import check_splits, parse_split

@@ -33,7 +33,8 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 from labdatasets.errors import ConfigError, LabDatasetsError
 from labdatasets.prepared.folder import last_used
@@ -75,7 +76,7 @@ def parse_size(text: str) -> int:
 def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return _dt.datetime.fromtimestamp(timestamp, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(timestamp, tz=_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def folder_bytes(path: Path) -> int:
