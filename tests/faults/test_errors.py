@@ -45,7 +45,7 @@ def test_bad_arguments_are_one_clear_line(capsys, fault_outcome):
         with pytest.raises(ConfigError, match="data_dir"):
             labdatasets.load("iris", split="train", data_dir=bad)  # type: ignore[arg-type]
         results.append(True)
-    with pytest.raises(ConfigError, match="format is one of pandas"):
+    with pytest.raises(ConfigError, match="format must be one of pandas"):
         labdatasets.load("iris", split="train", format="xyz")
     results.append(True)
     fault_outcome("5000-digit version, non-path data_dir, format='xyz'", tries=len(results), survived=sum(results),
