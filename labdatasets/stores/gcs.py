@@ -29,7 +29,7 @@ from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.present.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
-from labdatasets.stores.retry import resilient_range
+from labdatasets.stores.retry import resilient_range, retrying
 from labdatasets.stores.transfer import RangedReader, parallel_ranges
 
 __all__ = ["GCSStore", "gcs_client", "blob_reader"]
@@ -137,7 +137,7 @@ class GCSStore(BucketStore):
 
     def has(self, oid: str) -> bool:
         try:
-            return self.bucket.blob(self.key(oid)).exists()
+            return bool(retrying(self.bucket.blob(self.key(oid)).exists, transient=is_transient))
         except _SDK_ERRORS as exc:
             raise self._fail(exc, "checking") from exc
 
@@ -157,7 +157,7 @@ class GCSStore(BucketStore):
 
     def _download(self, oid: str, dest: Path, progress: Progress | None) -> str:
         try:
-            blob = self.bucket.get_blob(self.key(oid))
+            blob = retrying(lambda: self.bucket.get_blob(self.key(oid)), transient=is_transient)
             if blob is None:
                 raise self.not_found(oid)
             # Read that generation through the client's own endpoint (the listing's mediaLink may name another host).
@@ -191,7 +191,8 @@ class GCSStore(BucketStore):
 
     def _get_ref(self, name: str) -> bytes | None:
         try:
-            return self.bucket.blob(self._under_prefix(ref_key(name))).download_as_bytes()
+            blob = self.bucket.blob(self._under_prefix(ref_key(name)))
+            return retrying(blob.download_as_bytes, transient=is_transient)
         except gexc.NotFound:
             return None
         except _SDK_ERRORS as exc:

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ResumingReader", "TransferInterrupted", "resilient_range", "max_attempts", "backoff"]
+__all__ = ["ResumingReader", "TransferInterrupted", "resilient_range", "retrying", "max_attempts", "backoff"]
 
 logger = logging.getLogger(__name__)
 
@@ -186,3 +186,17 @@ def resilient_range(
         have += len(data)
         budget.progress()
     return b"".join(parts)
+
+
+def retrying(call: Callable[[], Any], *, transient: Callable[[BaseException], bool]) -> Any:
+    """``call()``, asked again after a transient failure (bounded like the reads); the last error is raised."""
+    failures = 0
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            failures += 1
+            if not transient(exc) or failures >= max_attempts():
+                raise
+            logger.info("request failed (%s); trying again (attempt %d)", type(exc).__name__, failures + 1)
+            _wait(failures)

@@ -37,7 +37,7 @@ from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.present.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
-from labdatasets.stores.retry import ResumingReader, resilient_range
+from labdatasets.stores.retry import ResumingReader, resilient_range, retrying
 from labdatasets.stores.transfer import RangedReader, parallel_ranges
 
 __all__ = ["S3Store", "s3_client", "ranged_reader", "MULTIPART_BYTES", "PART_BYTES"]
@@ -172,7 +172,7 @@ class S3Store(BucketStore):
     # ------------------------------------------------------------------ primitives
     def has(self, oid: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self.key(oid))
+            retrying(lambda: self.client.head_object(Bucket=self.bucket, Key=self.key(oid)), transient=is_transient)
             return True
         except botocore.exceptions.ClientError as exc:
             if is_missing(exc) and error_code(exc) != "NoSuchBucket":
@@ -236,7 +236,7 @@ class S3Store(BucketStore):
     def _download(self, oid: str, dest: Path, progress: Progress | None) -> str:
         key = self.key(oid)
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            head = retrying(lambda: self.client.head_object(Bucket=self.bucket, Key=key), transient=is_transient)
             size = int(head["ContentLength"])
             etag = str(head.get("ETag", "")).strip('"') or None
             return self._write_verified(ranged_reader(self.client, self.bucket, key, size, if_match=etag), dest, progress)
@@ -273,7 +273,9 @@ class S3Store(BucketStore):
 
     def _get_ref(self, name: str) -> bytes | None:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._under_prefix(ref_key(name)))["Body"].read()
+            key = self._under_prefix(ref_key(name))
+            # A small record read whole: a cut or refused answer is asked again (bounded).
+            return retrying(lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read(), transient=is_transient)
         except botocore.exceptions.ClientError as exc:
             if is_missing(exc) and error_code(exc) != "NoSuchBucket":
                 return None
