@@ -20,6 +20,7 @@ import os
 import tempfile
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from labdatasets.processing._beam_import import import_beam
@@ -166,33 +167,91 @@ class ReadPinnedSource(beam.PTransform):
 
 
 class _ConformAndShard(beam.DoFn):
-    """Rows of one split -> ``((split, shard), rows conformed to the features)``.
+    """Rows of one split -> ``((split, shard), rows conformed to the features)``, and ``((split, -1), tally)``.
 
     One step rather than three (tag, conform, shard): every Beam step has a cost
-    on the DirectRunner, and these always go together.
+    on the DirectRunner, and these always go together. The tally reports what
+    entered the write path (see :mod:`labdatasets.processing.ledger`).
     """
 
-    def __init__(self, split: str, features: Any, where: str, key: Sequence[str], num_shards: int, sort_columns: Sequence[str]):
+    def __init__(
+        self,
+        split: str,
+        features: Any,
+        where: str,
+        key: Sequence[str],
+        num_shards: int,
+        sort_columns: Sequence[str],
+        origin: tuple[Any, str] | None = None,
+    ):
         self.split = split
         self.features = features
         self.where = f"{where} split {split!r}"
         self.key = tuple(key)
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
+        self.origin = origin  # (split key, salt) of split_by_hash when the rows come straight from it
 
     def process(self, element: Any) -> Iterator[tuple[tuple[str, int], pa.Table]]:
+        from labdatasets.processing.ledger import key_digest, tally_table
+        from labdatasets.processing.splitting import key_hash
         from labdatasets.processing.transforms import as_table, bucket_slices
 
         table = as_table(element)
         if not table.num_rows:
             return
+        split_digest = None
+        if self.origin is not None:
+            split_key, salt = self.origin
+            split_digest = int(key_hash(table, split_key, salt).sum(dtype=np.uint64))
         table = self.features.conform(table, where=self.where, key=self.key)
+        yield (self.split, -1), tally_table(
+            "entry", [self.split], [table.num_rows], [key_digest(table, self.sort_columns)], split_digests=[split_digest]
+        )
         if self.num_shards == 1:
             yield (self.split, 0), table
             return
         for index, part in bucket_slices(table, self.sort_columns, self.num_shards, salt="shard"):
             if part.num_rows:
                 yield (self.split, index), part
+
+
+def _rows_only(element: tuple[tuple[str, int], pa.Table]) -> Iterator[tuple[tuple[str, int], pa.Table]]:
+    if element[0][1] >= 0:
+        yield element
+
+
+def _tallies_only(element: tuple[tuple[str, int], pa.Table]) -> Iterator[dict[str, Any]]:
+    from labdatasets.processing.ledger import tally_records
+
+    if element[0][1] < 0:
+        yield from tally_records(element[1])
+
+
+def _written(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {"stage": "written", **manifest}
+
+
+def _keyed_by_none(record: dict[str, Any]) -> tuple[None, dict[str, Any]]:
+    return None, record
+
+
+class _WriteLedger(beam.DoFn):
+    """All reports of the build in one ``_ledger.json`` (one element: the last step of the pipeline)."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, grouped: tuple[None, Iterable[dict[str, Any]]]) -> Iterator[str]:
+        from apache_beam.io.filesystems import FileSystems
+
+        from labdatasets.processing.ledger import LEDGER_FILENAME
+
+        records = sorted(grouped[1], key=lambda r: json.dumps(r, sort_keys=True))
+        path = FileSystems.join(self.out_dir, LEDGER_FILENAME)
+        with FileSystems.create(path, mime_type="application/json") as fh:
+            fh.write(json.dumps({"records": records}).encode("utf-8"))
+        yield path
 
 
 def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> list[str]:
@@ -226,6 +285,7 @@ class _WriteShard(beam.DoFn):
         import pyarrow.parquet as pq
         from apache_beam.io.filesystems import FileSystems
 
+        from labdatasets.processing.ledger import key_digest
         from labdatasets.processing.transforms import sort_rows
 
         (split, index), tables = keyed
@@ -249,6 +309,7 @@ class _WriteShard(beam.DoFn):
                 "index": index,
                 "filename": filename,
                 "num_rows": table.num_rows,
+                "key_digest": key_digest(table, self.sort_columns),
                 "num_bytes": sink.size,
                 "sha256": sink.digest.hexdigest(),
             }
@@ -268,8 +329,9 @@ class WriteSplits(beam.PTransform):
 
     Rows are sorted by ``key`` (ties broken by the other columns, see
     :func:`labdatasets.processing.transforms.sort_rows`), so the written splits
-    do not depend on the runner or on how rows were batched. Outputs the shard
-    manifests.
+    do not depend on the runner or on how rows were batched. Every report of
+    rows in and out goes into ``_ledger.json`` (:mod:`labdatasets.processing.ledger`),
+    written by the last step; outputs its path.
     """
 
     def __init__(
@@ -295,20 +357,58 @@ class WriteSplits(beam.PTransform):
 
     def expand(self, splits: Mapping[str, beam.PCollection]) -> beam.PCollection:
         shard_key = beam.typehints.Tuple[beam.typehints.Tuple[str, int], pa.Table]
-        keyed = [
-            pcoll
-            | f"Conform {name}"
-            >> beam.ParDo(
-                _ConformAndShard(name, self.features, self.where, self.key, self.num_shards, self.sort_columns)
-            ).with_output_types(shard_key)
-            for name, pcoll in splits.items()
-        ]
-        return (
-            keyed
-            | "Splits" >> beam.Flatten()
+        pipeline = next(iter(splits.values())).pipeline
+        keyed = []
+        origins: dict[str, str] = {}
+        split_tallies = []
+        for name, pcoll in splits.items():
+            origin = getattr(pcoll, "_labdatasets_split", None)
+            if origin is not None and origin.split == name:
+                origins[name] = origin.origin
+                if all(t is not origin.tallies for t in split_tallies):
+                    split_tallies.append(origin.tallies)
+            keyed.append(
+                pcoll
+                | f"Conform {name}"
+                >> beam.ParDo(
+                    _ConformAndShard(
+                        name,
+                        self.features,
+                        self.where,
+                        self.key,
+                        self.num_shards,
+                        self.sort_columns,
+                        (origin.key, origin.salt) if origin is not None and origin.split == name else None,
+                    )
+                ).with_output_types(shard_key)
+            )
+        conformed = keyed | "Splits" >> beam.Flatten()
+        manifests = (
+            conformed
+            | "Rows" >> beam.FlatMap(_rows_only).with_output_types(shard_key)
             | "GroupShards" >> beam.GroupByKey()
             | "WriteShards" >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
         )
+        reports = [
+            pipeline | "Ledger seed" >> beam.Create([{"stage": "seed", "origins": origins}]),
+            conformed | "Entry tallies" >> beam.FlatMap(_tallies_only),
+            manifests | "Written" >> beam.Map(_written),
+        ]
+        for i, tallies in enumerate(split_tallies):
+            reports.append(tallies | f"Split tallies {i}" >> beam.FlatMap(_tally_dicts))
+        return (
+            reports
+            | "Reports" >> beam.Flatten()
+            | "One ledger" >> beam.Map(_keyed_by_none)
+            | "Gather" >> beam.GroupByKey()
+            | "Write ledger" >> beam.ParDo(_WriteLedger(self.out_dir))
+        )
+
+
+def _tally_dicts(table: pa.Table) -> Iterator[dict[str, Any]]:
+    from labdatasets.processing.ledger import tally_records
+
+    yield from tally_records(table)
 
 
 class WriteSplit(beam.PTransform):
