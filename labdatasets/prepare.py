@@ -262,6 +262,8 @@ def _build_locked(
             flags=flags,
             store_uris=(store.primary.uri, store.cache.uri if local else None),
             progress_dir=tmp / ".progress" if local else None,
+            # a local Beam runner sorts on this machine's disk rather than shuffling rows in memory
+            spill_dir=tmp / ".spill" if runner.lower() in LOCAL_RUNNERS else None,
         )
         with stage(f"build {builder.full_name} on {runner}"):
             with counter_bar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress):
@@ -364,6 +366,7 @@ class _Job:
     flags: list[str]
     store_uris: tuple[str, str | None]
     progress_dir: Path | None
+    spill_dir: Path | None = None
 
 
 def _by_value_modules(builder: "DatasetBuilder") -> list[Any]:
@@ -426,6 +429,7 @@ def _run_pipeline(job: _Job) -> list[str]:
         key=job.declared.key_columns,
         num_shards=builder.NUM_SHARDS,
         where=builder.full_name,
+        spill_dir=str(job.spill_dir) if job.spill_dir is not None else None,
     )
     beam_logger = logging.getLogger("apache_beam")
     level = beam_logger.level
@@ -463,6 +467,8 @@ def _collect(job: _Job, local_dir: Path, *, staged: bool, progress: bool) -> tup
     """
     from labdatasets.processing.pipeline_io import MANIFEST_DIR
 
+    if job.spill_dir is not None:
+        shutil.rmtree(job.spill_dir, ignore_errors=True)
     if not staged:
         manifest_dir = local_dir / MANIFEST_DIR
         manifests = {}
