@@ -31,7 +31,7 @@ MERGE_SLICE_ROWS = 8_192
 
 def sort_spec(schema: "pa.Schema", key: Sequence[str]) -> list[str]:
     """The columns rows are ordered by: ``key`` (those present), then the other sortable columns."""
-    from labdatasets.processing.transforms import sortable_columns
+    from labdatasets.processing.tables import sortable_columns
 
     sortable = sortable_columns(schema)
     first = [k for k in key if k in schema.names] or sortable
