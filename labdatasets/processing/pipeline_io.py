@@ -390,7 +390,9 @@ class ShardWriter:
 
 
 def _write_batches(writer: Any, table: pa.Table) -> None:
-    for batch in table.combine_chunks().to_batches():
+    from labdatasets.processing.fingerprint import compact_batches
+
+    for batch in compact_batches(table):
         writer.write_batch(batch)
 
 
