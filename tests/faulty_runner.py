@@ -69,12 +69,12 @@ class _FaultyRunner(FnApiRunner):
 
 
 class DroppingRunner(_FaultyRunner):
-    label_suffix = "Write splits/Rows"
+    label_suffix = "Write splits/Rows train"
     fault = staticmethod(_drop_first_train_row)
 
 
 class DuplicatingRunner(_FaultyRunner):
-    label_suffix = "Write splits/Rows"
+    label_suffix = "Write splits/Rows train"
     fault = staticmethod(_duplicate_train_batches)
 
 

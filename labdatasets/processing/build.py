@@ -86,7 +86,7 @@ def pipeline_options(
     if not any(f.startswith("--runner=") for f in flags):
         flags.insert(0, "--runner=DirectRunner")
     flags = [f"--runner={resolve_runner(f.split('=', 1)[1])}" if f.startswith("--runner=") else f for f in flags]
-    register_runner_options(runner)
+    register_runner_options(runner, flags)
     flags = _checked_flags(flags)
     if workers is not None:
         if workers < 1:

@@ -562,24 +562,34 @@ class WriteSplits(beam.PTransform):
                     )
                 ).with_output_types(shard_key)
             )
-        conformed = keyed | "Splits" >> beam.Flatten()
-        rows = conformed | "Rows" >> beam.FlatMap(_rows_only).with_output_types(shard_key)
+        # No Flatten of rows on this machine: the DirectRunner materializes a Flatten's inputs in memory.
+        names = list(splits)
+        rows = [
+            pcoll | f"Rows {name}" >> beam.FlatMap(_rows_only).with_output_types(shard_key)
+            for name, pcoll in zip(names, keyed, strict=True)
+        ]
+        entry = [pcoll | f"Entry tallies {name}" >> beam.FlatMap(_tallies_only) for name, pcoll in zip(names, keyed, strict=True)]
         if self.spill_dir is None:  # a shuffle of the rows: the runner's own (Dask, Dataflow, Flink, Spark)
             manifests = (
                 rows
+                | "Splits" >> beam.Flatten()
                 | "GroupShards" >> beam.GroupByKey()
                 | "WriteShards" >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
             )
         else:  # on this machine: sorted runs on disk, a shuffle of their names only, a merge per shard
+            runs = [
+                pcoll | f"SpillRuns {name}" >> beam.ParDo(_SpillRuns(self.spill_dir, self.sort_columns, RUN_ROWS))
+                for name, pcoll in zip(names, rows, strict=True)
+            ]
             manifests = (
-                rows
-                | "SpillRuns" >> beam.ParDo(_SpillRuns(self.spill_dir, self.sort_columns, RUN_ROWS))
+                runs
+                | "Runs" >> beam.Flatten()
                 | "GroupRuns" >> beam.GroupByKey()
                 | "MergeShards" >> beam.ParDo(_MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
             )
         reports = [
             pipeline | "Ledger seed" >> beam.Create([{"stage": "seed", "origins": origins}]),
-            conformed | "Entry tallies" >> beam.FlatMap(_tallies_only),
+            *entry,
             manifests | "Written" >> beam.Map(_written),
         ]
         for i, tallies in enumerate(split_tallies):

@@ -50,16 +50,18 @@ def is_dask_runner(name: str) -> bool:
     return resolve_runner(name) == DASK_RUNNER or name.endswith(".DaskRunner")
 
 
-def register_runner_options(runner: str) -> None:
+def register_runner_options(runner: str, flags: Sequence[str] = ()) -> None:
     """Import the modules that declare runner options Beam's parser does not see by default.
 
-    The Dask runner's options are registered whenever ``dask.distributed`` is
-    installed (so that ``--beam-option dask_client_address=...`` is checked even
-    before ``--runner`` is read); choosing the DaskRunner without it is an error
-    naming the extra to install.
+    The Dask runner's options are registered when the runner is Dask or a
+    ``dask_...`` option is given (importing dask.distributed takes a second or
+    two, so other builds do not); choosing the DaskRunner without it installed
+    is an error naming the extra to install.
     """
     from labdatasets.errors import MissingDependencyError
 
+    if not is_dask_runner(runner) and not any(f.lstrip("-").startswith("dask_") for f in flags):
+        return
     try:
         import dask.distributed  # noqa: F401
     except ImportError as exc:
