@@ -63,7 +63,7 @@ class Builder(lds.DatasetBuilder):
 
     def _process(self, sources):
         return P.split_by_hash(sources["rows"], key="id", ratios=%(ratios)r)
-''' % {"labels": LABELS, "ratios": RATIOS}
+''' % {"labels": LABELS, "ratios": RATIOS}  # noqa: UP031 - the template is Python code full of braces
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             common = ["--csv", str(csv), "--folder", str(folder), "--out", str(work / "bare-out")]
             best: dict[str, dict[str, Any]] = {}
 
-            def keep(name: str, result: dict[str, Any]) -> None:
+            def keep(name: str, result: dict[str, Any], best: dict[str, dict[str, Any]] = best) -> None:
                 old = best.get(name)
                 best[name] = result if old is None else {
                     **result, "seconds": min(old["seconds"], result["seconds"]), "peak_rss": max(old["peak_rss"], result["peak_rss"])

@@ -6,7 +6,8 @@ Used by ``--runner tests.faulty_runner.DroppingRunner`` (or DuplicatingRunner, M
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.pipeline import PTransformOverride

@@ -27,7 +27,8 @@ not at all, so a count that matches by chance still fails on the digest.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -110,7 +111,7 @@ def _totals(records: Iterable[Mapping[str, Any]]) -> tuple[dict[tuple[str, str],
     origins: dict[str, set[str]] = {}
     for record in records:
         stage = record.get("stage")
-        split = record.get("split")
+        split = str(record.get("split"))
         if stage == "split":
             assigned.setdefault((record["origin"], split), _Sum()).add(record["rows"], record["digest"])
         elif stage == "entry":

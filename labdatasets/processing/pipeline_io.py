@@ -547,7 +547,7 @@ class WriteSplits(beam.PTransform):
         pipeline = next(iter(splits.values())).pipeline
         keyed = []
         origins: dict[str, str] = {}
-        split_tallies = []
+        split_tallies: list[Any] = []
         for name, pcoll in splits.items():
             origin = getattr(pcoll, "_labdatasets_split", None)
             if origin is not None and origin.split == name:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 __all__ = [
     "DASK_RUNNER",
@@ -125,7 +126,7 @@ def check_pipeline(pipeline: Any, runner: str, *, where: str, last_label: str) -
     leaves: list[Any] = []
     tagged: list[tuple[str, list[str]]] = []
 
-    class _Visitor(PipelineVisitor):  # type: ignore[misc]
+    class _Visitor(PipelineVisitor):
         def visit_transform(self, node: Any) -> None:
             for value in node.inputs:
                 consumed.add(id(value))

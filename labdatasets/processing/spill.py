@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -167,7 +168,7 @@ def merge_runs(paths: Sequence[str], spec: Sequence[str], *, remove: bool = True
                 for run in live:
                     if run.first() >= frontier:
                         continue
-                    count = run.rows if run.last() < frontier else _count_below(run.buffer, first, frontier)  # type: ignore[arg-type]
+                    count = run.rows if run.last() < frontier else _count_below(run.buffer, first, frontier)
                     parts.append(run.take(count))
                 if not parts:  # every buffered row is at the frontier or above: read further where it is
                     for run in reading:

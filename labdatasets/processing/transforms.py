@@ -309,7 +309,7 @@ def split_by_hash(
     for i, name in enumerate(ratios):
         out = assigned | f"{label} {name}" >> beam.FlatMap(_only, i).with_output_types(pa.Table)
         # WriteSplits finds the assignment's tally through this attribute when it writes this very PCollection
-        out._labdatasets_split = SplitOrigin(origin, name, key, salt, tallies)  # type: ignore[attr-defined]
+        out._labdatasets_split = SplitOrigin(origin, name, key, salt, tallies)
         outputs[name] = out
     return outputs
 
