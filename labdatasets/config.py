@@ -37,9 +37,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli (a dependency there)
+    import tomli as tomllib
 
 from labdatasets.errors import ConfigError
 

@@ -232,6 +232,12 @@ def _build_locked(
     if record is None:
         with stage(f"pin {builder.full_name}"):
             record = builder.pin(progress=progress)
+        logger.warning(
+            "%s had no pin record, so it was pinned now: the record was written to %s. Commit that file (with the "
+            "builder): it is what names this version's data for everyone else; until then only this machine "
+            "can build it.",
+            builder.full_name, record.path or builder.pin_record_path(),
+        )
     store = snapshots_for(builder)
     if not local and store.primary.uri.startswith("file://"):
         logger.warning(
@@ -257,7 +263,7 @@ def _build_locked(
         )
         with stage(f"build {builder.full_name} on {runner}"):
             with counter_bar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress):
-                splits = _run_pipeline(job)
+                splits = _run_pipeline_here_or_isolated(job, builder)
         manifests = _collect(job, tmp, staged=staging is not None, progress=progress)
         with stage(f"fingerprint {builder.full_name}"):
             info = _finalize(processing, record, declared, tmp, splits, manifests)
@@ -373,6 +379,13 @@ def _by_value_modules(builder: "DatasetBuilder") -> list[Any]:
     ]
 
 
+def _run_pipeline_here_or_isolated(job: _Job, builder: "DatasetBuilder") -> list[str]:
+    from labdatasets.processing.isolated import in_ipython, run_pipeline_in_child
+
+    # in IPython (a notebook), Beam turns interactive: the pipeline runs in a child process there
+    return run_pipeline_in_child(job, builder) if in_ipython() else _run_pipeline(job)
+
+
 def _run_pipeline(job: _Job) -> list[str]:
     from labdatasets.processing._beam_import import import_beam
 
@@ -388,7 +401,12 @@ def _run_pipeline(job: _Job) -> list[str]:
     if job.progress_dir is not None and not logger.isEnabledFor(logging.DEBUG) and not _option(flags, "default_sdk_harness_log_level"):
         flags.append("--default_sdk_harness_log_level=ERROR")  # worker subprocesses log to our stderr otherwise
     options = PipelineOptions(flags)
-    pipeline = beam.Pipeline(options=options)
+    runner = None
+    if (_option(flags, "runner") or "").lower() in ("directrunner", "direct"):
+        from labdatasets.processing.direct import direct_runner
+
+        runner = direct_runner(options)
+    pipeline = beam.Pipeline(runner=runner, options=options)
     if job.progress_dir is not None:
         job.progress_dir.mkdir(parents=True, exist_ok=True)
     sources = PinnedSources(
