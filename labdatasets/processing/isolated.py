@@ -17,7 +17,7 @@ None of that can be switched off: it keys on the process being IPython. A datase
 build is not an interactive pipeline, so in IPython the pipeline runs where Beam
 sees an ordinary process: ``python -m labdatasets.processing.isolated JOB RESULT``.
 The child gets the job (the builder, its pin record, where to write) pickled, runs
-exactly what an ordinary process runs (:func:`labdatasets.prepare._run_pipeline`) and
+exactly what an ordinary process runs (:func:`labdatasets.processing.build._run_pipeline`) and
 pickles back the split names or the error. The parent keeps the progress display
 (workers report through files, see :class:`labdatasets.progress.CounterFile`) and
 everything after the pipeline (checking, fingerprinting, moving into place).
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from labdatasets.errors import LabDatasetsError, ProcessingError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.prepare import _Job
+    from labdatasets.processing.build import _Job
 
 __all__ = ["in_ipython", "run_pipeline_in_child"]
 
@@ -105,7 +105,7 @@ def run_pipeline_in_child(job: "_Job", builder: Any) -> list[str]:
 
 
 def _by_value_modules(builder: Any) -> list[Any]:
-    from labdatasets.prepare import _by_value_modules as modules
+    from labdatasets.processing.build import _by_value_modules as modules
 
     return [m for m in modules(builder) if getattr(m, "__file__", None)]
 
@@ -141,21 +141,21 @@ def _child(job_path: Path, result_path: Path) -> int:
         logging.basicConfig(level=logging.DEBUG)
     builder: Any = None
     try:
-        from labdatasets.pinning import snapshots_for
-        from labdatasets.prepare import _run_pipeline
-        from labdatasets.versioning import processing_builder
+        from labdatasets.pinning.pin import snapshots_for
+        from labdatasets.processing.build import _run_pipeline
+        from labdatasets.processing.code import processing_builder
 
         for name, file in payload["modules"]:
             _import(name, file)
         unpickled = pickle.loads(payload["job"])
         builder, job = unpickled["builder"], unpickled["job"]
-        versioning_logger = logging.getLogger("labdatasets.versioning")
-        before = versioning_logger.level
-        versioning_logger.setLevel(logging.ERROR)  # the parent already said what code builds this version
+        code_logger = logging.getLogger("labdatasets.processing.code")
+        before = code_logger.level
+        code_logger.setLevel(logging.ERROR)  # the parent already said what code builds this version
         try:
             processing = processing_builder(builder, job.record, snapshots_for(builder))
         finally:
-            versioning_logger.setLevel(before)
+            code_logger.setLevel(before)
         splits = _run_pipeline(dataclasses.replace(job, builder=processing))
         outcome: tuple[str, Any] = ("ok", splits)
     except LabDatasetsError as exc:
