@@ -74,7 +74,9 @@ def run_pipeline_in_child(job: "_Job", builder: Any) -> list[str]:
             # a builder module loaded from its file (not importable by name) is loaded the same way there
             "modules": [(m.__name__, m.__file__) for m in _by_value_modules(builder)],
             "log_level": logging.getLogger("labdatasets").getEffectiveLevel(),
-            "job": cloudpickle.dumps({"job": dataclasses.replace(job, builder=None), "builder": builder}),
+            # the processing builder may be a version's archived code, loaded from the store: the child
+            # derives it again from the builder asked for, as this process did
+            "job": cloudpickle.dumps({"job": dataclasses.replace(job, builder=None), "builder": builder}),  # type: ignore[arg-type]
         }
         job_path.write_bytes(pickle.dumps(payload))
         env = dict(os.environ)
