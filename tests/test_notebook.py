@@ -51,6 +51,8 @@ def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lab_home: Path) 
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.setenv("TMPDIR", str(_empty(tmp_path / "tmpdir")))
     monkeypatch.delenv("LABDATASETS_PROGRESS", raising=False)  # a notebook as users have it
+    repo = str(Path(__file__).resolve().parent.parent)  # the kernel imports this checkout, as the other child processes do
+    monkeypatch.setenv("PYTHONPATH", repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return name
 
 
@@ -106,6 +108,11 @@ def test_first_load_in_a_jupyter_kernel_from_an_empty_cache(kernel_env, lab_home
                 assert "WARNING:root" not in text and "apitools" not in text, text
     build_cell = "".join(_texts(outputs[1]))
     assert f"ROWS {PRODUCT_A_ROWS}" in build_cell
+    # progress of the cold build shows in the cell: tqdm's widget where ipywidgets is installed, its text bar otherwise
+    widgets = [o for o in outputs[1] if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    bars = "".join(o["text"] for o in outputs[1] if o["output_type"] == "stream" and o["name"] == "stderr")
+    assert widgets or ("build product_a:1.2.0" in bars and "100%" in bars and "rows" in bars), outputs[1]
+    assert "done in" not in bars  # no stage lines in a notebook: the bar names the stage
     assert outputs[2][0]["data"]["text/plain"] == f"({PRODUCT_A_ROWS['train']}, 12)"
     assert "BEAM_INTERACTIVE_MODULES []" in "".join(_texts(outputs[3]))
     assert (lab_home / "prepared" / "product_a" / "1.2.0" / "dataset_info.json").is_file()

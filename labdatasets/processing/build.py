@@ -35,7 +35,7 @@ from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError,
 from labdatasets.stores.hashing import CHUNK, sha256_file
 from labdatasets.pinning.record import utc_now
 from labdatasets.processing.fingerprint import content_fingerprint
-from labdatasets.present.progress import Stage, counter_bar
+from labdatasets.present.progress import BuildBar, Stage
 from labdatasets.prepared import folder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -197,12 +197,14 @@ def _build_locked(
     if record is None:
         with stage(f"pin {builder.full_name}"):
             record = builder.pin(progress=progress)
-        logger.warning(
-            "%s had no pin record, so it was pinned now: the record was written to %s. Commit that file (with the "
-            "builder): it is what names this version's data for everyone else; until then only this machine "
-            "can build it.",
-            builder.full_name, record.path or builder.pin_record_path(),
-        )
+        written = Path(record.path or builder.pin_record_path())
+        if (builder.settings.home / "pins") not in written.parents:  # pin itself says where a machine-only record went
+            logger.warning(
+                "%s had no pin record, so it was pinned now: the record was written to %s. Commit that file (with "
+                "the builder): it is what names this version's data for everyone else; until then only this "
+                "machine can build it.",
+                builder.full_name, written,
+            )
     store = snapshots_for(builder)
     if not local and store.primary.uri.startswith("file://"):
         logger.warning(
@@ -226,14 +228,15 @@ def _build_locked(
             store_uris=(store.primary.uri, store.cache.uri if local else None),
             progress_dir=tmp / ".progress" if local else None,
         )
-        with stage(f"build {builder.full_name} on {runner}"):
-            with counter_bar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress):
+        with BuildBar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress) as bar:
+            with stage(f"build {builder.full_name} on {runner}"):
                 splits = _run_pipeline_here_or_isolated(job, builder)
-        manifests = _collect(job, tmp, staged=staging is not None, progress=progress)
-        with stage(f"fingerprint {builder.full_name}"):
-            info = _finalize(processing, record, declared, tmp, splits, manifests)
-        (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
-        folder.move_into_place(tmp, final, overwrite=overwrite)
+            bar.stage("fingerprint")
+            manifests = _collect(job, tmp, staged=staging is not None, progress=progress)
+            with stage(f"fingerprint {builder.full_name}"):
+                info = _finalize(processing, record, declared, tmp, splits, manifests)
+            (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
+            folder.move_into_place(tmp, final, overwrite=overwrite)
     logger.info("prepared %s in %s", builder.full_name, final)
     return final
 
@@ -370,6 +373,7 @@ def _run_pipeline(job: _Job) -> list[str]:
         key=job.declared.key_columns,
         num_shards=builder.NUM_SHARDS,
         where=builder.full_name,
+        progress_dir=str(job.progress_dir) if job.progress_dir else None,
     )
     beam_logger = logging.getLogger("apache_beam")
     level = beam_logger.level

@@ -173,19 +173,33 @@ class _ConformAndShard(beam.DoFn):
     on the DirectRunner, and these always go together.
     """
 
-    def __init__(self, split: str, features: Any, where: str, key: Sequence[str], num_shards: int, sort_columns: Sequence[str]):
+    def __init__(
+        self, split: str, features: Any, where: str, key: Sequence[str], num_shards: int, sort_columns: Sequence[str],
+        progress_dir: str | None = None,
+    ):
         self.split = split
         self.features = features
         self.where = f"{where} split {split!r}"
         self.key = tuple(key)
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
+        self.progress_dir = progress_dir
+        self._progress: Any = None
+
+    def setup(self) -> None:
+        self._progress = _counter(self.progress_dir, "CONFORMED_DIR")
+
+    def finish_bundle(self) -> None:
+        if self._progress is not None:
+            self._progress.flush()
 
     def process(self, element: Any) -> Iterator[tuple[tuple[str, int], pa.Table]]:
         table = as_table(element)
         if not table.num_rows:
             return
         table = self.features.conform(table, where=self.where, key=self.key)
+        if self._progress is not None:
+            self._progress.add(table.num_rows)
         if self.num_shards == 1:
             yield (self.split, 0), table
             return
@@ -214,12 +228,26 @@ def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> li
     return chosen
 
 
+def _counter(progress_dir: str | None, which: str) -> Any:
+    """A :class:`~labdatasets.present.progress.CounterFile` in one subfolder of the build's progress folder."""
+    if not progress_dir:
+        return None
+    from labdatasets.present import progress
+
+    return progress.CounterFile(os.path.join(progress_dir, getattr(progress, which)))
+
+
 class _WriteShard(beam.DoFn):
-    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str]):
+    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], progress_dir: str | None = None):
         self.out_dir = out_dir
         self.dataset = dataset
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
+        self.progress_dir = progress_dir
+        self._progress: Any = None
+
+    def setup(self) -> None:
+        self._progress = _counter(self.progress_dir, "WRITTEN_DIR")
 
     def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[dict[str, Any]]:
         import pyarrow.parquet as pq
@@ -256,6 +284,9 @@ class _WriteShard(beam.DoFn):
             os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
         with FileSystems.create(manifest_path, mime_type="application/json") as fh:
             fh.write(json.dumps(manifest).encode("utf-8"))
+        if self._progress is not None:
+            self._progress.add(table.num_rows)
+            self._progress.flush()
         yield manifest
 
 
@@ -278,6 +309,7 @@ class WriteSplits(beam.PTransform):
         key: Sequence[str] = (),
         num_shards: int = 1,
         where: str = "",
+        progress_dir: str | None = None,
     ):
         super().__init__()
         self.out_dir = out_dir
@@ -286,6 +318,7 @@ class WriteSplits(beam.PTransform):
         self.key = list(key)
         self.num_shards = num_shards
         self.where = where
+        self.progress_dir = progress_dir  # rows processed and written are counted there (a local build's bar)
         self.sort_columns = list(key) or sortable_columns(features.arrow_schema())
 
     def expand(self, splits: Mapping[str, beam.PCollection]) -> beam.PCollection:
@@ -294,7 +327,9 @@ class WriteSplits(beam.PTransform):
             pcoll
             | f"Conform {name}"
             >> beam.ParDo(
-                _ConformAndShard(name, self.features, self.where, self.key, self.num_shards, self.sort_columns)
+                _ConformAndShard(
+                    name, self.features, self.where, self.key, self.num_shards, self.sort_columns, self.progress_dir
+                )
             ).with_output_types(shard_key)
             for name, pcoll in splits.items()
         ]
@@ -302,7 +337,8 @@ class WriteSplits(beam.PTransform):
             keyed
             | "Splits" >> beam.Flatten()
             | "GroupShards" >> beam.GroupByKey()
-            | "WriteShards" >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
+            | "WriteShards"
+            >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir))
         )
 
 
