@@ -72,11 +72,9 @@ def stage_lines_enabled(requested: bool = True) -> bool:
 def _tqdm() -> Any:
     """tqdm's bar class for where we are: notebook widgets when they can render, text otherwise."""
     if in_notebook():
-        try:
-            import ipywidgets  # noqa: F401 - tqdm.notebook needs it
-        except ImportError:
-            pass
-        else:
+        import importlib.util
+
+        if importlib.util.find_spec("ipywidgets") is not None:  # tqdm.notebook draws with it
             from tqdm.notebook import tqdm as notebook_tqdm
 
             return notebook_tqdm

@@ -54,7 +54,7 @@ def _worker_processes_runner(options: Any) -> Any:
     beam_command = (_BEAM_WORKER % sys.executable).encode("utf-8")
     our_command = f"{shlex.quote(sys.executable)} -m {WORKER_MODULE}".encode()
 
-    class QuietWorkersRunner(fn_runner.FnApiRunner):  # type: ignore[misc]
+    class QuietWorkersRunner(fn_runner.FnApiRunner):
         def run_via_runner_api(self, pipeline_proto: Any, options: Any) -> Any:
             for environment in pipeline_proto.components.environments.values():
                 if environment.urn == python_urns.SUBPROCESS_SDK and environment.payload == beam_command:
