@@ -183,13 +183,21 @@ class Stage:
     def __call__(self, text: str) -> Iterator[None]:
         start = time.perf_counter()
         if self.start_lines:
-            print(f"  {text} ...", file=sys.stderr, flush=True)
+            _print_line(f"  {text} ...")
         logger.info("%s ...", text)
         yield
         elapsed = time.perf_counter() - start
         if self.enabled:
-            print(f"  {text}: done in {elapsed:.1f}s", file=sys.stderr, flush=True)
+            _print_line(f"  {text}: done in {elapsed:.1f}s")
         logger.info("%s: done in %.1fs", text, elapsed)
+
+
+def _print_line(text: str) -> None:
+    """A line on stderr above any bar being drawn there (tqdm clears and redraws it)."""
+    from tqdm.std import tqdm
+
+    tqdm.write(text, file=sys.stderr)
+    sys.stderr.flush()
 
 
 class BuildBar:
@@ -222,7 +230,7 @@ class BuildBar:
         import threading
 
         self._bar = _tqdm()(
-            total=100, desc=self.desc, unit="%", leave=in_notebook(), file=sys.stderr,
+            total=100, desc=self.desc, unit="%", leave=in_notebook(), file=sys.stderr, delay=0.5,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}{postfix}]",
         )
         self._stop = threading.Event()
