@@ -27,7 +27,15 @@ from labdatasets.processing.fingerprint import HashingSink, fingerprint_tables
 
 beam = import_beam()
 
-__all__ = ["ReadPinnedSource", "WriteSplits", "WriteSplit", "shard_filename", "MANIFEST_DIR", "ROW_GROUP_ROWS"]
+__all__ = [
+    "ReadPinnedSource",
+    "WriteSplits",
+    "WriteSplit",
+    "SplitChecksFn",
+    "shard_filename",
+    "MANIFEST_DIR",
+    "ROW_GROUP_ROWS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -172,13 +180,23 @@ class _ConformAndShard(beam.DoFn):
     on the DirectRunner, and these always go together.
     """
 
-    def __init__(self, split: str, features: Any, where: str, key: Sequence[str], num_shards: int, sort_columns: Sequence[str]):
+    def __init__(
+        self,
+        split: str,
+        features: Any,
+        where: str,
+        key: Sequence[str],
+        num_shards: int,
+        sort_columns: Sequence[str],
+        check_nulls: bool = True,
+    ):
         self.split = split
         self.features = features
         self.where = f"{where} split {split!r}"
         self.key = tuple(key)
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
+        self.check_nulls = check_nulls
 
     def process(self, element: Any) -> Iterator[tuple[tuple[str, int], pa.Table]]:
         from labdatasets.processing.transforms import as_table, bucket_slices
@@ -186,7 +204,7 @@ class _ConformAndShard(beam.DoFn):
         table = as_table(element)
         if not table.num_rows:
             return
-        table = self.features.conform(table, where=self.where, key=self.key)
+        table = self.features.conform(table, where=self.where, key=self.key, check_nulls=self.check_nulls)
         if self.num_shards == 1:
             yield (self.split, 0), table
             return
@@ -216,13 +234,23 @@ def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> li
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str]):
+    """Sort one shard, write it as Parquet with its manifest; with a checker, also check it.
+
+    The checks (statistics, row rules, repeated keys) run in a thread while the
+    Parquet file is written, and go out as ``checks``: ``(split, ShardResult)``;
+    the key columns for the checks across splits go out as ``keys``. A shard
+    with a null in a non-nullable column is checked but not written (the build
+    fails on the ``NotNull`` break, naming the rows).
+    """
+
+    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], checker: Any = None):
         self.out_dir = out_dir
         self.dataset = dataset
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
+        self.checker = checker
 
-    def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[dict[str, Any]]:
+    def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[Any]:
         import pyarrow.parquet as pq
         from apache_beam.io.filesystems import FileSystems
 
@@ -231,10 +259,17 @@ class _WriteShard(beam.DoFn):
         (split, index), tables = keyed
         table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
         filename = shard_filename(self.dataset, split, index, self.num_shards)
-        with concurrent.futures.ThreadPoolExecutor(1, "labdatasets-fingerprint") as pool:
+        checker = self.checker
+        if checker is not None:
+            required = [f.name for f in table.schema if not f.nullable]
+            if any(table.column(name).null_count for name in required):
+                yield beam.pvalue.TaggedOutput("checks", (split, checker.check_shard(table)))
+                return
+        with concurrent.futures.ThreadPoolExecutor(2, "labdatasets-fingerprint") as pool:
             # The whole split is here: fingerprint it now (rather than read it back later), in a
             # thread while this one writes the Parquet file; both mostly run without the GIL.
             fingerprint = pool.submit(fingerprint_tables, table.schema, [table]) if self.num_shards == 1 else None
+            checked = pool.submit(_check_shard, checker, table) if checker is not None else None
             with FileSystems.create(FileSystems.join(self.out_dir, filename), mime_type="application/octet-stream") as fh:
                 sink = HashingSink(fh)
                 pq.write_table(
@@ -259,7 +294,91 @@ class _WriteShard(beam.DoFn):
             os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
         with FileSystems.create(manifest_path, mime_type="application/json") as fh:
             fh.write(json.dumps(manifest).encode("utf-8"))
+        if checked is not None:
+            result, parts = checked.result()
+            yield beam.pvalue.TaggedOutput("checks", (split, result))
+            for rule, bucket, part in parts:
+                yield beam.pvalue.TaggedOutput("keys", ((rule, bucket), (split, part)))
         yield manifest
+
+
+def _check_shard(checker: Any, table: pa.Table) -> tuple[Any, list[tuple[int, int, pa.Table]]]:
+    return checker.check_shard(table), list(checker.key_parts(table))
+
+
+def _write_json(out_dir: str, name: str, data: Any) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    from labdatasets.processing.validation import VALIDATION_DIR
+
+    path = FileSystems.join(out_dir, VALIDATION_DIR, name)
+    if "://" not in out_dir:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with FileSystems.create(path, mime_type="application/json") as fh:
+        fh.write(json.dumps(data, sort_keys=True).encode("utf-8"))
+
+
+class SplitChecksFn(beam.CombineFn):
+    """Statistics and expectation tallies of a split, over Arrow tables (a Beam ``CombineFn``).
+
+    Each input is a table of rows sorted by the key, holding every copy of its
+    keys (as a shard of the build), or a :class:`~labdatasets.processing.validation.ShardResult`
+    computed already (the build computes them beside the Parquet writer). The
+    accumulator is of fixed size (counts, sketches, a few example keys); the
+    output is its JSON (:meth:`ShardResult.to_json`).
+    """
+
+    def __init__(self, checker: Any):
+        self.checker = checker
+
+    def create_accumulator(self) -> Any:
+        return self.checker.empty()
+
+    def add_input(self, accumulator: Any, element: Any) -> Any:
+        from labdatasets.processing.validation import ShardResult
+
+        if isinstance(element, ShardResult):
+            return accumulator.merge(element)
+        from labdatasets.processing.transforms import as_table
+
+        return accumulator.merge(self.checker.check_shard(as_table(element)))
+
+    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
+        accumulators = iter(accumulators)
+        first = next(accumulators)
+        for other in accumulators:
+            first.merge(other)
+        return first
+
+    def extract_output(self, accumulator: Any) -> dict[str, Any]:
+        return accumulator.to_json()
+
+
+class _WriteSplitChecks(beam.DoFn):
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, element: tuple[str, dict[str, Any]]) -> Iterator[str]:
+        split, found = element
+        _write_json(self.out_dir, f"split-{split}.json", {"split": split, **found})
+        yield split
+
+
+class _CheckAcrossSplits(beam.DoFn):
+    """One bucket of key (or group) values from every split: which are in more than one split."""
+
+    def __init__(self, checker: Any, out_dir: str):
+        self.checker = checker
+        self.out_dir = out_dir
+
+    def process(self, element: tuple[tuple[int, int], Iterable[tuple[str, pa.Table]]]) -> Iterator[int]:
+        from labdatasets.processing.validation import tally_json
+
+        (rule, bucket), parts = element
+        tally = self.checker.check_bucket(rule, list(parts))
+        if tally.count:
+            _write_json(self.out_dir, f"across-{rule}-{bucket}.json", {"rule": rule, **tally_json(tally)})
+            yield rule
 
 
 class WriteSplits(beam.PTransform):
@@ -281,6 +400,7 @@ class WriteSplits(beam.PTransform):
         key: Sequence[str] = (),
         num_shards: int = 1,
         where: str = "",
+        checker: Any = None,
     ):
         super().__init__()
         from labdatasets.processing.transforms import sortable_columns
@@ -292,6 +412,7 @@ class WriteSplits(beam.PTransform):
         self.num_shards = num_shards
         self.where = where
         self.sort_columns = list(key) or sortable_columns(features.arrow_schema())
+        self.checker = checker
 
     def expand(self, splits: Mapping[str, beam.PCollection]) -> beam.PCollection:
         shard_key = beam.typehints.Tuple[beam.typehints.Tuple[str, int], pa.Table]
@@ -299,16 +420,30 @@ class WriteSplits(beam.PTransform):
             pcoll
             | f"Conform {name}"
             >> beam.ParDo(
-                _ConformAndShard(name, self.features, self.where, self.key, self.num_shards, self.sort_columns)
+                _ConformAndShard(
+                    name, self.features, self.where, self.key, self.num_shards, self.sort_columns,
+                    check_nulls=self.checker is None,
+                )
             ).with_output_types(shard_key)
             for name, pcoll in splits.items()
         ]
-        return (
-            keyed
-            | "Splits" >> beam.Flatten()
-            | "GroupShards" >> beam.GroupByKey()
-            | "WriteShards" >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
+        write = _WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.checker)
+        grouped = keyed | "Splits" >> beam.Flatten() | "GroupShards" >> beam.GroupByKey()
+        if self.checker is None:
+            return grouped | "WriteShards" >> beam.ParDo(write)
+        written = grouped | "WriteShards" >> beam.ParDo(write).with_outputs("checks", "keys", main="manifests")
+        (
+            written.checks
+            | "Checks per split" >> beam.CombinePerKey(SplitChecksFn(self.checker))
+            | "Write checks" >> beam.ParDo(_WriteSplitChecks(self.out_dir))
         )
+        if self.checker.has_cross_checks and len(splits) > 1:
+            (
+                written.keys
+                | "Keys by bucket" >> beam.GroupByKey()
+                | "Check across splits" >> beam.ParDo(_CheckAcrossSplits(self.checker, self.out_dir))
+            )
+        return written.manifests
 
 
 class WriteSplit(beam.PTransform):
