@@ -70,6 +70,7 @@ DISTINCT_SKETCH = 2048
 TOP_COUNTERS = 128
 TOP_SHOWN = 10
 SLICE_ROWS = 65_536
+PROBE_ROWS = 8_192
 
 _U64 = np.uint64
 
@@ -84,42 +85,49 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
     return x
 
 
+#: Text is hashed by its length and its bytes, eight at a time, up to this many bytes, then by its last eight bytes.
+HASHED_TEXT_BYTES = 64
+
+
 def _string_hash(column: "pa.Array") -> np.ndarray:
-    """A 64-bit hash of every string or binary value, vectorized over the Arrow buffers (nulls hash as 0)."""
+    """A 64-bit hash of every string or binary value, vectorized over the Arrow buffers (nulls hash as 0).
+
+    Each value's length and its bytes, read eight at a time as little-endian words
+    straight from the data buffer (one gather per word, not per byte), are mixed
+    with SplitMix64. Values longer than :data:`HASHED_TEXT_BYTES` add their last
+    eight bytes: two long texts that differ only in the middle hash alike, which
+    can only lower a distinct-count estimate (equality checks compare the values).
+    """
     import pyarrow as pa
 
-    if pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type):
-        offsets_type: Any = np.int64
-    else:
-        offsets_type = np.int32
+    large = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
     n = len(column)
     buffers = column.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offsets_type)[column.offset : column.offset + n + 1].astype(np.int64)
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
-    start, end = int(offsets[0]), int(offsets[-1])
-    data = data[start:end]
-    offsets = offsets - start
-    lengths = np.diff(offsets)
-    if not len(data):
-        out = _splitmix(lengths.astype(np.uint64))
-    else:
-        # Each byte is mixed with its position in its value; a value's hash mixes the sum with its length.
-        # Eight bytes at a time where a value has them, so long texts cost about one pass.
-        position = np.arange(len(data), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+    offsets = np.frombuffer(buffers[1], dtype=np.int64 if large else np.int32)[column.offset : column.offset + n + 1]
+    offsets = offsets.astype(np.int64)
+    raw = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    raw = raw[int(offsets[0]) : int(offsets[-1])]
+    offsets = offsets - offsets[0]
+    data = np.zeros(len(raw) + 8, dtype=np.uint8)
+    data[: len(raw)] = raw
+    # an unaligned view: words[i] is the 8 bytes starting at byte i
+    words = np.ndarray(shape=(len(raw) + 1,), dtype="<u8", buffer=data, offset=0, strides=(1,))
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    out = _splitmix(lengths.astype(np.uint64))
+    every_bit = _U64(0xFFFFFFFFFFFFFFFF)
+    for j in range(HASHED_TEXT_BYTES // 8):
+        remaining = lengths - 8 * j
+        if not (remaining > 0).any():
+            break
+        word = words[np.minimum(starts + 8 * j, len(raw))]
+        keep = np.clip(remaining, 0, 8).astype(np.uint64)
         with np.errstate(over="ignore"):
-            mixed = (data.astype(np.uint64) + _U64(1)) * _U64(0x9E3779B97F4A7C15) + position.astype(np.uint64) * _U64(
-                0xBF58476D1CE4E5B9
-            )
-            mixed ^= mixed >> _U64(29)
-            mixed *= _U64(0x94D049BB133111EB)
-            mixed ^= mixed >> _U64(32)
-        sums = np.zeros(n, dtype=np.uint64)
-        nonempty = lengths > 0
-        if nonempty.any():
-            with np.errstate(over="ignore"):
-                sums[nonempty] = np.add.reduceat(mixed, offsets[:-1][nonempty])
-        with np.errstate(over="ignore"):
-            out = _splitmix(sums ^ (lengths.astype(np.uint64) * _U64(0xD6E8FEB86659FD93)))
+            mask = np.where(keep >= 8, every_bit, (_U64(1) << (keep * _U64(8))) - _U64(1))
+        out = _splitmix(out ^ (word & mask))
+    longer = lengths > HASHED_TEXT_BYTES
+    if longer.any():
+        tail = words[np.maximum(offsets[1:] - 8, 0)]
+        out = np.where(longer, _splitmix(out ^ tail), out)
     if column.null_count:
         out[column.is_null().to_numpy(zero_copy_only=False)] = _U64(0)
     return out
@@ -159,7 +167,7 @@ def _bin_exponent(lo: float, hi: float, floor: int) -> int:
     k = floor
     magnitude = max(abs(lo), abs(hi))
     if magnitude > 0:
-        k = max(k, math.frexp(magnitude)[1] - 60)  # bin indexes stay well inside int64
+        k = max(k, math.frexp(magnitude)[1] - 52)  # bin indexes stay integers that float64 holds exactly
     span = hi - lo
     if span > 0:
         k = max(k, math.frexp(span / HISTOGRAM_BINS)[1] - 1)
@@ -192,35 +200,41 @@ class NumberStats:
         import pyarrow as pa
 
         self.nulls += column.null_count
+        if column.null_count:
+            column = column.drop_null()
         if pa.types.is_boolean(column.type):
             column = column.cast(pa.int8())
-        values = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
-        finite_mask = np.isfinite(values)
-        if column.null_count:
-            invalid = column.is_null().to_numpy(zero_copy_only=False)
-            self.nan += int(np.count_nonzero(np.isnan(values) & ~invalid))
-            self.inf += int(np.count_nonzero(np.isinf(values)))
-        elif not finite_mask.all():
-            self.nan += int(np.count_nonzero(np.isnan(values)))
-            self.inf += int(np.count_nonzero(np.isinf(values)))
-        finite = values if finite_mask.all() else values[finite_mask]
-        if not len(finite):
+        if not len(column):
             return
-        lo, hi = float(finite.min()), float(finite.max())
-        if self.integer and pa.types.is_integer(column.type):
+        values = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        lo, hi = float(values.min()), float(values.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN or infinities: count them, keep the finite values
+            nan = np.isnan(values)
+            self.nan += int(np.count_nonzero(nan))
+            self.inf += int(np.count_nonzero(np.isinf(values)))
+            values = values[np.isfinite(values)]
+            if not len(values):
+                return
+            lo, hi = float(values.min()), float(values.max())
+        if self.integer and pa.types.is_integer(column.type) and max(abs(lo), abs(hi)) >= 2**53:
             import pyarrow.compute as pc
 
             exact = pc.min_max(column).as_py()  # int64 beyond 2**53 keeps its exact value
             lo_exact, hi_exact = exact["min"], exact["max"]
+        elif self.integer:
+            lo_exact, hi_exact = int(lo), int(hi)
         else:
             lo_exact, hi_exact = lo, hi
-        n = len(finite)
-        mean = float(finite.mean())
-        m2 = float(np.dot(finite - mean, finite - mean))
+        n = len(values)
+        mean = float(values.mean())
+        centered = values - mean
+        m2 = float(np.dot(centered, centered))
         exponent = _bin_exponent(lo, hi, 0 if self.integer else -40)
         base = math.floor(math.ldexp(lo, -exponent))
-        index = np.floor(np.ldexp(finite, -exponent)).astype(np.int64) - base
-        bins = np.bincount(index, minlength=HISTOGRAM_BINS)[:HISTOGRAM_BINS].astype(np.int64)
+        scaled = np.multiply(values, math.ldexp(1.0, -exponent), out=centered)  # exact: a power of two
+        np.floor(scaled, out=scaled)
+        scaled -= base  # exact: integers below 2**53
+        bins = np.bincount(scaled.astype(np.int64), minlength=HISTOGRAM_BINS)[:HISTOGRAM_BINS].astype(np.int64)
         other = NumberStats(self.integer)
         other.count, other.min, other.max, other.mean, other.m2 = n, lo_exact, hi_exact, mean, m2
         other.exponent, other.base, other.bins = exponent, base, bins
@@ -383,6 +397,8 @@ class TextStats:
         self.length = NumberStats(integer=True)
 
     def add_array(self, column: "pa.Array") -> None:
+        """Add values. Few distinct values: exact counts, hashed once each. Many: every value hashed, and the
+        most frequent ones found among the first :data:`PROBE_ROWS` values, then counted exactly in all."""
         import pyarrow.compute as pc
 
         self.nulls += column.null_count
@@ -390,9 +406,21 @@ class TextStats:
         self.count += len(values)
         if not len(values):
             return
-        self.distinct.add_hashes(hash_column(values))
-        self.top.add_value_counts(values)
         self.length.add_array(pc.utf8_length(values) if _is_text(values.type) else pc.binary_length(values))
+        probe = values.slice(0, PROBE_ROWS)
+        if pc.count_distinct(probe).as_py() * 8 <= len(probe):  # few distinct values (as Parquet's dictionary choice)
+            counted = pc.value_counts(values)
+            self.distinct.add_hashes(hash_column(counted.field("values")))
+            self.top.add_counts(counted.field("values").to_pylist(), counted.field("counts").to_pylist())
+            return
+        self.distinct.add_hashes(hash_column(values))
+        sampled = pc.value_counts(probe)
+        repeated = sampled.filter(pc.greater(sampled.field("counts"), 1)).field("values")
+        self.top.exact = False
+        if len(repeated):
+            matched = values.filter(pc.is_in(values, value_set=repeated))
+            counted = pc.value_counts(matched)
+            self.top.add_counts(counted.field("values").to_pylist(), counted.field("counts").to_pylist())
 
     def merge(self, other: "TextStats") -> None:
         self.nulls += other.nulls
