@@ -352,3 +352,84 @@ def check_tables(
     for (index, _bucket), parts in sorted(buckets.items()):
         cross.setdefault(index, Tally()).merge(checker.check_bucket(index, parts))
     return results, cross
+
+
+# ----------------------------------------------------------------------------------------- the build's side
+def checker_for(info: Any, where: str) -> Checker:
+    """The :class:`Checker` of a dataset version from its :class:`~labdatasets.info.DatasetInfo` (declared or prepared)."""
+    from labdatasets.expectations import resolve
+
+    rules = resolve(
+        info.features,
+        key=info.key_columns,
+        group_key=getattr(info, "group_key", None),
+        declared=getattr(info, "expectations", ()),
+        where=where,
+    )
+    return Checker(info.features, info.key_columns, rules)
+
+
+def collect_checks(
+    out_dir: str, local_dir: Any, *, staged: bool, flags: Sequence[str] = ()
+) -> tuple[dict[str, dict[str, Any]], dict[int, Tally]]:
+    """Read what the workers' checks left under ``out_dir``/``_validation`` and remove it.
+
+    ``staged`` means ``out_dir`` is a remote (or ``temp_location``) folder read
+    through Beam's filesystems; otherwise it is the local build folder ``local_dir``.
+    """
+    import json
+    import shutil
+    from pathlib import Path
+
+    found: list[dict[str, Any]] = []
+    if not staged:
+        folder = Path(local_dir) / VALIDATION_DIR
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            found.append(json.loads(path.read_text("utf-8")))
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        from apache_beam.io.filesystems import FileSystems
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        FileSystems.set_options(PipelineOptions(list(flags)))
+        pattern = FileSystems.join(out_dir, VALIDATION_DIR, "*.json")
+        paths = sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
+        for path in paths:
+            with FileSystems.open(path, mime_type="application/json") as fh:
+                found.append(json.loads(fh.read().decode("utf-8")))
+        if paths:
+            FileSystems.delete(paths)
+    splits: dict[str, dict[str, Any]] = {}
+    cross: dict[int, Tally] = {}
+    for data in found:
+        if "split" in data:
+            splits[data["split"]] = {"statistics": data["statistics"], "tallies": data.get("tallies", {})}
+        else:
+            cross.setdefault(int(data["rule"]), Tally()).merge(tally_from_json(data))
+    return splits, cross
+
+
+def outcome(
+    checker: Checker,
+    splits: Mapping[str, Mapping[str, Any]],
+    cross: Mapping[int, Tally],
+    split_names: Sequence[str],
+    where: str,
+    *,
+    action: str = "built",
+) -> tuple[dict[str, dict[str, Any]], list[Violation]]:
+    """``(statistics per split, warnings)``; raises :class:`ExpectationError` when a rule of severity ``error`` breaks.
+
+    A split without rows has no shard, hence no checks: it gets empty statistics.
+    """
+    from labdatasets.expectations import ExpectationError
+
+    complete = {
+        name: dict(splits.get(name) or {"statistics": checker.empty().statistics.to_json(), "tallies": {}})
+        for name in split_names
+    }
+    found = violations(checker, complete, cross)
+    errors = [v for v in found if v.severity == "error"]
+    if errors:
+        raise ExpectationError(where, errors, action=action)
+    return {name: dict(found_split["statistics"]) for name, found_split in complete.items()}, found
