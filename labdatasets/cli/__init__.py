@@ -28,6 +28,7 @@ VERBS = {
     "build": "build",
     "load": "load",
     "verify": "verify",
+    "validate": "validate",
     "publish": "publish",
     "export": "export",
     "diff": "diff",
