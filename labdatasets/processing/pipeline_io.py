@@ -263,7 +263,7 @@ class _WriteShard(beam.DoFn):
         if checker is not None:
             required = [f.name for f in table.schema if not f.nullable]
             if any(table.column(name).null_count for name in required):
-                yield beam.pvalue.TaggedOutput("checks", (split, checker.check_shard(table)))
+                yield "checks", (split, checker.check_shard(table))
                 return
         with concurrent.futures.ThreadPoolExecutor(2, "labdatasets-fingerprint") as pool:
             # The whole split is here: fingerprint it now (rather than read it back later), in a
@@ -294,12 +294,20 @@ class _WriteShard(beam.DoFn):
             os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
         with FileSystems.create(manifest_path, mime_type="application/json") as fh:
             fh.write(json.dumps(manifest).encode("utf-8"))
-        if checked is not None:
-            result, parts = checked.result()
-            yield beam.pvalue.TaggedOutput("checks", (split, result))
-            for rule, bucket, part in parts:
-                yield beam.pvalue.TaggedOutput("keys", ((rule, bucket), (split, part)))
-        yield manifest
+        if checked is None:
+            yield manifest
+            return
+        result, parts = checked.result()
+        yield "manifest", manifest
+        yield "checks", (split, result)
+        for rule, bucket, part in parts:
+            yield "keys", ((rule, bucket), (split, part))
+
+
+def _select(element: tuple[str, Any], kind: str) -> Iterator[Any]:
+    """One kind of a step's outputs (rather than tagged outputs, which Beam's DaskRunner mixes up)."""
+    if element[0] == kind:
+        yield element[1]
 
 
 def _check_shard(checker: Any, table: pa.Table) -> tuple[Any, list[tuple[int, int, pa.Table]]]:
@@ -354,31 +362,36 @@ class SplitChecksFn(beam.CombineFn):
         return accumulator.to_json()
 
 
-class _WriteSplitChecks(beam.DoFn):
-    def __init__(self, out_dir: str):
-        self.out_dir = out_dir
-
-    def process(self, element: tuple[str, dict[str, Any]]) -> Iterator[str]:
-        split, found = element
-        _write_json(self.out_dir, f"split-{split}.json", {"split": split, **found})
-        yield split
+def _split_report(element: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    split, found = element
+    return {"stage": "checks", "split": split, **found}
 
 
 class _CheckAcrossSplits(beam.DoFn):
     """One bucket of key (or group) values from every split: which are in more than one split."""
 
-    def __init__(self, checker: Any, out_dir: str):
+    def __init__(self, checker: Any):
         self.checker = checker
-        self.out_dir = out_dir
 
-    def process(self, element: tuple[tuple[int, int], Iterable[tuple[str, pa.Table]]]) -> Iterator[int]:
+    def process(self, element: tuple[tuple[int, int], Iterable[tuple[str, pa.Table]]]) -> Iterator[dict[str, Any]]:
         from labdatasets.processing.validation import tally_json
 
         (rule, bucket), parts = element
         tally = self.checker.check_bucket(rule, list(parts))
         if tally.count:
-            _write_json(self.out_dir, f"across-{rule}-{bucket}.json", {"rule": rule, **tally_json(tally)})
-            yield rule
+            yield {"stage": "across", "rule": rule, "bucket": bucket, **tally_json(tally)}
+
+
+class _WriteReport(beam.DoFn):
+    """What the checks found, one small JSON file each under ``_validation/`` (read and removed by the build)."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, report: dict[str, Any]) -> Iterator[str]:
+        name = f"split-{report['split']}.json" if report["stage"] == "checks" else f"across-{report['rule']}-{report['bucket']}.json"
+        _write_json(self.out_dir, name, report)
+        yield name
 
 
 class WriteSplits(beam.PTransform):
@@ -431,19 +444,22 @@ class WriteSplits(beam.PTransform):
         grouped = keyed | "Splits" >> beam.Flatten() | "GroupShards" >> beam.GroupByKey()
         if self.checker is None:
             return grouped | "WriteShards" >> beam.ParDo(write)
-        written = grouped | "WriteShards" >> beam.ParDo(write).with_outputs("checks", "keys", main="manifests")
-        (
-            written.checks
+        written = grouped | "WriteShards" >> beam.ParDo(write)
+        reports = [
+            written
+            | "Checked shards" >> beam.FlatMap(_select, "checks")
             | "Checks per split" >> beam.CombinePerKey(SplitChecksFn(self.checker))
-            | "Write checks" >> beam.ParDo(_WriteSplitChecks(self.out_dir))
-        )
+            | "Split reports" >> beam.Map(_split_report)
+        ]
         if self.checker.has_cross_checks and len(splits) > 1:
-            (
-                written.keys
+            reports.append(
+                written
+                | "Key values" >> beam.FlatMap(_select, "keys")
                 | "Keys by bucket" >> beam.GroupByKey()
-                | "Check across splits" >> beam.ParDo(_CheckAcrossSplits(self.checker, self.out_dir))
+                | "Check across splits" >> beam.ParDo(_CheckAcrossSplits(self.checker))
             )
-        return written.manifests
+        (reports | "Check reports" >> beam.Flatten() | "Write check reports" >> beam.ParDo(_WriteReport(self.out_dir)))
+        return written | "Manifests" >> beam.FlatMap(_select, "manifest")
 
 
 class WriteSplit(beam.PTransform):

@@ -399,12 +399,18 @@ def collect_checks(
                 found.append(json.loads(fh.read().decode("utf-8")))
         if paths:
             FileSystems.delete(paths)
+    return read_reports(found)
+
+
+def read_reports(reports: Iterable[Mapping[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[int, Tally]]:
+    """``(per split: statistics and tallies, per rule: what the checks across splits found)`` from the
+    build's reports (``stage`` ``checks`` and ``across``; other stages are ignored)."""
     splits: dict[str, dict[str, Any]] = {}
     cross: dict[int, Tally] = {}
-    for data in found:
-        if "split" in data:
+    for data in reports:
+        if data.get("stage") == "checks":
             splits[data["split"]] = {"statistics": data["statistics"], "tallies": data.get("tallies", {})}
-        else:
+        elif data.get("stage") == "across":
             cross.setdefault(int(data["rule"]), Tally()).merge(tally_from_json(data))
     return splits, cross
 
