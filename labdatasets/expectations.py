@@ -395,7 +395,7 @@ class Violation:
         unit = self.unit if self.count != 1 else self.unit.rstrip("s")
         head = f"{where} " if where else ""
         detail = f" ({self.detail})" if self.detail else ""
-        return f"{head}{place}{column}: rule '{self.description}' broken by {self.count:,} {unit}{detail}{shown}"
+        return f'{head}{place}{column}: rule "{self.description}" broken by {self.count:,} {unit}{detail}{shown}'
 
     def to_json(self) -> dict[str, Any]:
         return {

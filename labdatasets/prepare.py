@@ -41,6 +41,7 @@ from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError,
 from labdatasets.hashing import CHUNK, sha256_file
 from labdatasets.pins import utc_now
 from labdatasets.processing.fingerprint import content_fingerprint
+from labdatasets.processing.validation import checker_for, collect_checks, with_checks
 from labdatasets.progress import Stage, counter_bar, lock_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,6 +51,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["build", "pipeline_options", "content_fingerprint", "shard_paths", "LOCAL_RUNNERS"]
 
 logger = logging.getLogger(__name__)
+
+#: Statistics and expectations run in every build; benchmarks/bench_validation.py alone switches them
+#: off, to measure what they cost.
+RUN_CHECKS = True
 
 LOCAL_RUNNERS = {"directrunner", "direct", "prismrunner", "prism", "fnapirunner", "interactiverunner", "swappingrunner"}
 _SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -254,13 +259,17 @@ def _build_locked(
             flags=flags,
             store_uris=(store.primary.uri, store.cache.uri if local else None),
             progress_dir=tmp / ".progress" if local else None,
+            checker=checker_for(declared, builder.full_name) if RUN_CHECKS else None,
         )
         with stage(f"build {builder.full_name} on {runner}"):
             with counter_bar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress):
                 splits = _run_pipeline(job)
+        checked = collect_checks(job.out_dir, tmp, staged=staging is not None, flags=job.flags) if job.checker else None
         manifests = _collect(job, tmp, staged=staging is not None, progress=progress)
         with stage(f"fingerprint {builder.full_name}"):
             info = _finalize(processing, record, declared, tmp, splits, manifests)
+        if job.checker is not None and checked is not None:
+            info = with_checks(info, job.checker, checked, builder.full_name)
         (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
         _move_into_place(tmp, final, overwrite=overwrite)
     logger.info("prepared %s in %s", builder.full_name, final)
@@ -355,6 +364,7 @@ class _Job:
     flags: list[str]
     store_uris: tuple[str, str | None]
     progress_dir: Path | None
+    checker: Any = None
 
 
 def _by_value_modules(builder: "DatasetBuilder") -> list[Any]:
@@ -416,6 +426,7 @@ def _run_pipeline(job: _Job) -> list[str]:
         key=job.declared.key_columns,
         num_shards=builder.NUM_SHARDS,
         where=builder.full_name,
+        checker=job.checker,
     )
     beam_logger = logging.getLogger("apache_beam")
     level = beam_logger.level

@@ -143,7 +143,7 @@ class Builder(lds.DatasetBuilder):
                 # the rows (docs/validation.md). nullable=False above is a rule too. TODO(author): yours.
                 E.Range("id", min=1),
                 E.AllowedValues("label", LABELS),
-                E.Pattern("text", r"\S.*"),  # the whole text must match: here, it starts with a non-space
+                E.Pattern("text", r"\\S.*"),  # the whole text must match: here, it starts with a non-space
                 E.MaxNullShare("text", 0.1, severity="warning"),  # a warning is listed by build, check and info
             ],
             owners=["TODO(author)@lab.example"],

@@ -81,7 +81,7 @@ def test_each_row_rule_counts_rows_and_names_keys():
     assert by_rule["allowed_values"].examples == ((2, "c"), (5, "c"), (8, "c"))
     assert by_rule["pattern"].count == 1 and by_rule["pattern"].examples == ((6, "abc-1"),)
     message = by_rule["range"].message("shop:1.0.0")
-    assert message.startswith("shop:1.0.0 split 'train', column 'amount': rule 'range [0, inf]' broken by 2 rows; e.g. (id=3, amount=-1.0)")
+    assert message.startswith("shop:1.0.0 split 'train', column 'amount': rule \"range [0, inf]\" broken by 2 rows; e.g. (id=3, amount=-1.0)")
 
 
 def test_not_null_unique_key_and_null_share():
@@ -106,6 +106,6 @@ def test_key_in_two_splits_and_group_straddling_splits():
     assert kinds["disjoint_splits"].examples == ((7, "test, train"),)
     assert kinds["group_in_one_split"].count == 2
     assert kinds["group_in_one_split"].examples == (("c3", "test, train"), ("c7", "test, train"))
-    assert "across splits, column 'customer': rule 'each group in one split' broken by 2 groups" in kinds["group_in_one_split"].message()
+    assert "across splits, column 'customer': rule \"each group in one split\" broken by 2 groups" in kinds["group_in_one_split"].message()
     ignored = run({"train": train, "test": test}, rules=[E.DisjointSplits(ignore=["test"])])
     assert "disjoint_splits" not in {v.rule["kind"] for v in ignored}

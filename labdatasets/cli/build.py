@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_splits
+from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_splits, print_violations
 
 HELP = "build (prepare) a dataset version from its pinned snapshots with Apache Beam"
 
@@ -27,4 +27,5 @@ def run(args: argparse.Namespace) -> int:
     info = b.info
     print(f"prepared {b.full_name} in {path}")
     print_splits(info)
+    print_violations(info)
     return 0

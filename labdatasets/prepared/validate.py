@@ -112,7 +112,7 @@ def validate_prepared(info: "DatasetInfo", declared: "DatasetInfo | None" = None
 def _store(directory: Path, info: "DatasetInfo", report: ValidationReport, declared: "DatasetInfo") -> None:
     """Write the statistics and what broke into ``dataset_info.json`` (atomically; the shards are untouched)."""
     from labdatasets.info import INFO_FILENAME
-    from labdatasets.pinning.record import utc_now
+    from labdatasets.processing.validation import _utc_now as utc_now
 
     updated = dataclasses.replace(
         info,

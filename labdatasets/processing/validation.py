@@ -55,6 +55,10 @@ VALIDATION_DIR = "_validation"
 _SPLIT = "__labdatasets_split__"
 
 
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def jsonable(value: Any) -> Any:
     """A value as it can appear in JSON and in a message (bytes and dates as short text)."""
     if value is None or isinstance(value, (bool, int, str)):
@@ -439,3 +443,15 @@ def outcome(
     if errors:
         raise ExpectationError(where, errors, action=action)
     return {name: dict(found_split["statistics"]) for name, found_split in complete.items()}, found
+
+
+def with_checks(info: Any, checker: Checker, checked: tuple[Mapping[str, Any], Mapping[int, Tally]], where: str) -> Any:
+    """``info`` (a finished build's) with each split's statistics and the warnings found; raises
+    :class:`~labdatasets.expectations.ExpectationError` when a rule of severity ``error`` broke."""
+    splits, cross = checked
+    statistics, warnings = outcome(checker, splits, cross, list(info.splits), where)
+    return dataclasses.replace(
+        info,
+        splits={name: dataclasses.replace(s, statistics=statistics[name]) for name, s in info.splits.items()},
+        validation={"checked_by": "build", "checked_at": _utc_now(), "violations": [v.to_json() for v in warnings]},
+    )

@@ -12,7 +12,7 @@ from tests.helpers import sample_rows
 
 pytestmark = pytest.mark.slow
 
-KEY = 'key="id",'
+KEY = '            key="id",\n'
 TIDY = "def tidy(table):\n    return"
 CUSTOMER = '''def tidy(table):
     table = table.append_column("customer", pc.divide(table["id"], 5))
@@ -20,8 +20,11 @@ CUSTOMER = '''def tidy(table):
 CUSTOMER_FEATURE = ('"value_x2": F.Value("float64"),', '"value_x2": F.Value("float64"), "customer": F.Value("int64"),')
 
 
+NULLS = {"loaders.LocalSource('data/rows.csv')": "loaders.LocalSource('data/rows.csv', empty_is_null=True)"}
+
+
 def rules(*declared: str, extra: str = "") -> dict[str, str]:
-    return {KEY: f"key=\"id\", {extra} expectations=[{', '.join(declared)}],",
+    return {KEY: f"            key=\"id\", {extra} expectations=[{', '.join(declared)}],\n",
             "from labdatasets import features as F": "from labdatasets import expectations as E, features as F"}
 
 
@@ -36,10 +39,10 @@ def test_a_clean_build_records_statistics_equal_to_pandas(make_builder):
     rows = sample_rows(300)
     for row in rows[::7]:
         row["text"] = ""  # empty cells: nulls in the CSV reader
-    cls = make_builder.tabular("v_clean", rows=rows, edits=rules(
+    cls = make_builder.tabular("v_clean", rows=rows, edits={**rules(
         'E.Range("value", min=0, max=150)', 'E.AllowedValues("label", ["neg", "pos"])',
         'E.Pattern("text", "row number [0-9]+")', 'E.MaxNullShare("text", 0.2)',
-    ))
+    ), **NULLS})
     b = labdatasets.builder(cls.name)
     b.build(progress=False)
     info = b.info
@@ -77,7 +80,7 @@ def test_range_allowed_values_and_pattern_fail_the_build_naming_rows(make_builde
     assert text.startswith("v_rows:1.0.0 was not built: its data breaks")
     train = next(v for v in by_rule["range"] if v.split == "train")
     first = min(r["id"] for r in rows if r["value"] > 40 and r["id"] in {e[0] for e in train.examples} | {10**9})
-    assert f"split 'train', column 'value': rule 'range [-inf, 40]' broken by {train.count} rows; e.g. (id={first}, value=" in text
+    assert f"split 'train', column 'value': rule \"range [-inf, 40]\" broken by {train.count} rows; e.g. (id={first}, value=" in text
     assert len(train.examples) == 5 and list(train.examples) == sorted(train.examples)
 
 
@@ -91,7 +94,7 @@ def test_nulls_in_a_required_column_are_counted_not_just_the_first(make_builder)
     assert kinds == "not_null"
     assert sum(v.count for v in error.violations) == 4
     assert {e[0] for v in error.violations for e in v.examples} == {0, 1, 2, 3}
-    assert "column 'value': rule 'not null' broken by" in str(error)
+    assert "column 'value': rule \"not null\" broken by" in str(error)
 
 
 def test_a_repeated_key_and_a_key_in_two_splits(make_builder):
@@ -107,7 +110,7 @@ def test_a_repeated_key_and_a_key_in_two_splits(make_builder):
     (across,) = error.violations
     assert across.rule["kind"] == "disjoint_splits" and across.split is None and across.count == 3
     assert across.examples == ((0, "test, train"), (1, "test, train"), (2, "test, train"))
-    assert "across splits: rule 'no key in two splits' broken by 3 keys in more than one split; e.g. (id=0, splits='test, train')" in str(error)
+    assert "across splits: rule \"no key in two splits\" broken by 3 keys in more than one split; e.g. (id=0, splits='test, train')" in str(error)
 
     allowed = make_builder.tabular("v_overlap_ok", rows=sample_rows(20), edits={
         split: overlap, **rules('E.DisjointSplits(ignore=["test"])')})
@@ -116,7 +119,7 @@ def test_a_repeated_key_and_a_key_in_two_splits(make_builder):
 
 
 def test_a_group_that_straddles_splits_fails_and_splitting_by_the_group_fixes_it(make_builder):
-    edits = {TIDY: CUSTOMER, CUSTOMER_FEATURE[0]: CUSTOMER_FEATURE[1], KEY: 'key="id", group_key="customer",'}
+    edits = {TIDY: CUSTOMER, CUSTOMER_FEATURE[0]: CUSTOMER_FEATURE[1], KEY: '            key="id", group_key="customer",\n'}
     cls = make_builder.tabular("v_groups", rows=sample_rows(200), edits=edits)
     error = build_error(cls, workers=2)  # the checks also run in the DirectRunner's worker processes
     (leak,) = error.violations
@@ -140,16 +143,16 @@ def test_a_warning_rule_is_recorded_and_listed_not_fatal(make_builder, capsys):
     rows = sample_rows(50)
     for row in rows[:20]:
         row["text"] = ""
-    cls = make_builder.tabular("v_warn", rows=rows, edits=rules('E.MaxNullShare("text", 0.1, severity="warning")'))
+    cls = make_builder.tabular("v_warn", rows=rows, edits={**rules('E.MaxNullShare("text", 0.1, severity="warning")'), **NULLS})
     from labdatasets.cli import main
 
     assert main(["build", cls.name, "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "WARNING: v_warn:1.0.0 split 'train', column 'text': rule 'at most 10% nulls' broken by" in out
+    assert "WARNING: v_warn:1.0.0 split 'train', column 'text': rule \"at most 10% nulls\" broken by" in out
     info = labdatasets.builder(cls.name).info
     assert [v["rule"]["kind"] for v in info.validation["violations"]] == ["max_null_share"] * 2
 
-    cls = make_builder.tabular("v_warn_error", rows=rows, edits=rules('E.MaxNullShare("text", 0.1)'))
+    cls = make_builder.tabular("v_warn_error", rows=rows, edits={**rules('E.MaxNullShare("text", 0.1)'), **NULLS})
     error = build_error(cls)
     assert {v.split for v in error.violations} == {"train", "test"}
     assert all(v.unit == "null rows" for v in error.violations)
