@@ -68,7 +68,7 @@ class Builder(lds.DatasetBuilder):
                 "count": F.Value("int64"),
                 "x": F.Value("float64"),
                 "y": F.Value("float32"),
-                "label": F.ClassLabel(names=%(labels)r),
+                "label": F.ClassLabel(names=LABELS),
                 "text": F.Text(),
                 "x2": F.Value("float64"),
             }),
@@ -77,7 +77,7 @@ class Builder(lds.DatasetBuilder):
             expectations=[
                 E.Range("x", min=0.0, max=1.0),
                 E.Range("count", min=0, max=999),
-                E.AllowedValues("label", %(labels)r),
+                E.AllowedValues("label", LABELS),
                 E.Pattern("text", r"[a-z]+ [a-z]+ [0-9]+"),
                 E.MaxNullShare("text", 0.01),
             ],
@@ -89,7 +89,7 @@ class Builder(lds.DatasetBuilder):
     def _process(self, sources):
         rows = sources["rows"] | "Derive" >> P.MapBatches(derive)
         return P.split_by_hash(rows, key="customer", ratios={"train": 0.8, "validation": 0.1, "test": 0.1})
-''' % {"labels": LABELS}
+'''.replace("LABELS", repr(LABELS))
 
 
 def make_data(path: Path, rows: int) -> None:
@@ -228,7 +228,7 @@ def main() -> None:
         return
     results = [bench(rows, args.repeat) for rows in args.rows]
     print(f"\nbuild with and without statistics and expectations (best of {args.repeat}, alternating; DirectRunner)\n")
-    print(f"| rows | without | with | ratio | peak without | peak with | extra peak |")
+    print("| rows | without | with | ratio | peak without | peak with | extra peak |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         print(

@@ -392,7 +392,7 @@ class Violation:
         shown = ""
         if self.examples:
             shown = "; e.g. " + ", ".join(_show_key(self.key_names, e) for e in self.examples[:EXAMPLES])
-        unit = self.unit if self.count != 1 else self.unit.rstrip("s")
+        unit = self.unit if self.count != 1 else re.sub(r"\b(row|key|group)s\b", r"\1", self.unit, count=1)
         head = f"{where} " if where else ""
         detail = f" ({self.detail})" if self.detail else ""
         return f'{head}{place}{column}: rule "{self.description}" broken by {self.count:,} {unit}{detail}{shown}'

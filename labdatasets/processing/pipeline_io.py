@@ -242,12 +242,21 @@ class _WriteShard(beam.DoFn):
     fails on the ``NotNull`` break, naming the rows).
     """
 
-    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], checker: Any = None):
+    def __init__(
+        self,
+        out_dir: str,
+        dataset: str,
+        num_shards: int,
+        sort_columns: Sequence[str],
+        checker: Any = None,
+        across: bool = True,
+    ):
         self.out_dir = out_dir
         self.dataset = dataset
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
         self.checker = checker
+        self.across = across  # more than one split: key and group values go to the checks across splits
 
     def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[Any]:
         import pyarrow.parquet as pq
@@ -266,7 +275,7 @@ class _WriteShard(beam.DoFn):
             # The whole split is here: fingerprint it now (rather than read it back later), in a
             # thread while this one writes the Parquet file; both mostly run without the GIL.
             fingerprint = pool.submit(fingerprint_tables, table.schema, [table]) if self.num_shards == 1 else None
-            checked = pool.submit(_check_shard, checker, table) if checker is not None else None
+            checked = pool.submit(_check_shard, checker, table, self.across) if checker is not None else None
             with FileSystems.create(FileSystems.join(self.out_dir, filename), mime_type="application/octet-stream") as fh:
                 sink = HashingSink(fh)
                 pq.write_table(
@@ -307,8 +316,8 @@ def _select(element: tuple[str, Any], kind: str) -> Iterator[Any]:
         yield element[1]
 
 
-def _check_shard(checker: Any, table: pa.Table) -> tuple[Any, list[tuple[int, int, pa.Table]]]:
-    return checker.check_shard(table), list(checker.key_parts(table))
+def _check_shard(checker: Any, table: pa.Table, across: bool) -> tuple[Any, list[tuple[int, int, pa.Table]]]:
+    return checker.check_shard(table), list(checker.key_parts(table)) if across else []
 
 
 def _write_json(out_dir: str, name: str, data: Any) -> None:
@@ -359,24 +368,79 @@ class SplitChecksFn(beam.CombineFn):
         return accumulator.to_json()
 
 
-def _split_report(element: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    split, found = element
-    return {"stage": "checks", "split": split, **found}
+class _Checks:
+    """The accumulator of :class:`_BuildChecksFn`: a split's merged checks, or one bucket's key values."""
+
+    def __init__(self) -> None:
+        self.split: str | None = None
+        self.result: Any = None
+        self.rule: int | None = None
+        self.bucket: int | None = None
+        self.parts: list[tuple[str, pa.Table]] = []
 
 
-class _CheckAcrossSplits(beam.DoFn):
-    """One bucket of key (or group) values from every split: which are in more than one split."""
+class _BuildChecksFn(beam.CombineFn):
+    """Everything the build's checks gather, in one combine (one shuffle, few steps on any runner).
+
+    Keyed by ``("split", name)``: merges the split's shard results (statistics and rule
+    tallies, fixed-size, as :class:`SplitChecksFn`). Keyed by ``("keys", rule, bucket)``:
+    gathers one bucket of key or group values from every split and checks which are in
+    more than one. Outputs one report dict per key (``stage`` ``checks`` or ``across``).
+    """
 
     def __init__(self, checker: Any):
         self.checker = checker
 
-    def process(self, element: tuple[tuple[int, int], Iterable[tuple[str, pa.Table]]]) -> Iterator[dict[str, Any]]:
+    def create_accumulator(self) -> _Checks:
+        return _Checks()
+
+    def add_input(self, accumulator: _Checks, element: tuple[Any, ...]) -> _Checks:
+        if element[0] == "checks":
+            _, split, result = element
+            accumulator.split = split
+            accumulator.result = result if accumulator.result is None else accumulator.result.merge(result)
+        else:
+            _, rule, bucket, split, part = element
+            accumulator.rule, accumulator.bucket = rule, bucket
+            accumulator.parts.append((split, part))
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[_Checks]) -> _Checks:
+        out = _Checks()
+        for acc in accumulators:
+            if acc.result is not None:
+                out.split = acc.split
+                out.result = acc.result if out.result is None else out.result.merge(acc.result)
+            if acc.parts:
+                out.rule, out.bucket = acc.rule, acc.bucket
+                out.parts.extend(acc.parts)
+        return out
+
+    def extract_output(self, accumulator: _Checks) -> dict[str, Any] | None:
         from labdatasets.processing.validation import tally_json
 
-        (rule, bucket), parts = element
-        tally = self.checker.check_bucket(rule, list(parts))
-        if tally.count:
-            yield {"stage": "across", "rule": rule, "bucket": bucket, **tally_json(tally)}
+        if accumulator.result is not None:
+            return {"stage": "checks", "split": accumulator.split, **accumulator.result.to_json()}
+        if accumulator.rule is None:
+            return None
+        tally = self.checker.check_bucket(accumulator.rule, accumulator.parts)
+        return {"stage": "across", "rule": accumulator.rule, "bucket": accumulator.bucket, **tally_json(tally)}
+
+
+def _check_inputs(element: tuple[str, Any]) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    kind, value = element
+    if kind == "checks":
+        split, result = value
+        yield ("split", split), ("checks", split, result)
+    elif kind == "keys":
+        (rule, bucket), (split, part) = value
+        yield ("keys", rule, bucket), ("keys", rule, bucket, split, part)
+
+
+def _report(element: tuple[Any, dict[str, Any] | None]) -> Iterator[dict[str, Any]]:
+    report = element[1]
+    if report is not None and (report["stage"] == "checks" or report["count"]):
+        yield report
 
 
 class _WriteReport(beam.DoFn):
@@ -435,25 +499,18 @@ class WriteSplits(beam.PTransform):
             ).with_output_types(shard_key)
             for name, pcoll in splits.items()
         ]
-        write = _WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.checker)
+        write = _WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.checker, len(splits) > 1)
         grouped = keyed | "Splits" >> beam.Flatten() | "GroupShards" >> beam.GroupByKey()
         if self.checker is None:
             return grouped | "WriteShards" >> beam.ParDo(write)
         written = grouped | "WriteShards" >> beam.ParDo(write)
-        reports = [
+        (
             written
-            | "Checked shards" >> beam.FlatMap(_select, "checks")
-            | "Checks per split" >> beam.CombinePerKey(SplitChecksFn(self.checker))
-            | "Split reports" >> beam.Map(_split_report)
-        ]
-        if self.checker.has_cross_checks and len(splits) > 1:
-            reports.append(
-                written
-                | "Key values" >> beam.FlatMap(_select, "keys")
-                | "Keys by bucket" >> beam.GroupByKey()
-                | "Check across splits" >> beam.ParDo(_CheckAcrossSplits(self.checker))
-            )
-        (reports | "Check reports" >> beam.Flatten() | "Write check reports" >> beam.ParDo(_WriteReport(self.out_dir)))
+            | "Check inputs" >> beam.FlatMap(_check_inputs)
+            | "Checks" >> beam.CombinePerKey(_BuildChecksFn(self.checker))
+            | "Check reports" >> beam.FlatMap(_report)
+            | "Write check reports" >> beam.ParDo(_WriteReport(self.out_dir))
+        )
         return written | "Manifests" >> beam.FlatMap(_select, "manifest")
 
 

@@ -171,10 +171,6 @@ class Checker:
         self.key = tuple(key)
         self.rules = list(rules)
 
-    @property
-    def has_cross_checks(self) -> bool:
-        return any(isinstance(r, (DisjointSplits, GroupInOneSplit)) for r in self.rules)
-
     def empty(self) -> ShardResult:
         return ShardResult(SplitStatistics(self.features))
 
