@@ -179,7 +179,7 @@ def record_splits(builder: "DatasetBuilder", *, beam_options: Any = None, progre
             }
             for name, s in info.splits.items()  # the order _process returns them in
         },
-        **({"violations": list(info.validation["violations"])} if (info.validation or {}).get("violations") else {}),
+        **({"violations": list(broken)} if (broken := (info.validation or {}).get("violations")) else {}),
     }
     path.write_text(json.dumps(dict(sorted(records.items())), indent=2) + "\n", "utf-8")
     return path
