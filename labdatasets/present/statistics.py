@@ -87,10 +87,12 @@ def summary_text(column: Mapping[str, Any]) -> str:
             return "no values"
         approx = "" if column.get("distinct_exact", True) else "~"
         length = column.get("length", {})
-        return (
-            f"{approx}{column['distinct']:,} distinct; top {_top(column.get('top', []), count, column.get('top_exact', True))}; "
-            f"length {number(length.get('min'))}..{number(length.get('max'))}"
-        )
+        top = column.get("top", [])
+        if top:
+            frequent = f"top {_top(top, count, column.get('top_exact', True))}"
+        else:
+            frequent = "every value distinct" if column.get("distinct") == count else "no frequent value"
+        return f"{approx}{column['distinct']:,} distinct; {frequent}; length {number(length.get('min'))}..{number(length.get('max'))}"
     if kind == "class_label":
         classes = column.get("classes", {})
         ranked = sorted(classes.items(), key=lambda item: -item[1])
