@@ -97,3 +97,30 @@ def test_diff_reports_statistics_that_moved(make_builder, capsys):
     assert main(["diff", "moving:1.0.0", "moving:1.1.0", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "statistics that moved" in out and "train.label: vanished classes ['neg'] -> []" in out
+
+
+def test_check_lists_warnings_of_the_last_build_and_refuses_rules_that_cannot_apply(make_builder, capsys):
+    from labdatasets.workflow.check import check
+
+    rows = sample_rows(40)
+    for row in rows[:10]:
+        row["text"] = ""
+    edits = {
+        KEY: '            key="id", expectations=[E.MaxNullShare("text", 0.05, severity="warning")],\n',
+        "loaders.LocalSource('data/rows.csv')": "loaders.LocalSource('data/rows.csv', empty_is_null=True)",
+        **E_IMPORT,
+    }
+    cls = make_builder.tabular("warned", rows=rows, edits=edits)
+    b = labdatasets.builder(cls.name)
+    b.pin(progress=False)
+    b.build(progress=False)
+    report = check([cls.name])
+    assert report.ok
+    assert any('rule "at most 5% nulls" broken by' in f.message for f in report.warnings)
+    assert main(["check", cls.name]) == 0
+    assert "WARNING: warned:1.0.0 split 'train', column 'text'" in capsys.readouterr().out
+
+    bad = make_builder.tabular("misdeclared", edits={KEY: '            key="id", expectations=[E.Pattern("value", "x")],\n', **E_IMPORT})
+    labdatasets.builder(bad.name).pin(progress=False)
+    (error,) = check([bad.name]).errors
+    assert "Pattern applies to text; 'value' is float32" in error.message
