@@ -58,7 +58,7 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
 
-from labdatasets.errors import ConfigError, ProcessingError
+from labdatasets.errors import ConfigError, ExpectationError
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.features import Features
@@ -424,24 +424,4 @@ class Violation:
             key_names=tuple(data.get("key_names", ())),
             examples=tuple(tuple(e) for e in data.get("examples", ())),
             detail=data.get("detail", ""),
-        )
-
-
-class ExpectationError(ProcessingError):
-    """Raised when the data breaks an expectation declared in ``_info()`` (or implied by it).
-
-    The message names the dataset and version and, per broken rule, the split,
-    column and rule, how many rows break it and a few of their keys. Fix the
-    processing (or the dummy data), or relax the rule (``severity="warning"``).
-    """
-
-    def __init__(self, where: str, violations: Sequence[Violation], *, action: str = "built"):
-        self.where = where
-        self.violations = list(violations)
-        lines = [f"- {v.message()}" for v in self.violations]
-        super().__init__(
-            f"{where} was not {action}: its data breaks {len(self.violations)} expectation(s) declared in _info():\n"
-            + "\n".join(lines)
-            + "\nFix the processing or its input, or change the rule in _info() (severity='warning' records a "
-            "break without failing the build)."
         )

@@ -109,3 +109,18 @@ def test_key_in_two_splits_and_group_straddling_splits():
     assert "across splits, column 'customer': rule \"each group in one split\" broken by 2 groups" in kinds["group_in_one_split"].message()
     ignored = run({"train": train, "test": test}, rules=[E.DisjointSplits(ignore=["test"])])
     assert "disjoint_splits" not in {v.rule["kind"] for v in ignored}
+
+
+def test_slices_of_a_shard_count_like_one_table(monkeypatch):
+    """Rules run on slices of a shard (fixed temporaries); a repeated key across two slices still counts once."""
+    import labdatasets.processing.validation as validation
+
+    rows = [row(i) for i in range(10)] + [row(3), row(9)]
+    rows[5]["amount"] = -5.0
+    whole = run({"train": rows}, rules=[E.Range("amount", min=0)], group_key="customer")
+    monkeypatch.setattr(validation, "SLICE_ROWS", 3)
+    sliced = run({"train": rows}, rules=[E.Range("amount", min=0)], group_key="customer")
+    assert sliced == whole
+    kinds = {v.rule["kind"]: v for v in sliced}
+    assert kinds["unique_key"].count == 2 and kinds["unique_key"].examples == ((3,), (9,))
+    assert kinds["range"].count == 1 and kinds["range"].examples == ((5, -5.0),)

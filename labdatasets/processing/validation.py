@@ -40,7 +40,7 @@ from labdatasets.expectations import (
     UniqueKey,
     Violation,
 )
-from labdatasets.processing.statistics import SplitStatistics, hash_column
+from labdatasets.processing.statistics import SLICE_ROWS, SplitStatistics, hash_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -195,26 +195,38 @@ class Checker:
         return tuple(names) if names else ("row",)
 
     def check_shard(self, table: "pa.Table") -> ShardResult:
-        """Statistics and row rules of one shard (sorted by key; every copy of a key in it)."""
+        """Statistics and row rules of one shard (sorted by key; every copy of a key in it).
+
+        Works through the shard in slices of :data:`SLICE_ROWS` rows, so that its
+        temporary arrays do not grow with the shard.
+        """
+        result = ShardResult(SplitStatistics(self.features).add_table(table))
+        for offset in range(0, table.num_rows, SLICE_ROWS):
+            # one row of overlap: a repeated key can straddle two slices
+            start = max(offset - 1, 0)
+            self._check_slice(table.slice(start, SLICE_ROWS + offset - start), offset - start, result)
+        return result
+
+    def _check_slice(self, part: "pa.Table", overlap: int, result: ShardResult) -> None:
         import pyarrow.compute as pc
 
-        result = ShardResult(SplitStatistics(self.features).add_table(table))
         for index, rule in enumerate(self.rules):
             if rule.scope == "row":
                 name = rule.column
                 assert name is not None
-                column = table.column(name)
+                column = part.column(name).slice(overlap)
                 if isinstance(rule, NotNull) and not column.null_count:
                     continue
                 mask = _row_mask(rule, column.combine_chunks() if column.num_chunks != 1 else column.chunk(0), self.features[name])
                 count = int(pc.sum(mask).as_py() or 0)
                 if count:
-                    rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-                    result.tallies.setdefault(index, Tally()).add(count, self._examples(table, rows, None if isinstance(rule, NotNull) else name))
-            elif isinstance(rule, UniqueKey) and table.num_rows > 1:
+                    rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False)) + overlap
+                    examples = self._examples(part, rows, None if isinstance(rule, NotNull) else name)
+                    result.tallies.setdefault(index, Tally()).add(count, examples)
+            elif isinstance(rule, UniqueKey) and part.num_rows > 1:
                 same = None
                 for name in self.key:
-                    column = table.column(name)
+                    column = part.column(name)
                     a, b = column.slice(1), column.slice(0, len(column) - 1)
                     both_null = pc.and_(pc.is_null(a), pc.is_null(b))
                     equal = pc.or_kleene(pc.fill_null(pc.equal(a, b), False), both_null)
@@ -222,33 +234,38 @@ class Checker:
                 count = int(pc.sum(same).as_py() or 0) if same is not None else 0
                 if count and same is not None:
                     rows = np.flatnonzero(same.to_numpy(zero_copy_only=False)) + 1
-                    result.tallies.setdefault(index, Tally()).add(count, self._examples(table, rows, None))
-        return result
+                    result.tallies.setdefault(index, Tally()).add(count, self._examples(part, rows, None))
 
     def key_parts(self, table: "pa.Table") -> Iterator[tuple[int, int, "pa.Table"]]:
-        """``(rule index, bucket, values)`` for the rules checked across splits."""
+        """``(rule index, bucket, values)`` for the rules checked across splits (one table per bucket)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         for index, rule in enumerate(self.rules):
             if isinstance(rule, DisjointSplits):
-                values = table.select(list(self.key))
+                columns = list(self.key)
             elif isinstance(rule, GroupInOneSplit):
-                column = table.column(rule.column)
-                values = pa.table({rule.column: pc.unique(column.combine_chunks()).drop_null()})
+                columns = [rule.column]
             else:
                 continue
-            if not values.num_rows:
-                continue
-            bucket = (_combined_hash(values, values.column_names) % np.uint64(CROSS_BUCKETS)).astype(np.int64)
-            order = np.argsort(bucket, kind="stable")
-            counts = np.bincount(bucket, minlength=CROSS_BUCKETS)
-            offset = 0
-            for b in range(CROSS_BUCKETS):
-                if counts[b]:
-                    # a compact copy per bucket: a slice would drag the whole table through a pickled shuffle
-                    yield index, b, values.take(pa.array(order[offset : offset + int(counts[b])]))
-                offset += int(counts[b])
+            buckets: dict[int, list[pa.Table]] = {}
+            for offset in range(0, table.num_rows, SLICE_ROWS):
+                values = table.slice(offset, SLICE_ROWS).select(columns)
+                if isinstance(rule, GroupInOneSplit):
+                    values = pa.table({rule.column: pc.unique(values.column(0).combine_chunks()).drop_null()})
+                if not values.num_rows:
+                    continue
+                bucket = (_combined_hash(values, columns) % np.uint64(CROSS_BUCKETS)).astype(np.int64)
+                order = np.argsort(bucket, kind="stable")
+                counts = np.bincount(bucket, minlength=CROSS_BUCKETS)
+                start = 0
+                for b in range(CROSS_BUCKETS):
+                    if counts[b]:
+                        # a compact copy per bucket: a slice would drag the whole table through a pickled shuffle
+                        buckets.setdefault(b, []).append(values.take(pa.array(order[start : start + int(counts[b])])))
+                    start += int(counts[b])
+            for b, parts in sorted(buckets.items()):
+                yield index, b, pa.concat_tables(parts).combine_chunks()
 
     def check_bucket(self, index: int, parts: Iterable[tuple[str, "pa.Table"]]) -> Tally:
         """The values of one bucket found in more than one split (for rule ``index``)."""
