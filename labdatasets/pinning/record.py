@@ -21,7 +21,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from labdatasets.errors import PinExistsError, SnapshotError
 from labdatasets.stores.hashing import canonical_json, sha256_json

@@ -15,7 +15,8 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 from labdatasets.errors import MissingDependencyError, SplitError
 from labdatasets.splits import check_splits, parse_split
@@ -170,12 +171,13 @@ def _read_split(info: "DatasetInfo", split_info: "SplitInfo", start: int, stop: 
             pieces.append(pq.read_table(path, memory_map=True))
             continue
         pf = pq.ParquetFile(path, memory_map=True)
-        groups, first_row, row = [], None, shard_start
+        groups: list[int] = []
+        first_row, row = hi, shard_start
         for g in range(pf.num_row_groups):
             n = pf.metadata.row_group(g).num_rows
             if row + n > lo and row < hi:
                 groups.append(g)
-                first_row = row if first_row is None else first_row
+                first_row = min(first_row, row)
             row += n
         pieces.append(pf.read_row_groups(groups).slice(lo - first_row, hi - lo))
     if not pieces:  # an empty slice still has the split's schema
