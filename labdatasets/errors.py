@@ -37,7 +37,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 __all__ = [
     "LabDatasetsError",

@@ -20,7 +20,8 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 from labdatasets.errors import PreparedDataError
 from labdatasets.expectations import Expectation, Violation

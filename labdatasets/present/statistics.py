@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "statistics_rows",

@@ -23,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
