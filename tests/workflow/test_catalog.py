@@ -85,7 +85,10 @@ def test_each_page_says_what_its_builder_says(name):
     recorded = json.loads((cls.module_dir() / catalog.SPLITS_FILE).read_text())
     for version in cls.versions():
         b = cls(version=str(version))
-        features, rules, splits, sources = _tables(sections[f"## {b.full_name}"])[:4]
+        tables = _tables(sections[f"## {b.full_name}"])
+        features, rules, splits, sources = tables[0], tables[1], tables[2], tables[-1]
+        statistics = tables[3:-1]  # one per split whose statistics `docs --build` recorded
+        assert len(statistics) == sum(1 for s in recorded[f"{name}:{version}"]["splits"].values() if "statistics" in s)
         assert features == [
             [n, f.describe() + ("" if f.nullable else ", required"), f.doc] for n, f in b._declared_info().features.items()
         ]
