@@ -141,7 +141,7 @@ class Builder(lds.DatasetBuilder):
             expectations=[
                 # Checked by every build and by the builder test; a broken rule fails the build and names
                 # the rows (docs/validation.md). nullable=False above is a rule too. TODO(author): yours.
-                E.Range("id", min=1),
+                E.Range("id", min=0),  # ids are never negative
                 E.AllowedValues("label", LABELS),
                 E.Pattern("text", r"\\S.*"),  # the whole text must match: here, it starts with a non-space
                 E.MaxNullShare("text", 0.1, severity="warning"),  # a warning is listed by build, check and info

@@ -298,4 +298,4 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
     # And the test fails when the dummy data and SPLITS disagree.
     test_file.write_text(text.replace(f"SPLITS = {splits!r}", f"SPLITS = {{'train': {splits['train'] + 1}, 'test': {splits['test']}}}"))
     result = _pytest(copy, env, str(folder.relative_to(copy)))
-    assert result.returncode == 1 and "1 failed, 5 passed" in result.stdout
+    assert result.returncode == 1 and "1 failed, 6 passed" in result.stdout
