@@ -21,10 +21,12 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from labdatasets.processing._beam_import import import_beam
-from labdatasets.processing.fingerprint import HashingSink, fingerprint_tables
+from labdatasets.processing.fingerprint import HashingSink
+from labdatasets.processing.spill import RUN_ROWS
 from labdatasets.processing.tables import as_table, bucket_slices, sort_rows, sortable_columns
 
 if TYPE_CHECKING:  # the type checker reads Beam's own names
@@ -35,15 +37,7 @@ if TYPE_CHECKING:  # the type checker reads Beam's own names
 else:
     beam = import_beam()
 
-__all__ = [
-    "ReadPinnedSource",
-    "WriteSplits",
-    "WriteSplit",
-    "SplitChecksFn",
-    "shard_filename",
-    "MANIFEST_DIR",
-    "ROW_GROUP_ROWS",
-]
+__all__ = ["ReadPinnedSource", "WriteSplits", "WriteSplit", "SplitChecksFn", "shard_filename", "MANIFEST_DIR", "ROW_GROUP_ROWS"]
 
 logger = logging.getLogger(__name__)
 
@@ -182,10 +176,11 @@ class ReadPinnedSource(beam.PTransform):
 
 
 class _ConformAndShard(beam.DoFn):
-    """Rows of one split -> ``((split, shard), rows conformed to the features)``.
+    """Rows of one split -> ``((split, shard), rows conformed to the features)``, and ``((split, -1), tally)``.
 
     One step rather than three (tag, conform, shard): every Beam step has a cost
-    on the DirectRunner, and these always go together.
+    on the DirectRunner, and these always go together. The tally reports what
+    entered the write path (see :mod:`labdatasets.processing.ledger`).
     """
 
     def __init__(
@@ -196,7 +191,7 @@ class _ConformAndShard(beam.DoFn):
         key: Sequence[str],
         num_shards: int,
         sort_columns: Sequence[str],
-        check_nulls: bool = True,
+        origin: tuple[Any, str] | None = None,
     ):
         self.split = split
         self.features = features
@@ -204,19 +199,67 @@ class _ConformAndShard(beam.DoFn):
         self.key = tuple(key)
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
-        self.check_nulls = check_nulls
+        self.origin = origin  # (split key, salt) of split_by_hash when the rows come straight from it
 
     def process(self, element: Any) -> Iterator[tuple[tuple[str, int], pa.Table]]:
+        from labdatasets.processing.ledger import key_digest, tally_table
+        from labdatasets.processing.splitting import key_hash
+
         table = as_table(element)
         if not table.num_rows:
             return
-        table = self.features.conform(table, where=self.where, key=self.key, check_nulls=self.check_nulls)
+        split_digest = None
+        if self.origin is not None:
+            split_key, salt = self.origin
+            split_digest = int(key_hash(table, split_key, salt).sum(dtype=np.uint64))
+        table = self.features.conform(table, where=self.where, key=self.key)
+        yield (self.split, -1), tally_table(
+            "entry", [self.split], [table.num_rows], [key_digest(table, self.sort_columns)], split_digests=[split_digest]
+        )
         if self.num_shards == 1:
             yield (self.split, 0), table
             return
         for index, part in bucket_slices(table, self.sort_columns, self.num_shards, salt="shard"):
             if part.num_rows:
                 yield (self.split, index), part
+
+
+def _rows_only(element: tuple[tuple[str, int], pa.Table]) -> Iterator[tuple[tuple[str, int], pa.Table]]:
+    if element[0][1] >= 0:
+        yield element
+
+
+def _tallies_only(element: tuple[tuple[str, int], pa.Table]) -> Iterator[dict[str, Any]]:
+    from labdatasets.processing.ledger import tally_records
+
+    if element[0][1] < 0:
+        yield from tally_records(element[1])
+
+
+def _written(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {"stage": "written", **manifest}
+
+
+def _keyed_by_none(record: dict[str, Any]) -> tuple[None, dict[str, Any]]:
+    return None, record
+
+
+class _WriteLedger(beam.DoFn):
+    """All reports of the build in one ``_ledger.json`` (one element: the last step of the pipeline)."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, grouped: tuple[None, Iterable[dict[str, Any]]]) -> Iterator[str]:
+        from apache_beam.io.filesystems import FileSystems
+
+        from labdatasets.processing.ledger import LEDGER_FILENAME
+
+        records = sorted(grouped[1], key=lambda r: json.dumps(r, sort_keys=True))
+        path = FileSystems.join(self.out_dir, LEDGER_FILENAME)
+        with FileSystems.create(path, mime_type="application/json") as fh:
+            fh.write(json.dumps({"records": records}).encode("utf-8"))
+        yield path
 
 
 def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> list[str]:
@@ -239,104 +282,202 @@ def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> li
     return chosen
 
 
-class _WriteShard(beam.DoFn):
-    """Sort one shard, write it as Parquet with its manifest; with a checker, also check it.
+def parquet_options(table: pa.Table) -> dict[str, Any]:
+    """How every shard is written (the same options on every path, so the same rows give the same bytes)."""
+    return {"compression": "snappy", "use_dictionary": parquet_dictionary_columns(table)}
 
-    The checks (statistics, row rules, repeated keys) run in a thread while the
-    Parquet file is written, and go out as ``checks``: ``(split, ShardResult)``;
-    the key columns for the checks across splits go out as ``keys``. A shard
-    with a null in a non-nullable column is checked but not written (the build
-    fails on the ``NotNull`` break, naming the rows).
+
+class ShardWriter:
+    """Write one shard from its rows in order, as they come: Parquet row groups of :data:`ROW_GROUP_ROWS`
+    rows, the sha256 of the file, the rows' key digest and (for a one-shard split) the content fingerprint.
+
+    Memory is one row group plus what is handed to :meth:`write`, whatever the shard's size. The bytes are
+    those of ``pq.write_table(whole_shard, row_group_size=ROW_GROUP_ROWS, **parquet_options(...))``.
     """
 
-    def __init__(
-        self,
-        out_dir: str,
-        dataset: str,
-        num_shards: int,
-        sort_columns: Sequence[str],
-        checker: Any = None,
-        across: bool = True,
-    ):
-        self.out_dir = out_dir
-        self.dataset = dataset
-        self.num_shards = num_shards
-        self.sort_columns = list(sort_columns)
-        self.checker = checker
-        self.across = across  # more than one split: key and group values go to the checks across splits
+    def __init__(self, out_dir: str, filename: str, *, split: str, index: int, sort_columns: Sequence[str], fingerprint: bool):
+        from labdatasets.processing.fingerprint import FINGERPRINT_BATCH
 
-    def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[Any]:
+        self.path = _join(out_dir, filename)
+        self.manifest: dict[str, Any] = {"split": split, "index": index, "filename": filename}
+        self.sort_columns = list(sort_columns)
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._rows = 0
+        self._digest = 0
+        self._fh: Any = None
+        self._sink: HashingSink | None = None
+        self._writer: Any = None
+        self._fingerprint = fingerprint
+        self._fp_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._fp_sink = HashingSink()
+        self._fp_writer: Any = None
+        self._fp_futures: list[concurrent.futures.Future[Any]] = []
+        self._fp_rows = FINGERPRINT_BATCH
+        self._fp_pending: pa.Table | None = None
+
+    def write(self, table: pa.Table) -> None:
+        from labdatasets.processing.ledger import key_digest
+
+        if not table.num_rows:
+            return
+        self._rows += table.num_rows
+        self._digest = (self._digest + key_digest(table, self.sort_columns)) % (1 << 64)
+        self._feed_fingerprint(table)
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= ROW_GROUP_ROWS:
+            merged = pa.concat_tables(self._pending)
+            self._write_group(merged.slice(0, ROW_GROUP_ROWS))
+            rest = merged.slice(ROW_GROUP_ROWS)
+            self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def _write_group(self, group: pa.Table) -> None:
         import pyarrow.parquet as pq
         from apache_beam.io.filesystems import FileSystems
 
-        (split, index), tables = keyed
-        table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
-        filename = shard_filename(self.dataset, split, index, self.num_shards)
-        checker = self.checker
-        if checker is not None:
-            required = [f.name for f in table.schema if not f.nullable]
-            if any(table.column(name).null_count for name in required):
-                yield "checks", (split, checker.check_shard(table))
-                return
-        with concurrent.futures.ThreadPoolExecutor(2, "labdatasets-fingerprint") as pool:
-            # The whole split is here: fingerprint it now (rather than read it back later), in a
-            # thread while this one writes the Parquet file; both mostly run without the GIL.
-            fingerprint = pool.submit(fingerprint_tables, table.schema, [table]) if self.num_shards == 1 else None
-            checked = pool.submit(_check_shard, checker, table, self.across) if checker is not None else None
-            with FileSystems.create(FileSystems.join(self.out_dir, filename), mime_type="application/octet-stream") as fh:
-                sink = HashingSink(fh)
-                pq.write_table(
-                    table,
-                    sink,
-                    row_group_size=ROW_GROUP_ROWS,
-                    compression="snappy",
-                    use_dictionary=parquet_dictionary_columns(table),
-                )
-            manifest = {
-                "split": split,
-                "index": index,
-                "filename": filename,
-                "num_rows": table.num_rows,
-                "num_bytes": sink.size,
-                "sha256": sink.digest.hexdigest(),
-            }
-            if fingerprint is not None:
-                manifest["fingerprint"] = fingerprint.result()
-        manifest_path = FileSystems.join(self.out_dir, MANIFEST_DIR, filename + ".json")
-        if "://" not in self.out_dir:  # local folders need the subfolder; object stores do not
-            os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
-        with FileSystems.create(manifest_path, mime_type="application/json") as fh:
-            fh.write(json.dumps(manifest).encode("utf-8"))
-        if checked is None:
-            yield manifest
+        if self._writer is None:
+            self._fh = FileSystems.create(self.path, mime_type="application/octet-stream")
+            self._sink = HashingSink(self._fh)
+            self._writer = pq.ParquetWriter(self._sink, group.schema, **parquet_options(group))
+        self._writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+
+    def _feed_fingerprint(self, table: pa.Table) -> None:
+        if not self._fingerprint:
             return
-        result, parts = checked.result()
-        yield "manifest", manifest
-        yield "checks", (split, result)
-        for rule, bucket, part in parts:
-            yield "keys", ((rule, bucket), (split, part))
+        if self._fp_pool is None:
+            self._fp_pool = concurrent.futures.ThreadPoolExecutor(1, "labdatasets-fingerprint")
+            self._fp_writer = pa.ipc.new_stream(self._fp_sink, table.schema)
+        merged = table if self._fp_pending is None else pa.concat_tables([self._fp_pending, table])
+        full = merged.num_rows - merged.num_rows % self._fp_rows
+        for offset in range(0, full, self._fp_rows):
+            self._submit_batches(merged.slice(offset, self._fp_rows))
+        self._fp_pending = merged.slice(full) if full < merged.num_rows else None
+
+    def _submit_batches(self, table: pa.Table) -> None:
+        # in a thread, in order, while this one writes Parquet (both mostly without the GIL); at most a few queued
+        assert self._fp_pool is not None
+        while len(self._fp_futures) >= 4:
+            self._fp_futures.pop(0).result()
+        self._fp_futures.append(self._fp_pool.submit(_write_batches, self._fp_writer, table))
+
+    def close(self) -> dict[str, Any]:
+        """Finish the file; the shard's manifest (rows, bytes, sha256, key digest, fingerprint)."""
+        if self._pending_rows or self._writer is None:
+            rest = pa.concat_tables(self._pending) if self._pending else None
+            if rest is not None:
+                self._write_group(rest)
+        if self._writer is not None:
+            self._writer.close()
+            self._fh.close()
+        self.manifest.update(
+            num_rows=self._rows,
+            key_digest=self._digest,
+            num_bytes=self._sink.size if self._sink else 0,
+            sha256=self._sink.digest.hexdigest() if self._sink else "",
+        )
+        if self._fp_pool is not None:
+            if self._fp_pending is not None and self._fp_pending.num_rows:
+                self._submit_batches(self._fp_pending)
+            for future in self._fp_futures:
+                future.result()
+            self._fp_pool.shutdown()
+            self._fp_writer.close()
+            self.manifest["fingerprint"] = self._fp_sink.digest.hexdigest()
+        return self.manifest
+
+    def abort(self) -> None:
+        if self._fp_pool is not None:
+            self._fp_pool.shutdown(wait=True, cancel_futures=True)
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except Exception:  # noqa: BLE001 - the error that made us abort matters, not this one
+                pass
+
+
+def _write_batches(writer: Any, table: pa.Table) -> None:
+    from labdatasets.processing.fingerprint import compact_batches
+
+    for batch in compact_batches(table):
+        writer.write_batch(batch)
+
+
+def _join(out_dir: str, name: str) -> str:
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.join(out_dir, name)
+
+
+def _write_manifest(out_dir: str, manifest: dict[str, Any]) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    manifest_path = FileSystems.join(out_dir, MANIFEST_DIR, manifest["filename"] + ".json")
+    if "://" not in out_dir:  # local folders need the subfolder; object stores do not
+        os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
+    with FileSystems.create(manifest_path, mime_type="application/json") as fh:
+        fh.write(json.dumps(manifest).encode("utf-8"))
+
+
+def _write_shard(
+    out_dir: str,
+    dataset: str,
+    num_shards: int,
+    sort_columns: Sequence[str],
+    split: str,
+    index: int,
+    tables: Iterable[pa.Table],
+    checker: Any = None,
+    across: bool = True,
+) -> Iterator[Any]:
+    """Write one shard from its rows in key order; yields its manifest.
+
+    With a ``checker`` it also checks the rows as they pass (statistics, row rules,
+    repeated keys; in a thread, beside the Parquet writer) and yields
+    ``("manifest", manifest)``, ``("checks", (split, ShardResult))`` and
+    ``("keys", ((rule, bucket), (split, values)))`` for the checks across splits.
+    """
+    filename = shard_filename(dataset, split, index, num_shards)
+    writer = ShardWriter(out_dir, filename, split=split, index=index, sort_columns=sort_columns, fingerprint=num_shards == 1)
+    check = None
+    pool = None
+    pending: list[concurrent.futures.Future[Any]] = []
+    if checker is not None:
+        from labdatasets.processing.validation import ShardCheck
+
+        check = ShardCheck(checker, across=across)
+        pool = concurrent.futures.ThreadPoolExecutor(1, "labdatasets-checks")
+    try:
+        for table in tables:
+            if pool is not None and check is not None:
+                while len(pending) >= 2:  # at most a few tables wait for the checks
+                    pending.pop(0).result()
+                pending.append(pool.submit(check.add, table))
+            writer.write(table)
+        manifest = writer.close()
+        for future in pending:
+            future.result()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    _write_manifest(out_dir, manifest)
+    if check is None:
+        yield manifest
+        return
+    result, parts = check.finish()
+    yield "manifest", manifest
+    yield "checks", (split, result)
+    for rule, bucket, part in parts:
+        yield "keys", ((rule, bucket), (split, part))
 
 
 def _select(element: tuple[str, Any], kind: str) -> Iterator[Any]:
     """One kind of a step's outputs (rather than tagged outputs, which Beam's DaskRunner mixes up)."""
     if element[0] == kind:
         yield element[1]
-
-
-def _check_shard(checker: Any, table: pa.Table, across: bool) -> tuple[Any, list[tuple[int, int, pa.Table]]]:
-    return checker.check_shard(table), list(checker.key_parts(table)) if across else []
-
-
-def _write_json(out_dir: str, name: str, data: Any) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    from labdatasets.processing.validation import VALIDATION_DIR
-
-    path = FileSystems.join(out_dir, VALIDATION_DIR, name)
-    if "://" not in out_dir:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    with FileSystems.create(path, mime_type="application/json") as fh:
-        fh.write(json.dumps(data, sort_keys=True).encode("utf-8"))
 
 
 class SplitChecksFn(beam.CombineFn):
@@ -360,8 +501,6 @@ class SplitChecksFn(beam.CombineFn):
 
         if isinstance(element, ShardResult):
             return accumulator.merge(element)
-        from labdatasets.processing.tables import as_table
-
         return accumulator.merge(self.checker.check_shard(as_table(element)))
 
     def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
@@ -392,7 +531,8 @@ class _BuildChecksFn(beam.CombineFn):
     Keyed by ``("split", name)``: merges the split's shard results (statistics and rule
     tallies, fixed-size, as :class:`SplitChecksFn`). Keyed by ``("keys", rule, bucket)``:
     gathers one bucket of key or group values from every split and checks which are in
-    more than one. Outputs one report dict per key (``stage`` ``checks`` or ``across``).
+    more than one. Outputs one report dict per key (``stage`` ``checks`` or ``across``),
+    which goes into the ledger.
     """
 
     def __init__(self, checker: Any):
@@ -450,16 +590,90 @@ def _report(element: tuple[Any, dict[str, Any] | None]) -> Iterator[dict[str, An
         yield report
 
 
-class _WriteReport(beam.DoFn):
-    """What the checks found, one small JSON file each under ``_validation/`` (read and removed by the build)."""
+class _WriteShard(beam.DoFn):
+    """``((split, shard), tables)`` after a shuffle -> the shard sorted in memory and written."""
 
-    def __init__(self, out_dir: str):
+    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], checker: Any = None, across: bool = True):
         self.out_dir = out_dir
+        self.dataset = dataset
+        self.num_shards = num_shards
+        self.sort_columns = list(sort_columns)
+        self.checker = checker
+        self.across = across
 
-    def process(self, report: dict[str, Any]) -> Iterator[str]:
-        name = f"split-{report['split']}.json" if report["stage"] == "checks" else f"across-{report['rule']}-{report['bucket']}.json"
-        _write_json(self.out_dir, name, report)
-        yield name
+    def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[Any]:
+        (split, index), tables = keyed
+        table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
+        yield from _write_shard(
+            self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, [table], self.checker, self.across
+        )
+
+
+class _SpillRuns(beam.DoFn):
+    """``((split, shard), rows)`` -> sorted runs on this machine's disk, ``((split, shard), (path, rows))``.
+
+    Rows are gathered up to :data:`~labdatasets.processing.spill.RUN_ROWS` (over all shards together, so
+    memory does not grow with ``NUM_SHARDS``) before the biggest group is sorted and written.
+    """
+
+    def __init__(self, spill_dir: str, sort_columns: Sequence[str], run_rows: int):
+        self.spill_dir = spill_dir
+        self.sort_columns = list(sort_columns)
+        self.run_rows = run_rows
+        self._groups: dict[tuple[str, int], list[pa.Table]] = {}
+        self._rows = 0
+
+    def start_bundle(self) -> None:
+        self._groups, self._rows = {}, 0
+
+    def process(self, element: tuple[tuple[str, int], pa.Table]) -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
+        shard, table = element
+        self._groups.setdefault(shard, []).append(table)
+        self._rows += table.num_rows
+        while self._rows >= self.run_rows:
+            biggest = max(self._groups, key=lambda k: sum(t.num_rows for t in self._groups[k]))
+            yield self._spill(biggest)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        from apache_beam.transforms.window import GlobalWindow
+        from apache_beam.utils.windowed_value import WindowedValue
+
+        for shard in list(self._groups):
+            yield WindowedValue(self._spill(shard), -1, [GlobalWindow()])
+
+    def _spill(self, shard: tuple[str, int]) -> tuple[tuple[str, int], tuple[str, int]]:
+        from labdatasets.processing.spill import sort_spec, write_run
+
+        tables = self._groups.pop(shard)
+        table = pa.concat_tables(tables)
+        self._rows -= table.num_rows
+        split, index = shard
+        path, rows = write_run(table, os.path.join(self.spill_dir, split, str(index)), sort_spec(table.schema, self.sort_columns))
+        return shard, (path, rows)
+
+
+class _MergeShard(beam.DoFn):
+    """``((split, shard), runs)`` -> the runs merged by key, written as the shard (see spill)."""
+
+    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], checker: Any = None, across: bool = True):
+        self.out_dir = out_dir
+        self.dataset = dataset
+        self.num_shards = num_shards
+        self.sort_columns = list(sort_columns)
+        self.checker = checker
+        self.across = across
+
+    def process(self, keyed: tuple[tuple[str, int], Iterable[tuple[str, int]]]) -> Iterator[Any]:
+        from labdatasets.processing.spill import merge_runs, sort_spec
+
+        (split, index), runs = keyed
+        paths = sorted(path for path, _ in runs)  # a fixed order: ties between equal rows never depend on arrival
+        schema = pa.ipc.open_file(paths[0]).schema if paths else None
+        spec = sort_spec(schema, self.sort_columns) if schema is not None else []
+        yield from _write_shard(
+            self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, merge_runs(paths, spec),
+            self.checker, self.across,
+        )
 
 
 class WriteSplits(beam.PTransform):
@@ -468,8 +682,9 @@ class WriteSplits(beam.PTransform):
 
     Rows are sorted by ``key`` (ties broken by the other columns, see
     :func:`labdatasets.processing.transforms.sort_rows`), so the written splits
-    do not depend on the runner or on how rows were batched. Outputs the shard
-    manifests.
+    do not depend on the runner or on how rows were batched. Every report of
+    rows in and out goes into ``_ledger.json`` (:mod:`labdatasets.processing.ledger`),
+    written by the last step; outputs its path.
     """
 
     def __init__(
@@ -481,6 +696,7 @@ class WriteSplits(beam.PTransform):
         key: Sequence[str] = (),
         num_shards: int = 1,
         where: str = "",
+        spill_dir: str | None = None,
         checker: Any = None,
     ):
         super().__init__()
@@ -491,34 +707,92 @@ class WriteSplits(beam.PTransform):
         self.num_shards = num_shards
         self.where = where
         self.sort_columns = list(key) or sortable_columns(features.arrow_schema())
-        self.checker = checker
+        self.spill_dir = spill_dir
+        self.checker = checker  # statistics and expectations (labdatasets.processing.validation.Checker)
 
     def expand(self, splits: Mapping[str, beam.PCollection]) -> beam.PCollection:
         shard_key = beam.typehints.Tuple[beam.typehints.Tuple[str, int], pa.Table]
-        keyed = [
-            pcoll
-            | f"Conform {name}"
-            >> beam.ParDo(
-                _ConformAndShard(
-                    name, self.features, self.where, self.key, self.num_shards, self.sort_columns,
-                    check_nulls=self.checker is None,
-                )
-            ).with_output_types(shard_key)
-            for name, pcoll in splits.items()
+        pipeline = next(iter(splits.values())).pipeline
+        keyed = []
+        origins: dict[str, str] = {}
+        split_tallies: list[Any] = []
+        for name, pcoll in splits.items():
+            origin = getattr(pcoll, "_labdatasets_split", None)
+            if origin is not None and origin.split == name:
+                origins[name] = origin.origin
+                if all(t is not origin.tallies for t in split_tallies):
+                    split_tallies.append(origin.tallies)
+            keyed.append(
+                pcoll
+                | f"Conform {name}"
+                >> beam.ParDo(
+                    _ConformAndShard(
+                        name,
+                        self.features,
+                        self.where,
+                        self.key,
+                        self.num_shards,
+                        self.sort_columns,
+                        (origin.key, origin.salt) if origin is not None and origin.split == name else None,
+                    )
+                ).with_output_types(shard_key)
+            )
+        # No Flatten of rows on this machine: the DirectRunner materializes a Flatten's inputs in memory.
+        names = list(splits)
+        rows = [
+            pcoll | f"Rows {name}" >> beam.FlatMap(_rows_only).with_output_types(shard_key)
+            for name, pcoll in zip(names, keyed, strict=True)
         ]
-        write = _WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.checker, len(splits) > 1)
-        grouped = keyed | "Splits" >> beam.Flatten() | "GroupShards" >> beam.GroupByKey()
-        if self.checker is None:
-            return grouped | "WriteShards" >> beam.ParDo(write)
-        written = grouped | "WriteShards" >> beam.ParDo(write)
-        (
-            written
-            | "Check inputs" >> beam.FlatMap(_check_inputs)
-            | "Checks" >> beam.CombinePerKey(_BuildChecksFn(self.checker))
-            | "Check reports" >> beam.FlatMap(_report)
-            | "Write check reports" >> beam.ParDo(_WriteReport(self.out_dir))
+        entry = [pcoll | f"Entry tallies {name}" >> beam.FlatMap(_tallies_only) for name, pcoll in zip(names, keyed, strict=True)]
+        checker, across = self.checker, len(names) > 1
+        if self.spill_dir is None:  # a shuffle of the rows: the runner's own (Dask, Dataflow, Flink, Spark)
+            written = (
+                rows
+                | "Splits" >> beam.Flatten()
+                | "GroupShards" >> beam.GroupByKey()
+                | "WriteShards"
+                >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, checker, across))
+            )
+        else:  # on this machine: sorted runs on disk, a shuffle of their names only, a merge per shard
+            runs = [
+                pcoll | f"SpillRuns {name}" >> beam.ParDo(_SpillRuns(self.spill_dir, self.sort_columns, RUN_ROWS))
+                for name, pcoll in zip(names, rows, strict=True)
+            ]
+            written = (
+                runs
+                | "Runs" >> beam.Flatten()
+                | "GroupRuns" >> beam.GroupByKey()
+                | "MergeShards"
+                >> beam.ParDo(_MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, checker, across))
+            )
+        manifests = written if checker is None else written | "Manifests" >> beam.FlatMap(_select, "manifest")
+        reports = [
+            pipeline | "Ledger seed" >> beam.Create([{"stage": "seed", "origins": origins}]),
+            *entry,
+            manifests | "Written" >> beam.Map(_written),
+        ]
+        if checker is not None:  # statistics and expectations: one combine, its reports go into the ledger
+            reports.append(
+                written
+                | "Check inputs" >> beam.FlatMap(_check_inputs)
+                | "Checks" >> beam.CombinePerKey(_BuildChecksFn(checker))
+                | "Check reports" >> beam.FlatMap(_report)
+            )
+        for i, tallies in enumerate(split_tallies):
+            reports.append(tallies | f"Split tallies {i}" >> beam.FlatMap(_tally_dicts))
+        return (
+            reports
+            | "Reports" >> beam.Flatten()
+            | "One ledger" >> beam.Map(_keyed_by_none)
+            | "Gather" >> beam.GroupByKey()
+            | "Write ledger" >> beam.ParDo(_WriteLedger(self.out_dir))
         )
-        return written | "Manifests" >> beam.FlatMap(_select, "manifest")
+
+
+def _tally_dicts(table: pa.Table) -> Iterator[dict[str, Any]]:
+    from labdatasets.processing.ledger import tally_records
+
+    yield from tally_records(table)
 
 
 class WriteSplit(beam.PTransform):

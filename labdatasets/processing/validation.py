@@ -48,11 +48,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from labdatasets.features import Features
 
-__all__ = ["Tally", "ShardResult", "Checker", "violations", "check_tables", "CROSS_BUCKETS", "VALIDATION_DIR", "jsonable"]
+__all__ = ["Tally", "ShardResult", "Checker", "ShardCheck", "violations", "check_tables", "CROSS_BUCKETS", "jsonable"]
 
 CROSS_BUCKETS = 16
-#: Where a build's workers leave what the checks found, next to the shard manifests (removed when collected).
-VALIDATION_DIR = "_validation"
 _SPLIT = "__labdatasets_split__"
 
 
@@ -199,14 +197,11 @@ class Checker:
         """Statistics and row rules of one shard (sorted by key; every copy of a key in it).
 
         Works through the shard in slices of :data:`SLICE_ROWS` rows, so that its
-        temporary arrays do not grow with the shard.
+        temporary arrays do not grow with the shard (see :class:`ShardCheck`).
         """
-        result = ShardResult(SplitStatistics(self.features).add_table(table))
-        for offset in range(0, table.num_rows, SLICE_ROWS):
-            # one row of overlap: a repeated key can straddle two slices
-            start = max(offset - 1, 0)
-            self._check_slice(table.slice(start, SLICE_ROWS + offset - start), offset - start, result)
-        return result
+        check = ShardCheck(self, across=False)
+        check.add(table)
+        return check.finish()[0]
 
     def _check_slice(self, part: "pa.Table", overlap: int, result: ShardResult) -> None:
         import pyarrow.compute as pc
@@ -239,34 +234,33 @@ class Checker:
 
     def key_parts(self, table: "pa.Table") -> Iterator[tuple[int, int, "pa.Table"]]:
         """``(rule index, bucket, values)`` for the rules checked across splits (one table per bucket)."""
+        check = ShardCheck(self)
+        check.add_keys(table)
+        yield from check.finish()[1]
+
+    def _bucketed(self, part: "pa.Table") -> Iterator[tuple[int, int, "pa.Table"]]:
+        """One slice's key (``DisjointSplits``) and distinct group values (``GroupInOneSplit``), by bucket."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         for index, rule in enumerate(self.rules):
             if isinstance(rule, DisjointSplits):
-                columns = list(self.key)
+                values = part.select(list(self.key))
             elif isinstance(rule, GroupInOneSplit):
-                columns = [rule.column]
+                values = pa.table({rule.column: pc.unique(part.column(rule.column).combine_chunks()).drop_null()})
             else:
                 continue
-            buckets: dict[int, list[pa.Table]] = {}
-            for offset in range(0, table.num_rows, SLICE_ROWS):
-                values = table.slice(offset, SLICE_ROWS).select(columns)
-                if isinstance(rule, GroupInOneSplit):
-                    values = pa.table({rule.column: pc.unique(values.column(0).combine_chunks()).drop_null()})
-                if not values.num_rows:
-                    continue
-                bucket = (_combined_hash(values, columns) % np.uint64(CROSS_BUCKETS)).astype(np.int64)
-                order = np.argsort(bucket, kind="stable")
-                counts = np.bincount(bucket, minlength=CROSS_BUCKETS)
-                start = 0
-                for b in range(CROSS_BUCKETS):
-                    if counts[b]:
-                        # a compact copy per bucket: a slice would drag the whole table through a pickled shuffle
-                        buckets.setdefault(b, []).append(values.take(pa.array(order[start : start + int(counts[b])])))
-                    start += int(counts[b])
-            for b, parts in sorted(buckets.items()):
-                yield index, b, pa.concat_tables(parts).combine_chunks()
+            if not values.num_rows:
+                continue
+            bucket = (_combined_hash(values, values.column_names) % np.uint64(CROSS_BUCKETS)).astype(np.int64)
+            order = np.argsort(bucket, kind="stable")
+            counts = np.bincount(bucket, minlength=CROSS_BUCKETS)
+            start = 0
+            for b in range(CROSS_BUCKETS):
+                if counts[b]:
+                    # a compact copy per bucket: a slice would drag the whole table through a pickled shuffle
+                    yield index, b, values.take(pa.array(order[start : start + int(counts[b])]))
+                start += int(counts[b])
 
     def check_bucket(self, index: int, parts: Iterable[tuple[str, "pa.Table"]]) -> Tally:
         """The values of one bucket found in more than one split (for rule ``index``)."""
@@ -294,6 +288,59 @@ class Checker:
         splits = [", ".join(sorted(s)) for s in shared.column(f"{_SPLIT}_distinct").to_pylist()]
         tally.add(int(pc.sum(pc.greater(spread, 1)).as_py()), [(*row, s) for *row, s in zip(*lists, splits, strict=True)])
         return tally
+
+
+class ShardCheck:
+    """The checks of one shard, fed its rows in key order in as many tables as come (as a streaming writer
+    gets them from a merge of sorted runs).
+
+    :meth:`add` each table, then :meth:`finish` gives the shard's :class:`ShardResult` and its
+    key values by bucket for the checks across splits. Temporary arrays are of
+    :data:`SLICE_ROWS` rows at most; a repeated key that straddles two tables is still found
+    (the last row of each is kept for the next).
+    """
+
+    def __init__(self, checker: Checker, across: bool = True):
+        self.checker = checker
+        self.across = across
+        self.result = checker.empty()
+        self._last: "pa.Table | None" = None
+        self._buckets: dict[tuple[int, int], list["pa.Table"]] = {}
+
+    def add(self, table: "pa.Table") -> None:
+        import pyarrow as pa
+
+        checker = self.checker
+        names = list(checker.features)
+        for offset in range(0, table.num_rows, SLICE_ROWS):
+            part = table.slice(offset, SLICE_ROWS).select(names)
+            self.result.statistics.add_table(part)
+            if self._last is not None and checker.key:
+                checker._check_slice(pa.concat_tables([self._last, part]), 1, self.result)
+            else:
+                checker._check_slice(part, 0, self.result)
+            if part.num_rows:
+                self._last = part.slice(part.num_rows - 1)
+            if self.across:
+                self._add_keys(part)
+
+    def add_keys(self, table: "pa.Table") -> None:
+        """Only the key values of ``table`` (for the checks across splits)."""
+        for offset in range(0, table.num_rows, SLICE_ROWS):
+            self._add_keys(table.slice(offset, SLICE_ROWS))
+
+    def _add_keys(self, part: "pa.Table") -> None:
+        for rule, bucket, values in self.checker._bucketed(part):
+            self._buckets.setdefault((rule, bucket), []).append(values)
+
+    def finish(self) -> "tuple[ShardResult, list[tuple[int, int, pa.Table]]]":
+        import pyarrow as pa
+
+        parts = [
+            (rule, bucket, pa.concat_tables(tables).combine_chunks())
+            for (rule, bucket), tables in sorted(self._buckets.items())
+        ]
+        return self.result, parts
 
 
 def violations(
@@ -385,39 +432,6 @@ def checker_for(info: Any, where: str) -> Checker:
         where=where,
     )
     return Checker(info.features, info.key_columns, rules)
-
-
-def collect_checks(
-    out_dir: str, local_dir: Any, *, staged: bool, flags: Sequence[str] = ()
-) -> tuple[dict[str, dict[str, Any]], dict[int, Tally]]:
-    """Read what the workers' checks left under ``out_dir``/``_validation`` and remove it.
-
-    ``staged`` means ``out_dir`` is a remote (or ``temp_location``) folder read
-    through Beam's filesystems; otherwise it is the local build folder ``local_dir``.
-    """
-    import json
-    import shutil
-    from pathlib import Path
-
-    found: list[dict[str, Any]] = []
-    if not staged:
-        folder = Path(local_dir) / VALIDATION_DIR
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            found.append(json.loads(path.read_text("utf-8")))
-        shutil.rmtree(folder, ignore_errors=True)
-    else:
-        from apache_beam.io.filesystems import FileSystems
-        from apache_beam.options.pipeline_options import PipelineOptions
-
-        FileSystems.set_options(PipelineOptions(list(flags)))
-        pattern = FileSystems.join(out_dir, VALIDATION_DIR, "*.json")
-        paths = sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
-        for path in paths:
-            with FileSystems.open(path, mime_type="application/json") as fh:
-                found.append(json.loads(fh.read().decode("utf-8")))
-        if paths:
-            FileSystems.delete(paths)
-    return read_reports(found)
 
 
 def read_reports(reports: Iterable[Mapping[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[int, Tally]]:

@@ -84,17 +84,20 @@ def test_range_allowed_values_and_pattern_fail_the_build_naming_rows(make_builde
     assert len(train.examples) == 5 and list(train.examples) == sorted(train.examples)
 
 
-def test_nulls_in_a_required_column_are_counted_not_just_the_first(make_builder):
+def test_nulls_in_a_required_column_fail_the_build_naming_the_row(make_builder):
+    """nullable=False: the build refuses the first batch with a null, naming split, column, row and count."""
+    from labdatasets.errors import ProcessingError
+
     tidy_nulls = 'def tidy(table):\n    table = table.set_column(1, "value", pc.if_else(pc.less(table["id"], 4), None, table["value"]))\n    return'
     cls = make_builder.tabular("v_nulls", rows=sample_rows(40), edits={
         '"value": F.Value("float32"),': '"value": F.Value("float32", nullable=False),', TIDY: tidy_nulls,
     })
-    error = build_error(cls)
-    (kinds,) = {v.rule["kind"] for v in error.violations}
-    assert kinds == "not_null"
-    assert sum(v.count for v in error.violations) == 4
-    assert {e[0] for v in error.violations for e in v.examples} == {0, 1, 2, 3}
-    assert "column 'value': rule \"not null\" broken by" in str(error)
+    with pytest.raises(ProcessingError) as caught:
+        labdatasets.builder(cls.name).build(progress=False)
+    message = str(caught.value)
+    assert "v_nulls:1.0.0 split '" in message and "column 'value', row with id=" in message
+    assert "null in a non-nullable feature (" in message and "in this batch of" in message
+    assert not labdatasets.builder(cls.name).is_prepared()
 
 
 def test_a_repeated_key_and_a_key_in_two_splits(make_builder):

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from labdatasets import expectations as E, features as F
-from labdatasets.processing.validation import VALIDATION_DIR, Checker, Tally, tally_from_json, violations
+from labdatasets.processing.ledger import LEDGER_FILENAME
+from labdatasets.processing.validation import Checker, read_reports, violations
 
 pytestmark = pytest.mark.slow
 
@@ -48,15 +49,10 @@ def test_write_splits_with_a_checker_leaves_what_it_found(tmp_path):
         train = p | "train" >> beam.Create([rows.slice(0, 55)])
         test = p | "test" >> beam.Create([rows.slice(50, 50)])  # ids 50..54 (group c5) in both splits
         {"train": train, "test": test} | WriteSplits(out_dir=str(tmp_path), dataset="d", features=FEATURES, key=["id"], checker=c)
-    folder = tmp_path / VALIDATION_DIR
-    splits = {p.name: json.loads(p.read_text()) for p in folder.glob("split-*.json")}
-    assert sorted(splits) == ["split-test.json", "split-train.json"]
-    reports = {d["split"]: d for d in splits.values()}
+    records = json.loads((tmp_path / LEDGER_FILENAME).read_text())["records"]  # the checks' reports ride in the ledger
+    reports, cross = read_reports(records)
+    assert sorted(reports) == ["test", "train"]
     assert reports["train"]["statistics"]["num_rows"] == 55
-    cross: dict[int, Tally] = {}
-    for path in folder.glob("across-*.json"):
-        data = json.loads(path.read_text())
-        cross.setdefault(data["rule"], Tally()).merge(tally_from_json(data))
     found = {v.rule["kind"]: v for v in violations(c, reports, cross)}
     assert found["disjoint_splits"].count == 5 and found["disjoint_splits"].examples[0] == (50, "test, train")
     assert found["group_in_one_split"].count == 1 and found["group_in_one_split"].examples == (("c5", "test, train"),)

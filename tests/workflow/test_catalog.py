@@ -90,7 +90,8 @@ def test_each_page_says_what_its_builder_says(name):
         statistics = tables[3:-1]  # one per split whose statistics `docs --build` recorded
         assert len(statistics) == sum(1 for s in recorded[f"{name}:{version}"]["splits"].values() if "statistics" in s)
         assert features == [
-            [n, f.describe() + ("" if f.nullable else ", required"), f.doc] for n, f in b._declared_info().features.items()
+            [n, f.describe() + ("" if f.nullable else ", required") + _classes(f), f.doc]
+            for n, f in b._declared_info().features.items()
         ]
         assert rules == summary.expectation_rows(b._declared_info())
         record = PinRecord.read(REPO / "snapshots" / name / f"{version}.json")
@@ -215,3 +216,10 @@ def test_versions_to_record():
         "product_a:1.0.0",
         "iris:1.0.0",
     ]
+
+
+def _classes(feature) -> str:
+    """A ClassLabel's names, as the catalog lists them after its type."""
+    from labdatasets.present.summary import class_names_text
+
+    return f": {class_names_text(feature.names)}" if feature.kind == "class_label" else ""
