@@ -188,8 +188,8 @@ def shard_pieces(rng: RowRange) -> Iterator[tuple["ShardInfo", int, int]]:
             yield shard, lo - shard_start, hi - shard_start
 
 
-def _row_group_batches(path: Path, lo: int, hi: int, columns: list[str] | None) -> Iterator["pa.RecordBatch"]:
-    """Rows ``[lo, hi)`` of one Parquet file, read one row group at a time."""
+def _row_group_batches(path: Path, lo: int, hi: int, columns: list[str] | None, batch_size: int) -> Iterator["pa.RecordBatch"]:
+    """Rows ``[lo, hi)`` of one Parquet file, streamed one row group at a time in batches of ``batch_size``."""
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(path, memory_map=False, pre_buffer=False) as pf:
@@ -198,10 +198,14 @@ def _row_group_batches(path: Path, lo: int, hi: int, columns: list[str] | None) 
             n = pf.metadata.row_group(group).num_rows
             g_lo, g_hi = max(lo, row), min(hi, row + n)
             if g_lo < g_hi:
-                table = pf.read_row_group(group, columns=columns)
-                table = table.slice(g_lo - row, g_hi - g_lo)
-                yield from table.to_batches()
-                del table
+                position = row
+                for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns, use_threads=True):
+                    b_lo, b_hi = max(g_lo, position), min(g_hi, position + batch.num_rows)
+                    if b_lo < b_hi:
+                        yield batch if (b_lo, b_hi) == (position, position + batch.num_rows) else batch.slice(b_lo - position, b_hi - b_lo)
+                    position += batch.num_rows
+                    if position >= g_hi:
+                        break
             row += n
             if row >= hi:
                 break
@@ -254,7 +258,7 @@ class IterableDataset:
         pending_rows = 0
         for rng in self._ranges:
             for shard, lo, hi in shard_pieces(rng):
-                for batch in _row_group_batches(self._shards.path(shard), lo, hi, columns):
+                for batch in _row_group_batches(self._shards.path(shard), lo, hi, columns, batch_size):
                     while batch.num_rows:
                         take = min(batch.num_rows, batch_size - pending_rows)
                         pending.append(batch.slice(0, take))
