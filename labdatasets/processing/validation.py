@@ -306,8 +306,24 @@ class ShardCheck:
         self.result = checker.empty()
         self._last: "pa.Table | None" = None
         self._buckets: dict[tuple[int, int], list["pa.Table"]] = {}
+        self._pending: list["pa.Table"] = []
+        self._pending_rows = 0
 
     def add(self, table: "pa.Table") -> None:
+        """Add rows; small tables (a merge of sorted runs yields a few thousand rows at a time) are
+        gathered into slices of :data:`SLICE_ROWS` rows first, so the per-call cost is paid per slice."""
+        import pyarrow as pa
+
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= SLICE_ROWS:
+            merged = pa.concat_tables(self._pending)
+            full = merged.num_rows - merged.num_rows % SLICE_ROWS
+            self._process(merged.slice(0, full))
+            rest = merged.slice(full)
+            self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def _process(self, table: "pa.Table") -> None:
         import pyarrow as pa
 
         checker = self.checker
@@ -336,6 +352,9 @@ class ShardCheck:
     def finish(self) -> "tuple[ShardResult, list[tuple[int, int, pa.Table]]]":
         import pyarrow as pa
 
+        if self._pending_rows:
+            self._process(pa.concat_tables(self._pending))
+            self._pending, self._pending_rows = [], 0
         parts = [
             (rule, bucket, pa.concat_tables(tables).combine_chunks())
             for (rule, bucket), tables in sorted(self._buckets.items())
