@@ -170,7 +170,7 @@ def bench_labdatasets(work: Path, data: Path, workers: int | None, repeat: int, 
         out["rows"] = info.num_rows
         out["fingerprints"] = {n: s.fingerprint for n, s in info.splits.items()}
         out["prepared_bytes"] = sum(s.num_bytes for s in info.splits.values())
-        from labdatasets.shared_cache import publish
+        from labdatasets.prepared.shared_cache import publish
 
         out["publish_s"], _ = timed(lambda: publish(b, progress=False))
         store = work / "home-a" / "store"

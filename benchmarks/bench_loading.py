@@ -114,7 +114,7 @@ report(time.perf_counter() - start, bytes=pin.num_bytes)
 """
 
 HASH_FILE = CHILD_PRELUDE + """
-from labdatasets.hashing import sha256_file
+from labdatasets.stores.hashing import sha256_file
 start = time.perf_counter()
 sha256_file(sys.argv[1])
 report(time.perf_counter() - start)
@@ -132,7 +132,7 @@ report(time.perf_counter() - start, oid=info.oid, bytes=info.size)
 
 S3_BOTO3 = CHILD_PRELUDE + """
 import boto3, hashlib
-from labdatasets.hashing import sha256_file
+from labdatasets.stores.hashing import sha256_file
 client = boto3.client("s3")
 key = "snapshots/objects/" + sys.argv[1][:2] + "/" + sys.argv[1][2:]
 start = time.perf_counter()

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from labdatasets import errors, features
 from labdatasets._version import __version__
-from labdatasets.builder import BuilderConfig, DatasetBuilder, DatasetInfo, SplitInfo
-from labdatasets.dataset import Dataset
+from labdatasets.builder import BuilderConfig, DatasetBuilder
+from labdatasets.info import DatasetInfo, SplitInfo
+from labdatasets.prepared.dataset import Dataset
+# after labdatasets.info (the module of DatasetInfo): the name ``labdatasets.info`` is the function
 from labdatasets.load import builder, info, list_datasets, load
 from labdatasets.naming import Version
 

@@ -42,18 +42,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import inspect
-import json
 import logging
 import os
 import re
 import textwrap
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from labdatasets import registry
-from labdatasets._version import __version__
 from labdatasets.config import Settings, settings as resolve_settings
 from labdatasets.errors import (
     ConfigNotFoundError,
@@ -61,20 +58,18 @@ from labdatasets.errors import (
     PreparedDataError,
     SnapshotNotFoundError,
 )
-from labdatasets.features import Features
+from labdatasets.info import DatasetInfo
 from labdatasets.naming import Version, check_version_string, is_valid_name, resolve_version
+from labdatasets.prepared import folder
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.dataset import Dataset
     from labdatasets.loaders.base import Source
-    from labdatasets.pins import PinRecord
+    from labdatasets.pinning.record import PinRecord
     from labdatasets.processing.sources import PinnedSources
 
-__all__ = ["DatasetBuilder", "DatasetInfo", "BuilderConfig", "SplitInfo", "ShardInfo"]
+__all__ = ["DatasetBuilder", "BuilderConfig", "describe_builder"]
 
 logger = logging.getLogger(__name__)
-
-INFO_FILENAME = "dataset_info.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,192 +84,6 @@ class BuilderConfig:
     version: str | None = None
     supported_versions: Sequence[str] = ()
     release_notes: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardInfo:
-    """One Parquet file of a prepared split."""
-
-    filename: str
-    num_rows: int
-    num_bytes: int
-    sha256: str
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitInfo:
-    """A prepared split: its files, row count and content fingerprint."""
-
-    name: str
-    num_rows: int
-    num_bytes: int
-    shards: tuple[ShardInfo, ...]
-    fingerprint: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "num_rows": self.num_rows,
-            "num_bytes": self.num_bytes,
-            "fingerprint": self.fingerprint,
-            "shards": [dataclasses.asdict(s) for s in self.shards],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "SplitInfo":
-        return cls(
-            name=data["name"],
-            num_rows=int(data["num_rows"]),
-            num_bytes=int(data["num_bytes"]),
-            fingerprint=data["fingerprint"],
-            shards=tuple(ShardInfo(**s) for s in data["shards"]),
-        )
-
-
-@dataclasses.dataclass
-class DatasetInfo:
-    """What a dataset is: returned by ``_info()`` and completed when the version is prepared.
-
-    Args:
-        features: the columns of every split (:class:`labdatasets.features.Features`).
-        description: what the data is; defaults to the builder's docstring.
-        key: column(s) that identify a row; prepared splits are sorted by it and
-            ``diff`` matches rows by it.
-        owners: who to ask about the data (emails or team names).
-        citation, homepage, license: shown in the docs catalog.
-        supervised_keys: ``(input, target)`` column names, as in tfds.
-    """
-
-    features: Features
-    description: str = ""
-    key: str | Sequence[str] | None = None
-    owners: Sequence[str] = ()
-    citation: str = ""
-    homepage: str = ""
-    license: str = ""
-    supervised_keys: tuple[str, str] | None = None
-    # Filled in by the builder.
-    name: str = ""
-    group: str = ""
-    version: str = ""
-    config: str | None = None
-    config_description: str = ""
-    release_notes: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    # Filled in when the version is prepared.
-    splits: dict[str, SplitInfo] = dataclasses.field(default_factory=dict)
-    snapshot_id: str | None = None
-    code_fingerprint: str | None = None
-    prepared_at: str | None = None
-    environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    data_dir: Path | None = None
-
-    @property
-    def key_columns(self) -> tuple[str, ...]:
-        if self.key is None:
-            return ()
-        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.name}{'/' + self.config if self.config else ''}:{self.version}"
-
-    @property
-    def num_rows(self) -> int:
-        return sum(s.num_rows for s in self.splits.values())
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "group": self.group,
-            "version": self.version,
-            "config": self.config,
-            "config_description": self.config_description,
-            "description": self.description,
-            "key": list(self.key_columns),
-            "owners": list(self.owners),
-            "citation": self.citation,
-            "homepage": self.homepage,
-            "license": self.license,
-            "supervised_keys": list(self.supervised_keys) if self.supervised_keys else None,
-            "release_notes": dict(self.release_notes),
-            "features": self.features.to_json(),
-            "splits": {name: s.to_json() for name, s in self.splits.items()},
-            "snapshot_id": self.snapshot_id,
-            "code_fingerprint": self.code_fingerprint,
-            "prepared_at": self.prepared_at,
-            "environment": dict(self.environment),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], *, data_dir: Path | None = None) -> "DatasetInfo":
-        key = data.get("key") or None
-        return cls(
-            features=Features.from_json(data["features"]),
-            description=data.get("description", ""),
-            key=tuple(key) if key else None,
-            owners=tuple(data.get("owners", ())),
-            citation=data.get("citation", ""),
-            homepage=data.get("homepage", ""),
-            license=data.get("license", ""),
-            supervised_keys=tuple(data["supervised_keys"]) if data.get("supervised_keys") else None,  # type: ignore[arg-type]
-            name=data.get("name", ""),
-            group=data.get("group", ""),
-            version=data.get("version", ""),
-            config=data.get("config"),
-            config_description=data.get("config_description", ""),
-            release_notes=data.get("release_notes", {}),
-            splits={name: SplitInfo.from_json(s) for name, s in data.get("splits", {}).items()},
-            snapshot_id=data.get("snapshot_id"),
-            code_fingerprint=data.get("code_fingerprint"),
-            prepared_at=data.get("prepared_at"),
-            environment=data.get("environment", {}),
-            data_dir=data_dir,
-        )
-
-    @classmethod
-    def read(cls, directory: Path) -> "DatasetInfo":
-        path = directory / INFO_FILENAME
-        try:
-            return cls.from_json(json.loads(path.read_text("utf-8")), data_dir=directory)
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, KeyError) as exc:
-            raise PreparedDataError(f"Cannot read {path}: {exc}; rebuild with 'labdatasets build --overwrite'.") from exc
-
-    def __repr__(self) -> str:
-        splits = ", ".join(f"{n}: {s.num_rows:,}" for n, s in self.splits.items()) or "not prepared"
-        return f"DatasetInfo({self.full_name}, {len(self.features)} features, splits: {splits})"
-
-    def _repr_html_(self) -> str:
-        from labdatasets.display import info_html
-
-        return info_html(self)
-
-
-def code_paths(root: Path) -> list[str]:
-    """The Python files of a builder folder that make up its processing (relative, sorted).
-
-    Tests, ``data/``, ``dummy_data/`` and caches are not processing code.
-    """
-    paths = []
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        if rel.endswith("_test.py") or path.name.startswith("test_") or "__pycache__" in rel:
-            continue
-        if rel.split("/")[0] in ("dummy_data", "data"):
-            continue
-        paths.append(rel)
-    return paths
-
-
-def fingerprint_code(root: Path, paths: Sequence[str] | None = None) -> str:
-    """sha256 over ``paths`` (default :func:`code_paths`) under ``root``, line endings normalized."""
-    digest = hashlib.sha256()
-    for rel in code_paths(root) if paths is None else sorted(paths, key=PurePosixPath):
-        text = (root / rel).read_bytes().replace(b"\r\n", b"\n")
-        digest.update(f"{rel}\0{len(text)}\0".encode())
-        digest.update(text)
-    return digest.hexdigest()
 
 
 def _module_name_to_dataset(module: str) -> str:
@@ -452,7 +261,7 @@ class DatasetBuilder:
         return f"<{type(self).__name__} {self.full_name}>"
 
     def _repr_html_(self) -> str:
-        from labdatasets.display import info_html
+        from labdatasets.present.display import info_html
 
         return info_html(self.info, record=self.pin_record())
 
@@ -518,6 +327,8 @@ class DatasetBuilder:
         Any edit to those files changes it; ``labdatasets check`` then asks for a
         new ``VERSION`` (see docs/versioning.md).
         """
+        from labdatasets.processing.code import fingerprint_code
+
         return fingerprint_code(cls.module_dir())
 
     # ------------------------------------------------------------------ pins (Loading layer)
@@ -575,7 +386,7 @@ class DatasetBuilder:
         return self._read_pin_record(path) if path.is_file() else None
 
     def _read_pin_record(self, path: Path) -> "PinRecord":
-        from labdatasets.pins import PinRecord
+        from labdatasets.pinning.record import PinRecord
 
         record = PinRecord.read(path)
         if record.dataset != self.name or record.version != str(self.version) or record.config != self.config_name:
@@ -600,7 +411,7 @@ class DatasetBuilder:
 
         Raises :class:`~labdatasets.errors.PinExistsError` if the version is pinned already.
         """
-        from labdatasets.pinning import pin_builder
+        from labdatasets.pinning.pin import pin_builder
 
         return pin_builder(self, progress=progress)
 
@@ -613,18 +424,14 @@ class DatasetBuilder:
     @property
     def prepared_dir(self) -> Path:
         """``<data_dir>/<name>[/<config>]/<version>``."""
-        parts = [self.name] + ([self.config_name] if self.config_name else []) + [str(self.version)]
-        return self.data_dir.joinpath(*parts)
+        return folder.version_dir(self.data_dir, self.name, self.config_name, str(self.version))
 
     def is_prepared(self) -> bool:
-        return (self.prepared_dir / INFO_FILENAME).is_file()
+        return folder.is_prepared(self.prepared_dir)
 
     def prepared_info(self) -> DatasetInfo | None:
         """The ``dataset_info.json`` of the prepared version, or None."""
-        try:
-            return DatasetInfo.read(self.prepared_dir)
-        except FileNotFoundError:
-            return None
+        return folder.read_info(self.prepared_dir)
 
     def build(
         self,
@@ -649,7 +456,7 @@ class DatasetBuilder:
 
             >>> labdatasets.builder("product_a:1.2.0").build(workers=2)
         """
-        from labdatasets.prepare import build
+        from labdatasets.processing.build import build
 
         path = build(self, beam_options=beam_options, workers=workers, overwrite=overwrite, progress=progress)
         self.__dict__.pop("info", None)
@@ -668,15 +475,20 @@ class DatasetBuilder:
         verifies) the published data from the shared cache
         (``LABDATASETS_SHARED_CACHE``), else builds it from the pins.
         """
-        from labdatasets.shared_cache import fetch_or_build
+        record = self.pin_record()
+        path = folder.reuse(self, record)
+        if path is None and self._settings.shared_cache:
+            from labdatasets.prepared.shared_cache import fetch_if_published
 
-        path = fetch_or_build(self, beam_options=beam_options, workers=workers, progress=progress)
+            path = fetch_if_published(self, record, progress=progress)
+        if path is None:
+            path = self.build(beam_options=beam_options, workers=workers, progress=progress)
         self.__dict__.pop("info", None)
         return path
 
     def as_dataset(self, split: str | None = None, *, format: str | None = None) -> Any:
         """Read the prepared splits (see :func:`labdatasets.load`)."""
-        from labdatasets.dataset import read_prepared
+        from labdatasets.prepared.dataset import read_prepared
 
         info = self.prepared_info()
         if info is None:

@@ -24,7 +24,7 @@
 
 Messages name the dataset, version, source or file involved and say what to do
 next. They never contain a password, key or token: connectors pass locations
-through :func:`labdatasets.redact.redact` before building a message.
+through :func:`labdatasets.present.redact.redact` before building a message.
 
 Example::
 

@@ -6,7 +6,8 @@ import os
 from typing import Any, Mapping, Sequence
 
 from labdatasets import registry
-from labdatasets.builder import DatasetBuilder, DatasetInfo
+from labdatasets.builder import DatasetBuilder
+from labdatasets.info import DatasetInfo
 from labdatasets.naming import parse_name
 
 __all__ = ["load", "builder", "info", "list_datasets"]
@@ -56,7 +57,7 @@ def load(
             version means the latest.
         split: ``"train"``, ``"train[:10%]"``, ``"train+test"``...; None returns
             ``{split: ...}`` for every split.
-        format: None for :class:`~labdatasets.dataset.Dataset` objects, or
+        format: None for :class:`~labdatasets.prepared.dataset.Dataset` objects, or
             ``"pandas"``, ``"arrow"``, ``"numpy"``, ``"tf"``, ``"torch"``.
         data_dir: where prepared data lives (default ``LABDATASETS_DATA_DIR``).
         with_info: also return the :class:`DatasetInfo`.

@@ -75,12 +75,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from labdatasets.config import Settings, settings as resolve_settings
-from labdatasets.tabular import TABULAR_FORMATS, format_for_path
+from labdatasets.pinning.tabular import TABULAR_FORMATS, format_for_path
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.builder import DatasetBuilder, DatasetInfo
+    from labdatasets.builder import DatasetBuilder
+    from labdatasets.info import DatasetInfo
     from labdatasets.loaders.local import LocalSource
-    from labdatasets.pins import PinRecord, SourcePin
+    from labdatasets.pinning.record import PinRecord, SourcePin
 
 __all__ = [
     "DatasetBuilderTestCase",
@@ -183,8 +184,8 @@ def dummy_sources(
 
 def _adopt_pinned_schema(dummy: "SourcePin", real: "SourcePin", store: Any, where: str) -> "SourcePin":
     """Make a dummy source read with the real source's pinned schema, or explain why it cannot."""
-    from labdatasets.pins import schema_to_json
-    from labdatasets.tabular import read_table
+    from labdatasets.pinning.record import schema_to_json
+    from labdatasets.pinning.tabular import read_table
 
     schema = real.arrow()
     if schema is None or dummy.format not in TABULAR_FORMATS or real.format not in TABULAR_FORMATS:
@@ -222,8 +223,8 @@ def pin_dummy_data(builder: "DatasetBuilder", dummy_dir: str | os.PathLike[str] 
         pin_dummy_data(b)
         b.build(progress=False)
     """
-    from labdatasets.pinning import snapshots_for
-    from labdatasets.pins import PinRecord
+    from labdatasets.pinning.pin import snapshots_for
+    from labdatasets.pinning.record import PinRecord
 
     if builder.settings.pins_dir is None:
         raise ValueError(

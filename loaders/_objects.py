@@ -19,9 +19,9 @@ from typing import Any, Callable, Mapping
 
 from labdatasets.errors import SourceError, SourceNotFoundError
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
-from labdatasets.pins import ObjectEntry, SourcePin
+from labdatasets.pinning.record import ObjectEntry, SourcePin
 from labdatasets.stores._bucket import split_bucket_uri
-from labdatasets.tabular import FORMATS, format_for_path, inspect
+from labdatasets.pinning.tabular import FORMATS, format_for_path, inspect
 
 __all__ = ["RemoteObject", "ObjectSource"]
 

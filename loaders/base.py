@@ -3,13 +3,13 @@
 A :class:`Source` is declared by a builder (``_sources()``) and does two things:
 
 * :meth:`Source.pin` reads the live source once and stores its bytes in the
-  snapshot store, returning a :class:`~labdatasets.pins.SourcePin` (objects
+  snapshot store, returning a :class:`~labdatasets.pinning.record.SourcePin` (objects
   with sha256 and size, row count, schema, secret-free location, time);
 * :meth:`Source.status` compares the live source with an existing pin,
   changing nothing.
 
 After a pin, builds read the pinned objects only (see
-:mod:`labdatasets.tabular`), never the live source. A connector that writes a
+:mod:`labdatasets.pinning.tabular`), never the live source. A connector that writes a
 new kind of source subclasses :class:`Source`; the shared contract tests in
 ``tests/loaders/contract.py`` then run against it.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.pins import SourcePin
+    from labdatasets.pinning.record import SourcePin
     from labdatasets.stores import Snapshots
 
 __all__ = ["Source", "PinContext", "PinSession", "SourceStatus"]

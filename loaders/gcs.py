@@ -20,7 +20,7 @@ from google.auth import exceptions as auth_exceptions
 
 from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
 from labdatasets.loaders._objects import ObjectSource, RemoteObject
-from labdatasets.redact import redact
+from labdatasets.present.redact import redact
 from labdatasets.stores.gcs import blob_reader, gcs_client
 
 __all__ = ["GCSSource"]

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from labdatasets.errors import SourceError, SourceNotFoundError
-from labdatasets.pins import ObjectEntry, SourcePin
-from labdatasets.tabular import FORMATS, format_for_path, inspect
+from labdatasets.pinning.record import ObjectEntry, SourcePin
+from labdatasets.pinning.tabular import FORMATS, format_for_path, inspect
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
 
 __all__ = ["LocalSource"]
@@ -160,7 +160,7 @@ class LocalSource(Source):
         return find
 
     def status(self, pinned: SourcePin, ctx: PinContext) -> SourceStatus:
-        from labdatasets.hashing import sha256_file
+        from labdatasets.stores.hashing import sha256_file
 
         root = self.resolve(ctx.base_dir)
         name = ctx.label

@@ -22,7 +22,7 @@ import botocore.exceptions
 
 from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
 from labdatasets.loaders._objects import ObjectSource, RemoteObject
-from labdatasets.redact import redact
+from labdatasets.present.redact import redact
 from labdatasets.stores.s3 import error_code, is_denied, is_missing, is_unavailable, ranged_reader, s3_client
 
 __all__ = ["S3Source"]

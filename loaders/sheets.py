@@ -35,9 +35,9 @@ from google.auth.transport.requests import AuthorizedSession
 
 from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
-from labdatasets.pins import SourcePin, utc_now
-from labdatasets.redact import redact
-from labdatasets.table_writer import ContentHasher, TableSnapshotWriter
+from labdatasets.pinning.record import SourcePin, utc_now
+from labdatasets.present.redact import redact
+from labdatasets.pinning.table_writer import ContentHasher, TableSnapshotWriter
 
 __all__ = ["SheetsSource", "SCOPES", "ENDPOINT_ENV"]
 

@@ -26,7 +26,7 @@ What a pin guarantees
   (see :mod:`labdatasets.loaders._mysql_types`): DECIMAL stays decimal, unsigned
   stays unsigned, DATETIME has no zone and TIMESTAMP is UTC.
 * **Flat memory.** Rows stream from a server-side cursor into Parquet row groups
-  of 65,536 rows (:mod:`labdatasets.table_writer`); the whole result is never held.
+  of 65,536 rows (:mod:`labdatasets.pinning.table_writer`); the whole result is never held.
 * **Recorded.** The pin record keeps the query text, the server version, the row
   count, the schema and a content hash of the rows (``status`` compares it), and
   how the rows were read: ``transaction``, and for rows read in the pin's shared
@@ -76,9 +76,9 @@ from labdatasets.errors import (
     SourceUnavailableError,
 )
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
-from labdatasets.pins import SourcePin
-from labdatasets.redact import redact
-from labdatasets.table_writer import ContentHasher, TableSnapshotWriter
+from labdatasets.pinning.record import SourcePin
+from labdatasets.present.redact import redact
+from labdatasets.pinning.table_writer import ContentHasher, TableSnapshotWriter
 
 try:
     import sqlalchemy

@@ -16,7 +16,8 @@ import pyarrow.csv as pcsv
 import pytest
 
 import labdatasets
-from labdatasets import prepare
+from labdatasets.prepared import folder
+from labdatasets.processing import build
 from labdatasets.errors import (
     MissingDependencyError,
     PinExistsError,
@@ -27,7 +28,7 @@ from labdatasets.errors import (
     SplitError,
     VersionNotFoundError,
 )
-from labdatasets.verify import verify
+from labdatasets.prepared.verify import verify
 from tests.helpers import rows_csv, sample_rows
 
 pytestmark = pytest.mark.slow
@@ -110,7 +111,7 @@ def test_a_second_load_builds_nothing(make_builder, monkeypatch):
     def no_build(*args, **kwargs):
         raise AssertionError("a prepared version must not be built again")
 
-    monkeypatch.setattr(prepare, "_build_locked", no_build)
+    monkeypatch.setattr(build, "_build_locked", no_build)
     second = labdatasets.load("toy_warm", split="train", format="pandas")
     pd.testing.assert_frame_equal(first, second)
     assert info_file.stat().st_mtime_ns == stamp
@@ -128,7 +129,7 @@ def test_two_processes_loading_one_version_build_it_once(subprocess_env, lab_hom
         """
     )
     env = dict(subprocess_env, LABDATASETS_PROGRESS="1")
-    lock = FileLock(str(prepare._lock_path(labdatasets.builder("product_a:1.2.0"))))
+    lock = FileLock(str(folder.lock_path(labdatasets.builder("product_a:1.2.0"))))
     lock.acquire()
     procs = [
         subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

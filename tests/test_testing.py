@@ -178,7 +178,7 @@ REMOTE_SOURCES = """{
 
 def test_dummy_data_is_read_the_way_the_real_source_is(make_builder):
     """Globs, column types, and NULLs where the real source has NULLs, carry over to the dummy data."""
-    from labdatasets.pinning import snapshots_for
+    from labdatasets.pinning.pin import snapshots_for
     from labdatasets.testing import pin_dummy_data
     from tests.loaders.contract import read_pinned
 

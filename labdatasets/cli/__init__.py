@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     from labdatasets.errors import LabDatasetsError
-    from labdatasets.redact import redact
+    from labdatasets.present.redact import redact
 
     try:
         return int(args.run(args) or 0)

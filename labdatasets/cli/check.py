@@ -14,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labdatasets.check import check
+    from labdatasets.workflow.check import check
 
     report = check(args.names or None)
     for finding in report.findings:

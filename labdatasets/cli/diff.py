@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labdatasets.diff import diff_versions
+    from labdatasets.prepared.diff import diff_versions
 
     result = diff_versions(
         args.old,

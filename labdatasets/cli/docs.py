@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labdatasets import catalog
+    from labdatasets.workflow import catalog
 
     root = catalog.find_checkout(args.root)
     if args.check:

@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import labdatasets
-    from labdatasets.tfds_export import export_tfds
+    from labdatasets.prepared.export import export_tfds
 
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
     b.download_and_prepare(progress=not args.quiet)

@@ -19,8 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import labdatasets
-    from labdatasets import summary
-    from labdatasets.redact import redact_mapping
+    from labdatasets.present import summary
+    from labdatasets.present.redact import redact_mapping
 
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
     info = b.info

@@ -9,7 +9,7 @@ HELP = "scaffold datasets/GROUP/NAME/: builder, test, dummy data and docs page (
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from labdatasets.scaffold import SOURCES
+    from labdatasets.workflow.scaffold import SOURCES
 
     parser = subparsers.add_parser("new", help=HELP, description=HELP)
     parser.add_argument("spec", metavar="GROUP/NAME", help="e.g. products/product_b or text_classification/reviews")
@@ -21,8 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labdatasets.checkout import find_checkout, imported_root
-    from labdatasets.scaffold import create_dataset, parse_spec
+    from labdatasets.workflow.checkout import find_checkout, imported_root
+    from labdatasets.workflow.scaffold import create_dataset, parse_spec
 
     root = find_checkout(args.root)
     written = create_dataset(root, args.spec, source=args.source)

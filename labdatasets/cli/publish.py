@@ -22,8 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import labdatasets
     from labdatasets.config import settings
-    from labdatasets.redact import redact
-    from labdatasets.shared_cache import publish
+    from labdatasets.present.redact import redact
+    from labdatasets.prepared.shared_cache import publish
 
     b = labdatasets.builder(args.name, settings=settings(data_dir=args.data_dir, shared_cache=args.shared_cache))
     result = publish(b, beam_options=beam_options(args), workers=args.workers, progress=not args.quiet)

@@ -23,8 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import labdatasets
-    from labdatasets.redact import redact
-    from labdatasets.status import status
+    from labdatasets.present.redact import redact
+    from labdatasets.pinning.status import status
 
     b = labdatasets.builder(args.name)
     report = status(b)

@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import labdatasets
-    from labdatasets.verify import verify
+    from labdatasets.prepared.verify import verify
 
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
     report = verify(

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from labdatasets.processing._beam_import import import_beam
 from labdatasets.processing.fingerprint import HashingSink, fingerprint_tables
+from labdatasets.processing.tables import as_table, bucket_slices, sort_rows, sortable_columns
 
 beam = import_beam()
 
@@ -95,7 +96,7 @@ class _ReadObjects(beam.DoFn):
         self._progress = None
 
     def setup(self) -> None:
-        from labdatasets.progress import CounterFile
+        from labdatasets.present.progress import CounterFile
         from labdatasets.stores import Snapshots
 
         primary, cache = self.store_uris
@@ -105,7 +106,7 @@ class _ReadObjects(beam.DoFn):
         self._progress = CounterFile(self.progress_dir) if self.progress_dir else None
 
     def process(self, objects: list[Any]) -> Iterator[pa.Table]:
-        from labdatasets.tabular import files_schema, iter_batches
+        from labdatasets.pinning.tabular import files_schema, iter_batches
 
         assert self._store is not None
         if self.pin.format == "files":
@@ -181,8 +182,6 @@ class _ConformAndShard(beam.DoFn):
         self.sort_columns = list(sort_columns)
 
     def process(self, element: Any) -> Iterator[tuple[tuple[str, int], pa.Table]]:
-        from labdatasets.processing.transforms import as_table, bucket_slices
-
         table = as_table(element)
         if not table.num_rows:
             return
@@ -225,8 +224,6 @@ class _WriteShard(beam.DoFn):
     def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[dict[str, Any]]:
         import pyarrow.parquet as pq
         from apache_beam.io.filesystems import FileSystems
-
-        from labdatasets.processing.transforms import sort_rows
 
         (split, index), tables = keyed
         table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
@@ -283,8 +280,6 @@ class WriteSplits(beam.PTransform):
         where: str = "",
     ):
         super().__init__()
-        from labdatasets.processing.transforms import sortable_columns
-
         self.out_dir = out_dir
         self.dataset = dataset
         self.features = features

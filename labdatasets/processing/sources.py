@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from labdatasets.errors import ProcessingError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.pins import PinRecord, SourcePin
+    from labdatasets.pinning.record import PinRecord, SourcePin
 
 __all__ = ["PinnedSources"]
 

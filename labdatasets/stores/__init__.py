@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from labdatasets.errors import ConfigError, MissingDependencyError, SnapshotNotFoundError
-from labdatasets.redact import redact
+from labdatasets.present.redact import redact
 from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key
 from labdatasets.stores.local import LocalStore
 
@@ -130,7 +130,7 @@ class Snapshots:
     def _publish(self, info: ObjectInfo) -> ObjectInfo:
         if self.same:
             return info
-        from labdatasets.progress import byte_progress
+        from labdatasets.present.progress import byte_progress
 
         bar = byte_progress(info.size, f"upload {info.oid[:12]} to {redact(self.primary.uri)}") if info.size > (8 << 20) else None
         return self.primary.put_known(self.cache.path(info.oid), info.oid, progress=bar)

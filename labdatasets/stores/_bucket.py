@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labdatasets.hashing import copy_and_hash, is_oid
+from labdatasets.stores.hashing import copy_and_hash, is_oid
 from labdatasets.stores.base import Progress, SnapshotStore, object_key
 
 __all__ = ["BucketStore", "split_bucket_uri"]

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
 from labdatasets.errors import ConfigError, SnapshotCorruptedError, SnapshotNotFoundError
-from labdatasets.hashing import is_oid, sha256_file
-from labdatasets.redact import redact
+from labdatasets.stores.hashing import is_oid, sha256_file
+from labdatasets.present.redact import redact
 
 __all__ = ["ObjectInfo", "SnapshotStore", "object_key", "ref_key"]
 

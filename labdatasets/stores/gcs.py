@@ -24,10 +24,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError
-from labdatasets.redact import redact
+from labdatasets.present.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
-from labdatasets.transfer import CHUNK_BYTES, RangedReader, parallel_ranges
+from labdatasets.stores.transfer import CHUNK_BYTES, RangedReader, parallel_ranges
 
 __all__ = ["GCSStore", "gcs_client", "blob_reader"]
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from labdatasets.hashing import copy_and_hash, copy_file_and_hash, sha256_file
+from labdatasets.stores.hashing import copy_and_hash, copy_file_and_hash, sha256_file
 from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key, ref_key
 
 __all__ = ["LocalStore"]

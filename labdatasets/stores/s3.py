@@ -33,10 +33,10 @@ import botocore.config
 import botocore.exceptions
 
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError
-from labdatasets.redact import redact
+from labdatasets.present.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
-from labdatasets.transfer import WORKERS, RangedReader, parallel_ranges
+from labdatasets.stores.transfer import WORKERS, RangedReader, parallel_ranges
 
 __all__ = ["S3Store", "s3_client", "ranged_reader", "MULTIPART_BYTES", "PART_BYTES"]
 

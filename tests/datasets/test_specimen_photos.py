@@ -154,7 +154,7 @@ def test_pin_build_load_from_mysql_sheets_and_s3(warehouse, labels_sheet, photo_
     assert len(ids) == len(set(ids))  # splits are disjoint, one row per specimen (SP-0107's pasted row too)
     assert {row["specimen_id"]: row for rows in by_split.values() for row in rows} == expected
 
-    from labdatasets.status import status
+    from labdatasets.pinning.status import status
 
     # status reads the live sources again: the write shows in both tables; labels and photos are unchanged.
     states = {s.name: s.state for s in status(builder).sources}

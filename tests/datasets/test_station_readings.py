@@ -64,7 +64,7 @@ def test_pin_to_an_s3_store_and_load_on_a_second_machine(sensor_bucket, s3_bucke
     assert summit["humidity_pct"].isna().any() or second["test"][second["test"]["station"] == "summit"]["humidity_pct"].isna().any()
 
     # status reads the live bucket: every object is gone now
-    from labdatasets.status import status
+    from labdatasets.pinning.status import status
 
     report = status(labdatasets.builder("station_readings:1.0.0"))
     assert report.changed and report.sources[0].state == "unavailable"

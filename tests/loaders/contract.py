@@ -15,9 +15,9 @@ import pyarrow as pa
 import pytest
 
 from labdatasets.errors import SourceError
-from labdatasets.hashing import sha256_file
+from labdatasets.stores.hashing import sha256_file
 from labdatasets.stores import Snapshots
-from labdatasets.tabular import iter_batches
+from labdatasets.pinning.tabular import iter_batches
 
 SECRET_MARKERS = ("s3cret", "hunter2", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI")
 

@@ -210,9 +210,9 @@ def test_an_object_changed_while_pinning_stores_nothing(s3, s3_bucket, ctx, snap
     import os
 
     import labdatasets.stores.s3
-    import labdatasets.transfer
+    import labdatasets.stores.transfer
 
-    monkeypatch.setattr(labdatasets.transfer, "WORKERS", 1)
+    monkeypatch.setattr(labdatasets.stores.transfer, "WORKERS", 1)
     monkeypatch.setattr(labdatasets.stores.s3, "parallel_ranges", lambda size: True)
 
     s3.put_object(Bucket=s3_bucket, Key="moving/big.bin", Body=os.urandom(20 << 20))
@@ -235,7 +235,7 @@ def test_an_object_changed_while_pinning_stores_nothing(s3, s3_bucket, ctx, snap
 def test_large_objects_download_in_parallel_ranges(s3, s3_bucket, ctx, snapshots):
     import os
 
-    from labdatasets.hashing import sha256_bytes
+    from labdatasets.stores.hashing import sha256_bytes
     from labdatasets.loaders.s3 import S3Source
 
     data = os.urandom(20 << 20)
@@ -276,7 +276,7 @@ def test_bucket_urls_are_checked(s3_bucket):
 def test_one_streaming_request_per_object_when_asked(s3, s3_bucket, ctx, monkeypatch):
     import os
 
-    from labdatasets.hashing import sha256_bytes
+    from labdatasets.stores.hashing import sha256_bytes
     from labdatasets.loaders.s3 import S3Source
 
     monkeypatch.setenv("LABDATASETS_TRANSFER_WORKERS", "1")

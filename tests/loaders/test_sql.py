@@ -369,7 +369,7 @@ def test_pin_builder_shares_one_session_between_sql_sources(mysql_database, make
     assert readers == {"orders": "pymysql", "items": "pymysql"}
     assert record.sources["orders"].metadata["snapshot"] == record.sources["items"].metadata["snapshot"]
     assert record.sources["orders"].num_rows == 3 and record.sources["items"].num_rows == 1
-    from labdatasets.status import status
+    from labdatasets.pinning.status import status
 
     report = status(builder)
     assert not report.changed and [s.name for s in report.sources] == ["items", "orders"]

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from labdatasets.errors import SnapshotCorruptedError, SnapshotNotFoundError
-from labdatasets.hashing import sha256_bytes
+from labdatasets.stores.hashing import sha256_bytes
 from labdatasets.stores import LocalStore, Snapshots, object_key, open_store
 
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from labdatasets.errors import SnapshotCorruptedError, SnapshotNotFoundError
-from labdatasets.hashing import sha256_bytes
+from labdatasets.stores.hashing import sha256_bytes
 from labdatasets.stores import Snapshots, open_store
 
 SCHEMES = ["file", "s3", "gs"]

@@ -1,0 +1,1 @@
+"""Prepared versions: their folder, reading them, the shared cache, verify, diff and export."""

@@ -1,0 +1,165 @@
+"""A prepared version's folder: its layout, its lock, the incomplete folder it is written in, and checks.
+
+This module owns a prepared folder's whole life; the build (:mod:`labdatasets.processing.build`),
+the shared cache (:mod:`labdatasets.prepared.shared_cache`) and ``verify``
+(:mod:`labdatasets.prepared.verify`) all go through it. Layout of a prepared version::
+
+    <data_dir>/<name>[/<config>]/<version>/
+        dataset_info.json                          features, splits, row counts, fingerprints,
+                                                   snapshot id, processing code fingerprint
+        <name>-<split>-00000-of-00001.parquet      one or more shards per split
+
+A writer fills ``.incomplete.<version>.<random>`` next to the final folder
+(:func:`incomplete_dir`) and renames it only when every split and
+``dataset_info.json`` are written (:func:`move_into_place`), so a reader never
+sees half a dataset. A lock per version (:func:`locked`) makes a second process
+wait and then reuse the first one's result instead of writing it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from labdatasets.errors import PreparedDataError
+from labdatasets.info import INFO_FILENAME, DatasetInfo
+from labdatasets.present.progress import lock_file
+from labdatasets.stores.hashing import sha256_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.builder import DatasetBuilder
+    from labdatasets.pinning.record import PinRecord
+
+__all__ = [
+    "INFO_FILENAME",
+    "version_dir",
+    "is_prepared",
+    "read_info",
+    "lock_path",
+    "locked",
+    "incomplete_dir",
+    "remove_stale",
+    "move_into_place",
+    "reusable",
+    "reuse",
+    "damaged_files",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def version_dir(data_dir: Path, name: str, config: str | None, version: str) -> Path:
+    """``<data_dir>/<name>[/<config>]/<version>``: where a version's prepared data lives."""
+    parts = [name] + ([config] if config else []) + [version]
+    return data_dir.joinpath(*parts)
+
+
+def is_prepared(directory: Path) -> bool:
+    """Whether ``directory`` holds a complete prepared version (its ``dataset_info.json``)."""
+    return (directory / INFO_FILENAME).is_file()
+
+
+def read_info(directory: Path) -> DatasetInfo | None:
+    """The ``dataset_info.json`` of the prepared version in ``directory``, or None."""
+    try:
+        return DatasetInfo.read(directory)
+    except FileNotFoundError:
+        return None
+
+
+def lock_path(builder: "DatasetBuilder") -> Path:
+    """The lock file of ``builder``'s version (under ``<data_dir>/.locks``)."""
+    rel = builder.prepared_dir.relative_to(builder.data_dir)
+    return builder.data_dir / ".locks" / ("--".join(rel.parts) + ".lock")
+
+
+def locked(builder: "DatasetBuilder", what: str) -> contextlib.AbstractContextManager[object]:
+    """Hold the version's lock (``what`` says why, for the message shown while waiting)."""
+    return lock_file(lock_path(builder), f"{what} {builder.full_name}")
+
+
+@contextlib.contextmanager
+def incomplete_dir(final: Path) -> Iterator[Path]:
+    """A fresh ``.incomplete.<version>.<random>`` folder next to ``final``; removed if the block fails.
+
+    The block fills it and moves it into place (:func:`move_into_place`), so a
+    reader never sees half a version.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".incomplete.{final.name}.{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def remove_stale(final: Path) -> None:
+    """Remove incomplete folders left by a process that died (call it holding the lock)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".incomplete.{final.name}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def move_into_place(tmp: Path, final: Path, *, overwrite: bool) -> None:
+    """Rename the filled incomplete folder ``tmp`` to ``final`` (replacing it only with ``overwrite``)."""
+    if final.exists():
+        if not overwrite:
+            raise PreparedDataError(f"{final} appeared while building; it was left as it is.")
+        old = final.parent / f".replaced.{final.name}.{uuid.uuid4().hex[:8]}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def reusable(builder: "DatasetBuilder", info: DatasetInfo, record: "PinRecord | None") -> bool:
+    """Whether prepared data is this version's: same snapshot (else raise) and same processing."""
+    if record is not None and info.snapshot_id and info.snapshot_id != record.snapshot_id:
+        raise PreparedDataError(
+            f"{builder.full_name} in {builder.prepared_dir} was built from snapshot {info.snapshot_id[:12]}, "
+            f"but its pin record ({record.path}) names snapshot {record.snapshot_id[:12]}. The prepared data is "
+            "not what this version means: move that folder away (or pass data_dir=) and build again."
+        )
+    if record is None or not info.code_fingerprint:
+        return True
+    # imported here: the processing package (numpy) stays out of ``import labdatasets``
+    from labdatasets.processing.code import expected_fingerprint
+
+    wanted = expected_fingerprint(builder, record)
+    if info.code_fingerprint != wanted:
+        logger.warning(
+            "%s in %s was built by processing code %s, but this version's processing is now %s; rebuilding it",
+            builder.full_name, builder.prepared_dir, info.code_fingerprint[:12], wanted[:12],
+        )
+        return False
+    return True
+
+
+def reuse(builder: "DatasetBuilder", record: "PinRecord | None") -> Path | None:
+    """The prepared folder of ``builder``'s version when it is there and this version's (:func:`reusable`)."""
+    final = builder.prepared_dir
+    info = read_info(final)
+    if info is not None and reusable(builder, info, record):
+        return final
+    return None
+
+
+def damaged_files(directory: Path, info: DatasetInfo) -> list[str]:
+    """Re-hash every prepared shard of ``info`` in ``directory``; describe the missing or corrupted ones."""
+    damaged = []
+    for split in info.splits.values():
+        for shard in split.shards:
+            path = directory / shard.filename
+            if not path.is_file():
+                damaged.append(f"prepared file {shard.filename}: missing")
+            elif sha256_file(path) != shard.sha256:
+                damaged.append(f"prepared file {shard.filename}: corrupted")
+    return damaged

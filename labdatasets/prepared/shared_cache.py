@@ -1,0 +1,310 @@
+"""The shared prepared cache: build a version once, load it everywhere.
+
+``labdatasets publish product_a:1.2.0`` uploads the prepared splits and
+``dataset_info.json`` of a version to ``LABDATASETS_SHARED_CACHE`` (any store
+URI: ``s3://...``, ``gs://...`` or ``file://...``). ``load`` on another machine
+then downloads them, verified, instead of rebuilding, and builds from the pins
+when the version was not published (or its published data cannot be used).
+
+Layout (a snapshot store, so the same guarantees hold: content-addressed,
+write-once, re-hashed on every read)::
+
+    objects/ab/cdef...                          each shard and dataset_info.json, by sha256
+    refs/prepared/<name>[/<config>]/<version>.json
+                                                the release record of a version, written once
+
+The release record names the version's snapshot id, its processing code
+fingerprint, the oid of its ``dataset_info.json`` and the oid of every shard.
+A download is used only if the snapshot id is the one in the version's pin
+record and the processing fingerprint is the one that version is built with
+(:func:`labdatasets.processing.code.expected_fingerprint`), and every byte hashes
+to its oid. Nothing published is ever overwritten: publishing again changes
+nothing, and publishing different content for a published version is refused.
+
+Example::
+
+    >>> labdatasets.builder("product_a:1.2.0").build()
+    >>> publish(labdatasets.builder("product_a:1.2.0"))          # or: labdatasets publish product_a:1.2.0
+    PublishResult(product_a:1.2.0 -> file:///shared/prepared, 3 files, 41,230 bytes uploaded)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from labdatasets._version import __version__
+from labdatasets.info import INFO_FILENAME, DatasetInfo
+from labdatasets.prepared import folder
+from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, SnapshotError
+from labdatasets.stores.hashing import canonical_json
+from labdatasets.pinning.record import utc_now
+from labdatasets.present.progress import Stage, byte_progress
+from labdatasets.present.redact import redact
+
+if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.builder import DatasetBuilder
+    from labdatasets.pinning.record import PinRecord
+    from labdatasets.stores import SnapshotStore
+
+__all__ = ["PublishResult", "Release", "publish", "published", "fetch", "fetch_if_published", "shared_store"]
+
+logger = logging.getLogger(__name__)
+
+RELEASE_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """The release record of a published version (``refs/prepared/...``)."""
+
+    dataset: str
+    config: str | None
+    version: str
+    snapshot_id: str
+    code_fingerprint: str
+    dataset_info: str
+    files: tuple[tuple[str, str, int], ...]  # (filename, oid, size)
+    fingerprints: Mapping[str, str]
+    published_at: str = ""
+    labdatasets_version: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.dataset}{'/' + self.config if self.config else ''}:{self.version}"
+
+    @property
+    def num_bytes(self) -> int:
+        return sum(size for _, _, size in self.files)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "release_format": RELEASE_FORMAT,
+            "dataset": self.dataset,
+            "config": self.config,
+            "version": self.version,
+            "snapshot_id": self.snapshot_id,
+            "code_fingerprint": self.code_fingerprint,
+            "dataset_info": self.dataset_info,
+            "files": [{"path": p, "oid": o, "size": n} for p, o, n in self.files],
+            "fingerprints": dict(self.fingerprints),
+            "published_at": self.published_at,
+            "labdatasets_version": self.labdatasets_version,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Release":
+        if data.get("release_format") != RELEASE_FORMAT:
+            raise SnapshotError(f"release record format {data.get('release_format')!r} is not {RELEASE_FORMAT}; upgrade labdatasets")
+        return cls(
+            dataset=data["dataset"],
+            config=data.get("config"),
+            version=data["version"],
+            snapshot_id=data["snapshot_id"],
+            code_fingerprint=data["code_fingerprint"],
+            dataset_info=data["dataset_info"],
+            files=tuple((f["path"], f["oid"], int(f["size"])) for f in data["files"]),
+            fingerprints=dict(data.get("fingerprints", {})),
+            published_at=data.get("published_at", ""),
+            labdatasets_version=data.get("labdatasets_version", ""),
+        )
+
+    def same_content(self, other: "Release") -> bool:
+        return (self.snapshot_id, self.code_fingerprint, dict(self.fingerprints)) == (
+            other.snapshot_id,
+            other.code_fingerprint,
+            dict(other.fingerprints),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishResult:
+    """What ``publish`` did: ``created`` is False when the identical release was already there."""
+
+    release: Release
+    cache_uri: str
+    created: bool
+    uploaded_bytes: int
+
+    def __repr__(self) -> str:
+        what = f"{len(self.release.files) + 1} files, {self.uploaded_bytes:,} bytes uploaded" if self.created else "already published"
+        return f"PublishResult({self.release.full_name} -> {redact(self.cache_uri)}, {what})"
+
+
+def shared_store(builder: "DatasetBuilder", *, required: bool = False) -> "SnapshotStore | None":
+    """The shared cache's store (``LABDATASETS_SHARED_CACHE``), or None when none is configured."""
+    from labdatasets.stores import open_store
+
+    uri = builder.settings.shared_cache
+    if uri is None:
+        if required:
+            raise ConfigError(
+                "No shared cache is configured: set LABDATASETS_SHARED_CACHE (or shared_cache in the config "
+                "file) to s3://bucket/prefix, gs://bucket/prefix or file:///path."
+            )
+        return None
+    return open_store(uri)
+
+
+def _ref_name(builder: "DatasetBuilder") -> str:
+    parts = ["prepared", builder.name] + ([builder.config_name] if builder.config_name else [])
+    return "/".join(parts) + f"/{builder.version}.json"
+
+
+def published(builder: "DatasetBuilder") -> Release | None:
+    """The release record of ``builder``'s version in the shared cache, or None."""
+    store = shared_store(builder)
+    if store is None:
+        return None
+    raw = store.get_ref(_ref_name(builder))
+    if raw is None:
+        return None
+    try:
+        release = Release.from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SnapshotError(f"The release record of {builder.full_name} in {redact(store.uri)} is unreadable: {exc}") from exc
+    if release.full_name != builder.full_name:
+        raise SnapshotError(f"The release record at {_ref_name(builder)} in {redact(store.uri)} is for {release.full_name}")
+    return release
+
+
+def _check_local_files(builder: "DatasetBuilder", info: DatasetInfo) -> None:
+    damaged = folder.damaged_files(builder.prepared_dir, info)
+    if damaged:
+        raise PreparedDataError(
+            f"Prepared data of {builder.full_name} in {builder.prepared_dir} is missing or damaged "
+            f"({'; '.join(damaged)}); nothing was published. Run 'labdatasets verify --repair {builder.full_name}' first."
+        )
+
+
+def publish(
+    builder: "DatasetBuilder",
+    *,
+    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> PublishResult:
+    """Upload ``builder``'s prepared version to the shared cache (building it first if needed).
+
+    Only a build of the version's pinned snapshot with the processing code it
+    was pinned with is published. Raises :class:`PreparedDataError` if the
+    version is already published with different content.
+    """
+    from labdatasets.processing.code import expected_fingerprint
+
+    store = shared_store(builder, required=True)
+    assert store is not None
+    builder.build(beam_options=beam_options, workers=workers, progress=progress)
+    record = builder.require_pin_record()
+    info = builder.prepared_info()
+    assert info is not None
+    if info.snapshot_id != record.snapshot_id or info.code_fingerprint != record.code_fingerprint:
+        raise PreparedDataError(
+            f"{builder.full_name} here was built by processing code {(info.code_fingerprint or '?')[:12]}, but the "
+            f"version was pinned with {(record.code_fingerprint or '?')[:12]}: its processing changed without a new "
+            "VERSION, so it is not published. Run 'labdatasets check' to see which version to bump."
+        )
+    assert expected_fingerprint(builder, record) == info.code_fingerprint
+    _check_local_files(builder, info)
+    files = [(s.filename, s.sha256, s.num_bytes) for split in info.splits.values() for s in split.shards]
+    info_path = builder.prepared_dir / INFO_FILENAME
+    total = sum(size for _, _, size in files) + info_path.stat().st_size
+    bar = byte_progress(total, f"publish {builder.full_name}", enabled=progress)
+    uploaded = 0
+    for filename, _, _ in files:
+        added = store.add_file(builder.prepared_dir / filename, progress=bar)
+        uploaded += added.size if added.written else 0
+    info_obj = store.add_file(info_path, progress=bar)
+    uploaded += info_obj.size if info_obj.written else 0
+    release = Release(
+        dataset=builder.name,
+        config=builder.config_name,
+        version=str(builder.version),
+        snapshot_id=record.snapshot_id,
+        code_fingerprint=info.code_fingerprint or "",
+        dataset_info=info_obj.oid,
+        files=tuple(files),
+        fingerprints={name: s.fingerprint for name, s in info.splits.items()},
+        published_at=utc_now(),
+        labdatasets_version=__version__,
+    )
+    if store.put_ref(_ref_name(builder), canonical_json(release.to_json())):
+        return PublishResult(release, store.uri, True, uploaded)
+    existing = published(builder)
+    assert existing is not None
+    if not existing.same_content(release):
+        differing = sorted(
+            name
+            for name in set(existing.fingerprints) | set(release.fingerprints)
+            if existing.fingerprints.get(name) != release.fingerprints.get(name)
+        )
+        raise PreparedDataError(
+            f"{builder.full_name} is already published in {redact(store.uri)} ({existing.published_at}) with other "
+            f"content (splits {', '.join(differing) or 'none'} differ, or its snapshot or processing). The published "
+            "data stays as it is. The same pins and code built different rows here: compare the environments in "
+            "the two dataset_info.json files, and run 'labdatasets verify --rebuild' on both machines."
+        )
+    return PublishResult(existing, store.uri, False, 0)
+
+
+def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = True) -> Path | None:
+    """Download the published data of ``builder``'s version into its prepared folder, verified.
+
+    Returns the folder, or None when nothing usable is published (no shared
+    cache, no release, or a release of another snapshot or processing).
+    """
+    from labdatasets.processing.code import expected_fingerprint
+
+    release = published(builder)
+    if release is None:
+        return None
+    wanted = expected_fingerprint(builder, record)
+    if release.snapshot_id != record.snapshot_id or release.code_fingerprint != wanted:
+        logger.warning(
+            "The shared cache holds %s built from snapshot %s with processing %s, but this version here means "
+            "snapshot %s with processing %s; building it from the pins instead",
+            builder.full_name, release.snapshot_id[:12], release.code_fingerprint[:12], record.snapshot_id[:12], wanted[:12],
+        )
+        return None
+    store = shared_store(builder)
+    assert store is not None
+    final = builder.prepared_dir
+    with folder.locked(builder, "downloading"):
+        info = folder.read_info(final)
+        if info is not None and (info.snapshot_id, info.code_fingerprint) == (release.snapshot_id, release.code_fingerprint):
+            return final  # another process fetched it meanwhile
+        with folder.incomplete_dir(final) as tmp:
+            with Stage(progress)(f"download {builder.full_name} from {redact(store.uri)}"):
+                bar = byte_progress(release.num_bytes, f"download {builder.full_name}", enabled=progress)
+                context = f"{builder.full_name} (shared cache)"
+                store.fetch(release.dataset_info, tmp / INFO_FILENAME, context=context)
+                info = DatasetInfo.read(tmp)
+                listed = sorted((s.filename, s.sha256) for split in info.splits.values() for s in split.shards)
+                if listed != sorted((name, oid) for name, oid, _ in release.files) or (
+                    info.snapshot_id,
+                    info.code_fingerprint,
+                ) != (release.snapshot_id, release.code_fingerprint):
+                    raise SnapshotError(f"The release record of {builder.full_name} does not match its dataset_info.json")
+                for filename, oid, _ in release.files:
+                    store.fetch(oid, tmp / filename, progress=bar, context=f"{context} file {filename}")
+            folder.move_into_place(tmp, final, overwrite=True)
+    logger.info("downloaded %s from the shared cache %s", builder.full_name, redact(store.uri))
+    return final
+
+
+def fetch_if_published(builder: "DatasetBuilder", record: "PinRecord | None", *, progress: bool = True) -> Path | None:
+    """Download ``builder``'s version from the shared cache when one is configured and holds it; else None.
+
+    A shared cache that cannot be used (unreachable, damaged, another build) is
+    logged and skipped: the caller then builds the version from its pins.
+    """
+    if record is None or not builder.settings.shared_cache:
+        return None
+    try:
+        return fetch(builder, record, progress=progress)
+    except LabDatasetsError as exc:
+        logger.warning("Could not use the shared cache for %s (%s); building it from the pins", builder.full_name, exc)
+        return None

@@ -1,0 +1,167 @@
+"""``verify``: re-hash a version's snapshot objects and prepared files; optionally repair or rebuild.
+
+Repair never trusts a damaged byte: a corrupted object is moved to the store's
+``quarantine/`` and fetched again (from the configured store, or from the
+pinned local file when it still hashes to the pinned oid); damaged prepared
+files are rebuilt from the pins.
+
+``rebuild=True`` (``labdatasets verify --rebuild NAME:VERSION``) builds the
+version again from its pins, in a temporary folder, with the processing code
+that version is built with, and compares each split's content fingerprint with
+the recorded one (the prepared ``dataset_info.json`` here, else the release in
+the shared cache). It proves that the version is reproducible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from labdatasets.errors import SnapshotCorruptedError, SnapshotNotFoundError
+from labdatasets.prepared import folder
+from labdatasets.prepared.shared_cache import published
+
+if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.builder import DatasetBuilder
+
+__all__ = ["VerifyReport", "verify", "rebuild_and_compare"]
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    """What ``verify`` found. ``ok`` is True when nothing is left broken."""
+
+    name: str
+    objects_checked: int = 0
+    files_checked: int = 0
+    problems: list[str] = dataclasses.field(default_factory=list)
+    repaired: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    #: split -> content fingerprint of the rebuild (``rebuild=True`` only)
+    rebuilt: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(
+    builder: "DatasetBuilder",
+    *,
+    repair: bool = False,
+    rebuild: bool = False,
+    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> VerifyReport:
+    """Check every pinned object in this machine's store and every prepared file of ``builder``'s version.
+
+    With ``rebuild``, also rebuild the version from its pins and compare content
+    fingerprints with the recorded ones (see the module docstring).
+    """
+    report = _verify_files(builder, repair=repair, progress=progress)
+    if rebuild:
+        rebuild_and_compare(builder, report, beam_options=beam_options, workers=workers, progress=progress)
+    return report
+
+
+def _recorded_fingerprints(builder: "DatasetBuilder") -> tuple[dict[str, str], str] | None:
+    info = builder.prepared_info()
+    if info is not None:
+        return {name: s.fingerprint for name, s in info.splits.items()}, f"the prepared data in {builder.prepared_dir}"
+    release = published(builder)
+    if release is not None:
+        return dict(release.fingerprints), f"the shared cache ({release.published_at})"
+    return None
+
+
+def rebuild_and_compare(
+    builder: "DatasetBuilder",
+    report: VerifyReport | None = None,
+    *,
+    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> VerifyReport:
+    """Rebuild ``builder``'s version from its pins in a temporary folder; compare split fingerprints."""
+    report = report or VerifyReport(builder.full_name)
+    recorded = _recorded_fingerprints(builder)
+    if recorded is None:
+        report.problems.append(
+            f"nothing recorded to compare a rebuild with: {builder.full_name} is neither prepared here nor published "
+            "in the shared cache (build or load it first)"
+        )
+        return report
+    expected, where = recorded
+    builder.settings.home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rebuild-", dir=builder.settings.home) as tmp:
+        settings = dataclasses.replace(builder.settings, data_dir=Path(tmp))
+        fresh = type(builder)(config=builder.config_name, version=str(builder.version), settings=settings)
+        fresh.build(beam_options=beam_options, workers=workers, progress=progress)
+        info = fresh.prepared_info()
+        assert info is not None
+        got = {name: s.fingerprint for name, s in info.splits.items()}
+    report.rebuilt = got
+    for split in sorted(set(expected) | set(got)):
+        want, have = expected.get(split), got.get(split)
+        if want == have:
+            report.notes.append(f"rebuilt split {split!r}: fingerprint {have[:16]} matches {where}")  # type: ignore[index]
+        else:
+            report.problems.append(
+                f"rebuilt split {split!r}: fingerprint {(have or 'missing')[:16]} differs from {(want or 'missing')[:16]} "
+                f"recorded in {where}; the version is not reproducible here (compare the environment in its "
+                "dataset_info.json with this machine's)"
+            )
+    return report
+
+
+def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) -> VerifyReport:
+    from labdatasets.pinning.pin import pin_context, snapshots_for
+
+    report = VerifyReport(builder.full_name)
+    record = builder.require_pin_record()
+    store = snapshots_for(builder)
+    sources = builder.sources()
+    for name, pin in sorted(record.sources.items()):
+        ctx = pin_context(builder, name, store, progress=progress)
+        source = sources.get(name)
+        mirror = source.mirror(pin, ctx) if source is not None and source.kind == pin.kind else None
+        for obj in pin.objects:
+            label = f"source {name!r} object {obj.path!r} ({obj.oid[:12]})"
+            context = f"{builder.full_name} {label}"
+            report.objects_checked += 1
+            try:
+                if store.cache.has(obj.oid):
+                    store.cache.verify(obj.oid, context=context)
+                elif not store.same and store.primary.has(obj.oid):
+                    report.notes.append(f"{label}: not cached on this machine; it is in {store.primary.uri}")
+                    continue
+                else:
+                    raise store.cache.not_found(obj.oid, context=context)
+            except (SnapshotCorruptedError, SnapshotNotFoundError) as exc:
+                kind = "corrupted" if isinstance(exc, SnapshotCorruptedError) else "missing"
+                if not repair:
+                    report.problems.append(f"{label}: {kind}")
+                    continue
+                if kind == "corrupted":
+                    store.cache.quarantine(obj.oid)
+                try:
+                    store.local_path(obj.oid, context=context, mirror=mirror)
+                    report.repaired.append(f"{label}: {kind}, fetched a verified copy")
+                except (SnapshotCorruptedError, SnapshotNotFoundError) as again:
+                    report.problems.append(f"{label}: {kind} and could not be repaired: {again}")
+
+    info = builder.prepared_info()
+    if info is None:
+        report.notes.append(f"not prepared in {builder.data_dir}")
+        return report
+    report.files_checked += sum(len(split.shards) for split in info.splits.values())
+    damaged = folder.damaged_files(builder.prepared_dir, info)
+    if damaged and repair:
+        builder.build(overwrite=True, progress=progress)
+        report.repaired.extend(f"{d}; rebuilt from the pins" for d in damaged)
+    else:
+        report.problems.extend(damaged)
+    return report

@@ -1,0 +1,1 @@
+"""What users see: notebook displays, summaries, progress bars and redaction of secrets."""

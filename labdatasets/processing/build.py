@@ -1,0 +1,498 @@
+"""``build``: run a builder's Beam processing from its pinned snapshots into Parquet splits.
+
+The prepared folder's layout, its lock and the incomplete folder a build writes
+into are :mod:`labdatasets.prepared.folder`'s: a build writes into an incomplete
+folder and renames it only when every split and ``dataset_info.json`` are
+written, so a reader never sees half a dataset, and a lock per version makes a
+second process wait and then reuse the first one's result instead of building again.
+
+The version is built with its own processing code (see
+:mod:`labdatasets.processing.code`); prepared data built by other code is rebuilt.
+On a remote runner (or with ``temp_location``) the workers write the shards and
+their manifests through Beam's filesystems under ``temp_location``; this
+machine copies them, checks their sha256 and finalizes (docs/runners.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from labdatasets._version import __version__
+from labdatasets.info import INFO_FILENAME, DatasetInfo, ShardInfo, SplitInfo
+from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError
+from labdatasets.stores.hashing import CHUNK, sha256_file
+from labdatasets.pinning.record import utc_now
+from labdatasets.processing.fingerprint import content_fingerprint
+from labdatasets.present.progress import Stage, counter_bar
+from labdatasets.prepared import folder
+
+if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.builder import DatasetBuilder
+    from labdatasets.pinning.record import PinRecord
+
+__all__ = ["build", "pipeline_options", "content_fingerprint", "shard_paths", "LOCAL_RUNNERS"]
+
+logger = logging.getLogger(__name__)
+
+LOCAL_RUNNERS = {"directrunner", "direct", "prismrunner", "prism", "fnapirunner", "interactiverunner", "swappingrunner"}
+_SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def pipeline_options(
+    beam_options: Mapping[str, Any] | Sequence[str] | None, *, workers: int | None = None
+) -> tuple[list[str], str]:
+    """Turn ``{"runner": "DataflowRunner", "project": "x"}`` or ``["--runner=..."]`` into Beam flags.
+
+    Returns the flags and the runner name. The default runner is the DirectRunner.
+    ``workers=N`` runs the DirectRunner in its multi-processing mode with N
+    worker processes (``direct_num_workers=N``, ``direct_running_mode=multi_processing``).
+
+    Example::
+
+        >>> pipeline_options({"direct_num_workers": 2}, workers=None)
+        (['--runner=DirectRunner', '--direct_num_workers=2'], 'DirectRunner')
+    """
+    if beam_options is None:
+        flags: list[str] = []
+    elif isinstance(beam_options, Mapping):
+        flags = []
+        for key, value in beam_options.items():
+            key = key.lstrip("-")
+            if value is True:
+                flags.append(f"--{key}")
+            elif value is not False and value is not None:
+                flags.append(f"--{key}={value}")
+    else:
+        flags = [f if f.startswith("--") else f"--{f}" for f in beam_options]
+    runner = "DirectRunner"
+    for flag in flags:
+        if flag.startswith("--runner="):
+            runner = flag.split("=", 1)[1]
+    if not any(f.startswith("--runner=") for f in flags):
+        flags.insert(0, "--runner=DirectRunner")
+    flags = _checked_flags(flags)
+    if workers is not None:
+        if workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {workers}")
+        if runner.lower() not in ("directrunner", "direct"):
+            raise ConfigError(
+                f"workers={workers} sets the DirectRunner's processes; {runner} sizes its own workers "
+                "(e.g. --beam-option max_num_workers=N on Dataflow, --beam-option parallelism=N on Flink)"
+            )
+        flags = [f for f in flags if not f.startswith(("--direct_num_workers=", "--direct_running_mode="))]
+        flags.append(f"--direct_num_workers={workers}")
+        flags.append(f"--direct_running_mode={'multi_processing' if workers > 1 else 'in_memory'}")
+    return flags, runner
+
+
+def _checked_flags(flags: Sequence[str]) -> list[str]:
+    """Check flags against Beam's own option parser, turning its exits into a ConfigError.
+
+    ``--switch=true`` becomes ``--switch`` (and ``=false`` drops it): Beam's
+    switches take no value and argparse would exit the process on one. Unknown
+    options are kept (a runner may define them) with a warning naming the
+    closest known option.
+    """
+    import difflib
+    import io
+
+    from labdatasets.processing._beam_import import import_beam
+
+    import_beam()  # first, so that Beam's import-time noise is filtered
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parsers: list[Any] = []
+    PipelineOptions([]).get_all_options(add_extra_args_fn=parsers.append)
+    parser = parsers[0]
+    actions = {option: action for action in parser._actions for option in action.option_strings}
+    checked = []
+    for flag in flags:
+        name, sep, value = flag.partition("=")
+        action = actions.get(name)
+        if action is None:
+            close = difflib.get_close_matches(name, list(actions), n=1)
+            logger.warning("Beam does not know the option %s%s", name, f"; did you mean {close[0]}?" if close else "")
+        elif sep and action.nargs == 0:
+            if value.lower() in ("true", "yes", "1"):
+                checked.append(name)
+            elif value.lower() not in ("false", "no", "0"):
+                raise ConfigError(f"Beam option {name} is a switch: pass {name[2:]}=true, or leave it out")
+            continue
+        checked.append(flag)
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            parser.parse_known_args(checked)
+        except SystemExit:
+            message = (err.getvalue().strip().splitlines() or ["invalid options"])[-1]
+            raise ConfigError(f"Beam refused the pipeline options: {message.split(': error: ')[-1]}") from None
+    return checked
+
+
+def is_local_runner(runner: str) -> bool:
+    return runner.lower() in LOCAL_RUNNERS
+
+
+def _option(flags: Sequence[str], name: str) -> str | None:
+    value = None
+    for flag in flags:
+        if flag.startswith(f"--{name}="):
+            value = flag.split("=", 1)[1]
+    return value
+
+
+def build(
+    builder: "DatasetBuilder",
+    *,
+    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Prepare ``builder``'s version (pinning it first if needed); see the module docstring."""
+    final = builder.prepared_dir
+    if not overwrite and folder.is_prepared(final):
+        if folder.reuse(builder, builder.pin_record()) is not None:
+            return final
+        overwrite = True
+    with folder.locked(builder, "building"):
+        if not overwrite and folder.is_prepared(final):
+            if folder.reuse(builder, builder.pin_record()) is not None:
+                logger.info("%s was prepared by another process; reusing %s", builder.full_name, final)
+                return final
+            overwrite = True
+        return _build_locked(builder, beam_options=beam_options, workers=workers, overwrite=overwrite, progress=progress)
+
+
+def _build_locked(
+    builder: "DatasetBuilder",
+    *,
+    beam_options: Mapping[str, Any] | Sequence[str] | None,
+    workers: int | None,
+    overwrite: bool,
+    progress: bool,
+) -> Path:
+    from labdatasets.pinning.pin import ensure_objects, snapshots_for
+    from labdatasets.processing.code import processing_builder
+
+    stage = Stage(progress)
+    final = builder.prepared_dir
+    folder.remove_stale(final)  # left by a process that died; we hold the lock
+
+    flags, runner = pipeline_options(beam_options, workers=workers)
+    local = is_local_runner(runner)
+    staging = _staging_dir(builder, flags, local)
+    record = builder.pin_record()
+    if record is None:
+        with stage(f"pin {builder.full_name}"):
+            record = builder.pin(progress=progress)
+    store = snapshots_for(builder)
+    if not local and store.primary.uri.startswith("file://"):
+        logger.warning(
+            "%s runs on other machines, but the snapshot store is %s on this machine; its workers can read it "
+            "only if that folder is mounted there too (set LABDATASETS_SNAPSHOT_STORE to s3:// or gs://)",
+            runner, store.primary.uri,
+        )
+    ensure_objects(builder, record, store, local=local, progress=progress)
+    processing = processing_builder(builder, record, store)
+
+    with folder.incomplete_dir(final) as tmp:
+        declared = dataclasses.replace(
+            processing._declared_info(), release_notes=builder.release_notes_for(builder.config_name)
+        )
+        job = _Job(
+            builder=processing,
+            record=record,
+            declared=declared,
+            out_dir=staging or str(tmp),
+            flags=flags,
+            store_uris=(store.primary.uri, store.cache.uri if local else None),
+            progress_dir=tmp / ".progress" if local else None,
+        )
+        with stage(f"build {builder.full_name} on {runner}"):
+            with counter_bar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress):
+                splits = _run_pipeline(job)
+        manifests = _collect(job, tmp, staged=staging is not None, progress=progress)
+        with stage(f"fingerprint {builder.full_name}"):
+            info = _finalize(processing, record, declared, tmp, splits, manifests)
+        (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
+        folder.move_into_place(tmp, final, overwrite=overwrite)
+    logger.info("prepared %s in %s", builder.full_name, final)
+    return final
+
+
+def record_bytes(record: "PinRecord") -> int:
+    return sum(pin.num_bytes for pin in record.sources.values())
+
+
+def _staging_dir(builder: "DatasetBuilder", flags: Sequence[str], local: bool) -> str | None:
+    """Where the pipeline writes when it is not this machine's incomplete folder.
+
+    A remote runner's workers cannot write to this machine, so they write under
+    ``temp_location`` (an option Dataflow requires anyway) through Beam's
+    filesystems; this machine then copies and verifies the shards. The same
+    happens on a local runner when ``temp_location`` is given.
+    """
+    temp_location = _option(flags, "temp_location")
+    if temp_location is None:
+        if local:
+            return None
+        raise ConfigError(
+            f"Building {builder.full_name} on a remote runner needs a place its workers can write to: pass "
+            "--beam-option temp_location=gs://BUCKET/tmp (or s3://BUCKET/tmp); the splits are written there "
+            "and then copied to this machine."
+        )
+    from apache_beam.io.filesystems import FileSystems
+
+    name = f"{builder.full_name.replace('/', '--').replace(':', '-')}-{uuid.uuid4().hex[:12]}"
+    return FileSystems.join(temp_location.rstrip("/"), "labdatasets", name)
+
+
+def _original_error(exc: BaseException) -> LabDatasetsError | None:
+    """The labdatasets error raised inside a transform, if Beam re-raised it in this process."""
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, LabDatasetsError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _beam_error_message(exc: BaseException) -> str:
+    """One line for an error raised inside a transform (Beam wraps it with the step name)."""
+    text = str(exc).strip()
+    step = re.findall(r"\[while running '([^']+)'\]", text)
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith(("Traceback", "  "))]
+    last = re.sub(r"\s*\[while running '[^']+'\]", "", lines[-1] if lines else type(exc).__name__)
+    return f"{last} (in step '{step[-1]}')" if step else last
+
+
+@dataclasses.dataclass
+class _Job:
+    """One pipeline run: what to run, where it writes, and how workers reach the store."""
+
+    builder: "DatasetBuilder"
+    record: "PinRecord"
+    declared: DatasetInfo
+    out_dir: str
+    flags: list[str]
+    store_uris: tuple[str, str | None]
+    progress_dir: Path | None
+
+
+def _by_value_modules(builder: "DatasetBuilder") -> list[Any]:
+    """The builder's own modules: workers get their code with the pipeline, not by importing them.
+
+    That is what makes a builder run unchanged where it cannot be imported (a
+    worker process of the DirectRunner, a Dataflow VM, an older version's
+    archived code) and run the code that was submitted, not whatever is installed.
+    """
+    root = str(type(builder).module_dir()) + os.sep
+    return [
+        module
+        for module in list(sys.modules.values())
+        if getattr(module, "__name__", "__main__") != "__main__"
+        and os.path.abspath(getattr(module, "__file__", None) or os.sep).startswith(root)
+    ]
+
+
+def _run_pipeline(job: _Job) -> list[str]:
+    from labdatasets.processing._beam_import import import_beam
+
+    beam = import_beam()
+    from apache_beam.internal.cloudpickle import cloudpickle
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from labdatasets.processing.sources import PinnedSources
+    from labdatasets.processing.pipeline_io import WriteSplits
+
+    builder = job.builder
+    flags = list(job.flags)
+    if job.progress_dir is not None and not logger.isEnabledFor(logging.DEBUG) and not _option(flags, "default_sdk_harness_log_level"):
+        flags.append("--default_sdk_harness_log_level=ERROR")  # worker subprocesses log to our stderr otherwise
+    options = PipelineOptions(flags)
+    pipeline = beam.Pipeline(options=options)
+    if job.progress_dir is not None:
+        job.progress_dir.mkdir(parents=True, exist_ok=True)
+    sources = PinnedSources(
+        pipeline, job.record, job.store_uris, progress_dir=str(job.progress_dir) if job.progress_dir else None
+    )
+    try:
+        outputs = builder._process(sources)
+    except LabDatasetsError:
+        raise
+    except Exception as exc:
+        raise ProcessingError(f"{builder.full_name}: _process() failed while building the pipeline: {exc}") from exc
+    if not isinstance(outputs, Mapping) or not outputs:
+        raise ProcessingError(
+            f"{builder.full_name}: _process() must return {{split name: PCollection}}, got {type(outputs).__name__}"
+        )
+    for split, pcoll in outputs.items():
+        if not _SPLIT_RE.match(split):
+            raise ProcessingError(f"{builder.full_name}: split name {split!r} must be a word such as 'train'")
+        if not isinstance(pcoll, beam.PCollection):
+            raise ProcessingError(f"{builder.full_name}: split {split!r} must be a PCollection, got {type(pcoll).__name__}")
+    dict(outputs) | "Write splits" >> WriteSplits(
+        out_dir=job.out_dir,
+        dataset=builder.name,
+        features=job.declared.features,
+        key=job.declared.key_columns,
+        num_shards=builder.NUM_SHARDS,
+        where=builder.full_name,
+    )
+    beam_logger = logging.getLogger("apache_beam")
+    level = beam_logger.level
+    if not logger.isEnabledFor(logging.DEBUG):
+        beam_logger.setLevel(logging.CRITICAL)  # the error is re-raised below, once and readable
+    by_value = _by_value_modules(builder)
+    for module in by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        pipeline.run().wait_until_finish()
+    except Exception as exc:
+        original = _original_error(exc)
+        if original is not None:
+            original.args = (re.sub(r"\s*\[while running '[^']+'\]", "", str(original)),)
+            raise original from exc
+        raise ProcessingError(
+            f"Building {builder.full_name} failed: {_beam_error_message(exc)}. Run with --debug "
+            "(or LABDATASETS_DEBUG=1) for the full traceback."
+        ) from exc
+    finally:
+        for module in by_value:
+            cloudpickle.unregister_pickle_by_value(module)
+        beam_logger.setLevel(level)
+    return list(outputs)
+
+
+def _collect(job: _Job, local_dir: Path, *, staged: bool, progress: bool) -> dict[str, dict[str, Any]]:
+    """Read the shard manifests the workers wrote; copy staged shards here, verified; clean up.
+
+    Returns ``{shard filename: manifest}``.
+    """
+    from labdatasets.processing.pipeline_io import MANIFEST_DIR
+
+    if not staged:
+        manifest_dir = local_dir / MANIFEST_DIR
+        manifests = {}
+        for path in sorted(manifest_dir.glob("*.json")) if manifest_dir.is_dir() else []:
+            data = json.loads(path.read_text("utf-8"))
+            manifests[data["filename"]] = data
+        shutil.rmtree(manifest_dir, ignore_errors=True)
+        if job.progress_dir is not None:
+            shutil.rmtree(job.progress_dir, ignore_errors=True)
+        return manifests
+
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from labdatasets.present.progress import byte_progress
+
+    FileSystems.set_options(PipelineOptions(job.flags))  # this machine reads the staging area with the job's options
+    pattern = FileSystems.join(job.out_dir, MANIFEST_DIR, "*.json")
+    found = [m.path for result in FileSystems.match([pattern]) for m in result.metadata_list]
+    manifests = {}
+    for path in sorted(found):
+        with FileSystems.open(path, mime_type="application/json") as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+        manifests[data["filename"]] = data
+    bar = byte_progress(sum(m["num_bytes"] for m in manifests.values()), f"collect {job.builder.full_name}", enabled=progress)
+    for name, manifest in sorted(manifests.items()):
+        digest = hashlib.sha256()
+        with FileSystems.open(FileSystems.join(job.out_dir, name), mime_type="application/octet-stream") as src, open(
+            local_dir / name, "wb"
+        ) as dst:
+            while True:
+                chunk = src.read(CHUNK)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                dst.write(chunk)
+                bar(len(chunk))
+        if digest.hexdigest() != manifest["sha256"]:
+            raise PreparedDataError(
+                f"Shard {name} of {job.builder.full_name} changed between the worker that wrote it to {job.out_dir} "
+                f"and this machine (sha256 {manifest['sha256'][:12]} written, {digest.hexdigest()[:12]} read); "
+                "build again."
+            )
+    written = [FileSystems.join(job.out_dir, name) for name in manifests] + found
+    if written:
+        FileSystems.delete(written)
+    return manifests
+
+
+def shard_paths(directory: Path, dataset: str, split: str, num_shards: int) -> list[Path]:
+    from labdatasets.processing.pipeline_io import shard_filename
+
+    return [directory / shard_filename(dataset, split, i, num_shards) for i in range(num_shards)]
+
+
+def _finalize(
+    builder: "DatasetBuilder",
+    record: "PinRecord",
+    declared: DatasetInfo,
+    directory: Path,
+    splits: list[str],
+    manifests: Mapping[str, Mapping[str, Any]],
+) -> DatasetInfo:
+    """Hash and fingerprint the written shards (checked against what the workers wrote); the info to save."""
+    import apache_beam
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = declared.features.arrow_schema()
+    split_infos: dict[str, SplitInfo] = {}
+    for split in splits:
+        paths = shard_paths(directory, builder.name, split, builder.NUM_SHARDS)
+        shards = []
+        for path in paths:
+            if not path.exists():  # an empty split or shard: still a valid, readable file
+                pq.write_table(pa.Table.from_pylist([], schema=schema), path)
+            meta = pq.ParquetFile(path).metadata
+            written = manifests.get(path.name)
+            # the worker hashed the bytes as it wrote them (and a staged copy was checked against that hash)
+            digest = written["sha256"] if written is not None and written["num_bytes"] == path.stat().st_size else sha256_file(path)
+            shard = ShardInfo(path.name, meta.num_rows, path.stat().st_size, digest)
+            if written is not None and (written["sha256"], written["num_rows"]) != (shard.sha256, shard.num_rows):
+                raise PreparedDataError(
+                    f"Shard {path.name} of {builder.full_name} is not what the pipeline wrote "
+                    f"({written['num_rows']} rows, sha256 {written['sha256'][:12]}; found {shard.num_rows} rows, "
+                    f"{shard.sha256[:12]}); build again."
+                )
+            shards.append(shard)
+        computed = [manifests.get(p.name, {}).get("fingerprint") for p in paths]
+        split_infos[split] = SplitInfo(
+            name=split,
+            num_rows=sum(s.num_rows for s in shards),
+            num_bytes=sum(s.num_bytes for s in shards),
+            shards=tuple(shards),
+            # a one-shard split was fingerprinted by the worker that wrote it, from the same rows
+            fingerprint=computed[0] if len(paths) == 1 and computed[0] else content_fingerprint(paths),
+        )
+    return dataclasses.replace(
+        declared,
+        splits=split_infos,
+        snapshot_id=record.snapshot_id,
+        code_fingerprint=type(builder).code_fingerprint(),
+        prepared_at=utc_now(),
+        environment={
+            "labdatasets": __version__,
+            "pyarrow": pa.__version__,
+            "apache_beam": apache_beam.__version__,
+            "python": platform.python_version(),
+        },
+        data_dir=None,
+    )
