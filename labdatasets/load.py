@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Mapping, Sequence
 
 from labdatasets import registry
 from labdatasets.builder import DatasetBuilder
 from labdatasets.info import DatasetInfo
+from labdatasets.errors import PreparedDataError
 from labdatasets.naming import parse_name
 
 __all__ = ["load", "builder", "info", "list_datasets"]
+
+logger = logging.getLogger(__name__)
 
 
 def builder(
@@ -74,5 +78,16 @@ def load(
     b = builder(name, data_dir=data_dir)
     if download:
         b.download_and_prepare(beam_options=beam_options, workers=workers, progress=progress)
-    data = b.as_dataset(split=split, format=format)
+    try:
+        data = b.as_dataset(split=split, format=format)
+    except PreparedDataError as exc:
+        if not download:
+            raise
+        # A shard failed its checks as it was read (a flipped byte, an edited count): never
+        # served. Fetch it again or rebuild it, once, then read the good copy.
+        from labdatasets.prepared.integrity import repair
+
+        logger.warning("%s; repairing %s", exc, b.full_name)
+        repair(b, beam_options=beam_options, workers=workers, progress=progress)
+        data = b.as_dataset(split=split, format=format)
     return (data, b.info) if with_info else data

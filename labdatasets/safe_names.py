@@ -48,47 +48,50 @@ _OID_RE = re.compile(r"^[0-9a-f]{64}$")
 _CODE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 
 
-def _refuse(error: type[LabDatasetsError], where: str, what: str, value: Any, rule: str) -> LabDatasetsError:
+#: The next step for a committed record (pin record, output record) that names something refused.
+RESTORE = "The record was edited or corrupted: restore it from git."
+
+
+def _refuse(error: type[LabDatasetsError], where: str, what: str, value: Any, rule: str, hint: str) -> LabDatasetsError:
     return error(
         f"{where} names the {what} {str(value)[:200]!r}, which is not {rule}; it was refused before any file was "
-        "touched. The record was edited or corrupted: restore it from git (a committed record), or "
-        "ask whoever writes it to publish it again (a shared-cache release)."
+        f"touched. {hint}"
     )
 
 
-def check_oid(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError) -> str:
+def check_oid(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a sha256 hex digest (64 lowercase hex characters)."""
     if not isinstance(value, str) or not _OID_RE.match(value):
-        raise _refuse(error, where, "object id", value, "a sha256 (64 lowercase hex characters)")
+        raise _refuse(error, where, "object id", value, "a sha256 (64 lowercase hex characters)", hint)
     return value
 
 
-def split_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError) -> str:
+def split_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a split name (a word such as ``train``)."""
     if not isinstance(value, str) or not SPLIT_RE.match(value):
-        raise _refuse(error, where, "split", value, "a word such as 'train'")
+        raise _refuse(error, where, "split", value, "a word such as 'train'", hint)
     return value
 
 
-def shard_filename(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError) -> str:
+def shard_filename(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a prepared shard filename (``<dataset>-<split>-00000-of-00001.parquet``)."""
     if not isinstance(value, str) or not SHARD_RE.match(value):
-        raise _refuse(error, where, "file", value, "a shard name such as 'product_a-train-00000-of-00001.parquet'")
+        raise _refuse(error, where, "file", value, "a shard name such as 'product_a-train-00000-of-00001.parquet'", hint)
     return value
 
 
-def code_path(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError) -> str:
+def code_path(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a relative ``.py`` path inside a builder folder (``a/b.py``, no ``..``)."""
     ok = isinstance(value, str) and value.endswith(".py") and 0 < len(value) <= 512
     if ok:
         parts = value.split("/")
         ok = len(parts) <= 8 and all(_CODE_PART_RE.match(p) and p not in (".", "..") for p in parts)
     if not ok:
-        raise _refuse(error, where, "code file", value, "a relative .py path inside the builder folder")
+        raise _refuse(error, where, "code file", value, "a relative .py path inside the builder folder", hint)
     return value
 
 
-def object_path(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError) -> str:
+def object_path(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it can name an object of a source: relative, no ``..`` part, no NUL or backslash.
 
     Source object paths are names in a bucket or folder (spaces and any Unicode
@@ -100,15 +103,15 @@ def object_path(value: Any, *, where: str, error: type[LabDatasetsError] = Snaps
         ok = not value.startswith("/") and not re.match(r"^[A-Za-z]:", value)
         ok = ok and all(p not in ("..",) for p in value.split("/"))
     if not ok:
-        raise _refuse(error, where, "object path", value, "a relative path without '..'")
+        raise _refuse(error, where, "object path", value, "a relative path without '..'", hint)
     return value
 
 
-def inside(root: Path, relative: str, *, where: str, error: type[LabDatasetsError] = SnapshotError) -> Path:
+def inside(root: Path, relative: str, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> Path:
     """``root / relative``, refusing anything that resolves outside ``root`` (a last line of defence)."""
     target = root / relative
     resolved_root = root.resolve()
     resolved = target.resolve()
     if resolved != resolved_root and resolved_root not in resolved.parents:
-        raise _refuse(error, where, "path", relative, f"inside {root}")
+        raise _refuse(error, where, "path", relative, f"inside {root}", hint)
     return target

@@ -26,6 +26,7 @@ VERBS = {
     "pin": "pin",
     "status": "status",
     "build": "build",
+    "lock": "lock",
     "load": "load",
     "verify": "verify",
     "publish": "publish",

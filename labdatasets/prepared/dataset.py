@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from labdatasets.errors import MissingDependencyError, SplitError
+from labdatasets.info import INFO_FILENAME
 from labdatasets.splits import check_splits, parse_split
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -152,11 +153,13 @@ class Dataset:
 
 
 def _read_split(info: "DatasetInfo", split_info: "SplitInfo", start: int, stop: int) -> "pa.Table":
-    """Read rows [start, stop) of a split, touching only the row groups they live in."""
+    """Read rows [start, stop) of a split, touching only the row groups they live in (checked reads)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from labdatasets.prepared.integrity import damaged, read_shard
 
     directory: Path = info.data_dir  # type: ignore[assignment]
+    schema = info.features.arrow_schema()
     pieces = []
     offset = 0
     for shard in split_info.shards:
@@ -165,21 +168,14 @@ def _read_split(info: "DatasetInfo", split_info: "SplitInfo", start: int, stop: 
         lo, hi = max(start, shard_start), min(stop, shard_stop)
         if lo >= hi:
             continue
-        path = directory / shard.filename
-        if lo == shard_start and hi == shard_stop:
-            pieces.append(pq.read_table(path, memory_map=True))
-            continue
-        pf = pq.ParquetFile(path, memory_map=True)
-        groups, first_row, row = [], None, shard_start
-        for g in range(pf.num_row_groups):
-            n = pf.metadata.row_group(g).num_rows
-            if row + n > lo and row < hi:
-                groups.append(g)
-                first_row = row if first_row is None else first_row
-            row += n
-        pieces.append(pf.read_row_groups(groups).slice(lo - first_row, hi - lo))
+        whole = lo == shard_start and hi == shard_stop
+        rows = None if whole else (lo - shard_start, hi - shard_start)
+        pieces.append(read_shard(directory / shard.filename, shard, full_name=info.full_name, schema=schema, rows=rows))
     if not pieces:  # an empty slice still has the split's schema
-        return pq.read_schema(directory / split_info.shards[0].filename).empty_table()
+        if not split_info.shards:
+            raise damaged(info.full_name, directory / INFO_FILENAME, f"split {split_info.name!r} lists no files")
+        first = split_info.shards[0]
+        return read_shard(directory / first.filename, first, full_name=info.full_name, schema=schema, rows=(0, 0))
     return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
 
 
@@ -187,8 +183,13 @@ def read_split(info: "DatasetInfo", spec: str) -> Dataset:
     """A :class:`Dataset` for one split string (``train[:10%]+test``)."""
     import pyarrow as pa
 
+    from labdatasets.prepared.integrity import damaged, info_problems
+
     instructions = parse_split(spec)
     check_splits(instructions, info.splits, info.full_name)
+    problems = info_problems(info)  # an edited count must never decide how many rows are served
+    if problems:
+        raise damaged(info.full_name, info.data_dir / INFO_FILENAME, "; ".join(problems))  # type: ignore[operator]
     tables = []
     for instruction in instructions:
         split_info = info.splits[instruction.split]

@@ -240,6 +240,7 @@ class _WriteShard(beam.DoFn):
                     row_group_size=ROW_GROUP_ROWS,
                     compression="snappy",
                     use_dictionary=parquet_dictionary_columns(table),
+                    write_page_checksum=True,  # every read verifies them: a flipped byte is an error, not a value
                 )
             manifest = {
                 "split": split,

@@ -17,7 +17,7 @@ import pytest
 import labdatasets
 from labdatasets.cli import main
 from labdatasets.errors import LabDatasetsError
-from tests.test_versioning import pins_copy, restore_product_a, write_tabular  # noqa: F401 - fixtures
+from tests.processing.test_code import pins_copy, restore_product_a, write_tabular  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 

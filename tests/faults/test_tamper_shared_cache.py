@@ -22,7 +22,9 @@ import labdatasets
 from labdatasets.cli import main
 from labdatasets.stores import open_store
 from labdatasets.stores.base import ref_key
+from labdatasets.errors import PreparedDataError
 from tests.helpers import sample_rows
+from tests.processing.test_code import write_tabular
 
 pytestmark = pytest.mark.slow
 
@@ -127,20 +129,31 @@ def test_a_version_without_a_committed_output_record_is_not_taken_from_the_cache
     assert "no output record" in caplog.text  # it says why it built
 
 
-def test_publish_refuses_a_build_that_is_not_the_committed_one(cache_uri, make_builder, lab_home, tmp_path, monkeypatch):
-    make_builder.tabular("toy_committed", rows=sample_rows(300))
-    assert main(["lock", "toy_committed", "--quiet"]) == 0
-    lock_path = lab_home / "pins" / "toy_committed" / "1.0.0.lock.json"
-    lock = json.loads(lock_path.read_text())
-    b = labdatasets.builder("toy_committed")
-    info_path = b.prepared_dir / "dataset_info.json"
-    data = json.loads(info_path.read_text())
-    data["splits"]["train"]["fingerprint"] = "0" * 16
-    info_path.write_text(json.dumps(data))
-    assert main(["publish", "toy_committed", "--quiet"]) != 0
-    assert store_has_no_release(cache_uri, "toy_committed")
-    assert json.loads(lock_path.read_text()) == lock  # publish never rewrites a committed record
+NOISE = """
+
+import numpy as np
+
+_clean = tidy
 
 
-def store_has_no_release(uri: str, name: str) -> bool:
-    return open_store(uri).get_ref(f"prepared/{name}/1.0.0.json") is None
+def tidy(table):
+    return _clean(table).set_column(1, "value", pa.array(np.random.default_rng().random(table.num_rows), pa.float32()))
+"""
+
+
+def test_a_build_elsewhere_that_differs_from_the_committed_record_is_never_kept(
+    cache_uri, make_builder, lab_home, tmp_path, monkeypatch, capsys
+):
+    write_tabular(make_builder, "toy_elsewhere", version="1.0.0", extra=NOISE)  # not reproducible
+    assert main(["lock", "toy_elsewhere", "--quiet"]) == 0
+    lock_path = lab_home / "pins" / "toy_elsewhere" / "1.0.0.lock.json"
+    committed = lock_path.read_text()
+
+    home = new_machine(tmp_path, monkeypatch, lab_home)  # builds other random values
+    with pytest.raises(PreparedDataError, match=r"other data than its output record .*1\.0\.0\.lock\.json"):
+        labdatasets.load("toy_elsewhere", split="train")
+    assert not (home / "prepared" / "toy_elsewhere" / "1.0.0").exists()  # never kept, never served
+    assert main(["publish", "toy_elsewhere", "--quiet"]) != 0
+    assert "1.0.0.lock.json" in capsys.readouterr().err
+    assert open_store(cache_uri).get_ref("prepared/toy_elsewhere/1.0.0.json") is None
+    assert lock_path.read_text() == committed  # nothing rewrites a committed record
