@@ -74,7 +74,8 @@ def read_shard(
             pf = pq.ParquetFile(path, memory_map=True, page_checksum_verification=True)
             if pf.metadata.num_rows != shard.num_rows:
                 raise damaged(full_name, path, f"it holds {pf.metadata.num_rows} rows, but {recorded}")
-            groups, first_row, row = [], 0, 0
+            groups: list[int] = []
+            first_row = row = 0
             for g in range(pf.num_row_groups):
                 n = pf.metadata.row_group(g).num_rows
                 if row + n > lo and row < hi:

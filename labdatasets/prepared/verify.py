@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from labdatasets.errors import LabDatasetsError, PreparedDataError, SnapshotCorruptedError, SnapshotNotFoundError
-from labdatasets.prepared import folder
 from labdatasets.prepared.shared_cache import published
 
 if TYPE_CHECKING:  # pragma: no cover
