@@ -311,14 +311,35 @@ def lock_path(builder: "DatasetBuilder") -> Path:
 def read_lock(builder: "DatasetBuilder", record: "PinRecord | None" = None) -> OutputRecord | None:
     """The output record of ``builder``'s version, checked against its pin record; None if there is none."""
     path = lock_path(builder)
-    if not path.is_file():
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
         return None
+    # Every load reads these two small files: parse and check them once per change on disk.
+    pin_stat = _stat_key(record.path) if record is not None and record.path is not None else None
+    key = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino, builder.full_name, pin_stat)
+    cached = _CHECKED.get(str(path))
+    if cached is not None and cached[0] == key and (record is None or pin_stat is not None):
+        return cached[1]
     lock = OutputRecord.read(path)
     if lock.full_name != builder.full_name:
         raise OutputRecordError(f"Output record {path} is for {lock.full_name}, not {builder.full_name}; restore it from git.")
     if record is not None:
         lock.check_pin(record)
+        if pin_stat is not None:
+            _CHECKED[str(path)] = (key, lock)
     return lock
+
+
+_CHECKED: dict[str, tuple[Any, OutputRecord]] = {}
+
+
+def _stat_key(path: Path) -> tuple[str, int, int, int] | None:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (str(path), st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def compare_info(info: "DatasetInfo", lock: OutputRecord, *, exact_bytes: bool = False) -> list[str]:

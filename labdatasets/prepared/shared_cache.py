@@ -222,10 +222,6 @@ def publish(
     assert expected_fingerprint(builder, record) == info.code_fingerprint
     lock = read_lock(builder, record)
     _check_local_files(builder, info, lock)
-    if lock is None:
-        from labdatasets.workflow.lock import write_output_record
-
-        write_output_record(builder, info, record)
     files = [(s.filename, s.sha256, s.num_bytes) for split in info.splits.values() for s in split.shards]
     info_path = builder.prepared_dir / INFO_FILENAME
     total = sum(size for _, _, size in files) + info_path.stat().st_size
@@ -249,6 +245,7 @@ def publish(
         labdatasets_version=__version__,
     )
     if store.put_ref(_ref_name(builder), canonical_json(release.to_json())):
+        _record_outputs(builder, info, record, lock)
         return PublishResult(release, store.uri, True, uploaded)
     existing = published(builder)
     assert existing is not None
@@ -264,7 +261,16 @@ def publish(
             "data stays as it is. The same pins and code built different rows here: compare the environments in "
             "the two dataset_info.json files, and run 'labdatasets verify --rebuild' on both machines."
         )
+    _record_outputs(builder, info, record, lock)
     return PublishResult(existing, store.uri, False, 0)
+
+
+def _record_outputs(builder: "DatasetBuilder", info: DatasetInfo, record: "PinRecord", lock: "OutputRecord | None") -> None:
+    """A version published without an output record gets one (to be committed) from the build it published."""
+    if lock is None:
+        from labdatasets.workflow.lock import write_output_record
+
+        write_output_record(builder, info, record)
 
 
 def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = True, force: bool = False) -> Path | None:
