@@ -97,7 +97,31 @@ def read_shard(
 
 
 def _same_columns(got: "pa.Schema", want: "pa.Schema") -> bool:
-    return got.names == want.names and all(g.type.equals(w.type) for g, w in zip(got, want, strict=True))
+    """Names exactly, types by kind: Parquet stores some types in another unit (``timestamp[s]`` reads back as ms)."""
+    return got.names == want.names and all(_kind(g.type) == _kind(w.type) for g, w in zip(got, want, strict=True))
+
+
+def _kind(t: "pa.DataType") -> object:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(t):
+        return _kind(t.value_type)
+    if pa.types.is_timestamp(t):
+        return ("timestamp", t.tz)
+    for name, test in (
+        ("int", pa.types.is_integer), ("float", pa.types.is_floating), ("bool", pa.types.is_boolean),
+        ("str", lambda x: pa.types.is_string(x) or pa.types.is_large_string(x)),
+        ("bytes", lambda x: pa.types.is_binary(x) or pa.types.is_large_binary(x) or pa.types.is_fixed_size_binary(x)),
+        ("date", pa.types.is_date), ("time", pa.types.is_time), ("duration", pa.types.is_duration),
+        ("decimal", pa.types.is_decimal),
+    ):
+        if test(t):
+            return name
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return ("list", _kind(t.value_type))
+    if pa.types.is_struct(t):
+        return ("struct", tuple((t.field(i).name, _kind(t.field(i).type)) for i in range(t.num_fields)))
+    return str(t)
 
 
 def info_problems(info: "DatasetInfo") -> list[str]:
