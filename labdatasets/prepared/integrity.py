@@ -83,16 +83,16 @@ def read_shard(
                     groups.append(g)
                 row += n
             table = pf.read_row_groups(groups).slice(lo - first_row, hi - lo)
+        if schema is not None and not _same_columns(table.schema, schema):
+            raise damaged(
+                full_name, path,
+                f"its columns {table.schema.names} ({', '.join(map(str, table.schema.types))}) are not the declared "
+                f"features {schema.names} ({', '.join(map(str, schema.types))})",
+            )
     except FileNotFoundError:
         raise damaged(full_name, path, "it is missing") from None
-    except (OSError, pa.ArrowException) as exc:
-        raise damaged(full_name, path, f"{type(exc).__name__}: {exc}") from exc
-    if schema is not None and not _same_columns(table.schema, schema):
-        raise damaged(
-            full_name, path,
-            f"its columns {table.schema.names} ({', '.join(map(str, table.schema.types))}) are not the declared "
-            f"features {schema.names} ({', '.join(map(str, schema.types))})",
-        )
+    except (OSError, ValueError, pa.ArrowException) as exc:  # ValueError: ArrowInvalid, a column name not UTF-8
+        raise damaged(full_name, path, f"{type(exc).__name__}: {str(exc)[:300]}") from exc
     return table
 
 
@@ -172,7 +172,7 @@ def full_problems(directory: Path, info: "DatasetInfo", lock: "OutputRecord | No
                 continue
             try:
                 rows = pq.read_metadata(path).num_rows
-            except (OSError, pa.ArrowException) as exc:
+            except (OSError, ValueError, pa.ArrowException) as exc:
                 problems.append(f"prepared file {shard.filename}: unreadable footer ({exc})")
                 continue
             if rows != shard.num_rows:
@@ -184,7 +184,7 @@ def full_problems(directory: Path, info: "DatasetInfo", lock: "OutputRecord | No
             paths = [directory / s.filename for s in split.shards]
             try:
                 fingerprint = content_fingerprint(paths)
-            except (OSError, pa.ArrowException) as exc:
+            except (OSError, ValueError, pa.ArrowException) as exc:
                 problems.append(f"split {name!r}: unreadable ({exc})")
                 continue
             if fingerprint != lock.splits[name].fingerprint:
