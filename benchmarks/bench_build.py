@@ -39,7 +39,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -75,7 +76,7 @@ class Builder(lds.DatasetBuilder):
                 "count": F.Value("int64"),
                 "x": F.Value("float64"),
                 "y": F.Value("float32"),
-                "label": F.ClassLabel(names=%(labels)r),
+                "label": F.ClassLabel(names=LABELS),
                 "text": F.Text(),
                 "x2": F.Value("float64"),
             }),
@@ -87,8 +88,8 @@ class Builder(lds.DatasetBuilder):
 
     def _process(self, sources):
         rows = sources["rows"] | "Derive" >> P.MapBatches(derive)
-        return P.split_by_hash(rows, key="id", ratios=%(ratios)r)
-''' % {"labels": LABELS, "ratios": RATIOS}
+        return P.split_by_hash(rows, key="id", ratios=RATIOS)
+'''.replace("LABELS", repr(LABELS)).replace("RATIOS", repr(RATIOS))
 
 
 def make_data(path: Path, rows: int) -> None:

@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -293,7 +292,7 @@ def main() -> None:
     print(f"{'module':<40} {'s':>9}")
     for module in ("labdatasets", "tensorflow_datasets", "apache_beam"):
         value = import_time(module)
-        print(f"{'import ' + module:<40} {('%.3f' % value) if value is not None else 'n/a':>9}")
+        print(f"{'import ' + module:<40} {f'{value:.3f}' if value is not None else 'n/a':>9}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ import os
 import re
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping, Sequence
 
 from labdatasets import registry
 from labdatasets.config import Settings, settings as resolve_settings
@@ -126,6 +127,9 @@ class DatasetBuilder:
     #: Pin errors repeat it, and ``labdatasets check`` reports a version still awaiting
     #: its pin record as a warning that shows it instead of an error.
     PIN_INSTRUCTIONS: ClassVar[str | None] = None
+    #: Set only on a class imported from a version's archived code (labdatasets.processing.code):
+    #: the current builder's pin-record folder, which holds the archived version's record too.
+    _archived_pins_root: ClassVar[Path | None] = None
 
     def __init_subclass__(cls, skip_registration: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -335,6 +339,8 @@ class DatasetBuilder:
     @classmethod
     def pins_root(cls) -> Path:
         """The folder of committed pin records for this builder's package."""
+        if cls._archived_pins_root is not None:
+            return cls._archived_pins_root
         if cls.PINS_DIR:
             return (cls.module_dir() / cls.PINS_DIR).resolve()
         if cls.__module__.startswith("labdatasets.datasets."):

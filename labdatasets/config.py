@@ -37,9 +37,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
+import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+from collections.abc import Mapping
 
 from labdatasets.errors import ConfigError
 

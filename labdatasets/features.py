@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
 
 from labdatasets.errors import ProcessingError
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 from labdatasets import safe_names
 from labdatasets.errors import PreparedDataError
@@ -158,7 +159,7 @@ class DatasetInfo:
             citation=data.get("citation", ""),
             homepage=data.get("homepage", ""),
             license=data.get("license", ""),
-            supervised_keys=tuple(data["supervised_keys"]) if data.get("supervised_keys") else None,  # type: ignore[arg-type]
+            supervised_keys=(data["supervised_keys"][0], data["supervised_keys"][1]) if data.get("supervised_keys") else None,
             name=data.get("name", ""),
             group=data.get("group", ""),
             version=data.get("version", ""),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from labdatasets.errors import DatasetNameError, VersionNotFoundError
 
@@ -30,7 +30,7 @@ __all__ = ["DatasetReference", "Version", "parse_name", "resolve_version", "is_v
 
 _NAME = r"[a-z][a-z0-9_]*"
 _CONFIG = r"[A-Za-z0-9][\w\-\.\+]*"
-_REF_RE = re.compile(rf"^(?P<name>[^/:]+)(/(?P<config>[^/:]+))?(:(?P<version>[^/:]*))?$")
+_REF_RE = re.compile(r"^(?P<name>[^/:]+)(/(?P<config>[^/:]+))?(:(?P<version>[^/:]*))?$")
 _NAME_RE = re.compile(rf"^{_NAME}$")
 _CONFIG_RE = re.compile(rf"^{_CONFIG}$")
 _VERSION_RE = re.compile(r"^(\d+|\*)\.(\d+|\*)\.(\d+|\*)$")
@@ -64,6 +64,9 @@ class Version:
     """
 
     __slots__ = ("major", "minor", "patch")
+    major: int
+    minor: int
+    patch: int
 
     def __init__(self, version: "str | Version"):
         if isinstance(version, Version):
@@ -80,7 +83,7 @@ class Version:
     def match(self, pattern: str) -> bool:
         """Whether this version matches ``pattern`` (``1.2.0``, ``1.2.*``, ``1.*.*``)."""
         check_version_string(pattern, exact=False)
-        return all(p == "*" or int(p) == v for p, v in zip(pattern.split("."), self.tuple))
+        return all(p == "*" or int(p) == v for p, v in zip(pattern.split("."), self.tuple, strict=True))
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}"

@@ -35,7 +35,8 @@ import os
 import threading
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
 from labdatasets.errors import DatasetNotFoundError, DuplicateDatasetError, LabDatasetsError
 

@@ -72,7 +72,8 @@ import tempfile
 import unittest
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping, Sequence
 
 from labdatasets.config import Settings, settings as resolve_settings
 from labdatasets.pinning.tabular import TABULAR_FORMATS, format_for_path
@@ -257,7 +258,7 @@ def pin_dummy_data(builder: "DatasetBuilder", dummy_dir: str | os.PathLike[str] 
 
 def _key_tuples(table: Any, columns: Sequence[str]) -> list[tuple]:
     values = [table.column(c).to_pylist() for c in columns]
-    return [tuple(repr(v) if isinstance(v, (list, dict)) else v for v in row) for row in zip(*values)]
+    return [tuple(repr(v) if isinstance(v, (list, dict)) else v for v in row) for row in zip(*values, strict=True)]
 
 
 class DatasetBuilderTestCase(unittest.TestCase):
@@ -275,6 +276,7 @@ class DatasetBuilderTestCase(unittest.TestCase):
 
     builder: ClassVar["DatasetBuilder"]
     info: ClassVar["DatasetInfo"]
+    _tmp: ClassVar[Path]
 
     # The base class is not a test; a subclass that sets BUILDER is (pytest and unittest both honour this).
     __test__ = False
@@ -360,7 +362,7 @@ class DatasetBuilderTestCase(unittest.TestCase):
             if key:
                 repeated = [row for row, n in Counter(rows).items() if n > 1]
                 if repeated:
-                    self.fail(f"key {dict(zip(key, repeated[0]))} is not unique: split {name!r} has it more than once")
+                    self.fail(f"key {dict(zip(key, repeated[0], strict=True))} is not unique: split {name!r} has it more than once")
             for row in dict.fromkeys(rows):
                 other = owner.setdefault(row, name)
                 if other != name:
@@ -386,7 +388,7 @@ class DatasetBuilderTestCase(unittest.TestCase):
                 f"{self.builder.full_name} has no committed pin record yet; "
                 f"'labdatasets pin {self.builder.full_name}' writes it"
             )
-        declared = self.BUILDER(config=self.CONFIG, version=self.VERSION, settings=self.builder.settings).sources()
+        declared = type(self.builder)(config=self.CONFIG, version=self.VERSION, settings=self.builder.settings).sources()
         self.assertEqual(
             {n: s.kind for n, s in declared.items()},
             {n: p.kind for n, p in committed.sources.items()},

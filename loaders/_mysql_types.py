@@ -30,7 +30,8 @@ Python object per value (BIT is the one exception, and is rare).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

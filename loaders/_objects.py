@@ -15,7 +15,8 @@ import concurrent.futures
 import dataclasses
 import fnmatch
 import posixpath
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from labdatasets.errors import SourceError, SourceNotFoundError
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options

@@ -26,7 +26,8 @@ import contextlib
 import dataclasses
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Callable, Iterator, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.pinning.record import SourcePin
@@ -188,7 +189,7 @@ class Source(abc.ABC):
         return f"{type(self).__name__}({fields})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.describe() == other.describe()  # type: ignore[union-attr]
+        return type(self) is type(other) and self.describe() == other.describe()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, repr(sorted(self.describe().items()))))

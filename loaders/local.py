@@ -17,7 +17,8 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from labdatasets.errors import SourceError, SourceNotFoundError
 from labdatasets.pinning.record import ObjectEntry, SourcePin

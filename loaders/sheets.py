@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import gspread
 import requests
@@ -53,7 +54,7 @@ class _EndpointSession(AuthorizedSession):
         super().__init__(credentials)
         self._endpoint = endpoint.rstrip("/")
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if url.startswith(SHEETS_API):
             url = self._endpoint + url[len(SHEETS_API) :]
         return super().request(method, url, *args, **kwargs)
@@ -265,7 +266,7 @@ def _changed_cells(pinned: SourcePin, table: Any, ctx: PinContext, limit: int = 
     changes = []
     for name in table.column_names:
         before, after = old[name].to_pylist(), table[name].to_pylist()
-        for row, (a, b) in enumerate(zip(before, after)):
+        for row, (a, b) in enumerate(zip(before, after, strict=False)):
             if a != b:
                 changes.append(f"values: column {name!r} row {row + 1}: {a!r} pinned, {b!r} now")
     more = f" (and {len(changes) - limit} more)" if len(changes) > limit else ""

@@ -64,7 +64,8 @@ import datetime as _dt
 import logging
 import os
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
 from urllib.parse import quote
 
 from labdatasets.errors import (
@@ -252,6 +253,13 @@ class _Session:
     def database(self) -> str | None:
         return self.url.database
 
+    def _dbapi(self) -> Any:
+        """The driver's own connection under SQLAlchemy's (PyMySQL's, for the wire metadata)."""
+        raw = self.conn.connection.dbapi_connection
+        if raw is None:
+            raise SourceUnavailableError(f"{self.where}: the database connection was closed while pinning; pin again.")
+        return raw
+
     # ------------------------------------------------------------------ metadata
     def probe(self, query: str) -> "list[MySQLColumn] | None":
         """The result's column metadata without reading a row (MySQL), or None."""
@@ -259,7 +267,7 @@ class _Session:
             return None
         from labdatasets.loaders._mysql_types import MySQLColumn
 
-        raw = self.conn.connection.dbapi_connection
+        raw = self._dbapi()
         cursor = raw.cursor()
         try:
             # The newline ends a trailing "-- comment" in the query before the closing parenthesis.
@@ -290,7 +298,7 @@ class _Session:
 
         from labdatasets.loaders._mysql_types import MySQLColumn, arrow_schema, text_to_arrow
 
-        raw = self.conn.connection.dbapi_connection
+        raw = self._dbapi()
         cursor = raw.cursor(pymysql.cursors.SSCursor)
         try:
             cursor.execute(query)
@@ -302,7 +310,7 @@ class _Session:
                 rows = cursor.fetchmany(batch_rows)
                 if not rows:
                     break
-                values = list(zip(*rows))
+                values = list(zip(*rows, strict=True))
                 yield pa.Table.from_arrays(
                     [text_to_arrow(values[i], c, schema.field(i).type) for i, c in enumerate(columns)], schema=schema
                 )
@@ -319,12 +327,12 @@ class _Session:
             schema: pa.Schema | None = None
             while True:
                 rows = result.fetchmany(batch_rows)
-                columns = list(zip(*rows)) if rows else [() for _ in names]
+                columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
                 if schema is None:
-                    arrays = [_generic_array(c, types.get(n), n) for n, c in zip(names, columns)]
-                    schema = self.last_schema = pa.schema([pa.field(n, a.type) for n, a in zip(names, arrays)])
+                    arrays = [_generic_array(c, types.get(n), n) for n, c in zip(names, columns, strict=True)]
+                    schema = self.last_schema = pa.schema([pa.field(n, a.type) for n, a in zip(names, arrays, strict=True)])
                 else:
-                    arrays = [_generic_array(c, schema.field(i).type, n) for i, (n, c) in enumerate(zip(names, columns))]
+                    arrays = [_generic_array(c, schema.field(i).type, n) for i, (n, c) in enumerate(zip(names, columns, strict=True))]
                 if not rows:
                     break
                 yield pa.Table.from_arrays(arrays, schema=schema)
@@ -453,9 +461,10 @@ class SQLSource(Source):
                 return self.query.strip().rstrip(";").strip()
             compiled = self.query.compile(dialect=session.engine.dialect, compile_kwargs={"literal_binds": True})
             return str(compiled)
-        table = sqlalchemy.table(self.table.rpartition(".")[2], schema=self.table.rpartition(".")[0] or None)
-        columns = [sqlalchemy.column(c) for c in self.columns] if self.columns else [sqlalchemy.text("*")]
-        order = self.order_by or session.primary_key(self.table)
+        name = self.table or ""  # __init__ took exactly one of query= and table=
+        table = sqlalchemy.table(name.rpartition(".")[2], schema=name.rpartition(".")[0] or None)
+        columns: list[Any] = [sqlalchemy.column(c) for c in self.columns] if self.columns else [sqlalchemy.text("*")]
+        order = self.order_by or session.primary_key(name)
         if not order:
             logger.warning(
                 "%s: table %s has no primary key and the source no order_by; rows are read in the server's order",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,23 @@ def subprocess_env(lab_home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@pytest.fixture
+def restore_product_a():
+    """Put the repository's product_a builder back after a test replaced it."""
+    from labdatasets import registry
+
+    original = registry.builder_cls("product_a")
+    yield
+    registry.unregister("product_a")
+    registry.register(original)
+
+
+@pytest.fixture
+def pins_copy(tmp_path, monkeypatch) -> Path:
+    """The repository's pin records, copied, so that a test can pin new versions without touching snapshots/."""
+    pins = tmp_path / "pins"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "snapshots", pins)
+    monkeypatch.setenv("LABDATASETS_PINS_DIR", str(pins))
+    return pins

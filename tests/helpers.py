@@ -9,7 +9,8 @@ import sys
 import textwrap
 import uuid
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from labdatasets import registry
 

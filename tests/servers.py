@@ -17,7 +17,8 @@ import socket
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
 
 import pytest
 

@@ -51,7 +51,7 @@ def test_pin_build_load_equals_the_source_rows(make_builder, lab_home):
     assert got["id"].tolist() == source["id"].tolist()
     assert np.allclose(got["value"], source["value"])
     assert np.allclose(got["value_x2"], source["value"] * 2)
-    assert got["label"].tolist() == [1 if l == "pos" else 0 for l in source["label"]]
+    assert got["label"].tolist() == [1 if label == "pos" else 0 for label in source["label"]]
     assert got["text"].tolist() == source["text"].tolist()
     prepared = labdatasets.builder("toy_e2e").prepared_dir
     assert prepared == lab_home / "prepared" / "toy_e2e" / "1.0.0"
@@ -141,7 +141,7 @@ def test_two_processes_loading_one_version_build_it_once(subprocess_env, lab_hom
     finally:
         lock.release()
     results = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, results):
+    for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
     outputs = [json.loads(out.strip().splitlines()[-1]) for out, _ in results]
     assert outputs[0] == outputs[1] and outputs[0]["rows"] > 0

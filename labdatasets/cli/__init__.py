@@ -13,7 +13,7 @@ import importlib
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from labdatasets._version import __version__
 
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND")
     subparsers.required = True
-    for verb, module_name in VERBS.items():
+    for module_name in VERBS.values():
         module = importlib.import_module(f"labdatasets.cli.{module_name}")
         module.add_parser(subparsers)
     return parser

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 __all__ = ["add_data_dir", "add_beam_options", "beam_options", "print_table", "print_splits", "print_json"]
 
@@ -46,10 +47,10 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, file: 
     file = file or sys.stdout
     cells = [[str(c) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=file)
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=file)
     print("  ".join("-" * w for w in widths), file=file)
     for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=file)
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=file)
 
 
 def print_splits(info: Any) -> None:

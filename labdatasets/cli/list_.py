@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from labdatasets.cli._common import print_json, print_table
 
@@ -19,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from labdatasets import registry
     from labdatasets.builder import describe_builder
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in registry.list_datasets():
         cls = registry.builder_cls(name)
         versions = [str(v) for v in cls.versions()]

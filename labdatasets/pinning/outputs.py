@@ -49,7 +49,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from labdatasets import safe_names
 from labdatasets.errors import PreparedDataError, SnapshotError

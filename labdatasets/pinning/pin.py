@@ -20,7 +20,8 @@ the store (they are immutable and shared, and a retry reuses them).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from labdatasets._version import __version__
 from labdatasets.errors import LabDatasetsError, PinExistsError, SourceError

@@ -21,7 +21,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from labdatasets import safe_names
 from labdatasets.errors import PinExistsError, SnapshotError

@@ -31,7 +31,8 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

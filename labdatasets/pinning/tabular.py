@@ -7,7 +7,8 @@ type inference can never drift between the pin and a build years later.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -37,7 +38,7 @@ def _csv_options(read_options: Mapping[str, Any], schema: "pa.Schema | None"):
     import pyarrow.csv as pcsv
 
     parse = pcsv.ParseOptions(delimiter=read_options.get("delimiter", ","))
-    column_types = dict(zip(schema.names, schema.types)) if schema is not None else read_options.get("column_types")
+    column_types = dict(zip(schema.names, schema.types, strict=True)) if schema is not None else read_options.get("column_types")
     if read_options.get("empty_is_null"):
         # An empty cell is NULL, in every column; a quoted "" stays an empty string, and "NA" is text.
         convert = pcsv.ConvertOptions(

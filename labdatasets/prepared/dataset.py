@@ -15,7 +15,8 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 from labdatasets.errors import MissingDependencyError, SplitError
 from labdatasets.info import INFO_FILENAME

@@ -33,7 +33,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from labdatasets.errors import LabDatasetsError
 
@@ -189,7 +190,7 @@ def _delta(a: int | None, b: int | None) -> str:
 
 def _columns(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    return ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
 
 
 def _show(value: Any) -> str:
@@ -288,7 +289,7 @@ def _differs(old: "pa.Array", new: "pa.Array") -> "Any":
             same = pc.or_(same, pc.fill_null(pc.and_(pc.is_nan(old), pc.is_nan(new)), False))
         return ~same.to_numpy(zero_copy_only=False).astype(bool)
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid, TypeError):  # nested types: compare in Python
-        return np.array([a != b for a, b in zip(old.to_pylist(), new.to_pylist())], dtype=bool)
+        return np.array([a != b for a, b in zip(old.to_pylist(), new.to_pylist(), strict=True)], dtype=bool)
 
 
 def _pick_key(old: "DatasetInfo", new: "DatasetInfo", shared: list[str]) -> tuple[tuple[str, ...], bool]:
@@ -309,7 +310,6 @@ def diff_prepared(old: "DatasetInfo", new: "DatasetInfo", *, examples: int = 5) 
     ``examples`` is how many ``(key, old, new)`` examples to keep per changed column.
     """
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
     schema = _schema_diff(old, new)
@@ -354,7 +354,7 @@ def diff_prepared(old: "DatasetInfo", new: "DatasetInfo", *, examples: int = 5) 
 
     split_a = table_a.column(_SPLIT_COLUMN).take(rows_a).to_numpy(zero_copy_only=False)
     split_b = table_b.column(_SPLIT_COLUMN).take(rows_b).to_numpy(zero_copy_only=False)
-    moved = Counter((a, b) for a, b in zip(split_a, split_b) if a != b)
+    moved = Counter((a, b) for a, b in zip(split_a, split_b, strict=True) if a != b)
 
     values = []
     any_change = np.zeros(len(rows_a), dtype=bool)
@@ -365,7 +365,7 @@ def diff_prepared(old: "DatasetInfo", new: "DatasetInfo", *, examples: int = 5) 
         any_change |= differ
         where = np.flatnonzero(differ)[:examples]
         keys = _key_values(table_a, key, pa.array(rows_a[where], pa.int64())) if len(where) else ()
-        shown = tuple(zip(keys, col_a.take(pa.array(where)).to_pylist(), col_b.take(pa.array(where)).to_pylist()))
+        shown = tuple(zip(keys, col_a.take(pa.array(where)).to_pylist(), col_b.take(pa.array(where)).to_pylist(), strict=True))
         values.append(ValueChanges(column, len(rows_a), int(differ.sum()), shown))
 
     split_rows = {}

@@ -32,7 +32,8 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 from labdatasets.errors import MissingDependencyError, PreparedDataError, ProcessingError
 
@@ -150,7 +151,7 @@ def _examples(info: "DatasetInfo", split: str, where: str) -> Iterator[tuple[int
 def _make_builder_class(tfds: Any, info: "DatasetInfo", features: Any) -> type:
     """A tfds builder (not registered in tfds) whose examples are our prepared rows."""
 
-    class Export(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    class Export(tfds.core.GeneratorBasedBuilder, skip_registration=True):  # type: ignore[call-arg]  # tfds's own keyword
         name = info.name
         VERSION = tfds.core.Version(info.version)
         RELEASE_NOTES = {v: n for v, n in info.release_notes.items() if n}

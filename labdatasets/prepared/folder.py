@@ -24,7 +24,8 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
 from labdatasets.errors import PreparedDataError
 from labdatasets.info import INFO_FILENAME, DatasetInfo

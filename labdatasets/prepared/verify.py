@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from labdatasets.errors import LabDatasetsError, PreparedDataError, SnapshotCorruptedError, SnapshotNotFoundError
 from labdatasets.prepared.shared_cache import published

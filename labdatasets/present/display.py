@@ -16,7 +16,8 @@ Example::
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from labdatasets.present import summary
 

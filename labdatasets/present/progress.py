@@ -12,7 +12,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 __all__ = ["byte_progress", "lock_file", "progress_enabled", "Stage", "CounterFile", "counter_bar"]
 

@@ -27,7 +27,8 @@ import shutil
 import sys
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from labdatasets._version import __version__
 from labdatasets.info import INFO_FILENAME, DatasetInfo, ShardInfo, SplitInfo

@@ -38,7 +38,8 @@ import sys
 import types
 import uuid
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
 
 from labdatasets import safe_names
 from labdatasets.errors import ProcessingError, SnapshotNotFoundError
@@ -247,6 +248,7 @@ def load_archived_builder(builder: "DatasetBuilder", record: "PinRecord", store:
     registered: the registry keeps the current builder.
     """
     from labdatasets import registry
+    from labdatasets.builder import DatasetBuilder
 
     current_cls = type(builder)
     root = _materialize(builder, record, store)
@@ -262,7 +264,7 @@ def load_archived_builder(builder: "DatasetBuilder", record: "PinRecord", store:
                 spec.loader.exec_module(module)
         else:  # a builder folder without __init__.py: a bare package over the folder
             module = types.ModuleType(package)
-            module.__path__ = [str(root)]  # type: ignore[attr-defined]
+            module.__path__ = [str(root)]
             module.__spec__ = importlib.machinery.ModuleSpec(package, None, is_package=True)
             module.__spec__.submodule_search_locations = [str(root)]
             sys.modules[package] = module
@@ -277,11 +279,11 @@ def load_archived_builder(builder: "DatasetBuilder", record: "PinRecord", store:
             "environment of that time."
         ) from exc
     archived = getattr(module, current_cls.__name__, None)
-    if not isinstance(archived, type) or archived.name != current_cls.name:
+    if not (isinstance(archived, type) and issubclass(archived, DatasetBuilder)) or archived.name != current_cls.name:
         raise ProcessingError(
             f"The archived code of {builder.full_name} ({root}) defines no builder class "
             f"{current_cls.__name__!r} named {current_cls.name!r}."
         )
     # It is the same dataset: its pin records are found where the current builder's are.
-    archived.pins_root = classmethod(lambda cls, _current=current_cls: _current.pins_root())  # type: ignore[method-assign]
+    archived._archived_pins_root = current_cls.pins_root()
     return archived

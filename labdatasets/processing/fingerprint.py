@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

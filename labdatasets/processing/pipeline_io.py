@@ -18,7 +18,8 @@ import json
 import logging
 import os
 import tempfile
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -26,7 +27,13 @@ from labdatasets.processing._beam_import import import_beam
 from labdatasets.processing.fingerprint import HashingSink, fingerprint_tables
 from labdatasets.processing.tables import as_table, bucket_slices, sort_rows, sortable_columns
 
-beam = import_beam()
+if TYPE_CHECKING:  # the type checker reads Beam's own names
+    import apache_beam as beam
+
+    from labdatasets.present.progress import CounterFile
+    from labdatasets.stores import Snapshots
+else:
+    beam = import_beam()
 
 __all__ = ["ReadPinnedSource", "WriteSplits", "WriteSplit", "shard_filename", "MANIFEST_DIR", "ROW_GROUP_ROWS"]
 
@@ -92,8 +99,8 @@ class _ReadObjects(beam.DoFn):
         self.label = label
         self.batch_rows = batch_rows
         self.progress_dir = progress_dir
-        self._store = None
-        self._progress = None
+        self._store: Snapshots | None = None
+        self._progress: CounterFile | None = None
 
     def setup(self) -> None:
         from labdatasets.present.progress import CounterFile

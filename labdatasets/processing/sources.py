@@ -13,7 +13,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
 
 from labdatasets.errors import ProcessingError
 

@@ -16,7 +16,8 @@ Example::
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

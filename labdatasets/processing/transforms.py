@@ -15,7 +15,8 @@ big data).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,10 @@ from labdatasets.processing._beam_import import import_beam
 from labdatasets.processing.splitting import assign, normalize_ratios
 from labdatasets.processing.tables import as_table, bucket_slices, sort_rows, sortable_columns
 
-beam = import_beam()
+if TYPE_CHECKING:  # the type checker reads Beam's own names
+    import apache_beam as beam
+else:
+    beam = import_beam()
 
 __all__ = [
     "MapBatches",

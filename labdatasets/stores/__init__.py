@@ -21,7 +21,8 @@ import tempfile
 import threading
 import types
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
+from collections.abc import Callable
 
 from labdatasets.errors import ConfigError, MissingDependencyError, SnapshotNotFoundError
 from labdatasets.present.redact import redact

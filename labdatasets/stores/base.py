@@ -26,7 +26,8 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
 
 from labdatasets.errors import ConfigError, SnapshotCorruptedError, SnapshotNotFoundError
 from labdatasets.stores.hashing import is_oid, sha256_file

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from google.api_core import exceptions as gexc
 from google.cloud import storage

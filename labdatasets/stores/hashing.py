@@ -10,7 +10,8 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
+from collections.abc import Callable
 
 __all__ = ["CHUNK", "sha256_file", "sha256_bytes", "sha256_json", "canonical_json", "copy_and_hash", "copy_file_and_hash", "is_oid"]
 

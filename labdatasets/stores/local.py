@@ -21,7 +21,8 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
+from collections.abc import Iterator
 
 from labdatasets.stores.hashing import copy_and_hash, copy_file_and_hash, sha256_file
 from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_key, ref_key

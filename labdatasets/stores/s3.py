@@ -26,7 +26,8 @@ import hashlib
 import concurrent.futures
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import boto3
 import botocore.config

@@ -18,7 +18,7 @@ import collections
 import concurrent.futures
 import io
 import os
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["RangedReader", "CHUNK_BYTES", "WORKERS", "parallel_ranges"]
 
@@ -78,7 +78,7 @@ class RangedReader(io.RawIOBase):
             expected, future = self._pending.popleft()
             data = future.result()
             if len(data) != expected:
-                raise IOError(f"a ranged read returned {len(data)} bytes instead of {expected}")
+                raise OSError(f"a ranged read returned {len(data)} bytes instead of {expected}")
             self._current = memoryview(data)
             self._fill()
         n = min(len(buffer), len(self._current))

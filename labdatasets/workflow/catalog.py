@@ -36,7 +36,8 @@ import json
 import re
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
 
 from labdatasets import registry
 
@@ -182,7 +183,7 @@ def record_splits(builder: "DatasetBuilder", *, beam_options: Any = None, progre
 # ---------------------------------------------------------------------------------------------- pages
 def _variants(cls: type["DatasetBuilder"]) -> list["DatasetBuilder"]:
     """One builder per (config, version), default config first, newest version first."""
-    configs = [c.name for c in cls.BUILDER_CONFIGS] or [None]
+    configs: list[str | None] = [c.name for c in cls.BUILDER_CONFIGS] or [None]
     return [cls(config=config, version=str(v)) for config in configs for v in cls.versions(config)]
 
 
@@ -212,7 +213,8 @@ def dataset_page(cls: type["DatasetBuilder"], root: Path) -> str:
 
     out.append("## Versions\n")
     rows = []
-    for config in [c.name for c in cls.BUILDER_CONFIGS] or [None]:
+    configs: list[str | None] = [c.name for c in cls.BUILDER_CONFIGS] or [None]
+    for config in configs:
         notes = cls.release_notes_for(config)  # newest first
         for version, text in summary.version_rows(notes, latest=next(iter(notes))):
             rows.append([f"{config}: {version}" if config else version, text])

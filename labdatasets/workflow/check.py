@@ -25,7 +25,8 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
 
 from labdatasets.errors import LabDatasetsError
 from labdatasets.naming import Version

@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from labdatasets.errors import PreparedDataError
 from labdatasets.pinning.outputs import OutputRecord, OutputRecordError, compare_info, lock_path, read_lock

@@ -29,7 +29,7 @@ import keyword
 import os
 import string
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 from labdatasets import registry
 from labdatasets.errors import DatasetNameError, DuplicateDatasetError

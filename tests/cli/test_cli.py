@@ -18,7 +18,7 @@ def run(capsys, *argv):
 def test_list(capsys):
     code, out, _ = run(capsys, "list")
     assert code == 0
-    line = next(l for l in out.splitlines() if l.startswith("product_a"))
+    line = next(text for text in out.splitlines() if text.startswith("product_a"))
     assert "products" in line and "1.2.0, 1.0.0" in line
     code, out, _ = run(capsys, "list", "--json")
     rows = {r["name"]: r for r in json.loads(out)}

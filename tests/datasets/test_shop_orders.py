@@ -21,7 +21,7 @@ def load_dummy_warehouse(url: str) -> None:
     engine = sqlalchemy.create_engine(url)
     with engine.begin() as conn:
         for statement in DUMMY.read_text().split(";"):
-            body = "\n".join(l for l in statement.splitlines() if not l.startswith("--")).strip()
+            body = "\n".join(line for line in statement.splitlines() if not line.startswith("--")).strip()
             if body:
                 conn.exec_driver_sql(body.replace("%", "%%"))
     engine.dispose()

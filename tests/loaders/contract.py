@@ -16,7 +16,6 @@ import pytest
 
 from labdatasets.errors import SourceError
 from labdatasets.stores.hashing import sha256_file
-from labdatasets.stores import Snapshots
 from labdatasets.pinning.tabular import iter_batches
 
 SECRET_MARKERS = ("s3cret", "hunter2", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI")
@@ -48,7 +47,7 @@ class SourceContract:
         got = read_pinned(pin, snapshots)
         if expected is None:
             assert pin.format == "files"
-            assert dict(zip(got["path"].to_pylist(), got["data"].to_pylist())) == self.expected_files
+            assert dict(zip(got["path"].to_pylist(), got["data"].to_pylist(), strict=True)) == self.expected_files
             return
         assert pin.num_rows == expected.num_rows == got.num_rows
         assert got.select(expected.column_names).to_pylist() == expected.to_pylist()

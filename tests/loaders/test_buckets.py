@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError
-from tests.loaders.contract import SourceContract, read_pinned
+from tests.loaders.contract import SourceContract
 
 pytest.importorskip("boto3")
 pytest.importorskip("google.cloud.storage")

@@ -87,7 +87,7 @@ def test_tfrecord_export_gives_tf_data_through_tfds_load_and_to_tf_agrees(capsys
     ours = labdatasets.load("iris:1.0.0", split="test")
     from_to_tf = [{k: v.numpy() for k, v in row.items()} for row in ours.to_tf()]
     assert len(from_tfds) == len(from_to_tf) == len(ours) > 10
-    for a, b in zip(from_tfds, from_to_tf):
+    for a, b in zip(from_tfds, from_to_tf, strict=True):
         assert a["sample"] == b["sample"] and a["species"] == b["species"]
         assert np.isclose(a["petal_length_cm"], b["petal_length_cm"])
 

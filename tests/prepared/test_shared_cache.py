@@ -19,7 +19,6 @@ from labdatasets.cli import main
 from labdatasets.errors import ConfigError, PreparedDataError
 from labdatasets.prepared.shared_cache import publish, published
 from tests.processing.test_code import PRODUCT_A, moved_on_product_a, write_tabular
-from tests.processing.test_code import pins_copy, restore_product_a  # noqa: F401 - fixtures used by name
 
 pytestmark = pytest.mark.slow
 

@@ -23,24 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 PRODUCT_A = REPO / "datasets" / "products" / "product_a"
 
 
-@pytest.fixture
-def restore_product_a():
-    """Put the repository's product_a builder back after a test replaced it."""
-    original = registry.builder_cls("product_a")
-    yield
-    registry.unregister("product_a")
-    registry.register(original)
-
-
-@pytest.fixture
-def pins_copy(tmp_path, monkeypatch) -> Path:
-    """The repository's pin records, copied, so that a test can pin new versions without touching snapshots/."""
-    pins = tmp_path / "pins"
-    shutil.copytree(REPO / "snapshots", pins)
-    monkeypatch.setenv("LABDATASETS_PINS_DIR", str(pins))
-    return pins
-
-
 def moved_on_product_a() -> str:
     """product_a as a later commit could have it: 1.3.0 drops the code paths that produced 1.0.0."""
     code = (PRODUCT_A / "product_a_dataset_builder.py").read_text()

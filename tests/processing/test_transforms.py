@@ -158,7 +158,7 @@ def test_sort_rows_breaks_key_ties_by_the_other_columns():
 
     rows = pa.table({"k": [2, 1, 1, 2, 1], "v": ["b", "z", "a", "a", "m"], "l": [[1], [2], [3], [4], [5]]})
     out = sort_rows(rows, ["k"])
-    assert list(zip(out["k"].to_pylist(), out["v"].to_pylist())) == [(1, "a"), (1, "m"), (1, "z"), (2, "a"), (2, "b")]
+    assert list(zip(out["k"].to_pylist(), out["v"].to_pylist(), strict=True)) == [(1, "a"), (1, "m"), (1, "z"), (2, "a"), (2, "b")]
     for seed in range(5):
         shuffled = rows.take(pa.array(np.random.default_rng(seed).permutation(5)))
         assert sort_rows(shuffled, ["k"]).equals(out)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
 import subprocess
 import sys
@@ -104,7 +103,7 @@ def test_each_source_changes_only_the_connector_line(checkout, source):
         create_dataset(checkout, "products/p_local")
     differing = [
         (a, b)
-        for a, b in zip(local.read_text().replace("p_local", "X").splitlines(), code.replace(f"p_{source}", "X").splitlines())
+        for a, b in zip(local.read_text().replace("p_local", "X").splitlines(), code.replace(f"p_{source}", "X").splitlines(), strict=False)
         if a != b
     ]
     # The comment and the connector line; for a bucket prefix also the dummy-data hint (a folder).
