@@ -17,7 +17,7 @@ import pytest
 import labdatasets
 from labdatasets.cli import main
 from labdatasets.errors import LabDatasetsError
-from tests.processing.test_code import pins_copy, restore_product_a, write_tabular  # noqa: F401 - fixtures
+from tests.processing.test_code import write_tabular
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def test_the_cached_code_copy_is_verified_every_time_it_is_imported(make_builder
 
 
 @pytest.mark.parametrize("field", ["code_fingerprint", "code_files.oid", "code_files.path"])
-def test_check_notices_an_edited_code_record(field, pins_copy, capsys):  # noqa: F811
+def test_check_notices_an_edited_code_record(field, pins_copy, capsys):
     path = pins_copy / "product_a" / "1.0.0.json"
     data = json.loads(path.read_text())
     if field == "code_fingerprint":
