@@ -11,7 +11,12 @@ What it measures (all on the same machine, in the same run):
    GeneratorBasedBuilder (only if tensorflow-datasets and TensorFlow are installed).
 4. ``import labdatasets`` wall time in a fresh interpreter (minus bare Python start-up),
    next to ``import tensorflow_datasets`` when installed.
-5. Cold load from a ``file://`` shared cache with full verification (release checked
+5. Streaming reads (``--stream-rows 1000000 4000000 16000000``): for each size a split is
+   built, then iterated once with ``load(..., streaming=True).iter_batches(65536)`` and once
+   with pyarrow's ``ParquetFile.iter_batches(65536)`` over the same files, each in a fresh
+   process: wall time and peak RSS growth over the process's own start (``ru_maxrss``).
+   The peak should stay about one row group, flat from 1M to 16M rows.
+6. Cold load from a ``file://`` shared cache with full verification (release checked
    against the committed output record, every byte re-hashed, page checksums on read),
    ``load(..., format="arrow")`` into an empty data folder, against an unverified
    download of the same bytes (a plain copy of the objects) and ``read_table`` of
@@ -24,6 +29,7 @@ Parquet page-checksum verification of every page read; target ratio <= 1.1.
 Usage::
 
     python benchmarks/bench_load.py [--rows 1000000] [--repeat 7]
+    python benchmarks/bench_load.py --only-streaming --stream-rows 1000000 4000000 16000000
 """
 
 from __future__ import annotations
@@ -213,12 +219,98 @@ def cold_load(root: Path, rows: int, repeat: int) -> dict[str, list[float]]:
     return alternate({COLD_OURS: ours, COLD_ANCHOR: anchor}, repeat)
 
 
+STREAM_CHILD = r"""
+import json, os, resource, sys, time
+mode, name, files = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+import pyarrow, pyarrow.parquet as pq
+import labdatasets
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+rows = 0
+if mode == "labdatasets":
+    for batch in labdatasets.load(name, split="train", streaming=True, download=False).iter_batches(65_536):
+        rows += batch.num_rows
+else:
+    for path in files:
+        with pq.ParquetFile(path) as pf:
+            for batch in pf.iter_batches(batch_size=65_536):
+                rows += batch.num_rows
+elapsed = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"rows": rows, "seconds": elapsed, "peak_mb": (peak - base) / 1024}))
+"""
+
+
+def stream_once(mode: str, name: str, files: list[str]) -> dict:
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", STREAM_CHILD, mode, name, json.dumps(files)], capture_output=True, text=True, env=os.environ
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"streaming benchmark child failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def streaming_rows(root: Path, sizes: list[int], repeat: int) -> list[tuple[int, dict, dict, float]]:
+    """``(rows, labdatasets, pyarrow, build seconds)`` per size: best time and its peak of ``repeat`` runs each."""
+    import labdatasets
+
+    results = []
+    for rows in sizes:
+        name = f"bench_stream_{rows}"
+        folder = root / name
+        folder.mkdir()
+        make_source(folder / "rows.parquet", rows)
+        load_builder(folder, name)
+        start = time.perf_counter()
+        labdatasets.builder(name).build(progress=False)
+        build_time = time.perf_counter() - start
+        info = labdatasets.info(name)
+        files = [str(info.data_dir / s.filename) for s in info.splits["train"].shards]
+        best: dict[str, dict] = {}
+        for _ in range(repeat):
+            for mode in ("labdatasets", "pyarrow"):
+                run = stream_once(mode, name, files)
+                assert run["rows"] == rows, run
+                if mode not in best or run["seconds"] < best[mode]["seconds"]:
+                    best[mode] = run
+        results.append((rows, best["labdatasets"], best["pyarrow"], build_time))
+        import shutil
+
+        shutil.rmtree(info.data_dir, ignore_errors=True)  # keep the disk use of 16M rows down
+    return results
+
+
+def print_streaming(results: list[tuple[int, dict, dict, float]], repeat: int) -> None:
+    print(f"\nStreaming read of a whole split, batches of 65,536 rows (best of {repeat}, each run a fresh process)")
+    print(f"{'rows':>11} {'labdatasets s':>14} {'pyarrow s':>10} {'ratio':>6} {'labdatasets peak MB':>20} {'pyarrow peak MB':>16}")
+    for rows, ours, anchor, _ in results:
+        ratio = ours["seconds"] / anchor["seconds"] if anchor["seconds"] else float("nan")
+        print(
+            f"{rows:>11,} {ours['seconds']:>14.3f} {anchor['seconds']:>10.3f} {ratio:>6.2f} "
+            f"{ours['peak_mb']:>20.0f} {anchor['peak_mb']:>16.0f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--tfds-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--stream-rows", type=int, nargs="*", default=[1_000_000], help="split sizes for the streaming rows")
+    parser.add_argument("--stream-repeat", type=int, default=3)
+    parser.add_argument("--only-streaming", action="store_true", help="run only the streaming rows")
     args = parser.parse_args()
+
+    if args.only_streaming:
+        with tempfile.TemporaryDirectory(prefix="labdatasets-bench-") as tmp:
+            root = Path(tmp)
+            os.environ["LABDATASETS_HOME"] = str(root / "home")
+            os.environ["LABDATASETS_PROGRESS"] = "0"
+            os.environ.pop("LABDATASETS_PINS_DIR", None)
+            print_streaming(streaming_rows(root, args.stream_rows, args.stream_repeat), args.stream_repeat)
+        return
 
     with tempfile.TemporaryDirectory(prefix="labdatasets-bench-") as tmp:
         root = Path(tmp)
@@ -261,6 +353,7 @@ def main() -> None:
         small_path = root / "small.parquet"
         pq.write_table(small, small_path)
         small_arrow = statistics.median(timed(lambda: pq.read_table(small_path).to_pandas(), args.repeat))
+        streamed = streaming_rows(root, args.stream_rows, args.stream_repeat) if args.stream_rows else []
 
     lab = statistics.median(times["labdatasets.load(format='pandas')"])
     arrow = statistics.median(times["pyarrow read_table().to_pandas()"])
@@ -287,6 +380,9 @@ def main() -> None:
         print(f"{'tfds.as_dataframe':<40} {'n/a':>9}   (tensorflow-datasets or TensorFlow not installed)")
     else:
         print(f"{'tfds.as_dataframe':<40} {tfds_result:>9.3f} {tfds_result / small_arrow:>7.0f}")
+
+    if streamed:
+        print_streaming(streamed, args.stream_repeat)
 
     print("\nImport time in a fresh interpreter (min of 5, minus bare Python start-up)")
     print(f"{'module':<40} {'s':>9}")

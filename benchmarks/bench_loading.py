@@ -1,4 +1,4 @@
-"""Loading-layer benchmarks: SQL pins, a 1 GB local file pin, a 1 GB fetch from S3.
+"""Loading-layer benchmarks: SQL pins, many small objects, a 1 GB local file pin, a 1 GB fetch from S3.
 
 One run measures each path and its anchors on the same machine, in the same
 run, and prints ratios (the issue's targets are ratios). Every measured step
@@ -7,6 +7,7 @@ runs in its own process, so its peak memory (max RSS) is its own.
     python benchmarks/bench_loading.py                       # everything, 1M rows
     python benchmarks/bench_loading.py --sql-rows 1000000 5000000 --skip-file --skip-s3
     python benchmarks/bench_loading.py --dvc /tmp/dvc-venv/bin/dvc   # compare with dvc add
+    python benchmarks/bench_loading.py --skip-sql --skip-file --skip-s3   # 2000 small objects only
 
 Needs: MariaDB on 127.0.0.1:3306 (root, no password; ``--mysql-url``), the
 ``mysql`` client, ``labdatasets[all,test]`` (moto for the S3 endpoint) and
@@ -81,6 +82,34 @@ source = SQLSource(table=sys.argv[3], url=sys.argv[2], fast=sys.argv[4] == "fast
 start = time.perf_counter()
 pin = source.pin(ctx)
 report(time.perf_counter() - start, rows=pin.num_rows, bytes=pin.num_bytes, reader=pin.metadata["reader"])
+"""
+
+PIN_SQL_MULTI = CHILD_PRELUDE + """
+from pathlib import Path
+from labdatasets.loaders.base import PinContext, PinSession
+from labdatasets.loaders import sql
+from labdatasets.loaders.sql import SQLSource
+from labdatasets.stores import Snapshots
+import pyarrow, pyarrow.parquet, sqlalchemy, pymysql, numpy  # imports are not the pin
+store = Snapshots("file://" + sys.argv[1])
+url, table, rows = sys.argv[2], sys.argv[3], int(sys.argv[4])
+sql._Session.wire_reader = sys.argv[5] == "wire"
+half = rows // 2
+sources = {
+    "first": SQLSource(f"SELECT * FROM {table} WHERE id <= {half} ORDER BY id", url=url),
+    "second": SQLSource(f"SELECT * FROM {table} WHERE id > {half} ORDER BY id", url=url),
+}
+start = time.perf_counter()
+with PinSession(sources) as session:
+    pins = {
+        name: source.pin(PinContext(store=store, base_dir=Path(sys.argv[1]), label=name,
+                                    progress=lambda t, d: (lambda n: None), session=session))
+        for name, source in sorted(sources.items())
+    }
+seconds = time.perf_counter() - start
+snapshots = {repr(p.metadata.get("snapshot")) for p in pins.values()}
+assert len(snapshots) == 1, snapshots  # one consistent snapshot for both sources
+report(seconds, rows=sum(p.num_rows for p in pins.values()), reader=pins["first"].metadata["reader"])
 """
 
 PANDAS_SQL = CHILD_PRELUDE + """
@@ -165,6 +194,50 @@ report(time.perf_counter() - start, bytes=path.stat().st_size)
 """
 
 
+OBJECTS_FILL = CHILD_PRELUDE + """
+import boto3, concurrent.futures, os
+client = boto3.client("s3")
+client.create_bucket(Bucket=sys.argv[1])
+count = int(sys.argv[2])
+noise = os.urandom(1 << 16)
+def put(i):
+    size = 2_000 + (i * 7919) % 38_000  # 2-40 KB, like small PNGs
+    client.put_object(Bucket=sys.argv[1], Key=f"images/{i:05d}.png", Body=noise[i % 4096 : i % 4096 + size])
+    return size
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    total = sum(pool.map(put, range(count)))
+report(0.0, bytes=total)
+"""
+
+OBJECTS_BOTO3 = CHILD_PRELUDE + """
+import boto3, botocore.config, concurrent.futures, hashlib
+client = boto3.client("s3", config=botocore.config.Config(max_pool_connections=16))
+start = time.perf_counter()
+keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1], Prefix="images/")
+        for o in page.get("Contents", [])]
+def get(key):
+    return hashlib.sha256(client.get_object(Bucket=sys.argv[1], Key=key)["Body"].read()).hexdigest()
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    digests = list(pool.map(get, keys))
+report(time.perf_counter() - start, objects=len(digests))
+"""
+
+OBJECTS_PIN = CHILD_PRELUDE + """
+from pathlib import Path
+from labdatasets.loaders.base import PinContext
+from labdatasets.loaders.s3 import S3Source
+from labdatasets.stores import Snapshots
+import pyarrow  # imports are not the pin
+store = Snapshots("file://" + sys.argv[2])
+ctx = PinContext(store=store, base_dir=Path(sys.argv[2]), label="bench", progress=lambda t, d: (lambda n: None))
+source = S3Source(f"s3://{sys.argv[1]}/images/", glob="*.png")
+source.client  # as the boto3 anchor, the client exists before the clock starts
+start = time.perf_counter()
+pin = source.pin(ctx)
+report(time.perf_counter() - start, objects=len(pin.objects))
+"""
+
+
 def child(code: str, *args: str, env: dict[str, str] | None = None) -> dict:
     out = subprocess.run([PY, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, env=env, cwd=REPO)
     if out.returncode != 0:
@@ -194,7 +267,7 @@ def mysql_args(url: str) -> tuple[list[str], str]:
     return args, u.database or "test"
 
 
-def sql_section(url: str, sizes: list[int], workdir: Path, with_pandas: bool) -> list[dict]:
+def sql_section(url: str, sizes: list[int], workdir: Path, with_pandas: bool, row_reader_max: int) -> list[dict]:
     base, database = mysql_args(url)
     rows_out = []
     for rows in sizes:
@@ -207,23 +280,32 @@ def sql_section(url: str, sizes: list[int], workdir: Path, with_pandas: bool) ->
         timed_command(base + ["--batch", "--quick", database, "-e", f"SELECT * FROM {table}"])
         results["mysql --batch --quick > /dev/null"] = timed_command(base + ["--batch", "--quick", database, "-e", f"SELECT * FROM {table}"])
         results["labdatasets pin (connectorx reader)"] = child(PIN_SQL, str(workdir / f"store-{rows}-fast"), url, table, "fast")
-        results["labdatasets pin (streaming reader, shared snapshot)"] = child(PIN_SQL, str(workdir / f"store-{rows}-slow"), url, table, "slow")
+        results["labdatasets pin, 2 sources in one snapshot (wire reader)"] = child(
+            PIN_SQL_MULTI, str(workdir / f"store-{rows}-multi"), url, table, str(rows), "wire"
+        )
+        shutil.rmtree(workdir / f"store-{rows}-multi", ignore_errors=True)
+        if rows <= row_reader_max:
+            results["same, PyMySQL's row reader (before issue 11)"] = child(
+                PIN_SQL_MULTI, str(workdir / f"store-{rows}-multi"), url, table, str(rows), "pymysql"
+            )
+            shutil.rmtree(workdir / f"store-{rows}-multi", ignore_errors=True)
         results["connectorx -> Arrow -> Parquet (whole table)"] = child(CONNECTORX_SQL, "mysql" + url[url.index("://") :].replace("+pymysql", ""), table, str(workdir / "cx.parquet"))
         if with_pandas:
             results["pandas.read_sql (PyMySQL) + to_parquet"] = child(PANDAS_SQL, url, table, str(workdir / "pd.parquet"))
         anchor = results["mysql --batch --quick > /dev/null"]["seconds"]
         pin = results["labdatasets pin (connectorx reader)"]["seconds"]
         print(f"\n{rows:,} rows x 12 columns")
-        print(f"{'path':55s} {'time':>8s} {'peak':>9s} {'x mysql':>8s}")
+        print(f"{'path':58s} {'time':>8s} {'peak':>9s} {'x mysql':>8s}")
         for name, r in results.items():
-            print(f"{name:55s} {r['seconds']:7.2f}s {r['peak_mb']:7.0f}MB {r['seconds'] / anchor:7.2f}x")
+            print(f"{name:58s} {r['seconds']:7.2f}s {r['peak_mb']:7.0f}MB {r['seconds'] / anchor:7.2f}x")
+        multi = results["labdatasets pin, 2 sources in one snapshot (wire reader)"]["seconds"]
         print(f"target: pin within 1.5x of mysql --batch -> {pin / anchor:.2f}x")
+        print(f"target: multi-source pin in one snapshot within 2x of mysql --batch -> {multi / anchor:.2f}x")
         if with_pandas:
             print(f"target: pin at least 6x faster than pandas+PyMySQL -> {results['pandas.read_sql (PyMySQL) + to_parquet']['seconds'] / pin:.1f}x")
         rows_out.append({"rows": rows, "results": results})
         subprocess.run(base + [database, "-e", f"DROP TABLE {table}"], check=True)
         shutil.rmtree(workdir / f"store-{rows}-fast", ignore_errors=True)
-        shutil.rmtree(workdir / f"store-{rows}-slow", ignore_errors=True)
     if len(rows_out) > 1:
         peaks = ", ".join(
             "{:,} rows: {:.0f} MB".format(r["rows"], r["results"]["labdatasets pin (connectorx reader)"]["peak_mb"])
@@ -330,6 +412,68 @@ def s3_section(workdir: Path, big: Path) -> dict:
         server.wait(timeout=30)
 
 
+def start_moto(port: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [str(Path(PY).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError("moto_server did not start")
+
+
+def objects_section(workdir: Path, count: int, delays: list[float]) -> dict:
+    """Pin ``count`` small objects from moto, directly and behind a delaying proxy, beside threaded boto3."""
+    port = free_port()
+    server = start_moto(port)
+    endpoint = f"http://127.0.0.1:{port}"
+    env = dict(
+        os.environ, AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE", AWS_SECRET_ACCESS_KEY="benchmark-only",
+        AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_S3=endpoint,
+    )
+    out: dict = {"count": count, "runs": []}
+    try:
+        print(f"\n== {count:,} small objects in S3 (moto server on loopback): uploading ...", flush=True)
+        out["bytes"] = child(OBJECTS_FILL, "bench-objects", str(count), env=env)["bytes"]
+        for delay in delays:
+            proxy = None
+            run_env = env
+            if delay:
+                # The proxy runs as its own process (its work is not the measured process's).
+                proxy = subprocess.Popen(
+                    [PY, "-m", "tests.proxy", "--upstream", endpoint, "--delay", str(delay), "--lifetime", "3600"],
+                    cwd=REPO, stdout=subprocess.PIPE, text=True,
+                )
+                assert proxy.stdout is not None
+                run_env = dict(env, AWS_ENDPOINT_URL_S3=proxy.stdout.readline().split()[-1])
+            try:
+                results = {
+                    "boto3, 16 threads, GET + sha256": child(OBJECTS_BOTO3, "bench-objects", env=run_env),
+                    "labdatasets pin (S3Source, prefix)": child(OBJECTS_PIN, "bench-objects", str(workdir / "objects-store"), env=run_env),
+                }
+            finally:
+                shutil.rmtree(workdir / "objects-store", ignore_errors=True)
+                if proxy is not None:
+                    proxy.terminate()
+                    proxy.wait(timeout=30)
+            anchor = results["boto3, 16 threads, GET + sha256"]["seconds"]
+            where = f"behind a proxy adding {delay * 1000:.0f} ms to every request" if delay else "direct"
+            print(f"\n{count:,} objects ({out['bytes'] / 1e6:.0f} MB), {where}")
+            print(f"{'path':40s} {'time':>8s} {'peak':>9s} {'x boto3':>8s}")
+            for name, r in results.items():
+                print(f"{name:40s} {r['seconds']:7.2f}s {r['peak_mb']:7.0f}MB {r['seconds'] / anchor:7.2f}x")
+            print(f"target: pin within 1.2x of threaded boto3 -> {results['labdatasets pin (S3Source, prefix)']['seconds'] / anchor:.2f}x")
+            out["runs"].append({"delay": delay, "results": results})
+        return out
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306/test")
@@ -341,6 +485,12 @@ def main() -> int:
     parser.add_argument("--skip-sql", action="store_true")
     parser.add_argument("--skip-file", action="store_true")
     parser.add_argument("--skip-s3", action="store_true")
+    parser.add_argument("--skip-objects", action="store_true")
+    parser.add_argument("--objects", type=int, default=2000, help="small objects to pin (default 2000)")
+    parser.add_argument("--object-delays", type=float, nargs="+", default=[0.0, 0.020],
+                        help="seconds a proxy adds to every request (0: direct); default 0 0.020")
+    parser.add_argument("--row-reader-max", type=int, default=1_000_000,
+                        help="also time PyMySQL's row reader (the pre-issue-11 path) up to this many rows")
     args = parser.parse_args()
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="labdatasets-bench-"))
@@ -348,7 +498,9 @@ def main() -> int:
     report: dict = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count()}
     try:
         if not args.skip_sql:
-            report["sql"] = sql_section(args.mysql_url, args.sql_rows, workdir, not args.no_pandas)
+            report["sql"] = sql_section(args.mysql_url, args.sql_rows, workdir, not args.no_pandas, args.row_reader_max)
+        if not args.skip_objects:
+            report["objects"] = objects_section(workdir, args.objects, args.object_delays)
         big = None
         if not args.skip_file:
             report["file"] = file_section(workdir, args.file_bytes, args.dvc)

@@ -60,7 +60,14 @@ __all__ = [
 
 
 class LabDatasetsError(Exception):
-    """Base class of every error raised by labdatasets."""
+    """Base class of every error raised by labdatasets.
+
+    ``shell_message``, when set, is the same message with its advice written as
+    shell commands (``labdatasets load product_a:1.2.0``) rather than Python; the
+    command line prints it instead of ``str(error)``.
+    """
+
+    shell_message: str | None = None
 
 
 class ConfigError(LabDatasetsError, ValueError):

@@ -191,11 +191,23 @@ class ClassLabel(Feature):
     def num_classes(self) -> int:
         return len(self.names)
 
-    def str2int(self, name: str) -> int:
-        return self.names.index(name)
+    def str2int(self, name: Any) -> Any:
+        """A class name -> its id; a list (or array) of names -> a list of ids (Hugging Face's ``str2int``)."""
+        if not isinstance(name, str):
+            return [self.str2int(n) for n in name]
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise ValueError(f"{name!r} is not a class of this ClassLabel; its names are {self.names}") from None
 
-    def int2str(self, index: int) -> str:
-        return self.names[index]
+    def int2str(self, index: Any) -> Any:
+        """A class id -> its name; a list (or array) of ids -> a list of names (Hugging Face's ``int2str``)."""
+        if not isinstance(index, (int,)) and hasattr(index, "__iter__"):
+            return [self.int2str(i) for i in index]
+        value = int(index)
+        if not 0 <= value < self.num_classes:
+            raise ValueError(f"class id {value} is outside [0, {self.num_classes}) of this ClassLabel")
+        return self.names[value]
 
     def arrow_type(self) -> "pa.DataType":
         return _pa().int64()

@@ -13,9 +13,25 @@ from labdatasets.info import DatasetInfo
 from labdatasets.errors import PreparedDataError
 from labdatasets.naming import parse_name
 
-__all__ = ["load", "builder", "info", "list_datasets"]
+__all__ = ["load", "builder", "info", "list_datasets", "check_split_before_build"]
 
-logger = logging.getLogger(__name__)
+
+def check_split_before_build(b: DatasetBuilder, split: str) -> None:
+    """Raise :class:`~labdatasets.errors.SplitError` for a malformed split or one the version will not have.
+
+    Runs before a build (which can take minutes), from what is cheaply known of
+    the version's split names (see :mod:`labdatasets.processing.outputs`).
+    """
+    from labdatasets.errors import SplitError
+    from labdatasets.processing.outputs import split_names
+    from labdatasets.splits import check_splits, parse_split
+
+    if not isinstance(split, str):
+        raise SplitError(f"split must be a string such as 'train' or 'train[:10%]', got {split!r}")
+    instructions = parse_split(split)
+    names = split_names(b)
+    if names is not None:
+        check_splits(instructions, names, b.full_name)
 
 
 def builder(
@@ -54,6 +70,10 @@ def load(
     beam_options: Mapping[str, Any] | Sequence[str] | None = None,
     workers: int | None = None,
     progress: bool = True,
+    decode: bool = True,
+    as_supervised: bool = False,
+    class_labels: str = "int",
+    streaming: bool = False,
 ) -> Any:
     """Load a dataset version as it was pinned and processed.
 
@@ -71,24 +91,72 @@ def load(
             there, else pin and build it (otherwise raise if not prepared).
         beam_options: Beam pipeline options for a build, e.g. ``{"runner": "FlinkRunner", ...}``.
         workers: build on the DirectRunner with this many worker processes.
+        decode: decode ``Image`` features (numpy arrays, PIL images in pandas); False keeps
+            the encoded bytes (tfds ``decoders``, Hugging Face ``Image(decode=False)``).
+        as_supervised: ``(input, target)`` pairs by the dataset's ``supervised_keys`` (tfds).
+        class_labels: for ``format="pandas"``/``"polars"``: ``"int"`` codes (default),
+            ``"str"`` names or ``"categorical"``.
+        streaming: return :class:`~labdatasets.prepared.streaming.IterableDataset` objects
+            that read a row group at a time (a split bigger than memory).
+
+    A split of a version that is published in the shared cache but not prepared here
+    downloads only the shards that split needs.
 
     Example::
 
         >>> df = labdatasets.load("product_a:1.2.0", split="train", format="pandas")
     """
+    from labdatasets.prepared.dataset import check_format, read_prepared
+    from labdatasets.prepared.decode import check_class_labels
+
+    check_format(format)
+    check_class_labels(class_labels)
     b = builder(name, data_dir=data_dir)
+    options = dict(decode=decode, as_supervised=as_supervised, class_labels=class_labels, streaming=streaming)
+    if download and not b.is_prepared():
+        if split is not None:
+            check_split_before_build(b, split)
+            partial = _published_shards(b)
+            if partial is not None:  # read from the shared cache, fetching only the shards the split needs
+                info, shards = partial
+                data = read_prepared(info, split=split, format=format, shards=shards, **options)  # type: ignore[arg-type]
+                return (data, info) if with_info else data
     if download:
         b.download_and_prepare(beam_options=beam_options, workers=workers, progress=progress)
-    try:
-        data = b.as_dataset(split=split, format=format)
-    except PreparedDataError as exc:
-        if not download:
-            raise
-        # A shard failed its checks as it was read (a flipped byte, an edited count): never
-        # served. Fetch it again or rebuild it, once, then read the good copy.
-        from labdatasets.prepared.integrity import repair
+    info = b.prepared_info()
+    if info is None:
+        data = b.as_dataset(split=split, format=format)  # raises: not prepared
+    else:
+        try:
+            data = read_prepared(info, split=split, format=format, **options)  # type: ignore[arg-type]
+        except PreparedDataError as exc:
+            if not download:
+                raise
+            # A shard failed its checks as it was read (a flipped byte, an edited count): never
+            # served. Fetch it again or rebuild it, once, then read the good copy.
+            from labdatasets.prepared.integrity import repair
 
-        logger.warning("%s; repairing %s", exc, b.full_name)
-        repair(b, beam_options=beam_options, workers=workers, progress=progress)
-        data = b.as_dataset(split=split, format=format)
+            logging.getLogger(__name__).warning("%s; repairing %s", exc, b.full_name)
+            repair(b, beam_options=beam_options, workers=workers, progress=progress)
+            b.__dict__.pop("info", None)
+            info = b.prepared_info() or info
+            data = read_prepared(info, split=split, format=format, **options)  # type: ignore[arg-type]
     return (data, b.info) if with_info else data
+
+
+def _published_shards(b: DatasetBuilder) -> Any:
+    """``(info, shards)`` of ``b``'s version in the shared cache, or None (see :mod:`labdatasets.prepared.streaming`)."""
+    if not b.settings.shared_cache:
+        return None
+    import logging
+
+    from labdatasets.errors import LabDatasetsError
+    from labdatasets.prepared.streaming import open_partial
+
+    try:
+        return open_partial(b, b.pin_record())
+    except LabDatasetsError as exc:
+        logging.getLogger(__name__).warning(
+            "Could not use the shared cache for %s (%s); building it from the pins", b.full_name, exc
+        )
+        return None

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from labdatasets.errors import DatasetNameError, VersionNotFoundError
 
-__all__ = ["DatasetReference", "Version", "parse_name", "resolve_version", "is_valid_name"]
+__all__ = ["DatasetReference", "Version", "parse_name", "resolve_version", "is_valid_name", "suggest_names"]
 
 _NAME = r"[a-z][a-z0-9_]*"
 _CONFIG = r"[A-Za-z0-9][\w\-\.\+]*"
@@ -43,7 +43,33 @@ GRAMMAR_HELP = (
 
 
 def _camel_to_snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """``ProductA`` -> ``product_a``, ``Product_A`` -> ``product_a``, ``IRIS`` -> ``iris``, ``HTTPLogs`` -> ``http_logs``."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+    return re.sub(r"_+", "_", snake.replace("-", "_")).strip("_")
+
+
+def suggest_names(name: str) -> list[str]:
+    """Registered dataset names a mistyped ``name`` probably meant (closest first).
+
+    Compares the snake_case form of ``name`` with the registry (names only; no
+    builder module is imported), so ``Product_A`` suggests ``product_a`` and
+    ``IRIS`` suggests ``iris``. Empty when nothing registered is close.
+    """
+    import difflib
+
+    from labdatasets import registry
+
+    try:
+        names = registry.list_datasets()
+    except Exception:  # noqa: BLE001 - a suggestion must never hide the original error
+        return []
+    candidate = _camel_to_snake(name)
+    if candidate in names:
+        return [candidate]
+    lowered = {n.lower(): n for n in names}
+    if name.lower() in lowered:
+        return [lowered[name.lower()]]
+    return difflib.get_close_matches(candidate, names, n=3, cutoff=0.6)
 
 
 def is_valid_name(name: str) -> bool:
@@ -165,10 +191,13 @@ def parse_name(reference: str) -> DatasetReference:
     name, config, version = match.group("name"), match.group("config"), match.group("version")
     if not _NAME_RE.match(name):
         hint = ""
-        if re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
-            hint = f" Dataset names are snake_case: did you mean {_camel_to_snake(name)!r}?"
-        elif "-" in name:
-            hint = f" Dataset names use underscores: did you mean {name.replace('-', '_')!r}?"
+        if re.match(r"^[A-Za-z][A-Za-z0-9_\-]*$", name):
+            known = suggest_names(name)
+            rule = "use underscores" if "-" in name else "are snake_case"
+            if known:
+                hint = f" Dataset names {rule}: did you mean {', '.join(repr(k) for k in known)}?"
+            else:
+                hint = f" Dataset names {rule}, e.g. {_camel_to_snake(name)!r} (no dataset has that name; 'labdatasets list' shows them)."
         raise DatasetNameError(f"Invalid dataset name {name!r}.{hint} {GRAMMAR_HELP}")
     if config is not None and not _CONFIG_RE.match(config):
         raise DatasetNameError(f"Invalid config name {config!r} in {reference!r}. {GRAMMAR_HELP}")
@@ -193,8 +222,10 @@ def resolve_version(
     if matches:
         return matches[0]
     listed = ", ".join(str(v) + (" (latest)" if v == Version(default) else "") for v in versions)
-    raise VersionNotFoundError(
-        f"Dataset {dataset!r} has no version matching {requested!r}. Versions: {listed}. "
-        f"Load one of them, e.g. labdatasets.load('{dataset}:{versions[0] if versions else default}').",
-        available=tuple(str(v) for v in versions),
+    example = f"{dataset}:{versions[0] if versions else default}"
+    head = f"Dataset {dataset!r} has no version matching {requested!r}. Versions: {listed}. "
+    error = VersionNotFoundError(
+        head + f"Load one of them, e.g. labdatasets.load('{example}').", available=tuple(str(v) for v in versions)
     )
+    error.shell_message = head + f"Use one of them, e.g. 'labdatasets load {example}'."
+    raise error

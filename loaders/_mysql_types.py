@@ -24,7 +24,9 @@ NULL (a literal NULL column)    null
 
 Values arrive in MySQL's text protocol (``"79.19"``, ``"2020-01-01 00:00:37"``)
 and are converted a whole column at a time with Arrow casts, never one
-Python object per value (BIT is the one exception, and is rare).
+Python object per value (BIT is the one exception, and is rare): from PyMySQL's
+values (:func:`text_to_arrow`) or straight from the received bytes
+(:func:`binary_to_arrow`, used by :mod:`labdatasets.loaders._mysql_wire`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from collections.abc import Sequence
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-__all__ = ["MySQLColumn", "arrow_schema", "text_to_arrow", "fast_path_blockers"]
+__all__ = ["MySQLColumn", "arrow_schema", "text_to_arrow", "binary_to_arrow", "fast_path_blockers"]
 
 # Protocol type codes (include/mysql_com.h: enum_field_types).
 DECIMAL, TINY, SHORT, LONG, FLOAT, DOUBLE, NULL, TIMESTAMP, LONGLONG, INT24 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
@@ -177,18 +179,37 @@ def _parse_time(values: "pa.Array") -> "pa.Array":
 def text_to_arrow(values: Sequence[Any], column: MySQLColumn, target: "pa.DataType") -> "pa.Array":
     """Convert one column of text-protocol values (str, bytes or None) to ``target``."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    code = column.type_code
     if pa.types.is_null(target):
         return pa.nulls(len(values))
+    values = list(values)  # pyarrow converts a list several times faster than a tuple
+    if pa.types.is_binary(target) or column.type_code == BIT:
+        return binary_to_arrow(pa.array(values, pa.binary()), column, target)
+    return _from_text(pa.array(values, pa.string()), column, target)
+
+
+def binary_to_arrow(raw: "pa.Array", column: MySQLColumn, target: "pa.DataType") -> "pa.Array":
+    """Convert one column of text-protocol values as received (a binary array) to ``target``.
+
+    Text is checked to be UTF-8 (the session's character set) on its way to a string.
+    """
+    import pyarrow as pa
+
+    if pa.types.is_null(target):
+        return pa.nulls(len(raw))
     if pa.types.is_binary(target):
-        return pa.array(values, pa.binary())
+        return raw
+    if column.type_code == BIT:
+        return pa.array([None if v is None else int.from_bytes(v, "big") for v in raw.to_pylist()], pa.uint64())
+    return _from_text(raw.cast(pa.string()), column, target)
+
+
+def _from_text(text: "pa.Array", column: MySQLColumn, target: "pa.DataType") -> "pa.Array":
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if pa.types.is_string(target):
-        return pa.array(values, pa.string())
-    if code == BIT:
-        return pa.array([None if v is None else int.from_bytes(v, "big") for v in values], pa.uint64())
-    text = pa.array(values, pa.string())
+        return text
     if pa.types.is_duration(target):
         return _parse_time(text)
     if pa.types.is_timestamp(target) and target.tz:

@@ -8,9 +8,10 @@ Example::
 
 Each pinned object records its ETag, its VersionId where the bucket is
 versioned, and its size. Every byte is read from exactly that version (by
-VersionId, or with ``If-Match`` on the ETag), hashed on its way into the
-snapshot store, and several objects (and the ranges of a large one) download
-at once. Credentials come from boto3's standard chain (``AWS_PROFILE``,
+VersionId, or with ``If-Match`` on the listed ETag), hashed on its way into
+the snapshot store, and several objects (and the ranges of a large one)
+download at once. A small object is one GET, whose response names the version
+recorded (no HEAD first). Credentials come from boto3's standard chain (``AWS_PROFILE``,
 ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``~/.aws``, instance roles).
 """
 
@@ -58,6 +59,17 @@ class S3Source(ObjectSource):
             return obj
         head = self.client.head_object(Bucket=self.bucket, Key=obj.key, IfMatch=f'"{obj.identity["etag"]}"')
         return RemoteObject(obj.key, obj.path, int(head["ContentLength"]), _identity(head), exact=True)
+
+    def _get(self, obj: RemoteObject) -> tuple[bytes, dict[str, Any]]:
+        version_id = obj.identity.get("version_id")
+        guard = {"VersionId": version_id} if version_id else {"IfMatch": f'"{obj.identity["etag"]}"'}
+        response = self.client.get_object(Bucket=self.bucket, Key=obj.key, **guard)
+        body = response["Body"]
+        try:
+            data = body.read()  # botocore checks the length and reports a cut connection
+        finally:
+            body.close()
+        return data, _identity(response)
 
     def _reader(self, obj: RemoteObject) -> Any:
         return ranged_reader(

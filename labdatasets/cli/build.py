@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_splits
+from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_json, print_splits, splits_json
 
 HELP = "build (prepare) a dataset version from its pinned snapshots with Apache Beam"
 
@@ -25,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
     path = b.build(beam_options=beam_options(args), workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
     info = b.info
+    if args.json:
+        print_json({"name": b.full_name, "prepared_dir": str(path), "splits": splits_json(info)})
+        return 0
     print(f"prepared {b.full_name} in {path}")
     print_splits(info)
     return 0

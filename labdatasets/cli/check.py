@@ -17,6 +17,17 @@ def run(args: argparse.Namespace) -> int:
     from labdatasets.workflow.check import check
 
     report = check(args.names or None)
+    if args.json:
+        from labdatasets.cli._common import print_json
+
+        print_json(
+            {
+                "ok": report.ok,
+                "checked": [str(c) for c in report.checked],
+                "findings": [{"level": f.level, "message": f.message} for f in report.findings],
+            }
+        )
+        return 0 if report.ok else 1
     for finding in report.findings:
         print(f"{finding.level.upper()}: {finding.message}")
     status = "ok" if report.ok else f"FAILED: {len(report.errors)} error(s)"

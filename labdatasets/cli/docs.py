@@ -31,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     root = catalog.find_checkout(args.root)
     if args.check:
         stale = catalog.stale(root)
+        if args.json:
+            from labdatasets.cli._common import print_json
+
+            print_json({"up_to_date": not stale, "stale": [str(rel) for rel in stale]})
+            return 1 if stale else 0
         if stale:
             print("docs/ is out of date with the builders; run 'labdatasets docs' and commit:")
             for rel in stale:
@@ -38,12 +43,26 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print("docs/ is up to date")
         return 0
+    recorded = []
     if args.build is not None:
         catalog.check_imported_from(root)
         for b in catalog.versions_to_record(args.build):
             path = catalog.record_splits(b, beam_options=beam_options(args), progress=not args.quiet)
-            print(f"recorded the split sizes of {b.full_name} in {path.relative_to(root)}")
+            recorded.append({"name": b.full_name, "path": str(path.relative_to(root))})
+            if not args.json:
+                print(f"recorded the split sizes of {b.full_name} in {path.relative_to(root)}")
     changed = catalog.write(root)
+    if args.json:
+        from labdatasets.cli._common import print_json
+
+        print_json(
+            {
+                "recorded": recorded,
+                "written": [str(rel) for rel in changed if (root / rel).exists()],
+                "removed": [str(rel) for rel in changed if not (root / rel).exists()],
+            }
+        )
+        return 0
     for rel in changed:
         print(f"wrote {rel}" if (root / rel).exists() else f"removed {rel}")
     if not changed:

@@ -31,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
     b.download_and_prepare(progress=not args.quiet)
     path = export_tfds(b, data_dir=args.out, file_format=args.format, progress=not args.quiet)
+    if args.json:
+        from labdatasets.cli._common import print_json
+
+        print_json({"name": b.full_name, "format": args.format, "path": str(path)})
+        return 0
     print(f"exported {b.full_name} as a tfds dataset ({args.format}) in {path}")
     print("read it with tensorflow-datasets:")
     print("  import tensorflow_datasets as tfds")

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options
+from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_json
 
 HELP = "load a dataset version and print its row counts and first rows"
+
+
+def non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rows, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more rows, got {value}")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("load", help=HELP, description=HELP)
     parser.add_argument("name", help="dataset[/config][:version]")
     parser.add_argument("--split", help="split to show, e.g. train or 'train[:10%%]' (default: all)")
-    parser.add_argument("--head", type=int, default=5, help="rows to print per split (default 5)")
+    parser.add_argument("--head", type=non_negative, default=5, help="rows to print per split (default 5)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_data_dir(parser)
     add_beam_options(parser)
@@ -21,10 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     import labdatasets
 
+    # load() checks --split against the version's split names before it builds anything
     data, info = labdatasets.load(
         args.name,
         split=args.split,
@@ -34,11 +43,25 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
     )
-    splits = data if isinstance(data, dict) else {args.split: data}
+    splits = dict(data) if args.split is None else {args.split: data}
+    if args.json:
+        print_json(
+            {
+                "name": info.full_name,
+                "splits": {
+                    name: {"num_rows": len(ds), "head": ds[: args.head].to_arrow().to_pylist()} for name, ds in splits.items()
+                },
+            }
+        )
+        return 0
+    from labdatasets.cli._common import print_table
+    from labdatasets.present.display import cell_text, head_rows
+
     print(f"{info.full_name}: " + ", ".join(f"{name} {len(ds):,} rows" for name, ds in splits.items()))
-    with pd.option_context("display.max_columns", 12, "display.width", 160):
-        for name, ds in splits.items():
-            print()
-            print(f"{name} (first {min(args.head, len(ds))} of {len(ds):,} rows)")
-            print(ds.head(args.head).to_string(max_colwidth=40))
+    for name, ds in splits.items():
+        print()
+        print(f"{name} (first {min(args.head, len(ds))} of {len(ds):,} rows)")
+        columns, rows = head_rows(ds, args.head)
+        features = info.features
+        print_table(columns, [[cell_text(v, features.get(c)) for c, v in zip(columns, row, strict=True)] for row in rows])
     return 0

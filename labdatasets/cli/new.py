@@ -28,6 +28,11 @@ def run(args: argparse.Namespace) -> int:
     written = create_dataset(root, args.spec, source=args.source)
     group, name = parse_spec(args.spec)
     folder = "/".join(("datasets", *group, name))
+    if args.json:
+        from labdatasets.cli._common import print_json
+
+        print_json({"name": name, "folder": folder, "written": [str(p.relative_to(root)) for p in written]})
+        return 0
     print(f"created {folder}/")
     for path in written:
         print(f"  {path.relative_to(root)}")

@@ -21,6 +21,21 @@ def run(args: argparse.Namespace) -> int:
 
     b = labdatasets.builder(args.name)
     record = b.pin(progress=not args.quiet)
+    if args.json:
+        from labdatasets.cli._common import print_json
+
+        print_json(
+            {
+                "name": record.full_name,
+                "snapshot_id": record.snapshot_id,
+                "pin_record": str(record.path),
+                "sources": {
+                    n: {"kind": p.kind, "format": p.format, "objects": len(p.objects), "num_rows": p.num_rows, "num_bytes": p.num_bytes}
+                    for n, p in record.sources.items()
+                },
+            }
+        )
+        return 0
     print(f"pinned {record.full_name}: snapshot {record.snapshot_id}")
     print(f"pin record: {record.path}")
     print_table(

@@ -28,6 +28,20 @@ def run(args: argparse.Namespace) -> int:
     b = labdatasets.builder(args.name, settings=settings(data_dir=args.data_dir, shared_cache=args.shared_cache))
     result = publish(b, beam_options=beam_options(args), workers=args.workers, progress=not args.quiet)
     release = result.release
+    if args.json:
+        from labdatasets.cli._common import print_json
+
+        print_json(
+            {
+                "name": release.full_name,
+                "shared_cache": redact(result.cache_uri),
+                "created": result.created,
+                "uploaded_bytes": result.uploaded_bytes,
+                "published_at": release.published_at,
+                "fingerprints": dict(release.fingerprints),
+            }
+        )
+        return 0
     if result.created:
         print(f"published {release.full_name} to {redact(result.cache_uri)} ({result.uploaded_bytes:,} bytes uploaded)")
     else:

@@ -40,6 +40,21 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
     )
+    if args.json:
+        from labdatasets.cli._common import print_json
+
+        print_json(
+            {
+                "name": report.name,
+                "ok": not report.problems,
+                "objects_checked": report.objects_checked,
+                "files_checked": report.files_checked,
+                "notes": list(report.notes),
+                "repaired": list(report.repaired),
+                "problems": list(report.problems),
+            }
+        )
+        return 1 if report.problems else 0
     print(f"{report.name}: checked {report.objects_checked} snapshot objects and {report.files_checked} prepared files")
     for line in report.notes:
         print(f"  note: {line}")

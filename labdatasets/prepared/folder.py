@@ -49,6 +49,8 @@ __all__ = [
     "reusable",
     "reuse",
     "damaged_files",
+    "mark_used",
+    "last_used",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,19 @@ def read_info(directory: Path) -> DatasetInfo | None:
         return DatasetInfo.read(directory)
     except FileNotFoundError:
         return None
+
+
+def mark_used(directory: Path) -> None:
+    """Record that a prepared folder was just read: its mtime (``cache prune --older-than`` keeps recent ones)."""
+    try:
+        os.utime(directory)
+    except OSError:  # a read-only data dir still loads
+        pass
+
+
+def last_used(directory: Path) -> float:
+    """When a prepared folder was last loaded (:func:`mark_used`) or written."""
+    return directory.stat().st_mtime
 
 
 def lock_path(builder: "DatasetBuilder") -> Path:

@@ -26,11 +26,14 @@ class TorchDataset(torch.utils.data.Dataset):
             else:
                 self.objects[name] = values
         self._len = len(next(iter(columns.values()))) if columns else 0
+        self.pair: tuple[str, str] | None = None  # set by SupervisedDataset.to_torch: rows are (input, target)
 
     def __len__(self) -> int:
         return self._len
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Any:
         row = {name: tensor[index] for name, tensor in self.tensors.items()}
         row.update({name: values[index] for name, values in self.objects.items()})
+        if self.pair is not None:
+            return row[self.pair[0]], row[self.pair[1]]
         return row

@@ -23,7 +23,7 @@ from labdatasets.present import summary
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.info import DatasetInfo
-    from labdatasets.prepared.dataset import Dataset
+    from labdatasets.prepared.dataset import Dataset, DatasetDict
     from labdatasets.pinning.record import PinRecord
 
 __all__ = ["info_html", "dataset_html"]
@@ -92,11 +92,74 @@ def info_html(info: "DatasetInfo", *, record: "PinRecord | None" = None) -> str:
     return "<div class='labdatasets-info'>" + "".join(parts) + "</div>"
 
 
+HEAD_ROWS = 5
+_CELL_CHARS = 60
+
+
+def cell_text(value: object, feature: object = None) -> str:
+    """A short text for one value: ``2 (gentoo)`` for a class label, ``<image 8x8, 81 B>`` for image bytes."""
+    from labdatasets.prepared.decode import image_size
+
+    kind = getattr(feature, "kind", "")
+    if value is None:
+        return "null"
+    if kind == "class_label" and isinstance(value, int):
+        names = getattr(feature, "names", [])
+        return f"{value} ({names[value]})" if 0 <= value < len(names) else str(value)
+    if isinstance(value, (bytes, bytearray)):
+        size = image_size(bytes(value)) if kind == "image" else None
+        what = "image" if kind == "image" else "bytes"
+        return f"<{what} {size[0]}x{size[1]}, {len(value):,} B>" if size else f"<{what}, {len(value):,} B>"
+    text = str(value)
+    return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 3] + "..."
+
+
+def head_rows(dataset: "Dataset", n: int = HEAD_ROWS) -> tuple[list[str], list[list[object]]]:
+    """Column names and the first ``n`` rows as Python values (images still bytes)."""
+    table = dataset.to_arrow().slice(0, n)
+    return list(table.column_names), [list(row.values()) for row in table.to_pylist()]
+
+
+def head_html(dataset: "Dataset", n: int = HEAD_ROWS) -> str:
+    """The first rows as an HTML table: images as thumbnails, class labels with their names."""
+    from labdatasets.prepared.decode import thumbnail_html
+
+    features = dataset.features
+    columns, rows = head_rows(dataset, n)
+    head = "".join(f"<th style='{_CELL}'>{_e(c)}</th>" for c in columns)
+    body = ""
+    for row in rows:
+        cells = []
+        for name, value in zip(columns, row, strict=True):
+            feature = features.get(name) if features else None
+            if getattr(feature, "kind", "") == "image" and isinstance(value, (bytes, bytearray)):
+                cells.append(thumbnail_html(bytes(value), encoding=getattr(feature, "encoding", "png")))
+            else:
+                cells.append(_e(cell_text(value, feature)))
+        body += "<tr>" + "".join(f"<td style='{_CELL}'>{c}</td>" for c in cells) + "</tr>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def dataset_html(dataset: "Dataset") -> str:
-    """A split's name, row count and first rows."""
+    """A split's name, row count and first rows (thumbnails for images, names for class labels)."""
     name = dataset.info.full_name if dataset.info else "dataset"
-    head = dataset.head(5).to_html(max_cols=20, notebook=False)
     return (
         f"<div class='labdatasets-dataset'><b>{_e(name)}</b> split <code>{_e(dataset.split)}</code>: "
-        f"{dataset.num_rows:,} rows<br/>{head}</div>"
+        f"{dataset.num_rows:,} rows<br/>{head_html(dataset)}</div>"
     )
+
+
+def dataset_dict_html(splits: "DatasetDict") -> str:
+    """A whole version: its splits with row counts, its features, and the first rows of its first split."""
+    info = splits.info
+    name = info.full_name if info else "dataset"
+    rows = [[split, f"{len(value):,}", type(value).__name__] for split, value in splits.items()]
+    parts = [f"<div class='labdatasets-dataset-dict'><b>{_e(name)}</b>: {len(splits)} splits"]
+    parts.append(_table(["split", "rows", "type"], rows, code_first=True))
+    if info is not None:
+        parts.append(_table(["column", "type"], [r[:2] for r in summary.feature_rows(info.features)], code_first=True))
+    first = next(iter(splits.values()), None)
+    if first is not None and hasattr(first, "to_arrow") and hasattr(first, "features"):
+        parts.append(f"<p>First rows of <code>{_e(next(iter(splits)))}</code> (<code>ds[{next(iter(splits))!r}]</code>):</p>")
+        parts.append(head_html(first))
+    return "".join(parts) + "</div>"

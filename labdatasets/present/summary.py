@@ -63,7 +63,19 @@ def about_rows(info: "DatasetInfo") -> list[tuple[str, str]]:
 
 def feature_rows(features: "Features") -> list[list[str]]:
     """``[column, type, description]`` per feature; ``required`` marks columns that cannot be null."""
-    return [[name, f.describe() + ("" if f.nullable else ", required"), f.doc] for name, f in features.items()]
+    return [[name, f.describe() + ("" if f.nullable else ", required") + _classes(f), f.doc] for name, f in features.items()]
+
+
+def class_names_text(names: "list[str]", limit: int = 12) -> str:
+    """``Adelie, Chinstrap, Gentoo``; a long list keeps its first and last names: ``0, 1, ..., 99``."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[: limit - 2]) + ", ..., " + names[-1]
+
+
+def _classes(feature: Any) -> str:
+    names = getattr(feature, "names", None) if getattr(feature, "kind", "") == "class_label" else None
+    return f": {class_names_text(names)}" if names else ""
 
 
 def version_rows(release_notes: Mapping[str, str], current: str | None = None, latest: str | None = None) -> list[list[str]]:

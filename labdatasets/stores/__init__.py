@@ -119,6 +119,10 @@ class Snapshots:
         """Store everything ``reader`` yields (a download), hashing it on the way in."""
         return self._publish(self.cache.add_stream(reader, progress=progress))
 
+    def add_small(self, data: bytes) -> ObjectInfo:
+        """Store a small object held in memory (hashed here, once)."""
+        return self._publish(self.cache.add_small(data))
+
     def adopt_file(self, tmp: Path, oid: str) -> ObjectInfo:
         """Move a file that was hashed while it was written (to ``oid``) into the stores."""
         size = tmp.stat().st_size
@@ -126,7 +130,7 @@ class Snapshots:
         return self._publish(ObjectInfo(oid, size, written))
 
     def add_bytes(self, data: bytes) -> ObjectInfo:
-        return self._publish(self.cache.add_bytes(data))
+        return self._publish(self.cache.add_small(data))
 
     def _publish(self, info: ObjectInfo) -> ObjectInfo:
         if self.same:

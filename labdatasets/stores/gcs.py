@@ -37,9 +37,25 @@ logger = logging.getLogger(__name__)
 _UNAVAILABLE = (gexc.ServiceUnavailable, gexc.GatewayTimeout, gexc.InternalServerError, gexc.TooManyRequests)
 
 
+# Connections kept per host: enough for every small-object download in flight
+# (loaders._objects.SMALL_OBJECT_WORKERS) and the ranges of a large one.
+POOL_CONNECTIONS = 32
+
+
 def gcs_client() -> Any:
-    """A google-cloud-storage client from Application Default Credentials (or the emulator)."""
-    return storage.Client()
+    """A google-cloud-storage client from Application Default Credentials (or the emulator).
+
+    Its HTTP session keeps ``POOL_CONNECTIONS`` connections (requests keeps 10,
+    and drops, with a warning, every connection beyond them that parallel
+    downloads opened).
+    """
+    import requests.adapters
+
+    client = storage.Client()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_CONNECTIONS)
+    for prefix in ("https://", "http://"):
+        client._http.mount(prefix, adapter)
+    return client
 
 
 def blob_reader(blob: Any, size: int) -> RangedReader:

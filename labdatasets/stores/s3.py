@@ -37,7 +37,7 @@ from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.present.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
-from labdatasets.stores.transfer import WORKERS, RangedReader, parallel_ranges
+from labdatasets.stores.transfer import RangedReader, parallel_ranges
 
 __all__ = ["S3Store", "s3_client", "ranged_reader", "MULTIPART_BYTES", "PART_BYTES"]
 
@@ -52,7 +52,8 @@ _DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
 def s3_client() -> Any:
     """A boto3 S3 client from the standard credential chain, sized for parallel transfers."""
     config = botocore.config.Config(
-        max_pool_connections=max(WORKERS * 2, 10),
+        # Every small-object download in flight (loaders._objects.SMALL_OBJECT_WORKERS) and ranges.
+        max_pool_connections=32,
         retries={"mode": "standard"},  # attempts from AWS_MAX_ATTEMPTS / the profile
         # Checksums only where we send our own (the SHA-256 we already know).
         request_checksum_calculation="when_required",
@@ -78,7 +79,11 @@ def is_denied(exc: BaseException) -> bool:
 def is_unavailable(exc: BaseException) -> bool:
     return isinstance(
         exc,
-        (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError),
+        (
+            botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError,
+            botocore.exceptions.ReadTimeoutError, botocore.exceptions.ResponseStreamingError,
+            botocore.exceptions.IncompleteReadError,
+        ),
     )
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError
+from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
 from tests.loaders.contract import SourceContract
 
 pytest.importorskip("boto3")
@@ -287,3 +287,86 @@ def test_one_streaming_request_per_object_when_asked(s3, s3_bucket, ctx, monkeyp
     source.client.meta.events.register("before-send.s3.GetObject", lambda request, **kw: ranges.append(request.headers.get("Range")))
     assert source.pin(ctx).objects[0].oid == sha256_bytes(data)
     assert ranges == [None]
+
+
+# ---------------------------------------------------------------- many small objects, request by request
+def _pngs(n: int) -> dict[str, bytes]:
+    return {f"imgs/{i:03d}.png": b"\x89PNG" + bytes([i % 256]) * (100 + 37 * i) for i in range(n)}
+
+
+def test_small_s3_objects_are_one_conditional_get_each(s3, s3_bucket, s3_env, ctx, snapshots, monkeypatch):
+    from collections import Counter
+
+    from labdatasets.stores.hashing import sha256_bytes
+    from labdatasets.loaders.s3 import S3Source
+    from tests.proxy import FaultProxy
+
+    s3.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
+    objects = _pngs(40)
+    written = {}
+    for key, data in objects.items():
+        s3.put_object(Bucket=s3_bucket, Key=key, Body=b"an older version")
+        written[key] = s3.put_object(Bucket=s3_bucket, Key=key, Body=data)
+    with FaultProxy(s3_env) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+        pin = S3Source(f"s3://{s3_bucket}/imgs/", glob="*.png").pin(ctx)
+    # One listing page and one GET per object: no HEAD, no second request for the version.
+    assert Counter(r.method for r in proxy.requests) == {"GET": 41}
+    gets = {r.path.split("?")[0].split("/", 2)[2]: r for r in proxy.requests if "list-type" not in r.path}
+    assert sorted(gets) == sorted(objects)
+    for key, seen in gets.items():
+        assert seen.headers["If-Match"] == written[key]["ETag"]  # exactly the listed version
+    for entry in pin.objects:
+        key = f"imgs/{entry.path}"
+        assert entry.oid == sha256_bytes(objects[key]) and entry.size == len(objects[key])
+        assert entry.metadata == {"etag": written[key]["ETag"].strip('"'), "version_id": written[key]["VersionId"]}
+        assert snapshots.cache.get_bytes(entry.oid) == objects[key]
+
+
+def test_small_gcs_objects_are_one_get_of_their_generation_each(gcs, gcs_bucket, gcs_env, ctx, monkeypatch):
+    from labdatasets.stores.hashing import sha256_bytes
+    from labdatasets.loaders.gcs import GCSSource
+    from tests.proxy import FaultProxy
+
+    objects = _pngs(30)
+    generations = {}
+    for key, data in objects.items():
+        blob = gcs.blob(key)
+        blob.upload_from_string(data)
+        generations[key] = int(blob.generation)
+    with FaultProxy(f"http://{gcs_env}") as proxy:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
+        pin = GCSSource(f"gs://{gcs_bucket}/imgs/").pin(ctx)
+    media = [r.path for r in proxy.requests if "alt=media" in r.path]
+    assert len(media) == len(objects)  # one download per object...
+    other = [r.path.split("?")[0] for r in proxy.requests if "alt=media" not in r.path]
+    assert not [p for p in other if "/o/" in p]  # no request for an object's metadata
+    assert len(other) <= 3  # the bucket and one listing page, whatever the number of objects
+    for entry in pin.objects:
+        key = f"imgs/{entry.path}"
+        assert entry.oid == sha256_bytes(objects[key])
+        assert entry.metadata["generation"] == generations[key]
+        assert sum(f"generation={generations[key]}" in p for p in media) == 1
+
+
+def test_small_object_faults_are_retried_or_store_nothing_wrong(s3, s3_bucket, s3_env, ctx, snapshots, monkeypatch):
+    from labdatasets.stores.hashing import sha256_bytes
+    from labdatasets.loaders.s3 import S3Source
+    from tests.proxy import Fault, FaultProxy
+
+    objects = _pngs(12)
+    for key, data in objects.items():
+        s3.put_object(Bucket=s3_bucket, Key=key, Body=data)
+    source = f"s3://{s3_bucket}/imgs/"
+    # A 503 on a GET is retried by the SDK: the pin completes with the right bytes.
+    with FaultProxy(s3_env, faults=[Fault("status", status=503, method="GET", path=r"/imgs/0", times=3)]) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+        pin = S3Source(source, glob="*.png").pin(ctx)
+    assert proxy.faults[0].applied == 3
+    assert sorted(e.oid for e in pin.objects) == sorted(sha256_bytes(d) for d in objects.values())
+    # A body cut short under its full Content-Length never becomes a snapshot object.
+    with FaultProxy(s3_env, faults=[Fault("truncate", keep_bytes=50, method="GET", path=r"/imgs/005")]) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+        with pytest.raises(SourceUnavailableError, match="cannot reach S3"):
+            S3Source(source, glob="*.png").pin(ctx)
+    assert set(snapshots.cache.iter_oids()) <= {sha256_bytes(d) for d in objects.values()}

@@ -90,6 +90,8 @@ def test_to_tf(toy):
 def test_images_and_tensors_to_numpy(lab_home):
     digits = labdatasets.load("digits", split="train")
     arrays = digits.to_numpy()
-    assert arrays["image"].dtype == object and arrays["image"][0].startswith(b"\x89PNG")
+    assert arrays["image"].dtype == "uint8" and arrays["image"].shape == (len(digits), 8, 8, 1)
+    raw = digits.to_numpy(decode=False)
+    assert raw["image"].dtype == object and raw["image"][0].startswith(b"\x89PNG")
     assert set(arrays["label"]) <= set(range(10))
     assert len(labdatasets.load("digits", split="train+test")) == 500

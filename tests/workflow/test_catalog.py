@@ -86,7 +86,8 @@ def test_each_page_says_what_its_builder_says(name):
         b = cls(version=str(version))
         features, splits, sources = _tables(sections[f"## {b.full_name}"])[:3]
         assert features == [
-            [n, f.describe() + ("" if f.nullable else ", required"), f.doc] for n, f in b._declared_info().features.items()
+            [n, f.describe() + ("" if f.nullable else ", required") + _classes(f), f.doc]
+            for n, f in b._declared_info().features.items()
         ]
         record = PinRecord.read(REPO / "snapshots" / name / f"{version}.json")
         sizes = recorded[b.full_name]
@@ -203,3 +204,10 @@ def test_versions_to_record():
         "product_a:1.0.0",
         "iris:1.0.0",
     ]
+
+
+def _classes(feature) -> str:
+    """A ClassLabel's names, as the catalog lists them after its type."""
+    from labdatasets.present.summary import class_names_text
+
+    return f": {class_names_text(feature.names)}" if feature.kind == "class_label" else ""
