@@ -55,11 +55,21 @@ class WireProtocolError(Exception):
     """The server's bytes are not the row packets this reader expects."""
 
 
+# The parts of PyMySQL's connection this reader takes over (PyMySQL 1.1 and 1.2 have them all).
+_PYMYSQL_PARTS = ("_rfile", "_sock", "_next_seq_id", "_read_timeout", "_current_timeout", "_force_close", "encoding")
+
+
 def supported(connection: Any) -> bool:
-    """Whether this reader can read ``connection``'s results (its text arrives as UTF-8)."""
+    """Whether this reader can read ``connection``'s results: a PyMySQL connection whose text is UTF-8.
+
+    Otherwise (another PyMySQL that changed its internals, another character
+    set) the caller reads rows with PyMySQL's own parser.
+    """
+    if not all(hasattr(connection, part) for part in _PYMYSQL_PARTS):
+        return False
     try:
-        return codecs.lookup(connection.encoding).name == "utf-8" and hasattr(connection, "_rfile")
-    except (LookupError, AttributeError):
+        return codecs.lookup(connection.encoding).name == "utf-8"
+    except LookupError:
         return False
 
 

@@ -36,6 +36,7 @@ from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError,
 from labdatasets.stores.hashing import CHUNK, sha256_file
 from labdatasets.pinning.record import utc_now
 from labdatasets.processing.fingerprint import content_fingerprint
+from labdatasets.processing.ledger import LEDGER_FILENAME, check_ledger
 from labdatasets.present.progress import Stage, counter_bar
 from labdatasets.prepared import folder
 
@@ -77,12 +78,16 @@ def pipeline_options(
                 flags.append(f"--{key}={value}")
     else:
         flags = [f if f.startswith("--") else f"--{f}" for f in beam_options]
+    from labdatasets.processing.runners import register_runner_options, resolve_runner
+
     runner = "DirectRunner"
     for flag in flags:
         if flag.startswith("--runner="):
             runner = flag.split("=", 1)[1]
     if not any(f.startswith("--runner=") for f in flags):
         flags.insert(0, "--runner=DirectRunner")
+    flags = [f"--runner={resolve_runner(f.split('=', 1)[1])}" if f.startswith("--runner=") else f for f in flags]
+    register_runner_options(runner, flags)
     flags = _checked_flags(flags)
     if workers is not None:
         if workers < 1:
@@ -141,8 +146,11 @@ def _checked_flags(flags: Sequence[str]) -> list[str]:
     return checked
 
 
-def is_local_runner(runner: str) -> bool:
-    return runner.lower() in LOCAL_RUNNERS
+def is_local_runner(runner: str, flags: Sequence[str] = ()) -> bool:
+    """Whether the runner's workers share this machine's disk (a local runner, Dask on loopback)."""
+    from labdatasets.processing.runners import runs_on_this_machine
+
+    return runs_on_this_machine(runner, flags, LOCAL_RUNNERS)
 
 
 def _option(flags: Sequence[str], name: str) -> str | None:
@@ -192,7 +200,7 @@ def _build_locked(
     folder.remove_stale(final)  # left by a process that died; we hold the lock
 
     flags, runner = pipeline_options(beam_options, workers=workers)
-    local = is_local_runner(runner)
+    local = is_local_runner(runner, flags)
     staging = _staging_dir(builder, flags, local)
     record = builder.pin_record()
     if record is None:
@@ -220,11 +228,14 @@ def _build_locked(
             flags=flags,
             store_uris=(store.primary.uri, store.cache.uri if local else None),
             progress_dir=tmp / ".progress" if local else None,
+            # a local Beam runner sorts on this machine's disk rather than shuffling rows in memory
+            spill_dir=tmp / ".spill" if runner.lower() in LOCAL_RUNNERS else None,
         )
         with stage(f"build {builder.full_name} on {runner}"):
             with counter_bar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress):
                 splits = _run_pipeline(job)
-        manifests = _collect(job, tmp, staged=staging is not None, progress=progress)
+        manifests, ledger = _collect(job, tmp, staged=staging is not None, progress=progress)
+        check_ledger(ledger, splits=splits, runner=runner, where=builder.full_name)
         with stage(f"fingerprint {builder.full_name}"):
             info = _finalize(processing, record, declared, tmp, splits, manifests)
         _check_against_output_record(builder, record, info)
@@ -314,6 +325,7 @@ class _Job:
     flags: list[str]
     store_uris: tuple[str, str | None]
     progress_dir: Path | None
+    spill_dir: Path | None = None
 
 
 def _by_value_modules(builder: "DatasetBuilder") -> list[Any]:
@@ -339,8 +351,9 @@ def _run_pipeline(job: _Job) -> list[str]:
     from apache_beam.internal.cloudpickle import cloudpickle
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from labdatasets.processing.sources import PinnedSources
     from labdatasets.processing.pipeline_io import WriteSplits
+    from labdatasets.processing.runners import check_pipeline, close_runner
+    from labdatasets.processing.sources import PinnedSources
 
     builder = job.builder
     flags = list(job.flags)
@@ -375,16 +388,20 @@ def _run_pipeline(job: _Job) -> list[str]:
         key=job.declared.key_columns,
         num_shards=builder.NUM_SHARDS,
         where=builder.full_name,
+        spill_dir=str(job.spill_dir) if job.spill_dir is not None else None,
     )
     beam_logger = logging.getLogger("apache_beam")
     level = beam_logger.level
     if not logger.isEnabledFor(logging.DEBUG):
         beam_logger.setLevel(logging.CRITICAL)  # the error is re-raised below, once and readable
+    check_pipeline(pipeline, _option(flags, "runner") or "DirectRunner", where=builder.full_name, last_label="Write ledger")
     by_value = _by_value_modules(builder)
     for module in by_value:
         cloudpickle.register_pickle_by_value(module)
+    result = None
     try:
-        pipeline.run().wait_until_finish()
+        result = pipeline.run()
+        result.wait_until_finish()
     except Exception as exc:
         original = _original_error(exc)
         if original is not None:
@@ -395,19 +412,22 @@ def _run_pipeline(job: _Job) -> list[str]:
             "(or LABDATASETS_DEBUG=1) for the full traceback."
         ) from exc
     finally:
+        close_runner(result)
         for module in by_value:
             cloudpickle.unregister_pickle_by_value(module)
         beam_logger.setLevel(level)
     return list(outputs)
 
 
-def _collect(job: _Job, local_dir: Path, *, staged: bool, progress: bool) -> dict[str, dict[str, Any]]:
-    """Read the shard manifests the workers wrote; copy staged shards here, verified; clean up.
+def _collect(job: _Job, local_dir: Path, *, staged: bool, progress: bool) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Read the shard manifests and the ledger the workers wrote; copy staged shards here, verified; clean up.
 
-    Returns ``{shard filename: manifest}``.
+    Returns ``{shard filename: manifest}`` and the ledger's records (empty if it is missing).
     """
     from labdatasets.processing.pipeline_io import MANIFEST_DIR
 
+    if job.spill_dir is not None:
+        shutil.rmtree(job.spill_dir, ignore_errors=True)
     if not staged:
         manifest_dir = local_dir / MANIFEST_DIR
         manifests = {}
@@ -415,9 +435,12 @@ def _collect(job: _Job, local_dir: Path, *, staged: bool, progress: bool) -> dic
             data = json.loads(path.read_text("utf-8"))
             manifests[data["filename"]] = data
         shutil.rmtree(manifest_dir, ignore_errors=True)
+        ledger_path = local_dir / LEDGER_FILENAME
+        ledger = json.loads(ledger_path.read_text("utf-8"))["records"] if ledger_path.is_file() else []
+        ledger_path.unlink(missing_ok=True)
         if job.progress_dir is not None:
             shutil.rmtree(job.progress_dir, ignore_errors=True)
-        return manifests
+        return manifests, ledger
 
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -427,6 +450,11 @@ def _collect(job: _Job, local_dir: Path, *, staged: bool, progress: bool) -> dic
     FileSystems.set_options(PipelineOptions(job.flags))  # this machine reads the staging area with the job's options
     pattern = FileSystems.join(job.out_dir, MANIFEST_DIR, "*.json")
     found = [m.path for result in FileSystems.match([pattern]) for m in result.metadata_list]
+    records: list[dict[str, Any]] = []
+    ledger_uri = FileSystems.join(job.out_dir, LEDGER_FILENAME)
+    if FileSystems.exists(ledger_uri):
+        with FileSystems.open(ledger_uri, mime_type="application/json") as fh:
+            records = json.loads(fh.read().decode("utf-8"))["records"]
     manifests = {}
     for path in sorted(found):
         with FileSystems.open(path, mime_type="application/json") as fh:
@@ -451,10 +479,10 @@ def _collect(job: _Job, local_dir: Path, *, staged: bool, progress: bool) -> dic
                 f"and this machine (sha256 {manifest['sha256'][:12]} written, {digest.hexdigest()[:12]} read); "
                 "build again."
             )
-    written = [FileSystems.join(job.out_dir, name) for name in manifests] + found
+    written = [FileSystems.join(job.out_dir, name) for name in manifests] + found + ([ledger_uri] if records else [])
     if written:
         FileSystems.delete(written)
-    return manifests
+    return manifests, records
 
 
 def shard_paths(directory: Path, dataset: str, split: str, num_shards: int) -> list[Path]:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-__all__ = ["FINGERPRINT_BATCH", "HashingSink", "fingerprint_tables", "content_fingerprint"]
+__all__ = ["FINGERPRINT_BATCH", "HashingSink", "fingerprint_tables", "content_fingerprint", "compact_batches"]
 
 FINGERPRINT_BATCH = 65_536
 
@@ -65,7 +65,7 @@ class HashingSink:
 def _fixed_batches(tables: Iterable["pa.Table"], rows: int) -> Iterator["pa.RecordBatch"]:
     """Re-chunk a stream of tables into record batches of exactly ``rows`` rows (the last may be shorter).
 
-    Only a batch that spans two chunks is copied; the others are zero-copy slices.
+    Every batch is compacted (:func:`compact_batches`), so the bytes do not depend on the chunking.
     """
     import pyarrow as pa
 
@@ -74,10 +74,25 @@ def _fixed_batches(tables: Iterable["pa.Table"], rows: int) -> Iterator["pa.Reco
         merged = table if pending is None else pa.concat_tables([pending, table])
         full = merged.num_rows - merged.num_rows % rows
         for offset in range(0, full, rows):
-            yield from merged.slice(offset, rows).combine_chunks().to_batches()
+            yield from compact_batches(merged.slice(offset, rows))
         pending = merged.slice(full) if full < merged.num_rows else None
     if pending is not None and pending.num_rows:
-        yield from pending.combine_chunks().to_batches()
+        yield from compact_batches(pending)
+
+
+def compact_batches(table: "pa.Table") -> Iterator["pa.RecordBatch"]:
+    """``table`` as one record batch whose buffers hold exactly its rows.
+
+    Arrow's IPC writer serializes a slice of a larger array a few bytes
+    differently from the same values in an array of their own, so the
+    fingerprint would depend on how the rows happened to be chunked; copying
+    each batch into buffers of its own makes it depend on the values only.
+    """
+    import pyarrow as pa
+
+    combined = table.combine_chunks()
+    for batch in combined.to_batches():
+        yield pa.RecordBatch.from_arrays([pa.concat_arrays([column]) for column in batch.columns], schema=batch.schema)
 
 
 def fingerprint_tables(schema: "pa.Schema", tables: Iterable["pa.Table"]) -> str:
@@ -96,7 +111,7 @@ def content_fingerprint(paths: Sequence[Path]) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = [pq.ParquetFile(p, memory_map=True) for p in paths]
+    files = [pq.ParquetFile(p) for p in paths]  # read, not mapped: mapped pages would count as this process's memory
     schema = files[0].schema_arrow if files else pa.schema([])
 
     def tables() -> Iterator["pa.Table"]:

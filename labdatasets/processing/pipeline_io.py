@@ -21,10 +21,12 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from labdatasets.processing._beam_import import import_beam
-from labdatasets.processing.fingerprint import HashingSink, fingerprint_tables
+from labdatasets.processing.fingerprint import HashingSink
+from labdatasets.processing.spill import RUN_ROWS
 from labdatasets.processing.tables import as_table, bucket_slices, sort_rows, sortable_columns
 
 if TYPE_CHECKING:  # the type checker reads Beam's own names
@@ -174,31 +176,90 @@ class ReadPinnedSource(beam.PTransform):
 
 
 class _ConformAndShard(beam.DoFn):
-    """Rows of one split -> ``((split, shard), rows conformed to the features)``.
+    """Rows of one split -> ``((split, shard), rows conformed to the features)``, and ``((split, -1), tally)``.
 
     One step rather than three (tag, conform, shard): every Beam step has a cost
-    on the DirectRunner, and these always go together.
+    on the DirectRunner, and these always go together. The tally reports what
+    entered the write path (see :mod:`labdatasets.processing.ledger`).
     """
 
-    def __init__(self, split: str, features: Any, where: str, key: Sequence[str], num_shards: int, sort_columns: Sequence[str]):
+    def __init__(
+        self,
+        split: str,
+        features: Any,
+        where: str,
+        key: Sequence[str],
+        num_shards: int,
+        sort_columns: Sequence[str],
+        origin: tuple[Any, str] | None = None,
+    ):
         self.split = split
         self.features = features
         self.where = f"{where} split {split!r}"
         self.key = tuple(key)
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
+        self.origin = origin  # (split key, salt) of split_by_hash when the rows come straight from it
 
     def process(self, element: Any) -> Iterator[tuple[tuple[str, int], pa.Table]]:
+        from labdatasets.processing.ledger import key_digest, tally_table
+        from labdatasets.processing.splitting import key_hash
+
         table = as_table(element)
         if not table.num_rows:
             return
+        split_digest = None
+        if self.origin is not None:
+            split_key, salt = self.origin
+            split_digest = int(key_hash(table, split_key, salt).sum(dtype=np.uint64))
         table = self.features.conform(table, where=self.where, key=self.key)
+        yield (self.split, -1), tally_table(
+            "entry", [self.split], [table.num_rows], [key_digest(table, self.sort_columns)], split_digests=[split_digest]
+        )
         if self.num_shards == 1:
             yield (self.split, 0), table
             return
         for index, part in bucket_slices(table, self.sort_columns, self.num_shards, salt="shard"):
             if part.num_rows:
                 yield (self.split, index), part
+
+
+def _rows_only(element: tuple[tuple[str, int], pa.Table]) -> Iterator[tuple[tuple[str, int], pa.Table]]:
+    if element[0][1] >= 0:
+        yield element
+
+
+def _tallies_only(element: tuple[tuple[str, int], pa.Table]) -> Iterator[dict[str, Any]]:
+    from labdatasets.processing.ledger import tally_records
+
+    if element[0][1] < 0:
+        yield from tally_records(element[1])
+
+
+def _written(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {"stage": "written", **manifest}
+
+
+def _keyed_by_none(record: dict[str, Any]) -> tuple[None, dict[str, Any]]:
+    return None, record
+
+
+class _WriteLedger(beam.DoFn):
+    """All reports of the build in one ``_ledger.json`` (one element: the last step of the pipeline)."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, grouped: tuple[None, Iterable[dict[str, Any]]]) -> Iterator[str]:
+        from apache_beam.io.filesystems import FileSystems
+
+        from labdatasets.processing.ledger import LEDGER_FILENAME
+
+        records = sorted(grouped[1], key=lambda r: json.dumps(r, sort_keys=True))
+        path = FileSystems.join(self.out_dir, LEDGER_FILENAME)
+        with FileSystems.create(path, mime_type="application/json") as fh:
+            fh.write(json.dumps({"records": records}).encode("utf-8"))
+        yield path
 
 
 def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> list[str]:
@@ -221,7 +282,161 @@ def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> li
     return chosen
 
 
+def parquet_options(table: pa.Table) -> dict[str, Any]:
+    """How every shard is written (the same options on every path, so the same rows give the same bytes)."""
+    # page checksums: every read verifies them, so a flipped byte is an error, never other values
+    return {"compression": "snappy", "use_dictionary": parquet_dictionary_columns(table), "write_page_checksum": True}
+
+
+class ShardWriter:
+    """Write one shard from its rows in order, as they come: Parquet row groups of :data:`ROW_GROUP_ROWS`
+    rows, the sha256 of the file, the rows' key digest and (for a one-shard split) the content fingerprint.
+
+    Memory is one row group plus what is handed to :meth:`write`, whatever the shard's size. The bytes are
+    those of ``pq.write_table(whole_shard, row_group_size=ROW_GROUP_ROWS, **parquet_options(...))``.
+    """
+
+    def __init__(self, out_dir: str, filename: str, *, split: str, index: int, sort_columns: Sequence[str], fingerprint: bool):
+        from labdatasets.processing.fingerprint import FINGERPRINT_BATCH
+
+        self.path = _join(out_dir, filename)
+        self.manifest: dict[str, Any] = {"split": split, "index": index, "filename": filename}
+        self.sort_columns = list(sort_columns)
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._rows = 0
+        self._digest = 0
+        self._fh: Any = None
+        self._sink: HashingSink | None = None
+        self._writer: Any = None
+        self._fingerprint = fingerprint
+        self._fp_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._fp_sink = HashingSink()
+        self._fp_writer: Any = None
+        self._fp_futures: list[concurrent.futures.Future[Any]] = []
+        self._fp_rows = FINGERPRINT_BATCH
+        self._fp_pending: pa.Table | None = None
+
+    def write(self, table: pa.Table) -> None:
+        from labdatasets.processing.ledger import key_digest
+
+        if not table.num_rows:
+            return
+        self._rows += table.num_rows
+        self._digest = (self._digest + key_digest(table, self.sort_columns)) % (1 << 64)
+        self._feed_fingerprint(table)
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= ROW_GROUP_ROWS:
+            merged = pa.concat_tables(self._pending)
+            self._write_group(merged.slice(0, ROW_GROUP_ROWS))
+            rest = merged.slice(ROW_GROUP_ROWS)
+            self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def _write_group(self, group: pa.Table) -> None:
+        import pyarrow.parquet as pq
+        from apache_beam.io.filesystems import FileSystems
+
+        if self._writer is None:
+            self._fh = FileSystems.create(self.path, mime_type="application/octet-stream")
+            self._sink = HashingSink(self._fh)
+            self._writer = pq.ParquetWriter(self._sink, group.schema, **parquet_options(group))
+        self._writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+
+    def _feed_fingerprint(self, table: pa.Table) -> None:
+        if not self._fingerprint:
+            return
+        if self._fp_pool is None:
+            self._fp_pool = concurrent.futures.ThreadPoolExecutor(1, "labdatasets-fingerprint")
+            self._fp_writer = pa.ipc.new_stream(self._fp_sink, table.schema)
+        merged = table if self._fp_pending is None else pa.concat_tables([self._fp_pending, table])
+        full = merged.num_rows - merged.num_rows % self._fp_rows
+        for offset in range(0, full, self._fp_rows):
+            self._submit_batches(merged.slice(offset, self._fp_rows))
+        self._fp_pending = merged.slice(full) if full < merged.num_rows else None
+
+    def _submit_batches(self, table: pa.Table) -> None:
+        # in a thread, in order, while this one writes Parquet (both mostly without the GIL); at most a few queued
+        assert self._fp_pool is not None
+        while len(self._fp_futures) >= 4:
+            self._fp_futures.pop(0).result()
+        self._fp_futures.append(self._fp_pool.submit(_write_batches, self._fp_writer, table))
+
+    def close(self) -> dict[str, Any]:
+        """Finish the file; the shard's manifest (rows, bytes, sha256, key digest, fingerprint)."""
+        if self._pending_rows or self._writer is None:
+            rest = pa.concat_tables(self._pending) if self._pending else None
+            if rest is not None:
+                self._write_group(rest)
+        if self._writer is not None:
+            self._writer.close()
+            self._fh.close()
+        self.manifest.update(
+            num_rows=self._rows,
+            key_digest=self._digest,
+            num_bytes=self._sink.size if self._sink else 0,
+            sha256=self._sink.digest.hexdigest() if self._sink else "",
+        )
+        if self._fp_pool is not None:
+            if self._fp_pending is not None and self._fp_pending.num_rows:
+                self._submit_batches(self._fp_pending)
+            for future in self._fp_futures:
+                future.result()
+            self._fp_pool.shutdown()
+            self._fp_writer.close()
+            self.manifest["fingerprint"] = self._fp_sink.digest.hexdigest()
+        return self.manifest
+
+    def abort(self) -> None:
+        if self._fp_pool is not None:
+            self._fp_pool.shutdown(wait=True, cancel_futures=True)
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except Exception:  # noqa: BLE001 - the error that made us abort matters, not this one
+                pass
+
+
+def _write_batches(writer: Any, table: pa.Table) -> None:
+    from labdatasets.processing.fingerprint import compact_batches
+
+    for batch in compact_batches(table):
+        writer.write_batch(batch)
+
+
+def _join(out_dir: str, name: str) -> str:
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.join(out_dir, name)
+
+
+def _write_manifest(out_dir: str, manifest: dict[str, Any]) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    manifest_path = FileSystems.join(out_dir, MANIFEST_DIR, manifest["filename"] + ".json")
+    if "://" not in out_dir:  # local folders need the subfolder; object stores do not
+        os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
+    with FileSystems.create(manifest_path, mime_type="application/json") as fh:
+        fh.write(json.dumps(manifest).encode("utf-8"))
+
+
+def _write_shard(out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], split: str, index: int, tables: Iterable[pa.Table]) -> dict[str, Any]:
+    filename = shard_filename(dataset, split, index, num_shards)
+    writer = ShardWriter(out_dir, filename, split=split, index=index, sort_columns=sort_columns, fingerprint=num_shards == 1)
+    try:
+        for table in tables:
+            writer.write(table)
+        manifest = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    _write_manifest(out_dir, manifest)
+    return manifest
+
+
 class _WriteShard(beam.DoFn):
+    """``((split, shard), tables)`` after a shuffle -> the shard sorted in memory and written."""
+
     def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str]):
         self.out_dir = out_dir
         self.dataset = dataset
@@ -229,42 +444,71 @@ class _WriteShard(beam.DoFn):
         self.sort_columns = list(sort_columns)
 
     def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[dict[str, Any]]:
-        import pyarrow.parquet as pq
-        from apache_beam.io.filesystems import FileSystems
-
         (split, index), tables = keyed
         table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
-        filename = shard_filename(self.dataset, split, index, self.num_shards)
-        with concurrent.futures.ThreadPoolExecutor(1, "labdatasets-fingerprint") as pool:
-            # The whole split is here: fingerprint it now (rather than read it back later), in a
-            # thread while this one writes the Parquet file; both mostly run without the GIL.
-            fingerprint = pool.submit(fingerprint_tables, table.schema, [table]) if self.num_shards == 1 else None
-            with FileSystems.create(FileSystems.join(self.out_dir, filename), mime_type="application/octet-stream") as fh:
-                sink = HashingSink(fh)
-                pq.write_table(
-                    table,
-                    sink,
-                    row_group_size=ROW_GROUP_ROWS,
-                    compression="snappy",
-                    use_dictionary=parquet_dictionary_columns(table),
-                    write_page_checksum=True,  # every read verifies them: a flipped byte is an error, not a value
-                )
-            manifest = {
-                "split": split,
-                "index": index,
-                "filename": filename,
-                "num_rows": table.num_rows,
-                "num_bytes": sink.size,
-                "sha256": sink.digest.hexdigest(),
-            }
-            if fingerprint is not None:
-                manifest["fingerprint"] = fingerprint.result()
-        manifest_path = FileSystems.join(self.out_dir, MANIFEST_DIR, filename + ".json")
-        if "://" not in self.out_dir:  # local folders need the subfolder; object stores do not
-            os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
-        with FileSystems.create(manifest_path, mime_type="application/json") as fh:
-            fh.write(json.dumps(manifest).encode("utf-8"))
-        yield manifest
+        yield _write_shard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, [table])
+
+
+class _SpillRuns(beam.DoFn):
+    """``((split, shard), rows)`` -> sorted runs on this machine's disk, ``((split, shard), (path, rows))``.
+
+    Rows are gathered up to :data:`~labdatasets.processing.spill.RUN_ROWS` (over all shards together, so
+    memory does not grow with ``NUM_SHARDS``) before the biggest group is sorted and written.
+    """
+
+    def __init__(self, spill_dir: str, sort_columns: Sequence[str], run_rows: int):
+        self.spill_dir = spill_dir
+        self.sort_columns = list(sort_columns)
+        self.run_rows = run_rows
+        self._groups: dict[tuple[str, int], list[pa.Table]] = {}
+        self._rows = 0
+
+    def start_bundle(self) -> None:
+        self._groups, self._rows = {}, 0
+
+    def process(self, element: tuple[tuple[str, int], pa.Table]) -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
+        shard, table = element
+        self._groups.setdefault(shard, []).append(table)
+        self._rows += table.num_rows
+        while self._rows >= self.run_rows:
+            biggest = max(self._groups, key=lambda k: sum(t.num_rows for t in self._groups[k]))
+            yield self._spill(biggest)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        from apache_beam.transforms.window import GlobalWindow
+        from apache_beam.utils.windowed_value import WindowedValue
+
+        for shard in list(self._groups):
+            yield WindowedValue(self._spill(shard), -1, [GlobalWindow()])
+
+    def _spill(self, shard: tuple[str, int]) -> tuple[tuple[str, int], tuple[str, int]]:
+        from labdatasets.processing.spill import sort_spec, write_run
+
+        tables = self._groups.pop(shard)
+        table = pa.concat_tables(tables)
+        self._rows -= table.num_rows
+        split, index = shard
+        path, rows = write_run(table, os.path.join(self.spill_dir, split, str(index)), sort_spec(table.schema, self.sort_columns))
+        return shard, (path, rows)
+
+
+class _MergeShard(beam.DoFn):
+    """``((split, shard), runs)`` -> the runs merged by key, written as the shard (see spill)."""
+
+    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str]):
+        self.out_dir = out_dir
+        self.dataset = dataset
+        self.num_shards = num_shards
+        self.sort_columns = list(sort_columns)
+
+    def process(self, keyed: tuple[tuple[str, int], Iterable[tuple[str, int]]]) -> Iterator[dict[str, Any]]:
+        from labdatasets.processing.spill import merge_runs, sort_spec
+
+        (split, index), runs = keyed
+        paths = sorted(path for path, _ in runs)  # a fixed order: ties between equal rows never depend on arrival
+        schema = pa.ipc.open_file(paths[0]).schema if paths else None
+        spec = sort_spec(schema, self.sort_columns) if schema is not None else []
+        yield _write_shard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, merge_runs(paths, spec))
 
 
 class WriteSplits(beam.PTransform):
@@ -273,8 +517,9 @@ class WriteSplits(beam.PTransform):
 
     Rows are sorted by ``key`` (ties broken by the other columns, see
     :func:`labdatasets.processing.transforms.sort_rows`), so the written splits
-    do not depend on the runner or on how rows were batched. Outputs the shard
-    manifests.
+    do not depend on the runner or on how rows were batched. Every report of
+    rows in and out goes into ``_ledger.json`` (:mod:`labdatasets.processing.ledger`),
+    written by the last step; outputs its path.
     """
 
     def __init__(
@@ -286,6 +531,7 @@ class WriteSplits(beam.PTransform):
         key: Sequence[str] = (),
         num_shards: int = 1,
         where: str = "",
+        spill_dir: str | None = None,
     ):
         super().__init__()
         self.out_dir = out_dir
@@ -295,23 +541,80 @@ class WriteSplits(beam.PTransform):
         self.num_shards = num_shards
         self.where = where
         self.sort_columns = list(key) or sortable_columns(features.arrow_schema())
+        self.spill_dir = spill_dir
 
     def expand(self, splits: Mapping[str, beam.PCollection]) -> beam.PCollection:
         shard_key = beam.typehints.Tuple[beam.typehints.Tuple[str, int], pa.Table]
-        keyed = [
-            pcoll
-            | f"Conform {name}"
-            >> beam.ParDo(
-                _ConformAndShard(name, self.features, self.where, self.key, self.num_shards, self.sort_columns)
-            ).with_output_types(shard_key)
-            for name, pcoll in splits.items()
+        pipeline = next(iter(splits.values())).pipeline
+        keyed = []
+        origins: dict[str, str] = {}
+        split_tallies: list[Any] = []
+        for name, pcoll in splits.items():
+            origin = getattr(pcoll, "_labdatasets_split", None)
+            if origin is not None and origin.split == name:
+                origins[name] = origin.origin
+                if all(t is not origin.tallies for t in split_tallies):
+                    split_tallies.append(origin.tallies)
+            keyed.append(
+                pcoll
+                | f"Conform {name}"
+                >> beam.ParDo(
+                    _ConformAndShard(
+                        name,
+                        self.features,
+                        self.where,
+                        self.key,
+                        self.num_shards,
+                        self.sort_columns,
+                        (origin.key, origin.salt) if origin is not None and origin.split == name else None,
+                    )
+                ).with_output_types(shard_key)
+            )
+        # No Flatten of rows on this machine: the DirectRunner materializes a Flatten's inputs in memory.
+        names = list(splits)
+        rows = [
+            pcoll | f"Rows {name}" >> beam.FlatMap(_rows_only).with_output_types(shard_key)
+            for name, pcoll in zip(names, keyed, strict=True)
         ]
+        entry = [pcoll | f"Entry tallies {name}" >> beam.FlatMap(_tallies_only) for name, pcoll in zip(names, keyed, strict=True)]
+        if self.spill_dir is None:  # a shuffle of the rows: the runner's own (Dask, Dataflow, Flink, Spark)
+            manifests = (
+                rows
+                | "Splits" >> beam.Flatten()
+                | "GroupShards" >> beam.GroupByKey()
+                | "WriteShards" >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
+            )
+        else:  # on this machine: sorted runs on disk, a shuffle of their names only, a merge per shard
+            runs = [
+                pcoll | f"SpillRuns {name}" >> beam.ParDo(_SpillRuns(self.spill_dir, self.sort_columns, RUN_ROWS))
+                for name, pcoll in zip(names, rows, strict=True)
+            ]
+            manifests = (
+                runs
+                | "Runs" >> beam.Flatten()
+                | "GroupRuns" >> beam.GroupByKey()
+                | "MergeShards" >> beam.ParDo(_MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
+            )
+        reports = [
+            pipeline | "Ledger seed" >> beam.Create([{"stage": "seed", "origins": origins}]),
+            *entry,
+            manifests | "Written" >> beam.Map(_written),
+        ]
+        for i, tallies in enumerate(split_tallies):
+            reports.append(tallies | f"Split tallies {i}" >> beam.FlatMap(_tally_dicts))
         return (
-            keyed
-            | "Splits" >> beam.Flatten()
-            | "GroupShards" >> beam.GroupByKey()
-            | "WriteShards" >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
+            reports
+            | "Reports" >> beam.Flatten()
+            | "One ledger" >> beam.Map(_keyed_by_none)
+            | "Gather" >> beam.GroupByKey()
+            | "Write ledger" >> beam.ParDo(_WriteLedger(self.out_dir))
         )
+
+
+def _tally_dicts(table: pa.Table) -> Iterator[dict[str, Any]]:
+    from labdatasets.processing.ledger import tally_records
+
+    yield from tally_records(table)
 
 
 class WriteSplit(beam.PTransform):

@@ -24,7 +24,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-__all__ = ["key_hash", "unit_interval", "assign", "split_table", "normalize_ratios"]
+__all__ = ["key_hash", "unit_interval", "assign", "assign_hashes", "split_table", "normalize_ratios"]
 
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -106,10 +106,15 @@ def normalize_ratios(ratios: Mapping[str, float]) -> dict[str, float]:
 
 def assign(table: "pa.Table", key: str | Sequence[str], ratios: Mapping[str, float], salt: str = "") -> np.ndarray:
     """The index (into ``ratios``' order) of the split each row belongs to."""
+    return assign_hashes(key_hash(table, key, salt), ratios)
+
+
+def assign_hashes(hashes: np.ndarray, ratios: Mapping[str, float]) -> np.ndarray:
+    """:func:`assign` from the rows' :func:`key_hash` values."""
     normalized = normalize_ratios(ratios)
     bounds = np.cumsum(list(normalized.values()))
     bounds[-1] = 1.0
-    return np.searchsorted(bounds, unit_interval(key_hash(table, key, salt)), side="right").astype(np.int64)
+    return np.searchsorted(bounds, unit_interval(hashes), side="right").astype(np.int64)
 
 
 def split_table(table: "pa.Table", key: str | Sequence[str], ratios: Mapping[str, float], salt: str = "") -> dict[str, "pa.Table"]:

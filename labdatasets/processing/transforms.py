@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from labdatasets.errors import ProcessingError
 from labdatasets.processing._beam_import import import_beam
-from labdatasets.processing.splitting import assign, normalize_ratios
+from labdatasets.processing.splitting import assign_hashes, key_hash, normalize_ratios
 from labdatasets.processing.tables import as_table, bucket_slices, sort_rows, sortable_columns
 
 if TYPE_CHECKING:  # the type checker reads Beam's own names
@@ -237,23 +237,45 @@ class MapColumns(beam.PTransform):
 
 # ---------------------------------------------------------------------------------------------- split
 class _SplitDoFn(beam.DoFn):
-    def __init__(self, key: str | Sequence[str], ratios: Mapping[str, float], salt: str):
+    """Rows -> ``(split index, rows)``, plus ``(-1, tally)``: what went to each split (see ledger).
+
+    One output, not tagged outputs: Beam's DaskRunner (2.77) hands every
+    consumer of a tagged output the whole output of the step, all tags mixed
+    (docs/runners.md), and a plain keyed output works the same on every runner.
+    """
+
+    def __init__(self, key: str | Sequence[str], ratios: Mapping[str, float], salt: str, origin: str):
         self.key = key
         self.ratios = dict(ratios)
         self.salt = salt
+        self.origin = origin
 
-    def process(self, element: Any) -> Iterable[Any]:
+    def process(self, element: Any) -> Iterable[tuple[int, pa.Table]]:
+        from labdatasets.processing.ledger import tally_table
+
         table = as_table(element)
         if not table.num_rows:
             return
         try:
-            index = assign(table, self.key, self.ratios, self.salt)
+            hashes = key_hash(table, self.key, self.salt)
         except KeyError as exc:
             raise ProcessingError(f"split_by_hash: {exc.args[0]}") from exc
+        index = assign_hashes(hashes, self.ratios)
+        names, counts, digests = [], [], []
         for i, name in enumerate(self.ratios):
-            part = table.filter(pa.array(index == i))
+            mask = index == i
+            part = table.filter(pa.array(mask))
             if part.num_rows:
-                yield beam.pvalue.TaggedOutput(name, part)
+                names.append(name)
+                counts.append(part.num_rows)
+                digests.append(int(hashes[mask].sum(dtype=np.uint64)))
+                yield i, part
+        yield -1, tally_table("split", names, counts, digests, origin=self.origin)
+
+
+def _only(element: tuple[int, pa.Table], index: int) -> Iterator[pa.Table]:
+    if element[0] == index:
+        yield element[1]
 
 
 def split_by_hash(
@@ -269,13 +291,38 @@ def split_by_hash(
     The same key value always goes to the same split (across runs, runners and
     machines); change ``salt`` to draw a different, equally stable split.
 
+    The build checks its output against what this step assigned: every row
+    that entered a split is written exactly once, in that split (see
+    :mod:`labdatasets.processing.ledger`).
+
     Example::
 
         return P.split_by_hash(rows, key="id", ratios={"train": 0.8, "validation": 0.1, "test": 0.1})
     """
+    from labdatasets.processing.ledger import new_origin
+
     normalize_ratios(ratios)
-    outputs = pcoll | label >> beam.ParDo(_SplitDoFn(key, ratios, salt)).with_outputs(*ratios)
-    return {name: outputs[name] for name in ratios}
+    origin = new_origin()
+    assigned = pcoll | label >> beam.ParDo(_SplitDoFn(key, ratios, salt, origin)).with_output_types(KEYED_TABLE)
+    tallies = assigned | f"{label} tally" >> beam.FlatMap(_only, -1).with_output_types(pa.Table)
+    outputs = {}
+    for i, name in enumerate(ratios):
+        out = assigned | f"{label} {name}" >> beam.FlatMap(_only, i).with_output_types(pa.Table)
+        # WriteSplits finds the assignment's tally through this attribute when it writes this very PCollection
+        out._labdatasets_split = SplitOrigin(origin, name, key, salt, tallies)
+        outputs[name] = out
+    return outputs
+
+
+class SplitOrigin:
+    """Where a split's PCollection came from: ``split_by_hash``'s assignment and its tallies."""
+
+    def __init__(self, origin: str, split: str, key: str | Sequence[str], salt: str, tallies: beam.PCollection):
+        self.origin = origin
+        self.split = split
+        self.key = key
+        self.salt = salt
+        self.tallies = tallies
 
 
 # ---------------------------------------------------------------------------------------------- by key

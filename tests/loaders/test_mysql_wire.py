@@ -190,3 +190,22 @@ def test_out_of_sequence_packets_are_refused():
     broken = data[:9] + bytes([9]) + data[10:]  # the second packet's sequence number (4 + 2 + 3)
     with pytest.raises(_mysql_wire.WireProtocolError, match="sequence"):
         read_all(broken, 4096, 1)
+
+
+def test_connections_it_cannot_read_are_left_to_pymysql(mysql_database, snapshots, tmp_path):
+    """Text in another character set (or a PyMySQL without the parts it uses) falls back to PyMySQL's reader."""
+    url = sqlalchemy.engine.make_url(mysql_database)
+    conn = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+                           database=url.database, charset="latin1")
+    try:
+        assert not _mysql_wire.supported(conn)
+        conn.encoding = "utf8"  # the Python codec PyMySQL gives a utf8mb4 connection
+        assert _mysql_wire.supported(conn)
+        del conn._next_seq_id
+        assert not _mysql_wire.supported(conn)
+    finally:
+        conn.close()
+    execute(mysql_database, "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(10))", "INSERT INTO t VALUES (1, 'café')")
+    latin1 = mysql_database + "?charset=latin1"
+    pin = SQLSource("SELECT * FROM t ORDER BY id", url=latin1, fast=False).pin(make_ctx(snapshots, tmp_path))
+    assert read_pinned(pin, snapshots).column("name").to_pylist() == ["café"]

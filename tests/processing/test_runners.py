@@ -72,6 +72,7 @@ def test_a_build_whose_output_goes_through_beams_s3_filesystem(make_builder, s3_
     written = [v["Key"] for v in versions]
     names = sorted(k.rsplit("/", 1)[-1] for k in written)
     assert names == [
+        "_ledger.json",
         "toy_s3out-test-00000-of-00001.parquet",
         "toy_s3out-test-00000-of-00001.parquet.json",
         "toy_s3out-train-00000-of-00001.parquet",
