@@ -5,11 +5,24 @@ service account uses (``POST /token``), spreadsheet metadata
 (``GET /v4/spreadsheets/<id>``) and values (``GET /v4/spreadsheets/<id>/values/<range>``),
 with Google's error bodies, A1 ranges, and the Sheets habit of leaving out
 trailing empty cells and rows. Every API call must carry the issued token.
+
+By hand (to try a ``SheetsSource`` builder without a Google account), serve CSV
+files as worksheets until Ctrl-C::
+
+    python -m tests.sheets_server --sheet SHEETKEY/Labels=dummy_data/labels.csv \
+        --credentials /tmp/sheets-sa.json
+
+It prints the two variables to export in the shell that runs ``labdatasets pin``
+or ``load`` (``GOOGLE_APPLICATION_CREDENTIALS`` for a throwaway service account
+whose tokens the server issues, and ``LABDATASETS_SHEETS_ENDPOINT``); the builder's
+``SheetsSource("SHEETKEY", worksheet="Labels")`` then reads the CSV's cells.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
+import csv
 import json
 import re
 import secrets
@@ -186,3 +199,43 @@ def service_account_info(token_uri: str) -> dict[str, Any]:
         "client_id": "100000000000000000001",
         "token_uri": token_uri,
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve CSV files as worksheets on 127.0.0.1 until interrupted (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m tests.sheets_server", description=main.__doc__)
+    parser.add_argument(
+        "--sheet", action="append", default=[], metavar="KEY/WORKSHEET=FILE.csv",
+        help="serve FILE.csv as worksheet WORKSHEET of spreadsheet KEY (repeat for more)",
+    )
+    parser.add_argument(
+        "--credentials", required=True, metavar="PATH", help="where to write the throwaway service-account key file"
+    )
+    args = parser.parse_args(argv)
+    server = SheetsServer()
+    books: dict[str, dict[str, list[list[Any]]]] = {}
+    for spec in args.sheet:
+        target, sep, path = spec.partition("=")
+        key, slash, worksheet = target.partition("/")
+        if not (sep and slash and key and worksheet and path):
+            parser.error(f"--sheet takes KEY/WORKSHEET=FILE.csv, got {spec!r}")
+        with open(path, newline="", encoding="utf-8") as fh:
+            books.setdefault(key, {})[worksheet] = [list(row) for row in csv.reader(fh)]
+    for key, sheets in books.items():
+        server.add(key, key, sheets)
+    with open(args.credentials, "w", encoding="utf-8") as fh:
+        json.dump(service_account_info(f"{server.url}/token"), fh)
+    server.start()
+    print(f"export GOOGLE_APPLICATION_CREDENTIALS={args.credentials}")
+    print(f"export LABDATASETS_SHEETS_ENDPOINT={server.url}")
+    print("Serving " + ", ".join(f"{k}/{w}" for k, s in books.items() for w in s) + "; Ctrl-C stops.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

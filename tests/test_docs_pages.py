@@ -36,3 +36,17 @@ def test_the_configuration_reference_names_every_variable_the_code_reads():
     assert not missing, f"docs/configuration.md does not document {missing}"
     for key in config._KEYS:
         assert f"| `{key}` |" in reference
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_list_datasets_examples_show_what_it_returns(page):
+    import ast
+
+    import labdatasets
+
+    shown = re.findall(r"labdatasets\.list_datasets\(\)\s*#\s*(\[.*?\])", page.read_text("utf-8"))
+    for example in shown:
+        assert ast.literal_eval(example) == labdatasets.list_datasets(), (
+            f"{page.relative_to(REPO)} shows list_datasets() returning {example}; it returns "
+            f"{labdatasets.list_datasets()} (update the example when adding a dataset)"
+        )

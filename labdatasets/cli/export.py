@@ -26,8 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import labdatasets
-    from labdatasets.prepared.export import export_tfds
+    from labdatasets.prepared.export import export_tfds, require_export_dependencies
 
+    require_export_dependencies(args.format)  # before a build that could not be exported
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
     b.download_and_prepare(progress=not args.quiet)
     path = export_tfds(b, data_dir=args.out, file_format=args.format, progress=not args.quiet)

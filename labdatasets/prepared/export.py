@@ -16,7 +16,11 @@ storage of record::
 labdatasets, :meth:`labdatasets.Dataset.to_tf` needs no export.
 
 Rows keep our order (tfds shuffling is disabled), so row ``i`` is the same in
-both. tf.Example has no nulls: a null float becomes NaN, a null text or bytes
+both, with the same values: tf.Example stores floats as float32 and integers as
+int64, so ``float64`` and ``uint64`` columns (and tensors and sequences of them)
+are written as tfds ``Tensor`` features with raw-bytes encoding, which tfds
+decodes to exactly the values we hold; every other type fits tf.Example as it is.
+tf.Example has no nulls: a null float becomes NaN, a null text or bytes
 value ``""`` and a null sequence ``[]``; a null integer, boolean or image stops
 the export with the column and row named. Dates, timestamps and decimals have no
 tfds feature: cast them in the processing.
@@ -45,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.info import DatasetInfo
     from labdatasets.features import Feature, Features
 
-__all__ = ["export_tfds", "tfds_features", "FILE_FORMATS", "MARKER"]
+__all__ = ["export_tfds", "tfds_features", "require_export_dependencies", "FILE_FORMATS", "MARKER"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ MARKER = "labdatasets_export.json"
 _NUMERIC = {
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",
 }
+# what tf.Example cannot hold exactly (its float_list is float32, its int64_list signed): stored as raw bytes
+_RAW_BYTES = {"float64", "uint64"}
 
 
 def _tfds() -> Any:
@@ -62,6 +68,30 @@ def _tfds() -> Any:
     except ImportError as exc:
         raise MissingDependencyError.for_extra("tensorflow-datasets", "tf", "Exporting to tensorflow-datasets") from exc
     return tfds
+
+
+def require_export_dependencies(file_format: str = "array_record") -> None:
+    """Raise :class:`MissingDependencyError` naming the ``[tf]`` extra if an export could not run here.
+
+    Called before anything is built, so that a missing package is said first.
+    """
+    _tfds()
+    if file_format == "tfrecord":
+        import importlib.util
+
+        if importlib.util.find_spec("tensorflow") is None:
+            raise MissingDependencyError.for_extra("tensorflow", "tf", "Exporting to tfds as TFRecord")
+
+
+def _numeric(tfds: Any, dtype: str, shape: tuple[Any, ...]) -> Any:
+    """A tfds feature that gives back exactly our values of ``dtype``."""
+    import numpy as np
+
+    if dtype in _RAW_BYTES:
+        return tfds.features.Tensor(shape=shape, dtype=np.dtype(dtype), encoding=tfds.features.Encoding.BYTES)
+    if not shape:
+        return tfds.features.Scalar(dtype=np.dtype(dtype))
+    return tfds.features.Tensor(shape=shape, dtype=np.dtype(dtype))
 
 
 def _feature(tfds: Any, name: str, feature: "Feature") -> Any:
@@ -78,10 +108,10 @@ def _feature(tfds: Any, name: str, feature: "Feature") -> Any:
     if kind == "sequence":
         return tfds.features.Sequence(_feature(tfds, name, feature.feature), length=feature.length)  # type: ignore[attr-defined]
     if kind == "tensor":
-        return tfds.features.Tensor(shape=feature.shape, dtype=np.dtype(feature.dtype))  # type: ignore[attr-defined]
+        return _numeric(tfds, feature.dtype, feature.shape)  # type: ignore[attr-defined]
     dtype = getattr(feature, "dtype", "")
     if dtype in _NUMERIC:
-        return tfds.features.Scalar(dtype=np.dtype("bool" if dtype == "bool" else dtype))
+        return _numeric(tfds, dtype, ())
     if dtype in ("string", "large_string"):
         return tfds.features.Text()
     if dtype in ("binary", "large_binary"):
@@ -135,15 +165,15 @@ def _examples(info: "DatasetInfo", split: str, where: str) -> Iterator[tuple[int
     from labdatasets.prepared.dataset import read_split
 
     features = info.features
-    tensors = {n: f.shape for n, f in features.items() if f.kind == "tensor"}  # type: ignore[attr-defined]
+    tensors = {n: (f.shape, f.dtype) for n, f in features.items() if f.kind == "tensor"}  # type: ignore[attr-defined]
     import pyarrow as pa
 
     index = 0
     for batch in read_split(info, split).iter_batches(8192):
         table = _fill_nulls(pa.Table.from_batches([batch]), features, info.key_columns, where)
         for row in table.to_pylist():
-            for name, shape in tensors.items():
-                row[name] = np.asarray(row[name]).reshape(shape)
+            for name, (shape, dtype) in tensors.items():
+                row[name] = np.asarray(row[name], dtype=dtype).reshape(shape)
             yield index, row
             index += 1
 
@@ -208,6 +238,7 @@ def export_tfds(
     """
     if file_format not in FILE_FORMATS:
         raise ValueError(f"file_format must be one of {', '.join(FILE_FORMATS)}, got {file_format!r}")
+    require_export_dependencies(file_format)
     info = builder.prepared_info()
     if info is None:
         raise PreparedDataError(

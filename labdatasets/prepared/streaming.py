@@ -204,12 +204,22 @@ def shard_pieces(rng: RowRange) -> Iterator[tuple["ShardInfo", int, int]]:
 
 
 def _row_group_batches(
-    path: Path, lo: int, hi: int, columns: list[str] | None, *, expected_rows: int | None = None, full_name: str = ""
+    path: Path,
+    lo: int,
+    hi: int,
+    columns: list[str] | None,
+    batch_size: int,
+    *,
+    expected_rows: int | None = None,
+    full_name: str = "",
 ) -> Iterator["pa.RecordBatch"]:
-    """Rows ``[lo, hi)`` of one Parquet file, read one row group at a time."""
-    import pyarrow.parquet as pq
+    """Rows ``[lo, hi)`` of one Parquet file, streamed one row group at a time in batches of ``batch_size``.
 
+    Checked like every read (:mod:`labdatasets.prepared.integrity`): page checksums, the row count, and
+    any reader failure becomes a PreparedDataError naming the file.
+    """
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from labdatasets.prepared.integrity import damaged
 
@@ -222,10 +232,14 @@ def _row_group_batches(
                 n = pf.metadata.row_group(group).num_rows
                 g_lo, g_hi = max(lo, row), min(hi, row + n)
                 if g_lo < g_hi:
-                    table = pf.read_row_group(group, columns=columns)
-                    table = table.slice(g_lo - row, g_hi - g_lo)
-                    yield from table.to_batches()
-                    del table
+                    position = row
+                    for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns, use_threads=True):
+                        b_lo, b_hi = max(g_lo, position), min(g_hi, position + batch.num_rows)
+                        if b_lo < b_hi:
+                            yield batch if (b_lo, b_hi) == (position, position + batch.num_rows) else batch.slice(b_lo - position, b_hi - b_lo)
+                        position += batch.num_rows
+                        if position >= g_hi:
+                            break
                 row += n
                 if row >= hi:
                     break
@@ -284,7 +298,7 @@ class IterableDataset:
             for shard, lo, hi in shard_pieces(rng):
                 path = self._shards.path(shard)
                 for batch in _row_group_batches(
-                    path, lo, hi, columns, expected_rows=shard.num_rows, full_name=self.info.full_name
+                    path, lo, hi, columns, batch_size, expected_rows=shard.num_rows, full_name=self.info.full_name
                 ):
                     while batch.num_rows:
                         take = min(batch.num_rows, batch_size - pending_rows)

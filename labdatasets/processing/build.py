@@ -37,7 +37,7 @@ from labdatasets.stores.hashing import CHUNK, sha256_file
 from labdatasets.pinning.record import utc_now
 from labdatasets.processing.fingerprint import content_fingerprint
 from labdatasets.processing.ledger import LEDGER_FILENAME, check_ledger
-from labdatasets.present.progress import Stage, counter_bar
+from labdatasets.present.progress import BuildBar, Stage
 from labdatasets.prepared import folder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -206,6 +206,14 @@ def _build_locked(
     if record is None:
         with stage(f"pin {builder.full_name}"):
             record = builder.pin(progress=progress)
+        written = Path(record.path or builder.pin_record_path())
+        if (builder.settings.home / "pins") not in written.parents:  # pin itself says where a machine-only record went
+            logger.warning(
+                "%s had no pin record, so it was pinned now: the record was written to %s. Commit that file (with "
+                "the builder): it is what names this version's data for everyone else; until then only this "
+                "machine can build it.",
+                builder.full_name, written,
+            )
     store = snapshots_for(builder)
     if not local and store.primary.uri.startswith("file://"):
         logger.warning(
@@ -231,16 +239,17 @@ def _build_locked(
             # a local Beam runner sorts on this machine's disk rather than shuffling rows in memory
             spill_dir=tmp / ".spill" if runner.lower() in LOCAL_RUNNERS else None,
         )
-        with stage(f"build {builder.full_name} on {runner}"):
-            with counter_bar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress):
-                splits = _run_pipeline(job)
-        manifests, ledger = _collect(job, tmp, staged=staging is not None, progress=progress)
-        check_ledger(ledger, splits=splits, runner=runner, where=builder.full_name)
-        with stage(f"fingerprint {builder.full_name}"):
-            info = _finalize(processing, record, declared, tmp, splits, manifests)
-        _check_against_output_record(builder, record, info)
-        (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
-        folder.move_into_place(tmp, final, overwrite=overwrite)
+        with BuildBar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress) as bar:
+            with stage(f"build {builder.full_name} on {runner}"):
+                splits = _run_pipeline_here_or_isolated(job, builder)
+            bar.stage("fingerprint")
+            manifests, ledger = _collect(job, tmp, staged=staging is not None, progress=progress)
+            check_ledger(ledger, splits=splits, runner=runner, where=builder.full_name)
+            with stage(f"fingerprint {builder.full_name}"):
+                info = _finalize(processing, record, declared, tmp, splits, manifests)
+            _check_against_output_record(builder, record, info)
+            (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
+            folder.move_into_place(tmp, final, overwrite=overwrite)
     logger.info("prepared %s in %s", builder.full_name, final)
     return final
 
@@ -344,6 +353,13 @@ def _by_value_modules(builder: "DatasetBuilder") -> list[Any]:
     ]
 
 
+def _run_pipeline_here_or_isolated(job: _Job, builder: "DatasetBuilder") -> list[str]:
+    from labdatasets.processing.isolated import in_ipython, run_pipeline_in_child
+
+    # in IPython (a notebook), Beam turns interactive: the pipeline runs in a child process there
+    return run_pipeline_in_child(job, builder) if in_ipython() else _run_pipeline(job)
+
+
 def _run_pipeline(job: _Job) -> list[str]:
     from labdatasets.processing._beam_import import import_beam
 
@@ -360,7 +376,12 @@ def _run_pipeline(job: _Job) -> list[str]:
     if job.progress_dir is not None and not logger.isEnabledFor(logging.DEBUG) and not _option(flags, "default_sdk_harness_log_level"):
         flags.append("--default_sdk_harness_log_level=ERROR")  # worker subprocesses log to our stderr otherwise
     options = PipelineOptions(flags)
-    pipeline = beam.Pipeline(options=options)
+    runner = None
+    if (_option(flags, "runner") or "").lower() in ("directrunner", "direct"):
+        from labdatasets.processing.direct import direct_runner
+
+        runner = direct_runner(options)
+    pipeline = beam.Pipeline(runner=runner, options=options)
     if job.progress_dir is not None:
         job.progress_dir.mkdir(parents=True, exist_ok=True)
     sources = PinnedSources(
@@ -389,6 +410,7 @@ def _run_pipeline(job: _Job) -> list[str]:
         num_shards=builder.NUM_SHARDS,
         where=builder.full_name,
         spill_dir=str(job.spill_dir) if job.spill_dir is not None else None,
+        progress_dir=str(job.progress_dir) if job.progress_dir else None,
     )
     beam_logger = logging.getLogger("apache_beam")
     level = beam_logger.level

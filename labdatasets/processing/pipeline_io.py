@@ -192,6 +192,7 @@ class _ConformAndShard(beam.DoFn):
         num_shards: int,
         sort_columns: Sequence[str],
         origin: tuple[Any, str] | None = None,
+        progress_dir: str | None = None,
     ):
         self.split = split
         self.features = features
@@ -200,6 +201,15 @@ class _ConformAndShard(beam.DoFn):
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
         self.origin = origin  # (split key, salt) of split_by_hash when the rows come straight from it
+        self.progress_dir = progress_dir  # rows leaving the processing are counted there (a local build's bar)
+        self._progress: Any = None
+
+    def setup(self) -> None:
+        self._progress = _counter(self.progress_dir, "CONFORMED_DIR")
+
+    def finish_bundle(self) -> None:
+        if self._progress is not None:
+            self._progress.flush()
 
     def process(self, element: Any) -> Iterator[tuple[tuple[str, int], pa.Table]]:
         from labdatasets.processing.ledger import key_digest, tally_table
@@ -213,6 +223,8 @@ class _ConformAndShard(beam.DoFn):
             split_key, salt = self.origin
             split_digest = int(key_hash(table, split_key, salt).sum(dtype=np.uint64))
         table = self.features.conform(table, where=self.where, key=self.key)
+        if self._progress is not None:
+            self._progress.add(table.num_rows)
         yield (self.split, -1), tally_table(
             "entry", [self.split], [table.num_rows], [key_digest(table, self.sort_columns)], split_digests=[split_digest]
         )
@@ -420,33 +432,54 @@ def _write_manifest(out_dir: str, manifest: dict[str, Any]) -> None:
         fh.write(json.dumps(manifest).encode("utf-8"))
 
 
-def _write_shard(out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], split: str, index: int, tables: Iterable[pa.Table]) -> dict[str, Any]:
+def _counter(progress_dir: str | None, which: str) -> Any:
+    """A :class:`~labdatasets.present.progress.CounterFile` in one subfolder of the build's progress folder."""
+    if not progress_dir:
+        return None
+    from labdatasets.present import progress
+
+    return progress.CounterFile(os.path.join(progress_dir, getattr(progress, which)))
+
+
+def _write_shard(
+    out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], split: str, index: int,
+    tables: Iterable[pa.Table], progress: Any = None,
+) -> dict[str, Any]:
     filename = shard_filename(dataset, split, index, num_shards)
     writer = ShardWriter(out_dir, filename, split=split, index=index, sort_columns=sort_columns, fingerprint=num_shards == 1)
     try:
         for table in tables:
             writer.write(table)
+            if progress is not None:
+                progress.add(table.num_rows)
         manifest = writer.close()
     except BaseException:
         writer.abort()
         raise
     _write_manifest(out_dir, manifest)
+    if progress is not None:
+        progress.flush()
     return manifest
 
 
 class _WriteShard(beam.DoFn):
     """``((split, shard), tables)`` after a shuffle -> the shard sorted in memory and written."""
 
-    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str]):
+    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], progress_dir: str | None = None):
         self.out_dir = out_dir
         self.dataset = dataset
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
+        self.progress_dir = progress_dir  # rows written are counted there (a local build's bar)
+        self._progress: Any = None
+
+    def setup(self) -> None:
+        self._progress = _counter(self.progress_dir, "WRITTEN_DIR")
 
     def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[dict[str, Any]]:
         (split, index), tables = keyed
         table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
-        yield _write_shard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, [table])
+        yield _write_shard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, [table], self._progress)
 
 
 class _SpillRuns(beam.DoFn):
@@ -495,11 +528,16 @@ class _SpillRuns(beam.DoFn):
 class _MergeShard(beam.DoFn):
     """``((split, shard), runs)`` -> the runs merged by key, written as the shard (see spill)."""
 
-    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str]):
+    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], progress_dir: str | None = None):
         self.out_dir = out_dir
         self.dataset = dataset
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
+        self.progress_dir = progress_dir  # rows written are counted there (a local build's bar)
+        self._progress: Any = None
+
+    def setup(self) -> None:
+        self._progress = _counter(self.progress_dir, "WRITTEN_DIR")
 
     def process(self, keyed: tuple[tuple[str, int], Iterable[tuple[str, int]]]) -> Iterator[dict[str, Any]]:
         from labdatasets.processing.spill import merge_runs, sort_spec
@@ -508,7 +546,10 @@ class _MergeShard(beam.DoFn):
         paths = sorted(path for path, _ in runs)  # a fixed order: ties between equal rows never depend on arrival
         schema = pa.ipc.open_file(paths[0]).schema if paths else None
         spec = sort_spec(schema, self.sort_columns) if schema is not None else []
-        yield _write_shard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, merge_runs(paths, spec))
+        yield _write_shard(
+            self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, merge_runs(paths, spec),
+            self._progress,
+        )
 
 
 class WriteSplits(beam.PTransform):
@@ -532,6 +573,7 @@ class WriteSplits(beam.PTransform):
         num_shards: int = 1,
         where: str = "",
         spill_dir: str | None = None,
+        progress_dir: str | None = None,
     ):
         super().__init__()
         self.out_dir = out_dir
@@ -542,6 +584,7 @@ class WriteSplits(beam.PTransform):
         self.where = where
         self.sort_columns = list(key) or sortable_columns(features.arrow_schema())
         self.spill_dir = spill_dir
+        self.progress_dir = progress_dir  # rows processed and written are counted there (a local build's bar)
 
     def expand(self, splits: Mapping[str, beam.PCollection]) -> beam.PCollection:
         shard_key = beam.typehints.Tuple[beam.typehints.Tuple[str, int], pa.Table]
@@ -567,6 +610,7 @@ class WriteSplits(beam.PTransform):
                         self.num_shards,
                         self.sort_columns,
                         (origin.key, origin.salt) if origin is not None and origin.split == name else None,
+                        self.progress_dir,
                     )
                 ).with_output_types(shard_key)
             )
@@ -582,7 +626,8 @@ class WriteSplits(beam.PTransform):
                 rows
                 | "Splits" >> beam.Flatten()
                 | "GroupShards" >> beam.GroupByKey()
-                | "WriteShards" >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
+                | "WriteShards"
+                >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir))
             )
         else:  # on this machine: sorted runs on disk, a shuffle of their names only, a merge per shard
             runs = [
@@ -593,7 +638,8 @@ class WriteSplits(beam.PTransform):
                 runs
                 | "Runs" >> beam.Flatten()
                 | "GroupRuns" >> beam.GroupByKey()
-                | "MergeShards" >> beam.ParDo(_MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns))
+                | "MergeShards"
+                >> beam.ParDo(_MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir))
             )
         reports = [
             pipeline | "Ledger seed" >> beam.Create([{"stage": "seed", "origins": origins}]),

@@ -135,3 +135,38 @@ def test_bad_credentials_are_an_auth_error(sheets_env, ctx, monkeypatch, tmp_pat
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "bad.json"))
     with pytest.raises(SourceAuthError, match="GOOGLE_APPLICATION_CREDENTIALS"):
         SheetsSource(key).pin(ctx)
+
+
+def test_the_server_run_by_hand_serves_a_csv_to_a_sheets_source(ctx, snapshots, tmp_path, monkeypatch):
+    """``python -m tests.sheets_server`` as the authoring guide tells a newcomer to run it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    csv_file = tmp_path / "labels.csv"
+    csv_file.write_text("sample_id,label\nS-001,cat\nS-002,dog\n")
+    credentials = tmp_path / "sa.json"
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.sheets_server", "--sheet", f"KEY1/Labels={csv_file}", "--credentials", str(credentials)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )
+    try:
+        assert server.stdout is not None
+        exports = dict(server.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(2))
+        assert "Serving KEY1/Labels" in server.stdout.readline()
+        assert exports["GOOGLE_APPLICATION_CREDENTIALS"] == str(credentials)
+        assert exports["LABDATASETS_SHEETS_ENDPOINT"].startswith("http://127.0.0.1:")
+        for name, value in exports.items():
+            monkeypatch.setenv(name, value)
+        pin = SheetsSource("KEY1", worksheet="Labels").pin(ctx)
+        assert read_pinned(pin, snapshots).to_pylist() == [
+            {"sample_id": "S-001", "label": "cat"},
+            {"sample_id": "S-002", "label": "dog"},
+        ]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=60)
+    assert server.returncode == 0

@@ -140,3 +140,146 @@ def test_what_tfds_cannot_hold_is_named(make_builder):
 
     with pytest.raises(ProcessingError, match=r"column 'when' \(timestamp\[us\]\) has no tensorflow-datasets feature"):
         tfds_features(F.Features({"when": F.Value("timestamp[us]")}))
+
+
+ALL_TYPES_BUILDER = '''
+import labdatasets as lds
+from labdatasets import features as F, loaders, processing as P
+
+
+class Builder(lds.DatasetBuilder):
+    """One column of every feature type, for the tfds round trip."""
+
+    name = "toy_all_types"
+    VERSION = "1.0.0"
+    RELEASE_NOTES = {"1.0.0": "every type"}
+
+    def _info(self):
+        return lds.DatasetInfo(
+            features=F.Features({
+                "id": F.Value("int64", nullable=False),
+                "i8": F.Value("int8"), "i16": F.Value("int16"), "i32": F.Value("int32"), "i64": F.Value("int64"),
+                "u8": F.Value("uint8"), "u16": F.Value("uint16"), "u32": F.Value("uint32"), "u64": F.Value("uint64"),
+                "f16": F.Value("float16"), "f32": F.Value("float32"), "f64": F.Value("float64"),
+                "flag": F.Value("bool"),
+                "text": F.Text(),
+                "raw": F.Value("binary"),
+                "label": F.ClassLabel(names=["cat", "dog", "bird"]),
+                "image": F.Image(encoding="png", shape=(3, 4, 3)),
+                "seq_f64": F.Sequence(F.Value("float64")),
+                "seq_i32": F.Sequence(F.Value("int32")),
+                "seq_text": F.Sequence(F.Text()),
+                "tensor_f64": F.Tensor(shape=(2, 3), dtype="float64"),
+                "tensor_u8": F.Tensor(shape=(2, 2), dtype="uint8"),
+            }),
+            key="id",
+        )
+
+    def _sources(self):
+        return {"rows": loaders.LocalSource("data/rows.parquet")}
+
+    def _process(self, sources):
+        return P.split_by_hash(sources["rows"], key="id", ratios={"train": 0.5, "test": 0.5})
+'''
+
+
+def _all_types_table():
+    """Values at the edges of every type: what float32 or int64 storage would change."""
+    import io as _io
+
+    import pyarrow as pa
+    from PIL import Image
+
+    def png(seed: int) -> bytes:
+        pixels = np.random.default_rng(seed).integers(0, 256, size=(3, 4, 3), dtype=np.uint8)
+        buf = _io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="PNG")
+        return buf.getvalue()
+
+    n = 40
+    rng = np.random.default_rng(7)
+    f64 = rng.standard_normal(n) * 1e3
+    f64[:4] = [0.1, 1 / 3, 1e300, -2.2250738585072014e-308]  # none of these survive float32
+    u64 = rng.integers(0, 2**63, n, dtype=np.uint64) * np.uint64(2)
+    u64[:2] = [2**64 - 1, 2**63 + 1]  # beyond int64
+    columns = {
+        "id": pa.array(np.arange(n, dtype=np.int64)),
+        "i8": pa.array(rng.integers(-128, 128, n, dtype=np.int8)),
+        "i16": pa.array(rng.integers(-(2**15), 2**15, n, dtype=np.int16)),
+        "i32": pa.array(rng.integers(-(2**31), 2**31, n, dtype=np.int32)),
+        "i64": pa.array(np.r_[[-(2**63), 2**63 - 1], rng.integers(-(2**62), 2**62, n - 2)].astype(np.int64)),
+        "u8": pa.array(rng.integers(0, 256, n, dtype=np.uint8)),
+        "u16": pa.array(rng.integers(0, 2**16, n, dtype=np.uint16)),
+        "u32": pa.array(rng.integers(0, 2**32, n, dtype=np.uint32)),
+        "u64": pa.array(u64),
+        "f16": pa.array(rng.standard_normal(n).astype(np.float16)),
+        "f32": pa.array((rng.standard_normal(n) * 1e5).astype(np.float32)),
+        "f64": pa.array(f64),
+        "flag": pa.array(rng.integers(0, 2, n).astype(bool)),
+        "text": pa.array([f"row {i} \u00e9\u6f22" for i in range(n)]),
+        "raw": pa.array([bytes([i, 0, 255 - i]) for i in range(n)], pa.binary()),
+        "label": pa.array(rng.integers(0, 3, n), pa.int64()),
+        "image": pa.array([png(i) for i in range(n)], pa.binary()),
+        "seq_f64": pa.array([list(rng.standard_normal(i % 4) / 3) for i in range(n)], pa.list_(pa.float64())),
+        "seq_i32": pa.array([list(range(i % 3)) for i in range(n)], pa.list_(pa.int32())),
+        "seq_text": pa.array([[f"t{j}" for j in range(i % 3)] for i in range(n)], pa.list_(pa.string())),
+        "tensor_f64": pa.array([list(rng.standard_normal(6) / 7) for _ in range(n)], pa.list_(pa.float64(), 6)),
+        "tensor_u8": pa.array([list(rng.integers(0, 256, 4)) for _ in range(n)], pa.list_(pa.uint8(), 4)),
+    }
+    return pa.table(columns)
+
+
+def _assert_same(name: str, feature, theirs, ours) -> None:
+    """tfds's value equals ours exactly (text comes back as UTF-8 bytes, images as pixels)."""
+    import io as _io
+
+    from PIL import Image
+
+    if feature.kind == "image":
+        assert np.array_equal(np.asarray(theirs), np.asarray(Image.open(_io.BytesIO(ours)))), name
+    elif feature.kind == "text" or getattr(feature, "dtype", "") == "string":
+        assert theirs == ours.encode(), (name, theirs, ours)
+    elif feature.kind == "sequence" and feature.feature.kind == "text":
+        assert [bytes(t) for t in theirs] == [t.encode() for t in ours], (name, theirs, ours)
+    elif getattr(feature, "dtype", "") == "binary":
+        assert theirs == ours, (name, theirs, ours)
+    elif feature.kind == "tensor":
+        got = np.asarray(theirs)
+        assert got.dtype == np.dtype(feature.dtype) and got.shape == feature.shape, (name, got.dtype, got.shape)
+        assert got.ravel().tolist() == list(ours), (name, got, ours)
+    elif feature.kind == "sequence":
+        assert np.asarray(theirs).tolist() == list(ours), (name, theirs, ours)
+    else:
+        assert np.asarray(theirs).tolist() == ours, (name, theirs, ours)  # bool, ints, floats, class labels
+
+
+def test_every_feature_type_round_trips_exactly_through_tfds(make_builder, lab_home):
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(_all_types_table(), buf)
+    cls = make_builder.write("toy_all_types", ALL_TYPES_BUILDER, {"data/rows.parquet": buf.getvalue()})
+    b = cls()
+    b.download_and_prepare(progress=False)
+    path = export_tfds(b, progress=False)
+
+    written = json.loads((path / "features.json").read_text())
+    assert "float64" in json.dumps(written) and "uint64" in json.dumps(written)
+    reader = tfds.builder_from_directory(str(path))
+    features = b.info.features
+    checked = 0
+    for split in ("train", "test"):
+        source = reader.as_data_source(split=split)
+        ours = our_rows("toy_all_types:1.0.0", split)
+        assert len(source) == len(ours) > 0
+        for i, row in enumerate(ours):
+            theirs = source[i]
+            assert set(theirs) == set(features)
+            for name, feature in features.items():
+                _assert_same(name, feature, theirs[name], row[name])
+                checked += 1
+    assert checked == 40 * len(features)
+    # the float64 and uint64 values that float32/int64 storage would change are among them
+    all_rows = {r["id"]: r for s in ("train", "test") for r in our_rows("toy_all_types:1.0.0", s)}
+    assert {all_rows[0]["f64"], all_rows[2]["f64"], all_rows[0]["u64"]} == {0.1, 1e300, 2**64 - 1}
+

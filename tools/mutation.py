@@ -1,0 +1,124 @@
+"""Mutation testing of chosen labdatasets modules with mutmut (3.x); prints the score and the survivors.
+
+Too slow for every CI run; run it by hand (``pip install -e .[dev]``)::
+
+    python tools/mutation.py labdatasets/naming.py=tests/test_naming.py,tests/properties/test_naming_properties.py
+    python tools/mutation.py --default            # the data-path sample below
+
+Each argument is ``module.py=test_file[,test_file...]``. The run happens in a
+temporary copy of the repository (mutmut writes a ``mutants/`` folder and
+reads its settings from ``setup.cfg``), so the working tree is never changed.
+Mutants listed in ``tools/mutation_equivalents.txt`` (one per line:
+``mutant_name  reason``; ``#`` starts a comment) are equivalent to the
+original and are neither counted nor reported again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KILLED = ("killed", "timeout", "caught by type check")
+EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.txt"
+COPY = ("labdatasets", "loaders", "datasets", "snapshots", "tests", "setup.cfg", "setup.py", "pyproject.toml")
+DEFAULT = {
+    "labdatasets/naming.py": ["tests/test_naming.py", "tests/properties/test_naming_properties.py"],
+    "labdatasets/splits.py": ["tests/test_splits.py", "tests/properties/test_splits_properties.py"],
+    "labdatasets/processing/splitting.py": ["tests/properties/test_splitting_properties.py"],
+    "labdatasets/processing/fingerprint.py": ["tests/properties/test_fingerprint_properties.py"],
+}
+
+
+def read_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
+    """``{mutant name: reason}`` from the equivalents file (missing file: none)."""
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, reason = line.partition(" ")
+            out[name] = reason.strip()
+    return out
+
+
+def parse_targets(specs: list[str]) -> dict[str, list[str]]:
+    targets: dict[str, list[str]] = {}
+    for spec in specs:
+        module, sep, tests = spec.partition("=")
+        if not sep or not module.endswith(".py") or not tests:
+            raise SystemExit(f"mutation: expected module.py=test_file[,test_file], got {spec!r}")
+        targets[module] = [t for t in tests.split(",") if t]
+    return targets
+
+
+def _workspace(targets: dict[str, list[str]]) -> Path:
+    work = Path(tempfile.mkdtemp(prefix="labdatasets-mutation-"))
+    ignore = shutil.ignore_patterns(".venv", "__pycache__", ".hypothesis", "mutants", "*.egg-info")
+    for name in COPY:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, work / name, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, work / name)
+    tests = sorted({t for files in targets.values() for t in files})
+    section = (
+        "\n[mutmut]\nsource_paths = labdatasets\n"
+        + "only_mutate =\n" + "".join(f"    {m}\n" for m in targets)
+        + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in tests)
+        + "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n"
+        + "also_copy =\n    tests\n    loaders\n    datasets\n"
+    )
+    with open(work / "setup.cfg", "a", encoding="utf-8") as cfg:
+        cfg.write(section)
+    return work
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("targets", nargs="*", help="module.py=test_file[,test_file...]")
+    parser.add_argument("--default", action="store_true", help="run the default sample of data-path modules")
+    parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copy (to run 'mutmut show NAME' in it)")
+    args = parser.parse_args(argv)
+    targets = dict(DEFAULT) if args.default else {}
+    targets.update(parse_targets(args.targets))
+    if not targets:
+        parser.error("name at least one module.py=test_file, or pass --default")
+    work = _workspace(targets)
+    mutmut = [sys.executable, "-m", "mutmut"]
+    try:
+        subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)], cwd=work, check=False)
+        listed = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, check=True, capture_output=True, text=True)
+        status: dict[str, str] = {}
+        for line in listed.stdout.splitlines():
+            name, sep, state = line.strip().rpartition(": ")
+            if sep:
+                status[name] = state
+        equivalents = read_equivalents()
+        counted = {n: s for n, s in status.items() if n not in equivalents and s != "skipped"}
+        killed = sum(s in KILLED for s in counted.values())
+        survivors = sorted(n for n, s in counted.items() if s not in KILLED)
+        score = 100.0 * killed / len(counted) if counted else 0.0
+        print(f"\nmodules: {', '.join(targets)}")
+        print(f"mutants: {len(status)}, equivalent (listed): {len(status) - len(counted)}, "
+              f"killed: {killed}/{len(counted)}, score: {score:.1f}%")
+        for name in survivors:
+            print(f"  {counted[name]:<12} {name}")
+            shown = subprocess.run([*mutmut, "show", name], cwd=work, capture_output=True, text=True)
+            print("    " + "\n    ".join(shown.stdout.strip().splitlines()[1:]))
+        return 0 if not survivors else 1
+    finally:
+        if args.keep:
+            print(f"workspace kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
