@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from labdatasets import safe_names
 from labdatasets.errors import PreparedDataError
+from labdatasets.expectations import Expectation, rule_from_json
 from labdatasets.features import Features
 
 __all__ = ["DatasetInfo", "SplitInfo", "ShardInfo", "INFO_FILENAME"]
@@ -45,15 +46,21 @@ class SplitInfo:
     num_bytes: int
     shards: tuple[ShardInfo, ...]
     fingerprint: str
+    #: Per-column statistics computed by the build (see labdatasets.processing.statistics);
+    #: None for a version prepared before statistics existed (``labdatasets validate`` adds them).
+    statistics: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "num_rows": self.num_rows,
             "num_bytes": self.num_bytes,
             "fingerprint": self.fingerprint,
             "shards": [dataclasses.asdict(s) for s in self.shards],
         }
+        if self.statistics is not None:
+            out["statistics"] = dict(self.statistics)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "SplitInfo":
@@ -71,6 +78,7 @@ class SplitInfo:
                 )
                 for s in data["shards"]
             ),
+            statistics=data.get("statistics"),
         )
 
 
@@ -86,6 +94,10 @@ class DatasetInfo:
         owners: who to ask about the data (emails or team names).
         citation, homepage, license: shown in the docs catalog.
         supervised_keys: ``(input, target)`` column names, as in tfds.
+        group_key: a column whose rows must all land in one split (one customer,
+            patient or session); every build checks it (see labdatasets.expectations).
+        expectations: rules the data of every split must meet (``labdatasets.expectations``),
+            checked by every build; ``nullable=False`` and ``key`` add their own.
     """
 
     features: Features
@@ -96,6 +108,8 @@ class DatasetInfo:
     homepage: str = ""
     license: str = ""
     supervised_keys: tuple[str, str] | None = None
+    group_key: str | None = None
+    expectations: Sequence["Expectation"] = ()
     # Filled in by the builder.
     name: str = ""
     group: str = ""
@@ -109,6 +123,9 @@ class DatasetInfo:
     code_fingerprint: str | None = None
     prepared_at: str | None = None
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: What the last check of the expectations found (by the build or ``validate``): ``checked_by``,
+    #: ``checked_at`` and ``violations`` (warnings after a build; any after ``validate``).
+    validation: Mapping[str, Any] | None = None
     data_dir: Path | None = None
 
     @property
@@ -146,6 +163,9 @@ class DatasetInfo:
             "code_fingerprint": self.code_fingerprint,
             "prepared_at": self.prepared_at,
             "environment": dict(self.environment),
+            **({"group_key": self.group_key} if self.group_key else {}),
+            **({"expectations": [r.to_json() for r in self.expectations]} if self.expectations else {}),
+            **({"validation": dict(self.validation)} if self.validation is not None else {}),
         }
 
     @classmethod
@@ -174,6 +194,9 @@ class DatasetInfo:
             code_fingerprint=data.get("code_fingerprint"),
             prepared_at=data.get("prepared_at"),
             environment=data.get("environment", {}),
+            group_key=data.get("group_key"),
+            expectations=tuple(rule_from_json(r) for r in data.get("expectations", ())),
+            validation=data.get("validation"),
             data_dir=data_dir,
         )
 

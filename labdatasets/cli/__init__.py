@@ -33,6 +33,7 @@ VERBS = {
     "lock": "lock",
     "load": "load",
     "verify": "verify",
+    "validate": "validate",
     "publish": "publish",
     "export": "export",
     "diff": "diff",

@@ -39,6 +39,7 @@ from labdatasets.processing.fingerprint import content_fingerprint
 from labdatasets.processing.ledger import LEDGER_FILENAME, check_ledger
 from labdatasets.present.progress import BuildBar, Stage
 from labdatasets.prepared import folder
+from labdatasets.processing.validation import checker_for, read_reports, with_checks
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
@@ -47,6 +48,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["build", "pipeline_options", "content_fingerprint", "shard_paths", "LOCAL_RUNNERS"]
 
 logger = logging.getLogger(__name__)
+
+#: Statistics and expectations run in every build; benchmarks/bench_validation.py alone switches them
+#: off, to measure what they cost.
+RUN_CHECKS = True
 
 LOCAL_RUNNERS = {"directrunner", "direct", "prismrunner", "prism", "fnapirunner", "interactiverunner", "swappingrunner"}
 _SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -238,6 +243,7 @@ def _build_locked(
             progress_dir=tmp / ".progress" if local else None,
             # a local Beam runner sorts on this machine's disk rather than shuffling rows in memory
             spill_dir=tmp / ".spill" if runner.lower() in LOCAL_RUNNERS else None,
+            checker=checker_for(declared, builder.full_name) if RUN_CHECKS else None,
         )
         with BuildBar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress) as bar:
             with stage(f"build {builder.full_name} on {runner}"):
@@ -247,6 +253,8 @@ def _build_locked(
             check_ledger(ledger, splits=splits, runner=runner, where=builder.full_name)
             with stage(f"fingerprint {builder.full_name}"):
                 info = _finalize(processing, record, declared, tmp, splits, manifests)
+            if job.checker is not None:  # what the checks found travelled in the ledger
+                info = with_checks(info, job.checker, read_reports(ledger), builder.full_name)
             _check_against_output_record(builder, record, info)
             (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
             folder.move_into_place(tmp, final, overwrite=overwrite)
@@ -335,6 +343,7 @@ class _Job:
     store_uris: tuple[str, str | None]
     progress_dir: Path | None
     spill_dir: Path | None = None
+    checker: Any = None
 
 
 def _by_value_modules(builder: "DatasetBuilder") -> list[Any]:
@@ -411,6 +420,7 @@ def _run_pipeline(job: _Job) -> list[str]:
         where=builder.full_name,
         spill_dir=str(job.spill_dir) if job.spill_dir is not None else None,
         progress_dir=str(job.progress_dir) if job.progress_dir else None,
+        checker=job.checker,
     )
     beam_logger = logging.getLogger("apache_beam")
     level = beam_logger.level

@@ -100,6 +100,7 @@ def _check_version(b: "DatasetBuilder", report: CheckReport, *, newest: bool, cu
 
     name = b.full_name
     report.checked.append(name)
+    _check_expectations(b, report)
     notes = type(b).release_notes_for(b.config_name)
     if not notes.get(str(b.version), "").strip():
         report.error(name, f"{name} has no RELEASE_NOTES entry; add RELEASE_NOTES['{b.version}'] saying what this version is.")
@@ -189,6 +190,30 @@ def _check_outputs(b: "DatasetBuilder", record: "PinRecord", report: CheckReport
     if lock is None and b.is_committed():
         report.error(name, f"{name} is pinned in the repository, so it is released: {_lock_advice(b)}")
     return lock
+
+
+def _check_expectations(b: "DatasetBuilder", report: CheckReport) -> None:
+    """Declared expectations must fit the features (error); the rules a prepared or recorded build of
+    this version broke as warnings are listed (warning)."""
+    from labdatasets.expectations import Violation, resolve
+    from labdatasets.workflow.catalog import recorded_splits
+
+    name = b.full_name
+    try:
+        info = b._declared_info()
+        resolve(info.features, key=info.key_columns, group_key=info.group_key, declared=info.expectations, where=name)
+    except LabDatasetsError as exc:
+        report.error(name, str(exc))
+        return
+    found: list[dict] = []
+    prepared = b.prepared_info() if b.is_prepared() else None
+    if prepared is not None and prepared.validation:
+        found = list(prepared.validation.get("violations", []))
+    else:
+        found = list(recorded_splits(type(b)).get(name, {}).get("violations", []))
+    for data in found:
+        violation = Violation.from_json(data)
+        report.warning(name, f"{name} {violation.message()} (severity {violation.severity}, as recorded by its last build)")
 
 
 def _orphan_pins(cls: type["DatasetBuilder"], config: str | None, known: Iterable[str], b: "DatasetBuilder", report: CheckReport) -> None:
