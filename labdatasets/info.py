@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping, Sequence
 
+from labdatasets import safe_names
 from labdatasets.errors import PreparedDataError
 from labdatasets.expectations import Expectation, rule_from_json
 from labdatasets.features import Features
@@ -21,6 +22,9 @@ from labdatasets.features import Features
 __all__ = ["DatasetInfo", "SplitInfo", "ShardInfo", "INFO_FILENAME"]
 
 INFO_FILENAME = "dataset_info.json"
+
+
+_INFO_HINT = "The prepared folder is damaged."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +69,15 @@ class SplitInfo:
             num_rows=int(data["num_rows"]),
             num_bytes=int(data["num_bytes"]),
             fingerprint=data["fingerprint"],
-            shards=tuple(ShardInfo(**s) for s in data["shards"]),
+            shards=tuple(
+                ShardInfo(
+                    filename=safe_names.shard_filename(s["filename"], where=INFO_FILENAME, error=PreparedDataError, hint=_INFO_HINT),
+                    num_rows=int(s["num_rows"]),
+                    num_bytes=int(s["num_bytes"]),
+                    sha256=safe_names.check_oid(s["sha256"], where=INFO_FILENAME, error=PreparedDataError, hint=_INFO_HINT),
+                )
+                for s in data["shards"]
+            ),
             statistics=data.get("statistics"),
         )
 
@@ -174,7 +186,10 @@ class DatasetInfo:
             config=data.get("config"),
             config_description=data.get("config_description", ""),
             release_notes=data.get("release_notes", {}),
-            splits={name: SplitInfo.from_json(s) for name, s in data.get("splits", {}).items()},
+            splits={
+                safe_names.split_name(name, where=INFO_FILENAME, error=PreparedDataError, hint=_INFO_HINT): SplitInfo.from_json(s)
+                for name, s in data.get("splits", {}).items()
+            },
             snapshot_id=data.get("snapshot_id"),
             code_fingerprint=data.get("code_fingerprint"),
             prepared_at=data.get("prepared_at"),
@@ -192,8 +207,15 @@ class DatasetInfo:
             return cls.from_json(json.loads(path.read_text("utf-8")), data_dir=directory)
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, KeyError) as exc:
-            raise PreparedDataError(f"Cannot read {path}: {exc}; rebuild with 'labdatasets build --overwrite'.") from exc
+        except PreparedDataError as exc:
+            raise PreparedDataError(
+                f"{path}: {exc} Load the version again (load repairs it) or run 'labdatasets verify --repair'."
+            ) from exc
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PreparedDataError(
+                f"Cannot read {path}: {type(exc).__name__}: {exc}; load the version again (load repairs it) or run "
+                "'labdatasets verify --repair'."
+            ) from exc
 
     def __repr__(self) -> str:
         splits = ", ".join(f"{n}: {s.num_rows:,}" for n, s in self.splits.items()) or "not prepared"

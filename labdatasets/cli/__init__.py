@@ -30,6 +30,7 @@ VERBS = {
     "pin": "pin",
     "status": "status",
     "build": "build",
+    "lock": "lock",
     "load": "load",
     "verify": "verify",
     "validate": "validate",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping, Sequence
 
+from labdatasets import safe_names
 from labdatasets.errors import PinExistsError, SnapshotError
 from labdatasets.stores.hashing import canonical_json, sha256_json
 
@@ -55,8 +56,15 @@ class ObjectEntry:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "ObjectEntry":
-        return cls(path=data["path"], oid=data["oid"], size=int(data["size"]), metadata=data.get("metadata", {}))
+    def from_json(cls, data: Mapping[str, Any], *, where: str = "A pin record", code: bool = False) -> "ObjectEntry":
+        """Read an entry; its oid and path are checked (:mod:`labdatasets.safe_names`) before anyone uses them."""
+        check_path = safe_names.code_path if code else safe_names.object_path
+        return cls(
+            path=check_path(data["path"], where=where),
+            oid=safe_names.check_oid(data["oid"], where=where),
+            size=int(data["size"]),
+            metadata=data.get("metadata", {}),
+        )
 
 
 def schema_to_json(schema: "pa.Schema") -> tuple[list[dict[str, str]], str]:
@@ -226,6 +234,8 @@ class PinRecord:
                 f"Pin record {path or ''} has pin_format {fmt!r}; this labdatasets reads format {PIN_FORMAT}. "
                 "Upgrade labdatasets."
             )
+        if data.get("code_fingerprint") is not None:
+            safe_names.check_oid(data["code_fingerprint"], where=f"Pin record {path or data.get('dataset', '')}")
         record = cls(
             dataset=data["dataset"],
             config=data.get("config"),
@@ -235,7 +245,10 @@ class PinRecord:
             code_fingerprint=data.get("code_fingerprint"),
             labdatasets_version=data.get("labdatasets_version", ""),
             path=path,
-            code_files=tuple(ObjectEntry.from_json(f) for f in data.get("code_files", [])),
+            code_files=tuple(
+                ObjectEntry.from_json(f, where=f"Pin record {path or data.get('dataset', '')}", code=True)
+                for f in data.get("code_files", [])
+            ),
         )
         if data.get("snapshot_id") and data["snapshot_id"] != record.snapshot_id:
             raise SnapshotError(
@@ -250,7 +263,14 @@ class PinRecord:
             data = json.loads(path.read_text("utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise SnapshotError(f"Cannot read pin record {path}: {exc}") from exc
-        return cls.from_json(data, path=path)
+        try:
+            return cls.from_json(data, path=path)
+        except SnapshotError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SnapshotError(
+                f"Pin record {path} is malformed ({type(exc).__name__}: {exc}); restore it from git."
+            ) from exc
 
     def write_new(self, path: Path) -> Path:
         """Write the record to ``path``, refusing to replace an existing record."""

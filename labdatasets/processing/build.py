@@ -255,10 +255,32 @@ def _build_locked(
                 info = _finalize(processing, record, declared, tmp, splits, manifests)
             if job.checker is not None:  # what the checks found travelled in the ledger
                 info = with_checks(info, job.checker, read_reports(ledger), builder.full_name)
+            _check_against_output_record(builder, record, info)
             (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
             folder.move_into_place(tmp, final, overwrite=overwrite)
     logger.info("prepared %s in %s", builder.full_name, final)
     return final
+
+
+def _check_against_output_record(builder: "DatasetBuilder", record: "PinRecord", info: DatasetInfo) -> None:
+    """A build of a version's pinned snapshot and code must give the rows its committed output record names.
+
+    That is what checks a build on another machine or runner against git
+    alone. A build that differs is never kept (its incomplete folder is removed).
+    """
+    from labdatasets.pinning.outputs import compare_info, read_lock
+
+    lock = read_lock(builder, record)
+    if lock is None or not lock.applies_to(info.snapshot_id, info.code_fingerprint):
+        return
+    problems = compare_info(info, lock)
+    if problems:
+        raise PreparedDataError(
+            f"Building {builder.full_name} here gave other data than its output record {lock.where} says "
+            f"({'; '.join(problems[:5])}). It was not kept. The same pins and processing must give the committed "
+            f"rows: compare this machine's libraries with the record's built_with {dict(lock.built_with)}, run "
+            f"'labdatasets verify --rebuild {builder.full_name}', or load the version from the shared cache."
+        )
 
 
 def record_bytes(record: "PinRecord") -> int:
@@ -521,7 +543,7 @@ def _finalize(
         shards = []
         for path in paths:
             if not path.exists():  # an empty split or shard: still a valid, readable file
-                pq.write_table(pa.Table.from_pylist([], schema=schema), path)
+                pq.write_table(pa.Table.from_pylist([], schema=schema), path, write_page_checksum=True)
             meta = pq.ParquetFile(path).metadata
             written = manifests.get(path.name)
             # the worker hashed the bytes as it wrote them (and a staged copy was checked against that hash)

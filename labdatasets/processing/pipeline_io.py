@@ -296,7 +296,8 @@ def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> li
 
 def parquet_options(table: pa.Table) -> dict[str, Any]:
     """How every shard is written (the same options on every path, so the same rows give the same bytes)."""
-    return {"compression": "snappy", "use_dictionary": parquet_dictionary_columns(table)}
+    # page checksums: every read verifies them, so a flipped byte is an error, never other values
+    return {"compression": "snappy", "use_dictionary": parquet_dictionary_columns(table), "write_page_checksum": True}
 
 
 class ShardWriter:

@@ -33,6 +33,8 @@ from labdatasets.naming import Version
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
+    from labdatasets.pinning.outputs import OutputRecord
+    from labdatasets.pinning.record import PinRecord
 
 __all__ = ["Finding", "CheckReport", "check", "next_versions"]
 
@@ -130,11 +132,14 @@ def _check_version(b: "DatasetBuilder", report: CheckReport, *, newest: bool, cu
             f"{name} was pinned before pin records kept the processing code, and the builder's code has changed "
             "since: it can be loaded from the shared cache, not rebuilt.",
         )
+    lock = _check_outputs(b, record, report, current=current)
     try:
         release = published(b)
     except LabDatasetsError as exc:
         report.warning(name, f"could not read the shared cache: {exc}")
         return
+    if release is not None and lock is None and not b.is_committed():
+        report.error(name, f"{name} is published in the shared cache, so it is released: {_lock_advice(b)}")
     if release is not None and (release.snapshot_id, release.code_fingerprint) != (record.snapshot_id, pinned):
         report.error(
             name,
@@ -143,6 +148,48 @@ def _check_version(b: "DatasetBuilder", report: CheckReport, *, newest: bool, cu
             f"processing {(pinned or '?')[:12]}: a released version was re-pinned. Restore its pin record from git, "
             f"and pin the change as a new version. {_bump_advice(b)}",
         )
+
+
+def _lock_advice(b: "DatasetBuilder") -> str:
+    from labdatasets.pinning.outputs import lock_path
+
+    return (
+        f"it has no output record. Run 'labdatasets lock {b.full_name}' and commit {lock_path(b)} with its pin "
+        "record, so that every machine checks the prepared data, the shared cache and other builds against it."
+    )
+
+
+def _check_outputs(b: "DatasetBuilder", record: "PinRecord", report: CheckReport, *, current: str) -> "OutputRecord | None":
+    """The committed output record: required for a released version, and consistent with the pin record.
+
+    A version is *built for release* once its pin record is committed with the
+    repository (``snapshots/``) or it is published in the shared cache. The
+    output record pins the pin record's digest, so an edit of its
+    ``code_fingerprint`` or ``code_files`` is reported here.
+    """
+    from labdatasets.processing.code import code_paths
+    from labdatasets.pinning.outputs import read_lock
+    from labdatasets.stores.hashing import sha256_file
+
+    name = b.full_name
+    if record.code_files and record.code_fingerprint == current:
+        root = type(b).module_dir()
+        listed = sorted((f.path, f.oid) for f in record.code_files)
+        actual = sorted((p, sha256_file(root / p)) for p in code_paths(root))
+        if listed != actual:
+            report.error(
+                name,
+                f"The code_files of {record.path} are not the builder's files, though its code_fingerprint is: the "
+                "record was edited. Restore it from git.",
+            )
+    try:
+        lock = read_lock(b, record)
+    except LabDatasetsError as exc:
+        report.error(name, str(exc))
+        return None
+    if lock is None and b.is_committed():
+        report.error(name, f"{name} is pinned in the repository, so it is released: {_lock_advice(b)}")
+    return lock
 
 
 def _check_expectations(b: "DatasetBuilder", report: CheckReport) -> None:
@@ -175,6 +222,13 @@ def _orphan_pins(cls: type["DatasetBuilder"], config: str | None, known: Iterabl
         return
     known = set(known)
     for path in sorted(folder.glob("*.json")):
+        if path.name.endswith(".lock.json"):
+            if path.name[: -len(".lock.json")] not in known:
+                report.warning(
+                    f"{cls.name}:{path.name[: -len('.lock.json')]}",
+                    f"{path} is the output record of a version the builder no longer lists; delete it on purpose.",
+                )
+            continue
         if path.stem not in known:
             label = f"{cls.name}{'/' + config if config else ''}:{path.stem}"
             report.warning(
