@@ -391,6 +391,15 @@ class DatasetBuilder:
         path = self.pins_root() / self._pin_relpath()
         return self._read_pin_record(path) if path.is_file() else None
 
+    def is_committed(self) -> bool:
+        """Whether this version's pin record is committed with the builder (``snapshots/``): it is released.
+
+        Records pinned on this machine only (``<home>/pins``) or in a working
+        ``LABDATASETS_PINS_DIR`` are not; ``labdatasets check`` requires an output
+        record (``labdatasets lock``) for every released version.
+        """
+        return (self.pins_root() / self._pin_relpath()).is_file()
+
     def _read_pin_record(self, path: Path) -> "PinRecord":
         from labdatasets.pinning.record import PinRecord
 

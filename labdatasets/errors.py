@@ -20,6 +20,7 @@
     │   ├── SnapshotCorruptedError       bytes do not match their sha256
     │   └── PinExistsError               the version is pinned already; bump VERSION
     ├── ProcessingError              the Beam pipeline failed or its output is wrong
+    │   └── ExpectationError             the data breaks an expectation declared in _info()
     ├── PreparedDataError            prepared splits missing, incomplete or inconsistent
     └── LocalWriteError              this machine's disk refused a write (full, read-only)
 
@@ -38,7 +39,8 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 __all__ = [
     "LabDatasetsError",
@@ -59,6 +61,7 @@ __all__ = [
     "SnapshotCorruptedError",
     "PinExistsError",
     "ProcessingError",
+    "ExpectationError",
     "PreparedDataError",
     "LocalWriteError",
 ]
@@ -187,6 +190,28 @@ class PinExistsError(SnapshotError):
 
 class ProcessingError(LabDatasetsError):
     """Raised when a builder's processing fails or its output breaks its declared features."""
+
+
+class ExpectationError(ProcessingError):
+    """Raised when the data breaks an expectation declared in ``_info()`` (or implied by ``nullable=False``,
+    ``key`` or ``group_key``): by a build, which then prepares nothing, or by ``labdatasets validate``.
+
+    The message names the dataset and version and, per broken rule, the split, column and rule, how
+    many rows break it and a few of their keys; ``violations`` holds them
+    (:class:`labdatasets.expectations.Violation`). Fix the processing or its input (or the dummy
+    data), or relax the rule (``severity="warning"`` records a break without failing the build).
+    """
+
+    def __init__(self, where: str, violations: "Sequence[Any]", *, action: str = "built"):
+        self.where = where
+        self.violations = list(violations)
+        lines = [f"- {v.message()}" for v in self.violations]
+        super().__init__(
+            f"{where} was not {action}: its data breaks {len(self.violations)} expectation(s) declared in _info():\n"
+            + "\n".join(lines)
+            + "\nFix the processing or its input, or change the rule in _info() (severity='warning' records a "
+            "break without failing the build)."
+        )
 
 
 class PreparedDataError(LabDatasetsError):

@@ -416,14 +416,23 @@ class Features(Mapping[str, Feature]):
     def from_json(cls, data: Mapping[str, Any]) -> "Features":
         return cls({name: feature_from_json(spec) for name, spec in data.items()})
 
-    def conform(self, table: "pa.Table | pa.RecordBatch", *, where: str = "", key: "str | tuple[str, ...] | list[str]" = ()) -> "pa.Table":
+    def conform(
+        self,
+        table: "pa.Table | pa.RecordBatch",
+        *,
+        where: str = "",
+        key: "str | tuple[str, ...] | list[str]" = (),
+        check_nulls: bool = True,
+    ) -> "pa.Table":
         """Return ``table`` with exactly the declared columns, order and types.
 
         Raises :class:`ProcessingError` naming the column and the row when the
         data does not fit. The row is named by its ``key`` value(s) when given
         (``row with sample_id='PAL0708-N1A1'``), since its index within a batch
         means little. ``where`` prefixes the message, e.g.
-        ``"product_a:1.2.0 split 'train'"``.
+        ``"product_a:1.2.0 split 'train'"``. ``check_nulls=False`` leaves nulls in
+        non-nullable columns to the caller (the build counts them as breaks of the
+        ``NotNull`` expectation, see :mod:`labdatasets.expectations`).
 
         Example::
 
@@ -455,8 +464,8 @@ class Features(Mapping[str, Feature]):
             column = table.column(name)
             try:
                 column = feature.conform_column(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0), name)
-                if not feature.nullable and column.null_count:
-                    raise BadValueError(name, pc.index(pc.is_null(column), True).as_py(), "null in a non-nullable feature")
+                if check_nulls and not feature.nullable and column.null_count:
+                    raise BadValueError(name, pc.index(pc.is_null(column), True).as_py(), f"null in a non-nullable feature ({column.null_count:,} in this batch of {len(column):,} rows)")
             except BadValueError as exc:
                 raise ProcessingError(
                     f"{prefix}column {exc.column!r}, {_describe_row(table, exc.row, key)}: {exc.detail}"

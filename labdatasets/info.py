@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping, Sequence
 
+from labdatasets import safe_names
 from labdatasets.errors import PreparedDataError
+from labdatasets.expectations import Expectation, rule_from_json
 from labdatasets.features import Features
 
 __all__ = ["DatasetInfo", "SplitInfo", "ShardInfo", "INFO_FILENAME"]
 
 INFO_FILENAME = "dataset_info.json"
+
+
+_INFO_HINT = "The prepared folder is damaged."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,15 +46,21 @@ class SplitInfo:
     num_bytes: int
     shards: tuple[ShardInfo, ...]
     fingerprint: str
+    #: Per-column statistics computed by the build (see labdatasets.processing.statistics);
+    #: None for a version prepared before statistics existed (``labdatasets validate`` adds them).
+    statistics: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "num_rows": self.num_rows,
             "num_bytes": self.num_bytes,
             "fingerprint": self.fingerprint,
             "shards": [dataclasses.asdict(s) for s in self.shards],
         }
+        if self.statistics is not None:
+            out["statistics"] = dict(self.statistics)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "SplitInfo":
@@ -58,7 +69,16 @@ class SplitInfo:
             num_rows=int(data["num_rows"]),
             num_bytes=int(data["num_bytes"]),
             fingerprint=data["fingerprint"],
-            shards=tuple(ShardInfo(**s) for s in data["shards"]),
+            shards=tuple(
+                ShardInfo(
+                    filename=safe_names.shard_filename(s["filename"], where=INFO_FILENAME, error=PreparedDataError, hint=_INFO_HINT),
+                    num_rows=int(s["num_rows"]),
+                    num_bytes=int(s["num_bytes"]),
+                    sha256=safe_names.check_oid(s["sha256"], where=INFO_FILENAME, error=PreparedDataError, hint=_INFO_HINT),
+                )
+                for s in data["shards"]
+            ),
+            statistics=data.get("statistics"),
         )
 
 
@@ -74,6 +94,10 @@ class DatasetInfo:
         owners: who to ask about the data (emails or team names).
         citation, homepage, license: shown in the docs catalog.
         supervised_keys: ``(input, target)`` column names, as in tfds.
+        group_key: a column whose rows must all land in one split (one customer,
+            patient or session); every build checks it (see labdatasets.expectations).
+        expectations: rules the data of every split must meet (``labdatasets.expectations``),
+            checked by every build; ``nullable=False`` and ``key`` add their own.
     """
 
     features: Features
@@ -84,6 +108,8 @@ class DatasetInfo:
     homepage: str = ""
     license: str = ""
     supervised_keys: tuple[str, str] | None = None
+    group_key: str | None = None
+    expectations: Sequence["Expectation"] = ()
     # Filled in by the builder.
     name: str = ""
     group: str = ""
@@ -97,6 +123,9 @@ class DatasetInfo:
     code_fingerprint: str | None = None
     prepared_at: str | None = None
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: What the last check of the expectations found (by the build or ``validate``): ``checked_by``,
+    #: ``checked_at`` and ``violations`` (warnings after a build; any after ``validate``).
+    validation: Mapping[str, Any] | None = None
     data_dir: Path | None = None
 
     @property
@@ -134,6 +163,9 @@ class DatasetInfo:
             "code_fingerprint": self.code_fingerprint,
             "prepared_at": self.prepared_at,
             "environment": dict(self.environment),
+            **({"group_key": self.group_key} if self.group_key else {}),
+            **({"expectations": [r.to_json() for r in self.expectations]} if self.expectations else {}),
+            **({"validation": dict(self.validation)} if self.validation is not None else {}),
         }
 
     @classmethod
@@ -154,11 +186,17 @@ class DatasetInfo:
             config=data.get("config"),
             config_description=data.get("config_description", ""),
             release_notes=data.get("release_notes", {}),
-            splits={name: SplitInfo.from_json(s) for name, s in data.get("splits", {}).items()},
+            splits={
+                safe_names.split_name(name, where=INFO_FILENAME, error=PreparedDataError, hint=_INFO_HINT): SplitInfo.from_json(s)
+                for name, s in data.get("splits", {}).items()
+            },
             snapshot_id=data.get("snapshot_id"),
             code_fingerprint=data.get("code_fingerprint"),
             prepared_at=data.get("prepared_at"),
             environment=data.get("environment", {}),
+            group_key=data.get("group_key"),
+            expectations=tuple(rule_from_json(r) for r in data.get("expectations", ())),
+            validation=data.get("validation"),
             data_dir=data_dir,
         )
 
@@ -169,8 +207,15 @@ class DatasetInfo:
             return cls.from_json(json.loads(path.read_text("utf-8")), data_dir=directory)
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, KeyError) as exc:
-            raise PreparedDataError(f"Cannot read {path}: {exc}; rebuild with 'labdatasets build --overwrite'.") from exc
+        except PreparedDataError as exc:
+            raise PreparedDataError(
+                f"{path}: {exc} Load the version again (load repairs it) or run 'labdatasets verify --repair'."
+            ) from exc
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PreparedDataError(
+                f"Cannot read {path}: {type(exc).__name__}: {exc}; load the version again (load repairs it) or run "
+                "'labdatasets verify --repair'."
+            ) from exc
 
     def __repr__(self) -> str:
         splits = ", ".join(f"{n}: {s.num_rows:,}" for n, s in self.splits.items()) or "not prepared"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 from collections.abc import Mapping, Sequence
@@ -9,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from labdatasets import registry
 from labdatasets.builder import DatasetBuilder
 from labdatasets.info import DatasetInfo
+from labdatasets.errors import PreparedDataError
 from labdatasets.naming import parse_name
 
 __all__ = ["load", "builder", "info", "list_datasets", "check_split_before_build"]
@@ -125,7 +127,20 @@ def load(
     if info is None:
         data = b.as_dataset(split=split, format=format)  # raises: not prepared
     else:
-        data = read_prepared(info, split=split, format=format, **options)  # type: ignore[arg-type]
+        try:
+            data = read_prepared(info, split=split, format=format, **options)  # type: ignore[arg-type]
+        except PreparedDataError as exc:
+            if not download:
+                raise
+            # A shard failed its checks as it was read (a flipped byte, an edited count): never
+            # served. Fetch it again or rebuild it, once, then read the good copy.
+            from labdatasets.prepared.integrity import repair
+
+            logging.getLogger(__name__).warning("%s; repairing %s", exc, b.full_name)
+            repair(b, beam_options=beam_options, workers=workers, progress=progress)
+            b.__dict__.pop("info", None)
+            info = b.prepared_info() or info
+            data = read_prepared(info, split=split, format=format, **options)  # type: ignore[arg-type]
     return (data, b.info) if with_info else data
 
 

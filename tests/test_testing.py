@@ -57,7 +57,7 @@ def test_a_correct_builder_passes_every_check(make_builder):
     cls = make_builder.tabular("tc_good", extra_files=dummy(rows))
     result = run_case(cls, SPLITS=counts(cls, rows))
     assert failed(result) == {}
-    assert result.testsRun == 6
+    assert result.testsRun == 7
     # No committed pin record next to a builder written in a temporary folder.
     assert [t._testMethodName for t, _ in result.skipped] == ["test_pin_record_matches_sources"]
 
@@ -89,17 +89,32 @@ def test_missing_or_ambiguous_dummy_data_is_named(make_builder):
 
 
 def test_overlapping_splits_and_repeated_keys_fail(make_builder):
+    """The build checks the key (unique, in one split): the test case reports the break and skips the rest."""
     split = "return P.split_by_hash(rows, key=\"id\", ratios={'train': 0.8, 'test': 0.2})"
     overlap = 'return {"train": rows, "test": rows | "Head" >> P.Filter(pc.field("id") < 3)}'
     cls = make_builder.tabular("tc_overlap", extra_files=dummy(sample_rows(10)), edits={split: overlap})
     result = run_case(cls, SPLITS={"train": 10, "test": 3})
-    assert set(failed(result)) == {"test_splits_are_disjoint"}
+    assert set(failed(result)) == {"test_expectations"}
+    assert 'rule "no key in two splits" broken by 3 keys' in failed(result)["test_expectations"]
+    assert len(result.skipped) == 6
+
+    allowed = make_builder.tabular(
+        "tc_overlap_ok",
+        extra_files=dummy(sample_rows(10)),
+        edits={
+            split: overlap,
+            'key="id",\n': 'key="id", expectations=[E.DisjointSplits(ignore=["test"])],\n',
+            "from labdatasets import features as F": "from labdatasets import expectations as E, features as F",
+        },
+    )
+    result = run_case(allowed, SPLITS={"train": 10, "test": 3})
+    assert set(failed(result)) == {"test_splits_are_disjoint"}  # the test case's own check still sees it
     assert "is in both split 'test' and split 'train'" in failed(result)["test_splits_are_disjoint"]
-    assert failed(run_case(cls, SPLITS={"train": 10, "test": 3}, OVERLAPPING_SPLITS=["test"])) == {}
+    assert failed(run_case(allowed, SPLITS={"train": 10, "test": 3}, OVERLAPPING_SPLITS=["test"])) == {}
 
     cls = make_builder.tabular("tc_dupkey", extra_files=dummy(sample_rows(10) + sample_rows(1)))
     result = run_case(cls, SPLITS=counts(cls, sample_rows(10) + sample_rows(1)))
-    assert "key {'id': 0} is not unique" in failed(result)["test_splits_are_disjoint"]
+    assert 'rule "key unique in its split" broken by 1 row repeating a key; e.g. id=0' in failed(result)["test_expectations"]
 
 
 def test_nondeterministic_processing_fails(make_builder):

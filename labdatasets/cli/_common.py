@@ -157,3 +157,12 @@ def jsonable(value: Any) -> Any:
 def print_json(data: Any) -> None:
     json.dump(jsonable(data), sys.stdout, indent=2, default=str)
     print()
+
+
+def print_violations(info: Any) -> None:
+    """The expectations a prepared version breaks, as recorded by its build or by ``validate``: one line each."""
+    from labdatasets.expectations import Violation
+
+    for data in (info.validation or {}).get("violations", ()):
+        violation = Violation.from_json(data)
+        print(f"{violation.severity.upper()}: {violation.message(info.full_name)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_json, print_splits, splits_json
+from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_json, print_splits, print_violations, splits_json
 
 HELP = "build (prepare) a dataset version from its pinned snapshots with Apache Beam"
 
@@ -30,4 +30,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"prepared {b.full_name} in {path}")
     print_splits(info)
+    print_violations(info)
     return 0

@@ -20,6 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import labdatasets
     from labdatasets.present import summary
+    from labdatasets.present.statistics import statistics_rows
     from labdatasets.present.redact import redact_mapping
 
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
@@ -44,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     print_table(["feature", "type", "description"], summary.feature_rows(info.features))
     print()
+    print("expectations (checked by every build):")
+    print_table(["rule", "column", "severity"], summary.expectation_rows(b._declared_info()))
+    print()
     if record is None:
         print(f"sources (not pinned yet; run 'labdatasets pin {b.full_name}'):")
         for name, desc in declared.items():
@@ -55,6 +59,20 @@ def run(args: argparse.Namespace) -> int:
     if info.splits:
         print(f"prepared in {b.prepared_dir}")
         print_splits(info)
+        for split in info.splits.values():
+            print()
+            if split.statistics is None:
+                print(f"split {split.name}: no statistics (built before they existed; 'labdatasets validate {b.full_name}' adds them)")
+                continue
+            print(f"split {split.name}: statistics of {split.num_rows:,} rows")
+            print_table(["column", "nulls", "values", "shape"], statistics_rows(split.statistics))
+        lines = summary.violation_lines(info)
+        if lines:
+            print()
+            checked_by = (info.validation or {}).get("checked_by", "build")
+            print(f"expectations broken (found by {checked_by}):")
+            for line in lines:
+                print(f"  {line}")
     else:
         print(f"not prepared in {b.data_dir} (run 'labdatasets build {b.full_name}')")
     return 0

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping, Sequence
 
+from labdatasets import safe_names
 from labdatasets.errors import PinExistsError, SnapshotError
 from labdatasets.stores.hashing import canonical_json, sha256_json
 
@@ -55,17 +56,15 @@ class ObjectEntry:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "ObjectEntry":
-        from labdatasets.stores.hashing import is_oid
-
-        oid = data["oid"]
-        if not isinstance(oid, str) or not is_oid(oid):
-            # Checked before the oid names any file or key (objects/<oid[:2]>/<oid[2:]>).
-            raise SnapshotError(
-                f"Pin record entry {str(data.get('path'))[:100]!r} has oid {str(oid)[:80]!r}, which is not a sha256 "
-                "(64 lowercase hex digits): the record is damaged or was edited by hand. Restore it from git."
-            )
-        return cls(path=data["path"], oid=oid, size=int(data["size"]), metadata=data.get("metadata", {}))
+    def from_json(cls, data: Mapping[str, Any], *, where: str = "A pin record", code: bool = False) -> "ObjectEntry":
+        """Read an entry; its oid and path are checked (:mod:`labdatasets.safe_names`) before anyone uses them."""
+        check_path = safe_names.code_path if code else safe_names.object_path
+        return cls(
+            path=check_path(data["path"], where=where),
+            oid=safe_names.check_oid(data["oid"], where=where),
+            size=int(data["size"]),
+            metadata=data.get("metadata", {}),
+        )
 
 
 def schema_to_json(schema: "pa.Schema") -> tuple[list[dict[str, str]], str]:
@@ -238,6 +237,8 @@ class PinRecord:
                 f"Pin record {path or ''} has pin_format {fmt!r}; this labdatasets reads format {PIN_FORMAT}. "
                 "Upgrade labdatasets."
             )
+        if data.get("code_fingerprint") is not None:
+            safe_names.check_oid(data["code_fingerprint"], where=f"Pin record {path or data.get('dataset', '')}")
         record = cls(
             dataset=data["dataset"],
             config=data.get("config"),
@@ -247,7 +248,10 @@ class PinRecord:
             code_fingerprint=data.get("code_fingerprint"),
             labdatasets_version=data.get("labdatasets_version", ""),
             path=path,
-            code_files=tuple(ObjectEntry.from_json(f) for f in data.get("code_files", [])),
+            code_files=tuple(
+                ObjectEntry.from_json(f, where=f"Pin record {path or data.get('dataset', '')}", code=True)
+                for f in data.get("code_files", [])
+            ),
             snapshot_store=data.get("snapshot_store"),
         )
         if data.get("snapshot_id") and data["snapshot_id"] != record.snapshot_id:

@@ -385,11 +385,16 @@ class DatasetDict(dict):
 
 
 def _read_split(info: "DatasetInfo", split_info: "SplitInfo", start: int, stop: int, shards: "ShardFiles | None" = None) -> "pa.Table":
-    """Read rows [start, stop) of a split, touching only the row groups (and shard files) they live in."""
+    """Read rows [start, stop) of a split, touching only the row groups (and shard files) they live in.
+
+    Every read is checked (page checksums, row counts, columns): see :mod:`labdatasets.prepared.integrity`.
+    """
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from labdatasets.prepared.integrity import read_shard
 
     directory: Path = info.data_dir  # type: ignore[assignment]
+    schema = info.features.arrow_schema()
     pieces = []
     offset = 0
     for shard in split_info.shards:
@@ -399,23 +404,11 @@ def _read_split(info: "DatasetInfo", split_info: "SplitInfo", start: int, stop: 
         if lo >= hi:
             continue
         path = directory / shard.filename if shards is None else shards.path(shard)
-        if lo == shard_start and hi == shard_stop:
-            pieces.append(pq.read_table(path, memory_map=True))
-            continue
-        pf = pq.ParquetFile(path, memory_map=True)
-        groups: list[int] = []
-        first_row, row = hi, shard_start
-        for g in range(pf.num_row_groups):
-            n = pf.metadata.row_group(g).num_rows
-            if row + n > lo and row < hi:
-                groups.append(g)
-                first_row = min(first_row, row)
-            row += n
-        pieces.append(pf.read_row_groups(groups).slice(lo - first_row, hi - lo))
+        whole = lo == shard_start and hi == shard_stop
+        rows = None if whole else (lo - shard_start, hi - shard_start)
+        pieces.append(read_shard(path, shard, full_name=info.full_name, schema=schema, rows=rows))
     if not pieces:  # an empty slice still has the split's schema
-        if shards is not None:
-            return info.features.arrow_schema().empty_table()
-        return pq.read_schema(directory / split_info.shards[0].filename).empty_table()
+        return schema.empty_table()
     return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
 
 
@@ -425,8 +418,14 @@ def read_split(info: "DatasetInfo", spec: str, *, decode: bool = True, shards: "
 
     from labdatasets.splits import check_splits, parse_split
 
+    from labdatasets.info import INFO_FILENAME
+    from labdatasets.prepared.integrity import damaged, info_problems
+
     instructions = parse_split(spec)
     check_splits(instructions, info.splits, info.full_name)
+    problems = info_problems(info)  # an edited count must never decide how many rows are served
+    if problems:
+        raise damaged(info.full_name, Path(info.data_dir or ".") / INFO_FILENAME, "; ".join(problems))
     tables = []
     for instruction in instructions:
         split_info = info.splits[instruction.split]

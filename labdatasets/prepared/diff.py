@@ -38,6 +38,8 @@ from collections.abc import Mapping, Sequence
 
 from labdatasets.errors import LabDatasetsError
 
+from labdatasets.present.statistics import StatChange, compare_statistics
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
@@ -102,6 +104,8 @@ class DatasetDiff:
     unchanged: int
     moved: Mapping[tuple[str, str], int]
     values: tuple[ValueChanges, ...]
+    #: What moved in the split statistics (shifted means, null shares, new or vanished classes).
+    statistics: tuple["StatChange", ...] = ()
 
     @property
     def identical(self) -> bool:
@@ -140,6 +144,7 @@ class DatasetDiff:
                 }
                 for v in self.values
             ],
+            "statistics": [c.to_json() for c in self.statistics],
         }
 
     def format(self, *, examples: int = 5) -> str:
@@ -177,6 +182,8 @@ class DatasetDiff:
         for v in changed:
             lines.append(f"  {v.column:<26} {v.changed:>9,} of {v.compared:,} rows")
             lines += [f"      {_show(k)}: {_show(o)} -> {_show(n)}" for k, o, n in v.examples[:examples]]
+        lines += ["", "statistics that moved"]
+        lines += [f"  {c.format()}" for c in self.statistics] or ["  none"]
         return "\n".join(lines)
 
 
@@ -387,7 +394,17 @@ def diff_prepared(old: "DatasetInfo", new: "DatasetInfo", *, examples: int = 5) 
         unchanged=int(len(rows_a) - any_change.sum()),
         moved=dict(moved),
         values=tuple(values),
+        statistics=tuple(compare_statistics(_statistics(old), _statistics(new))),
     )
+
+
+def _statistics(info: "DatasetInfo") -> dict[str, Any]:
+    """Each split's statistics: as recorded by the build, or computed now for a version built before them."""
+    if all(s.statistics is not None for s in info.splits.values()):
+        return {name: s.statistics for name, s in info.splits.items()}
+    from labdatasets.prepared.validate import validate_prepared
+
+    return validate_prepared(info, write=False).statistics
 
 
 def diff_versions(

@@ -156,13 +156,44 @@ def reusable(builder: "DatasetBuilder", info: DatasetInfo, record: "PinRecord | 
             builder.full_name, builder.prepared_dir, info.code_fingerprint[:12], wanted[:12],
         )
         return False
+    problems = committed_problems(builder, info, record)
+    if problems:
+        logger.warning(
+            "%s in %s is not what its committed records say (%s); it is not used: fetching or building it again",
+            builder.full_name, builder.prepared_dir, "; ".join(problems[:5]),
+        )
+        return False
     return True
 
 
+def committed_problems(builder: "DatasetBuilder", info: DatasetInfo, record: "PinRecord") -> list[str]:
+    """The cheap check of every load: ``dataset_info.json`` against itself and the committed output record.
+
+    Reads two small JSON files; the shards are checked as they are read
+    (:func:`labdatasets.prepared.integrity.read_shard`). Raises when the
+    committed records themselves disagree (an edited pin or output record).
+    """
+    from labdatasets.pinning.outputs import compare_info, read_lock
+    from labdatasets.prepared.integrity import info_problems
+
+    problems = info_problems(info)
+    lock = read_lock(builder, record)
+    if lock is not None and lock.applies_to(info.snapshot_id, info.code_fingerprint):
+        problems += compare_info(info, lock)
+    return problems
+
+
 def reuse(builder: "DatasetBuilder", record: "PinRecord | None") -> Path | None:
-    """The prepared folder of ``builder``'s version when it is there and this version's (:func:`reusable`)."""
+    """The prepared folder of ``builder``'s version when it is there and this version's (:func:`reusable`).
+
+    A ``dataset_info.json`` that cannot be read is not reused (the caller fetches or builds again).
+    """
     final = builder.prepared_dir
-    info = read_info(final)
+    try:
+        info = read_info(final)
+    except PreparedDataError as exc:
+        logger.warning("%s; fetching or building %s again", exc, builder.full_name)
+        return None
     if info is not None and reusable(builder, info, record):
         return final
     return None

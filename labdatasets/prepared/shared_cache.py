@@ -39,15 +39,18 @@ from collections.abc import Mapping, Sequence
 
 from labdatasets._version import __version__
 from labdatasets.info import INFO_FILENAME, DatasetInfo
+from labdatasets import safe_names
 from labdatasets.prepared import folder
 from labdatasets.errors import ConfigError, LabDatasetsError, LocalWriteError, PreparedDataError, SnapshotError
 from labdatasets.stores.hashing import canonical_json
+from labdatasets.pinning.outputs import compare_info, read_lock
 from labdatasets.pinning.record import utc_now
 from labdatasets.present.progress import Stage, byte_progress
 from labdatasets.present.redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
+    from labdatasets.pinning.outputs import OutputRecord
     from labdatasets.pinning.record import PinRecord
     from labdatasets.stores import SnapshotStore
 
@@ -100,6 +103,13 @@ class Release:
     def from_json(cls, data: Mapping[str, Any]) -> "Release":
         if data.get("release_format") != RELEASE_FORMAT:
             raise SnapshotError(f"release record format {data.get('release_format')!r} is not {RELEASE_FORMAT}; upgrade labdatasets")
+        # Every name is checked before anything touches a filesystem: the cache is not trusted.
+        where = f"The release record of {data.get('dataset')}:{data.get('version')} in the shared cache"
+        hint = "Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it."
+        for f in data["files"]:
+            safe_names.shard_filename(f["path"], where=where, hint=hint)
+            safe_names.check_oid(f["oid"], where=where, hint=hint)
+        safe_names.check_oid(data["dataset_info"], where=where, hint=hint)
         return cls(
             dataset=data["dataset"],
             config=data.get("config"),
@@ -172,8 +182,10 @@ def published(builder: "DatasetBuilder") -> Release | None:
     return release
 
 
-def _check_local_files(builder: "DatasetBuilder", info: DatasetInfo) -> None:
-    damaged = folder.damaged_files(builder.prepared_dir, info)
+def _check_local_files(builder: "DatasetBuilder", info: DatasetInfo, lock: "OutputRecord | None") -> None:
+    from labdatasets.prepared.integrity import full_problems
+
+    damaged, _ = full_problems(builder.prepared_dir, info, lock)
     if damaged:
         raise PreparedDataError(
             f"Prepared data of {builder.full_name} in {builder.prepared_dir} is missing or damaged "
@@ -209,7 +221,8 @@ def publish(
             "VERSION, so it is not published. Run 'labdatasets check' to see which version to bump."
         )
     assert expected_fingerprint(builder, record) == info.code_fingerprint
-    _check_local_files(builder, info)
+    lock = read_lock(builder, record)
+    _check_local_files(builder, info, lock)
     files = [(s.filename, s.sha256, s.num_bytes) for split in info.splits.values() for s in split.shards]
     info_path = builder.prepared_dir / INFO_FILENAME
     total = sum(size for _, _, size in files) + info_path.stat().st_size
@@ -233,6 +246,7 @@ def publish(
         labdatasets_version=__version__,
     )
     if store.put_ref(_ref_name(builder), canonical_json(release.to_json())):
+        _record_outputs(builder, info, record, lock)
         return PublishResult(release, store.uri, True, uploaded)
     existing = published(builder)
     assert existing is not None
@@ -248,15 +262,29 @@ def publish(
             "data stays as it is. The same pins and code built different rows here: compare the environments in "
             "the two dataset_info.json files, and run 'labdatasets verify --rebuild' on both machines."
         )
+    _record_outputs(builder, info, record, lock)
     return PublishResult(existing, store.uri, False, 0)
 
 
-def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = True) -> Path | None:
+def _record_outputs(builder: "DatasetBuilder", info: DatasetInfo, record: "PinRecord", lock: "OutputRecord | None") -> None:
+    """A version published without an output record gets one (to be committed) from the build it published."""
+    if lock is None:
+        from labdatasets.workflow.lock import write_output_record
+
+        write_output_record(builder, info, record)
+
+
+def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = True, force: bool = False) -> Path | None:
     """Download the published data of ``builder``'s version into its prepared folder, verified.
 
     Returns the folder, or None when nothing usable is published (no shared
-    cache, no release, or a release of another snapshot or processing).
+    cache, no release, a release of another snapshot or processing, or no
+    committed output record to check it against). The release must be what
+    the committed output record says: the same files and bytes, or (built
+    with another pyarrow) the same rows, by content fingerprint. ``force``
+    downloads again even if a prepared folder is there (a repair).
     """
+    from labdatasets.prepared.integrity import info_problems
     from labdatasets.processing.code import expected_fingerprint
 
     release = published(builder)
@@ -276,33 +304,92 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
             builder.full_name, release.snapshot_id[:12], release.code_fingerprint[:12], record.snapshot_id[:12], wanted[:12],
         )
         return None
+    lock = read_lock(builder, record)
+    if lock is None or not lock.applies_to(release.snapshot_id, release.code_fingerprint):
+        from labdatasets.pinning.outputs import lock_path
+
+        logger.warning(
+            "The shared cache holds %s, but %s has no output record of that build (%s) to check it against, and the "
+            "cache's own records do not vouch for themselves; building it from the pins instead. Once it is built, "
+            "run 'labdatasets lock %s' and commit the record.",
+            builder.full_name, builder.full_name, lock_path(builder), builder.full_name,
+        )
+        return None
+    committed = {s.filename: s for s in lock.shards.values()}
+    if sorted(name for name, _, _ in release.files) != sorted(committed):
+        raise SnapshotError(
+            f"The release of {builder.full_name} in {redact(shared_cache_uri(builder))} lists other files than its "
+            f"output record {lock.where}; it was not used."
+        )
     store = shared_store(builder)
     assert store is not None
     final = builder.prepared_dir
     with folder.locked(builder, "downloading"):
-        info = folder.read_info(final)
-        if info is not None and (info.snapshot_id, info.code_fingerprint) == (release.snapshot_id, release.code_fingerprint):
-            return final  # another process fetched it meanwhile
+        if not force:
+            try:
+                info = folder.read_info(final)
+            except PreparedDataError:
+                info = None
+            if (
+                info is not None
+                and (info.snapshot_id, info.code_fingerprint) == (release.snapshot_id, release.code_fingerprint)
+                and not folder.committed_problems(builder, info, record)
+            ):
+                return final  # another process fetched it meanwhile
         with folder.incomplete_dir(final) as tmp:
             with Stage(progress)(f"download {builder.full_name} from {redact(store.uri)}"):
                 bar = byte_progress(release.num_bytes, f"download {builder.full_name}", enabled=progress)
                 context = f"{builder.full_name} (shared cache)"
                 store.fetch(release.dataset_info, tmp / INFO_FILENAME, context=context)
                 info = DatasetInfo.read(tmp)
+                problems = info_problems(info) + compare_info(info, lock)
                 listed = sorted((s.filename, s.sha256) for split in info.splits.values() for s in split.shards)
-                if listed != sorted((name, oid) for name, oid, _ in release.files) or (
-                    info.snapshot_id,
-                    info.code_fingerprint,
-                ) != (release.snapshot_id, release.code_fingerprint):
-                    raise SnapshotError(f"The release record of {builder.full_name} does not match its dataset_info.json")
+                if listed != sorted((name, oid) for name, oid, _ in release.files):
+                    problems.append("its dataset_info.json lists other files than its release record")
+                if problems:
+                    raise SnapshotError(
+                        f"The release of {builder.full_name} in {redact(store.uri)} is not what its output record "
+                        f"{lock.where} says ({'; '.join(problems[:5])}); it was not used."
+                    )
                 for filename, oid, _ in release.files:
-                    store.fetch(oid, tmp / filename, progress=bar, context=f"{context} file {filename}")
+                    # the name was checked against the strict pattern and is one the committed record lists
+                    store.fetch(oid, tmp / committed[filename].filename, progress=bar, context=f"{context} file {filename}")
+                _check_other_bytes(builder, release, lock, info, tmp, store.uri)
             folder.move_into_place(tmp, final, overwrite=True)
     logger.info("downloaded %s from the shared cache %s", builder.full_name, redact(store.uri))
     return final
 
 
-def fetch_if_published(builder: "DatasetBuilder", record: "PinRecord | None", *, progress: bool = True) -> Path | None:
+def shared_cache_uri(builder: "DatasetBuilder") -> str:
+    return builder.settings.shared_cache or ""
+
+
+def _check_other_bytes(
+    builder: "DatasetBuilder", release: Release, lock: "OutputRecord", info: DatasetInfo, directory: Path, uri: str
+) -> None:
+    """Splits published with other bytes than the committed ones must hold the committed rows."""
+    from labdatasets.processing.fingerprint import content_fingerprint
+
+    committed = lock.shards
+    other = {name for name, oid, size in release.files if (committed[name].sha256, committed[name].num_bytes) != (oid, size)}
+    for split_name, split in sorted(info.splits.items()):
+        if not any(s.filename in other for s in split.shards):
+            continue
+        try:
+            got = content_fingerprint([directory / s.filename for s in split.shards])
+        except Exception as exc:  # noqa: BLE001 - any unreadable download is refused
+            got = f"unreadable ({type(exc).__name__})"
+        if got != lock.splits[split_name].fingerprint:
+            raise SnapshotError(
+                f"The release of {builder.full_name} in {redact(uri)} holds other rows in split {split_name!r} than "
+                f"its output record {lock.where} says (fingerprint {got[:16]}, committed "
+                f"{lock.splits[split_name].fingerprint[:16]}); it was not used."
+            )
+
+
+def fetch_if_published(
+    builder: "DatasetBuilder", record: "PinRecord | None", *, progress: bool = True, force: bool = False
+) -> Path | None:
     """Download ``builder``'s version from the shared cache when one is configured and holds it; else None.
 
     A shared cache that cannot be used (unreachable, damaged, another build) is
@@ -312,7 +399,7 @@ def fetch_if_published(builder: "DatasetBuilder", record: "PinRecord | None", *,
     if record is None or not builder.settings.shared_cache:
         return None
     try:
-        return fetch(builder, record, progress=progress)
+        return fetch(builder, record, progress=progress, force=force)
     except LocalWriteError:
         raise
     except LabDatasetsError as exc:

@@ -126,6 +126,14 @@ def open_partial(builder: "DatasetBuilder", record: "PinRecord | None") -> "tupl
         return None
     if release.snapshot_id != record.snapshot_id or release.code_fingerprint != expected_fingerprint(builder, record):
         return None
+    # The cache's own records never vouch for themselves: the release must be what the committed
+    # output record says, file by file and byte by byte (else the version is downloaded or built whole).
+    from labdatasets.pinning.outputs import compare_info, read_lock
+
+    lock = read_lock(builder, record)
+    committed = lock.shards if lock is not None else {}
+    if lock is None or sorted(release.files) != sorted((s.filename, s.sha256, s.num_bytes) for s in committed.values()):
+        return None
     store = shared_store(builder)
     assert store is not None  # a shared cache is configured (checked above)
     directory = partial_dir(builder)
@@ -147,6 +155,13 @@ def open_partial(builder: "DatasetBuilder", record: "PinRecord | None") -> "tupl
     ):
         info_path.unlink(missing_ok=True)
         raise SnapshotError(f"The release record of {builder.full_name} does not match its dataset_info.json")
+    problems = compare_info(info, lock, exact_bytes=True)
+    if problems:
+        info_path.unlink(missing_ok=True)
+        raise SnapshotError(
+            f"The release of {builder.full_name} in the shared cache is not what its output record {lock.where} says "
+            f"({'; '.join(problems[:5])}); it was not used."
+        )
     shards = PublishedShards(directory, store, {name: oid for name, oid, _ in release.files}, context=context)
     os.utime(directory)  # last use, for `labdatasets cache prune`
     return info, shards
@@ -188,27 +203,50 @@ def shard_pieces(rng: RowRange) -> Iterator[tuple["ShardInfo", int, int]]:
             yield shard, lo - shard_start, hi - shard_start
 
 
-def _row_group_batches(path: Path, lo: int, hi: int, columns: list[str] | None, batch_size: int) -> Iterator["pa.RecordBatch"]:
-    """Rows ``[lo, hi)`` of one Parquet file, streamed one row group at a time in batches of ``batch_size``."""
+def _row_group_batches(
+    path: Path,
+    lo: int,
+    hi: int,
+    columns: list[str] | None,
+    batch_size: int,
+    *,
+    expected_rows: int | None = None,
+    full_name: str = "",
+) -> Iterator["pa.RecordBatch"]:
+    """Rows ``[lo, hi)`` of one Parquet file, streamed one row group at a time in batches of ``batch_size``.
+
+    Checked like every read (:mod:`labdatasets.prepared.integrity`): page checksums, the row count, and
+    any reader failure becomes a PreparedDataError naming the file.
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with pq.ParquetFile(path, memory_map=False, pre_buffer=False) as pf:
-        row = 0
-        for group in range(pf.num_row_groups):
-            n = pf.metadata.row_group(group).num_rows
-            g_lo, g_hi = max(lo, row), min(hi, row + n)
-            if g_lo < g_hi:
-                position = row
-                for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns, use_threads=True):
-                    b_lo, b_hi = max(g_lo, position), min(g_hi, position + batch.num_rows)
-                    if b_lo < b_hi:
-                        yield batch if (b_lo, b_hi) == (position, position + batch.num_rows) else batch.slice(b_lo - position, b_hi - b_lo)
-                    position += batch.num_rows
-                    if position >= g_hi:
-                        break
-            row += n
-            if row >= hi:
-                break
+    from labdatasets.prepared.integrity import damaged
+
+    try:
+        with pq.ParquetFile(path, memory_map=False, pre_buffer=False, page_checksum_verification=True) as pf:
+            if expected_rows is not None and pf.metadata.num_rows != expected_rows:
+                raise damaged(full_name, path, f"it holds {pf.metadata.num_rows} rows, but dataset_info.json records {expected_rows}")
+            row = 0
+            for group in range(pf.num_row_groups):
+                n = pf.metadata.row_group(group).num_rows
+                g_lo, g_hi = max(lo, row), min(hi, row + n)
+                if g_lo < g_hi:
+                    position = row
+                    for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns, use_threads=True):
+                        b_lo, b_hi = max(g_lo, position), min(g_hi, position + batch.num_rows)
+                        if b_lo < b_hi:
+                            yield batch if (b_lo, b_hi) == (position, position + batch.num_rows) else batch.slice(b_lo - position, b_hi - b_lo)
+                        position += batch.num_rows
+                        if position >= g_hi:
+                            break
+                row += n
+                if row >= hi:
+                    break
+    except FileNotFoundError:
+        raise damaged(full_name, path, "it is missing") from None
+    except (OSError, ValueError, pa.ArrowException) as exc:  # a flipped byte: never other values, never raw
+        raise damaged(full_name, path, f"{type(exc).__name__}: {str(exc)[:300]}") from exc
 
 
 class IterableDataset:
@@ -258,7 +296,10 @@ class IterableDataset:
         pending_rows = 0
         for rng in self._ranges:
             for shard, lo, hi in shard_pieces(rng):
-                for batch in _row_group_batches(self._shards.path(shard), lo, hi, columns, batch_size):
+                path = self._shards.path(shard)
+                for batch in _row_group_batches(
+                    path, lo, hi, columns, batch_size, expected_rows=shard.num_rows, full_name=self.info.full_name
+                ):
                     while batch.num_rows:
                         take = min(batch.num_rows, batch_size - pending_rows)
                         pending.append(batch.slice(0, take))

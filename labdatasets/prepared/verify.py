@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping, Sequence
 
-from labdatasets.errors import SnapshotCorruptedError, SnapshotNotFoundError
-from labdatasets.prepared import folder
+from labdatasets.errors import LabDatasetsError, PreparedDataError, SnapshotCorruptedError, SnapshotNotFoundError
 from labdatasets.prepared.shared_cache import published
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,8 +117,67 @@ def rebuild_and_compare(
     return report
 
 
+def _check_object(
+    report: VerifyReport, store: Any, oid: str, label: str, context: str, *, repair: bool, mirror: Any
+) -> None:
+    """Re-hash one snapshot object in this machine's store; quarantine and re-fetch it with ``repair``."""
+    report.objects_checked += 1
+    try:
+        if store.cache.has(oid):
+            store.cache.verify(oid, context=context)
+            return
+        if not store.same and store.primary.has(oid):
+            report.notes.append(f"{label}: not cached on this machine; it is in {store.primary.uri}")
+            return
+        raise store.cache.not_found(oid, context=context)
+    except (SnapshotCorruptedError, SnapshotNotFoundError) as exc:
+        kind = "corrupted" if isinstance(exc, SnapshotCorruptedError) else "missing"
+        if not repair:
+            report.problems.append(f"{label}: {kind}")
+            return
+        if kind == "corrupted":
+            store.cache.quarantine(oid)
+        try:
+            store.local_path(oid, context=context, mirror=mirror)
+            report.repaired.append(f"{label}: {kind}, fetched a verified copy")
+        except (SnapshotCorruptedError, SnapshotNotFoundError) as again:
+            report.problems.append(f"{label}: {kind} and could not be repaired: {again}")
+
+
+def _verify_code(builder: "DatasetBuilder", record: Any, store: Any, report: VerifyReport, *, repair: bool) -> None:
+    """The archived code objects, and this machine's copy of them under ``<home>/code/<fingerprint>/``."""
+    import shutil
+
+    from labdatasets.processing.code import _materialize, code_copy_dir, copy_problems
+
+    root = type(builder).module_dir()
+    by_oid = {f.oid: root / f.path for f in record.code_files}
+    for entry in record.code_files:
+        label = f"code file {entry.path!r} ({entry.oid[:12]})"
+        _check_object(report, store, entry.oid, label, f"{builder.full_name} {label}", repair=repair, mirror=by_oid.get)
+    if not record.code_files or not record.code_fingerprint:
+        return
+    copy = code_copy_dir(builder, record)
+    if not copy.is_dir():
+        return
+    report.files_checked += len(record.code_files)
+    problems = copy_problems(copy, record)
+    if problems and repair:
+        shutil.rmtree(copy, ignore_errors=True)
+        try:
+            _materialize(builder, record, store)
+            report.repaired.extend(f"{p}; written again from the snapshot store" for p in problems)
+        except LabDatasetsError as exc:
+            report.problems.extend(f"{p}; could not be written again: {exc}" for p in problems)
+    else:
+        report.problems.extend(problems)
+
+
 def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) -> VerifyReport:
+    from labdatasets.pinning.outputs import read_lock
     from labdatasets.pinning.pin import pin_context, snapshots_for
+    from labdatasets.prepared.integrity import full_problems
+    from labdatasets.prepared.integrity import repair as repair_prepared
 
     report = VerifyReport(builder.full_name)
     record = builder.require_pin_record()
@@ -131,38 +189,36 @@ def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) ->
         mirror = source.mirror(pin, ctx) if source is not None and source.kind == pin.kind else None
         for obj in pin.objects:
             label = f"source {name!r} object {obj.path!r} ({obj.oid[:12]})"
-            context = f"{builder.full_name} {label}"
-            report.objects_checked += 1
-            try:
-                if store.cache.has(obj.oid):
-                    store.cache.verify(obj.oid, context=context)
-                elif not store.same and store.primary.has(obj.oid):
-                    report.notes.append(f"{label}: not cached on this machine; it is in {store.primary.uri}")
-                    continue
-                else:
-                    raise store.cache.not_found(obj.oid, context=context)
-            except (SnapshotCorruptedError, SnapshotNotFoundError) as exc:
-                kind = "corrupted" if isinstance(exc, SnapshotCorruptedError) else "missing"
-                if not repair:
-                    report.problems.append(f"{label}: {kind}")
-                    continue
-                if kind == "corrupted":
-                    store.cache.quarantine(obj.oid)
-                try:
-                    store.local_path(obj.oid, context=context, mirror=mirror)
-                    report.repaired.append(f"{label}: {kind}, fetched a verified copy")
-                except (SnapshotCorruptedError, SnapshotNotFoundError) as again:
-                    report.problems.append(f"{label}: {kind} and could not be repaired: {again}")
+            _check_object(report, store, obj.oid, label, f"{builder.full_name} {label}", repair=repair, mirror=mirror)
+    _verify_code(builder, record, store, report, repair=repair)
 
-    info = builder.prepared_info()
-    if info is None:
+    lock = read_lock(builder, record)  # raises when the committed records disagree: nothing to compare with
+    try:
+        info = builder.prepared_info()
+    except PreparedDataError as exc:
+        info, unreadable = None, str(exc)
+    else:
+        unreadable = ""
+    if info is None and not unreadable:
         report.notes.append(f"not prepared in {builder.data_dir}")
         return report
-    report.files_checked += sum(len(split.shards) for split in info.splits.values())
-    damaged = folder.damaged_files(builder.prepared_dir, info)
-    if damaged and repair:
-        builder.build(overwrite=True, progress=progress)
-        report.repaired.extend(f"{d}; rebuilt from the pins" for d in damaged)
+    if info is not None:
+        report.files_checked += sum(len(split.shards) for split in info.splits.values()) + 1
+        damaged, notes = full_problems(builder.prepared_dir, info, lock)
+        report.notes.extend(notes)
     else:
+        damaged = [f"dataset_info.json: {unreadable}"]
+    if not damaged:
+        return report
+    if not repair:
         report.problems.extend(damaged)
+        return report
+    repair_prepared(builder, progress=progress)
+    info = builder.prepared_info()
+    again, _ = full_problems(builder.prepared_dir, info, lock) if info is not None else (["not prepared"], [])
+    if again:
+        report.problems.extend(f"{d}; still damaged after a repair" for d in again)
+    else:
+        how = "fetched again from the shared cache or rebuilt from the pins"
+        report.repaired.extend(f"{d}; {how}" for d in damaged)
     return report

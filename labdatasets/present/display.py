@@ -70,9 +70,22 @@ def info_html(info: "DatasetInfo", *, record: "PinRecord | None" = None) -> str:
 
     parts.append("<h4>Features</h4>")
     parts.append(_table(["column", "type", "description"], summary.feature_rows(info.features), code_first=True))
+    rules = summary.expectation_rows(info)
+    if rules:
+        parts.append(
+            "<details><summary>Expectations (checked by every build)</summary>"
+            + _table(["rule", "column", "severity"], rules)
+            + "</details>"
+        )
     parts.append("<h4>Splits</h4>")
     if info.splits:
         parts.append(_table(["split", "rows", "size"], summary.split_rows(info.splits)))
+        parts.append(_statistics_html(info))
+        broken = summary.violation_lines(info)
+        if broken:
+            parts.append(
+                "<p><b>Expectations broken</b></p><ul>" + "".join(f"<li>{_e(line)}</li>" for line in broken) + "</ul>"
+            )
     else:
         parts.append("<p><i>Not prepared on this machine yet; loading it builds it from its pins.</i></p>")
     if info.release_notes:
@@ -90,6 +103,30 @@ def info_html(info: "DatasetInfo", *, record: "PinRecord | None" = None) -> str:
     if info.citation:
         parts.append(f"<details><summary>Citation</summary><pre>{_e(info.citation.strip())}</pre></details>")
     return "<div class='labdatasets-info'>" + "".join(parts) + "</div>"
+
+
+def _statistics_html(info: "DatasetInfo") -> str:
+    """Per split, a folded table of column statistics with a small inline SVG picture each."""
+    from labdatasets.present.statistics import column_svg, statistics_rows
+
+    out = []
+    for i, split in enumerate(info.splits.values()):
+        if split.statistics is None:
+            continue
+        columns = split.statistics.get("columns", {})
+        body = ""
+        for row in statistics_rows(split.statistics, with_sparklines=False):
+            picture = column_svg(columns.get(row[0], {}))
+            body += (
+                f"<tr><td style='{_CELL}'><code>{_e(row[0])}</code></td><td style='{_CELL}'>{_e(row[1])}</td>"
+                f"<td style='{_CELL}'>{_e(row[2])}</td><td style='{_CELL}'>{picture}</td></tr>"
+            )
+        head = "".join(f"<th style='{_CELL}'>{h}</th>" for h in ("column", "nulls", "values", ""))
+        out.append(
+            f"<details{' open' if i == 0 else ''}><summary>Statistics of <code>{_e(split.name)}</code> "
+            f"({split.num_rows:,} rows)</summary><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>"
+        )
+    return "".join(out)
 
 
 HEAD_ROWS = 5

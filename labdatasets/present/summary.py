@@ -32,6 +32,8 @@ __all__ = [
     "source_rows",
     "location_text",
     "load_line",
+    "expectation_rows",
+    "violation_lines",
 ]
 
 
@@ -126,3 +128,25 @@ def load_line(full_name: str, splits: Iterable[str] = ()) -> str:
     names = list(splits)
     split = "train" if "train" in names else next(iter(names), None)
     return f'labdatasets.load("{full_name}"' + (f', split="{split}"' if split else "") + ")"
+
+
+def expectation_rows(info: "DatasetInfo") -> list[list[str]]:
+    """``[rule, column, severity]`` for every rule a build of ``info`` checks, the implied ones included."""
+    from labdatasets.errors import LabDatasetsError
+    from labdatasets.expectations import resolve
+
+    try:
+        rules = resolve(
+            info.features, key=info.key_columns, group_key=info.group_key, declared=info.expectations, where=info.full_name
+        )
+    except LabDatasetsError as exc:
+        return [[f"cannot apply: {exc}", "", "error"]]
+    return [[rule.describe(), rule.column or ", ".join(info.key_columns), rule.severity] for rule in rules]
+
+
+def violation_lines(info: "DatasetInfo") -> list[str]:
+    """One line per broken rule recorded for a prepared version (warnings of its build, or what ``validate`` found)."""
+    from labdatasets.expectations import Violation
+
+    found = (info.validation or {}).get("violations", ())
+    return [f"{v['severity']}: {Violation.from_json(v).message()}" for v in found]

@@ -39,6 +39,7 @@ from labdatasets.processing.fingerprint import content_fingerprint
 from labdatasets.processing.ledger import LEDGER_FILENAME, check_ledger
 from labdatasets.present.progress import BuildBar, Stage
 from labdatasets.prepared import folder
+from labdatasets.processing.validation import checker_for, read_reports, with_checks
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
@@ -47,6 +48,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["build", "pipeline_options", "content_fingerprint", "shard_paths", "LOCAL_RUNNERS"]
 
 logger = logging.getLogger(__name__)
+
+#: Statistics and expectations run in every build; benchmarks/bench_validation.py alone switches them
+#: off, to measure what they cost.
+RUN_CHECKS = True
 
 LOCAL_RUNNERS = {"directrunner", "direct", "prismrunner", "prism", "fnapirunner", "interactiverunner", "swappingrunner"}
 _SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -238,6 +243,7 @@ def _build_locked(
             progress_dir=tmp / ".progress" if local else None,
             # a local Beam runner sorts on this machine's disk rather than shuffling rows in memory
             spill_dir=tmp / ".spill" if runner.lower() in LOCAL_RUNNERS else None,
+            checker=checker_for(declared, builder.full_name) if RUN_CHECKS else None,
         )
         with BuildBar(job.progress_dir, record_bytes(record), f"build {builder.full_name}", enabled=progress) as bar:
             with stage(f"build {builder.full_name} on {runner}"):
@@ -247,10 +253,34 @@ def _build_locked(
             check_ledger(ledger, splits=splits, runner=runner, where=builder.full_name)
             with stage(f"fingerprint {builder.full_name}"):
                 info = _finalize(processing, record, declared, tmp, splits, manifests)
+            if job.checker is not None:  # what the checks found travelled in the ledger
+                info = with_checks(info, job.checker, read_reports(ledger), builder.full_name)
+            _check_against_output_record(builder, record, info)
             (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
             folder.move_into_place(tmp, final, overwrite=overwrite)
     logger.info("prepared %s in %s", builder.full_name, final)
     return final
+
+
+def _check_against_output_record(builder: "DatasetBuilder", record: "PinRecord", info: DatasetInfo) -> None:
+    """A build of a version's pinned snapshot and code must give the rows its committed output record names.
+
+    That is what checks a build on another machine or runner against git
+    alone. A build that differs is never kept (its incomplete folder is removed).
+    """
+    from labdatasets.pinning.outputs import compare_info, read_lock
+
+    lock = read_lock(builder, record)
+    if lock is None or not lock.applies_to(info.snapshot_id, info.code_fingerprint):
+        return
+    problems = compare_info(info, lock)
+    if problems:
+        raise PreparedDataError(
+            f"Building {builder.full_name} here gave other data than its output record {lock.where} says "
+            f"({'; '.join(problems[:5])}). It was not kept. The same pins and processing must give the committed "
+            f"rows: compare this machine's libraries with the record's built_with {dict(lock.built_with)}, run "
+            f"'labdatasets verify --rebuild {builder.full_name}', or load the version from the shared cache."
+        )
 
 
 def record_bytes(record: "PinRecord") -> int:
@@ -313,6 +343,7 @@ class _Job:
     store_uris: tuple[str, str | None]
     progress_dir: Path | None
     spill_dir: Path | None = None
+    checker: Any = None
 
 
 def _by_value_modules(builder: "DatasetBuilder") -> list[Any]:
@@ -389,6 +420,7 @@ def _run_pipeline(job: _Job) -> list[str]:
         where=builder.full_name,
         spill_dir=str(job.spill_dir) if job.spill_dir is not None else None,
         progress_dir=str(job.progress_dir) if job.progress_dir else None,
+        checker=job.checker,
     )
     beam_logger = logging.getLogger("apache_beam")
     level = beam_logger.level
@@ -511,7 +543,7 @@ def _finalize(
         shards = []
         for path in paths:
             if not path.exists():  # an empty split or shard: still a valid, readable file
-                pq.write_table(pa.Table.from_pylist([], schema=schema), path)
+                pq.write_table(pa.Table.from_pylist([], schema=schema), path, write_page_checksum=True)
             meta = pq.ParquetFile(path).metadata
             written = manifests.get(path.name)
             # the worker hashed the bytes as it wrote them (and a staged copy was checked against that hash)

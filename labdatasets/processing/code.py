@@ -26,6 +26,7 @@ released version is also served, verified, from the shared cache
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -38,10 +39,12 @@ import types
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+from labdatasets import safe_names
 from labdatasets.errors import ProcessingError, SnapshotNotFoundError
 from labdatasets.pinning.record import ObjectEntry
+from labdatasets.stores.hashing import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
@@ -142,12 +145,57 @@ def processing_builder(builder: "DatasetBuilder", record: "PinRecord", store: "S
     return cls(config=builder.config_name, version=str(builder.version), settings=builder.settings)
 
 
+def code_copy_dir(builder: "DatasetBuilder", record: "PinRecord") -> Path:
+    """``<home>/code/<fingerprint>/``: the archived code of ``record``, as imported on this machine."""
+    fingerprint = safe_names.check_oid(record.code_fingerprint, where=f"Pin record {record.path or record.full_name}")
+    return builder.settings.home / "code" / fingerprint
+
+
+def copy_problems(root: Path, record: "PinRecord") -> list[str]:
+    """How the copy in ``root`` differs from the record's ``code_files`` (re-hashed); [] if it does not."""
+    problems = []
+    listed = {entry.path for entry in record.code_files}
+    for entry in record.code_files:
+        path = root / entry.path
+        if not path.is_file():
+            problems.append(f"archived code copy {path}: missing")
+        elif sha256_file(path) != entry.oid:
+            problems.append(f"archived code copy {path}: changed since it was written (not the committed code)")
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel not in listed:
+            problems.append(f"archived code copy {path}: not in the pin record's code_files")
+    return problems
+
+
 def _materialize(builder: "DatasetBuilder", record: "PinRecord", store: "Snapshots") -> Path:
-    """Write the archived files under ``<home>/code/<fingerprint>/`` (verified, once per fingerprint)."""
-    fingerprint = record.code_fingerprint or ""
-    root = builder.settings.home / "code" / fingerprint
+    """Write the archived files under ``<home>/code/<fingerprint>/``; re-check the copy on every call.
+
+    Every name comes from the pin record and is checked before anything is
+    written (:mod:`labdatasets.safe_names`); a copy that no longer hashes to the
+    committed oids (edited on disk, a bad disk) is removed and written again.
+    """
+    where = f"Pin record {record.path or record.full_name}"
+    for entry in record.code_files:
+        safe_names.code_path(entry.path, where=where, error=ProcessingError)
+        safe_names.check_oid(entry.oid, where=where, error=ProcessingError)
+    root = code_copy_dir(builder, record)
+    fingerprint = root.name
     if (root / ".complete").is_file():
-        return root
+        shutil.rmtree(root / "__pycache__", ignore_errors=True)  # bytecode is not checked: never trust it
+        problems = copy_problems(root, record)
+        if not problems:
+            return root
+        logger.warning(
+            "The archived code of %s in %s is not the committed code (%s); writing it again from the snapshot store",
+            builder.full_name, root, "; ".join(problems[:3]),
+        )
+        old = root.parent / f".replaced.{fingerprint[:12]}.{uuid.uuid4().hex[:8]}"
+        try:
+            os.replace(root, old)
+        except OSError:
+            pass
+        shutil.rmtree(old, ignore_errors=True)
     tmp = root.parent / f".incomplete.{fingerprint[:12]}.{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
@@ -162,7 +210,7 @@ def _materialize(builder: "DatasetBuilder", record: "PinRecord", store: "Snapsho
                     f"shared cache. Point LABDATASETS_SNAPSHOT_STORE at the lab's store, or set "
                     f"LABDATASETS_SHARED_CACHE to load its published data. ({exc})"
                 ) from exc
-            target = tmp / entry.path
+            target = safe_names.inside(tmp, entry.path, where=where, error=ProcessingError)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
         if fingerprint_code(tmp, [e.path for e in record.code_files]) != fingerprint:
@@ -179,6 +227,17 @@ def _materialize(builder: "DatasetBuilder", record: "PinRecord", store: "Snapsho
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
+
+
+@contextlib.contextmanager
+def _no_bytecode() -> Iterator[None]:
+    """Import without writing ``.pyc`` files: one beside the copy would be imported later without a check."""
+    before = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = before
 
 
 def load_archived_builder(builder: "DatasetBuilder", record: "PinRecord", store: "Snapshots") -> type["DatasetBuilder"]:
@@ -201,7 +260,8 @@ def load_archived_builder(builder: "DatasetBuilder", record: "PinRecord", store:
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             sys.modules[package] = module
-            spec.loader.exec_module(module)
+            with _no_bytecode():
+                spec.loader.exec_module(module)
         else:  # a builder folder without __init__.py: a bare package over the folder
             module = types.ModuleType(package)
             module.__path__ = [str(root)]
@@ -210,7 +270,7 @@ def load_archived_builder(builder: "DatasetBuilder", record: "PinRecord", store:
             sys.modules[package] = module
     leaf = Path(inspect.getfile(current_cls)).stem
     try:
-        with registry.skip_registration():
+        with registry.skip_registration(), _no_bytecode():
             module = importlib.import_module(f"{package}.{leaf}")
     except Exception as exc:  # noqa: BLE001 - old code may no longer import against today's libraries
         raise ProcessingError(

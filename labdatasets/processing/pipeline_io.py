@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # the type checker reads Beam's own names
 else:
     beam = import_beam()
 
-__all__ = ["ReadPinnedSource", "WriteSplits", "WriteSplit", "shard_filename", "MANIFEST_DIR", "ROW_GROUP_ROWS"]
+__all__ = ["ReadPinnedSource", "WriteSplits", "WriteSplit", "SplitChecksFn", "shard_filename", "MANIFEST_DIR", "ROW_GROUP_ROWS"]
 
 logger = logging.getLogger(__name__)
 
@@ -296,7 +296,8 @@ def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> li
 
 def parquet_options(table: pa.Table) -> dict[str, Any]:
     """How every shard is written (the same options on every path, so the same rows give the same bytes)."""
-    return {"compression": "snappy", "use_dictionary": parquet_dictionary_columns(table)}
+    # page checksums: every read verifies them, so a flipped byte is an error, never other values
+    return {"compression": "snappy", "use_dictionary": parquet_dictionary_columns(table), "write_page_checksum": True}
 
 
 class ShardWriter:
@@ -441,44 +442,213 @@ def _counter(progress_dir: str | None, which: str) -> Any:
 
 
 def _write_shard(
-    out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], split: str, index: int,
-    tables: Iterable[pa.Table], progress: Any = None,
-) -> dict[str, Any]:
+    out_dir: str,
+    dataset: str,
+    num_shards: int,
+    sort_columns: Sequence[str],
+    split: str,
+    index: int,
+    tables: Iterable[pa.Table],
+    progress: Any = None,
+    checker: Any = None,
+    across: bool = True,
+) -> Iterator[Any]:
+    """Write one shard from its rows in key order; yields its manifest.
+
+    With a ``checker`` it also checks the rows as they pass (statistics, row rules,
+    repeated keys; in a thread, beside the Parquet writer) and yields
+    ``("manifest", manifest)``, ``("checks", (split, ShardResult))`` and
+    ``("keys", ((rule, bucket), (split, values)))`` for the checks across splits.
+    """
     filename = shard_filename(dataset, split, index, num_shards)
     writer = ShardWriter(out_dir, filename, split=split, index=index, sort_columns=sort_columns, fingerprint=num_shards == 1)
+    check = None
+    pool = None
+    pending: list[concurrent.futures.Future[Any]] = []
+    if checker is not None:
+        from labdatasets.processing.validation import ShardCheck
+
+        check = ShardCheck(checker, across=across)
+        pool = concurrent.futures.ThreadPoolExecutor(1, "labdatasets-checks")
     try:
         for table in tables:
+            if pool is not None and check is not None:
+                while len(pending) >= 2:  # at most a few tables wait for the checks
+                    pending.pop(0).result()
+                pending.append(pool.submit(check.add, table))
             writer.write(table)
             if progress is not None:
                 progress.add(table.num_rows)
         manifest = writer.close()
+        for future in pending:
+            future.result()
     except BaseException:
         writer.abort()
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     _write_manifest(out_dir, manifest)
     if progress is not None:
         progress.flush()
-    return manifest
+    if check is None:
+        yield manifest
+        return
+    result, parts = check.finish()
+    yield "manifest", manifest
+    yield "checks", (split, result)
+    for rule, bucket, part in parts:
+        yield "keys", ((rule, bucket), (split, part))
+
+
+def _select(element: tuple[str, Any], kind: str) -> Iterator[Any]:
+    """One kind of a step's outputs (rather than tagged outputs, which Beam's DaskRunner mixes up)."""
+    if element[0] == kind:
+        yield element[1]
+
+
+class SplitChecksFn(beam.CombineFn):
+    """Statistics and expectation tallies of a split, over Arrow tables (a Beam ``CombineFn``).
+
+    Each input is a table of rows sorted by the key, holding every copy of its
+    keys (as a shard of the build), or a :class:`~labdatasets.processing.validation.ShardResult`
+    computed already (the build computes them beside the Parquet writer). The
+    accumulator is of fixed size (counts, sketches, a few example keys); the
+    output is its JSON (:meth:`ShardResult.to_json`).
+    """
+
+    def __init__(self, checker: Any):
+        self.checker = checker
+
+    def create_accumulator(self) -> Any:
+        return self.checker.empty()
+
+    def add_input(self, accumulator: Any, element: Any) -> Any:
+        from labdatasets.processing.validation import ShardResult
+
+        if isinstance(element, ShardResult):
+            return accumulator.merge(element)
+        return accumulator.merge(self.checker.check_shard(as_table(element)))
+
+    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
+        accumulators = iter(accumulators)
+        first = next(accumulators)
+        for other in accumulators:
+            first.merge(other)
+        return first
+
+    def extract_output(self, accumulator: Any) -> dict[str, Any]:
+        return accumulator.to_json()
+
+
+class _Checks:
+    """The accumulator of :class:`_BuildChecksFn`: a split's merged checks, or one bucket's key values."""
+
+    def __init__(self) -> None:
+        self.split: str | None = None
+        self.result: Any = None
+        self.rule: int | None = None
+        self.bucket: int | None = None
+        self.parts: list[tuple[str, pa.Table]] = []
+
+
+class _BuildChecksFn(beam.CombineFn):
+    """Everything the build's checks gather, in one combine (one shuffle, few steps on any runner).
+
+    Keyed by ``("split", name)``: merges the split's shard results (statistics and rule
+    tallies, fixed-size, as :class:`SplitChecksFn`). Keyed by ``("keys", rule, bucket)``:
+    gathers one bucket of key or group values from every split and checks which are in
+    more than one. Outputs one report dict per key (``stage`` ``checks`` or ``across``),
+    which goes into the ledger.
+    """
+
+    def __init__(self, checker: Any):
+        self.checker = checker
+
+    def create_accumulator(self) -> _Checks:
+        return _Checks()
+
+    def add_input(self, accumulator: _Checks, element: tuple[Any, ...]) -> _Checks:
+        if element[0] == "checks":
+            _, split, result = element
+            accumulator.split = split
+            accumulator.result = result if accumulator.result is None else accumulator.result.merge(result)
+        else:
+            _, rule, bucket, split, part = element
+            accumulator.rule, accumulator.bucket = rule, bucket
+            accumulator.parts.append((split, part))
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[_Checks]) -> _Checks:
+        out = _Checks()
+        for acc in accumulators:
+            if acc.result is not None:
+                out.split = acc.split
+                out.result = acc.result if out.result is None else out.result.merge(acc.result)
+            if acc.parts:
+                out.rule, out.bucket = acc.rule, acc.bucket
+                out.parts.extend(acc.parts)
+        return out
+
+    def extract_output(self, accumulator: _Checks) -> dict[str, Any] | None:
+        from labdatasets.processing.validation import tally_json
+
+        if accumulator.result is not None:
+            return {"stage": "checks", "split": accumulator.split, **accumulator.result.to_json()}
+        if accumulator.rule is None:
+            return None
+        tally = self.checker.check_bucket(accumulator.rule, accumulator.parts)
+        return {"stage": "across", "rule": accumulator.rule, "bucket": accumulator.bucket, **tally_json(tally)}
+
+
+def _check_inputs(element: tuple[str, Any]) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    kind, value = element
+    if kind == "checks":
+        split, result = value
+        yield ("split", split), ("checks", split, result)
+    elif kind == "keys":
+        (rule, bucket), (split, part) = value
+        yield ("keys", rule, bucket), ("keys", rule, bucket, split, part)
+
+
+def _report(element: tuple[Any, dict[str, Any] | None]) -> Iterator[dict[str, Any]]:
+    report = element[1]
+    if report is not None and (report["stage"] == "checks" or report["count"]):
+        yield report
 
 
 class _WriteShard(beam.DoFn):
     """``((split, shard), tables)`` after a shuffle -> the shard sorted in memory and written."""
 
-    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], progress_dir: str | None = None):
+    def __init__(
+        self,
+        out_dir: str,
+        dataset: str,
+        num_shards: int,
+        sort_columns: Sequence[str],
+        progress_dir: str | None = None,
+        checker: Any = None,
+        across: bool = True,
+    ):
         self.out_dir = out_dir
         self.dataset = dataset
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
         self.progress_dir = progress_dir  # rows written are counted there (a local build's bar)
+        self.checker = checker
+        self.across = across
         self._progress: Any = None
 
     def setup(self) -> None:
         self._progress = _counter(self.progress_dir, "WRITTEN_DIR")
 
-    def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[dict[str, Any]]:
+    def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[Any]:
         (split, index), tables = keyed
         table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
-        yield _write_shard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, [table], self._progress)
+        yield from _write_shard(
+            self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, [table], self._progress,
+            self.checker, self.across,
+        )
 
 
 class _SpillRuns(beam.DoFn):
@@ -527,27 +697,38 @@ class _SpillRuns(beam.DoFn):
 class _MergeShard(beam.DoFn):
     """``((split, shard), runs)`` -> the runs merged by key, written as the shard (see spill)."""
 
-    def __init__(self, out_dir: str, dataset: str, num_shards: int, sort_columns: Sequence[str], progress_dir: str | None = None):
+    def __init__(
+        self,
+        out_dir: str,
+        dataset: str,
+        num_shards: int,
+        sort_columns: Sequence[str],
+        progress_dir: str | None = None,
+        checker: Any = None,
+        across: bool = True,
+    ):
         self.out_dir = out_dir
         self.dataset = dataset
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
         self.progress_dir = progress_dir  # rows written are counted there (a local build's bar)
+        self.checker = checker
+        self.across = across
         self._progress: Any = None
 
     def setup(self) -> None:
         self._progress = _counter(self.progress_dir, "WRITTEN_DIR")
 
-    def process(self, keyed: tuple[tuple[str, int], Iterable[tuple[str, int]]]) -> Iterator[dict[str, Any]]:
+    def process(self, keyed: tuple[tuple[str, int], Iterable[tuple[str, int]]]) -> Iterator[Any]:
         from labdatasets.processing.spill import merge_runs, sort_spec
 
         (split, index), runs = keyed
         paths = sorted(path for path, _ in runs)  # a fixed order: ties between equal rows never depend on arrival
         schema = pa.ipc.open_file(paths[0]).schema if paths else None
         spec = sort_spec(schema, self.sort_columns) if schema is not None else []
-        yield _write_shard(
+        yield from _write_shard(
             self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, merge_runs(paths, spec),
-            self._progress,
+            self._progress, self.checker, self.across,
         )
 
 
@@ -573,6 +754,7 @@ class WriteSplits(beam.PTransform):
         where: str = "",
         spill_dir: str | None = None,
         progress_dir: str | None = None,
+        checker: Any = None,
     ):
         super().__init__()
         self.out_dir = out_dir
@@ -584,6 +766,7 @@ class WriteSplits(beam.PTransform):
         self.sort_columns = list(key) or sortable_columns(features.arrow_schema())
         self.spill_dir = spill_dir
         self.progress_dir = progress_dir  # rows processed and written are counted there (a local build's bar)
+        self.checker = checker  # statistics and expectations (labdatasets.processing.validation.Checker)
 
     def expand(self, splits: Mapping[str, beam.PCollection]) -> beam.PCollection:
         shard_key = beam.typehints.Tuple[beam.typehints.Tuple[str, int], pa.Table]
@@ -620,31 +803,44 @@ class WriteSplits(beam.PTransform):
             for name, pcoll in zip(names, keyed, strict=True)
         ]
         entry = [pcoll | f"Entry tallies {name}" >> beam.FlatMap(_tallies_only) for name, pcoll in zip(names, keyed, strict=True)]
+        checker, across = self.checker, len(names) > 1
         if self.spill_dir is None:  # a shuffle of the rows: the runner's own (Dask, Dataflow, Flink, Spark)
-            manifests = (
+            written = (
                 rows
                 | "Splits" >> beam.Flatten()
                 | "GroupShards" >> beam.GroupByKey()
                 | "WriteShards"
-                >> beam.ParDo(_WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir))
+                >> beam.ParDo(
+                    _WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir, checker, across)
+                )
             )
         else:  # on this machine: sorted runs on disk, a shuffle of their names only, a merge per shard
             runs = [
                 pcoll | f"SpillRuns {name}" >> beam.ParDo(_SpillRuns(self.spill_dir, self.sort_columns, RUN_ROWS))
                 for name, pcoll in zip(names, rows, strict=True)
             ]
-            manifests = (
+            written = (
                 runs
                 | "Runs" >> beam.Flatten()
                 | "GroupRuns" >> beam.GroupByKey()
                 | "MergeShards"
-                >> beam.ParDo(_MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir))
+                >> beam.ParDo(
+                    _MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir, checker, across)
+                )
             )
+        manifests = written if checker is None else written | "Manifests" >> beam.FlatMap(_select, "manifest")
         reports = [
             pipeline | "Ledger seed" >> beam.Create([{"stage": "seed", "origins": origins}]),
             *entry,
             manifests | "Written" >> beam.Map(_written),
         ]
+        if checker is not None:  # statistics and expectations: one combine, its reports go into the ledger
+            reports.append(
+                written
+                | "Check inputs" >> beam.FlatMap(_check_inputs)
+                | "Checks" >> beam.CombinePerKey(_BuildChecksFn(checker))
+                | "Check reports" >> beam.FlatMap(_report)
+            )
         for i, tallies in enumerate(split_tallies):
             reports.append(tallies | f"Split tallies {i}" >> beam.FlatMap(_tally_dicts))
         return (

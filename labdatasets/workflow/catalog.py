@@ -172,9 +172,15 @@ def record_splits(builder: "DatasetBuilder", *, beam_options: Any = None, progre
     records[builder.full_name] = {
         "snapshot_id": info.snapshot_id,
         "splits": {
-            name: {"num_rows": s.num_rows, "num_bytes": s.num_bytes, "fingerprint": s.fingerprint}
+            name: {
+                "num_rows": s.num_rows,
+                "num_bytes": s.num_bytes,
+                "fingerprint": s.fingerprint,
+                **({"statistics": s.statistics} if s.statistics is not None else {}),
+            }
             for name, s in info.splits.items()  # the order _process returns them in
         },
+        **({"violations": list(broken)} if (broken := (info.validation or {}).get("violations")) else {}),
     }
     path.write_text(json.dumps(dict(sorted(records.items())), indent=2) + "\n", "utf-8")
     return path
@@ -234,6 +240,11 @@ def _version_section(b: "DatasetBuilder", records: Mapping[str, Any], root: Path
         out.append(info.config_description.strip() + "\n")
     out.append("### Features\n")
     out.append(_table(["Column", "Type", "Description"], summary.feature_rows(info.features)))
+    rules = summary.expectation_rows(info)
+    if rules:
+        out.append("### Expectations\n")
+        out.append("Checked by every build; a broken rule of severity `error` fails it ([validation](../validation.md)).\n")
+        out.append(_table(["Rule", "Column", "Severity"], rules))
 
     record = b.committed_pin_record()
     sizes = records.get(b.full_name)
@@ -242,6 +253,7 @@ def _version_section(b: "DatasetBuilder", records: Mapping[str, Any], root: Path
         rows = summary.split_rows(sizes["splits"])
         total = sum(s["num_rows"] for s in sizes["splits"].values())
         out.append(_table(["Split", "Rows", "Size"], rows + [["**total**", f"**{total:,}**", ""]]))
+        out += _statistics_section(sizes)
     elif record is not None:
         why = "are recorded for another snapshot" if sizes else "are not recorded yet"
         out.append(f"Split sizes {why}; `labdatasets docs --build {b.full_name}` records them.\n")
@@ -264,6 +276,23 @@ def _version_section(b: "DatasetBuilder", records: Mapping[str, Any], root: Path
         if pin.schema:
             columns = ", ".join(f"{_code(f['name'])} {f['type']}" for f in pin.schema)
             out.append(f"<details><summary>Columns of source {_code(name)}</summary>\n\n{columns}\n\n</details>\n")
+    return out
+
+
+def _statistics_section(sizes: Mapping[str, Any]) -> list[str]:
+    """The recorded statistics of each split (folded), and the expectations the recorded build broke."""
+    from labdatasets.expectations import Violation
+    from labdatasets.present.statistics import statistics_rows
+
+    out = []
+    for name, split in sizes["splits"].items():
+        if split.get("statistics"):
+            table = _table(["Column", "Nulls", "Values", "Shape"], statistics_rows(split["statistics"]))
+            out.append(f"<details><summary>Statistics of split {_code(name)}</summary>\n\n{table}\n</details>\n")
+    broken = [Violation.from_json(v) for v in sizes.get("violations", ())]
+    if broken:
+        out.append("Expectations broken (warnings) at the recorded build:\n")
+        out.append("".join(f"- {v.message()}\n" for v in broken))
     return out
 
 

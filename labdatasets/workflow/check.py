@@ -33,6 +33,8 @@ from labdatasets.naming import Version
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
+    from labdatasets.pinning.outputs import OutputRecord
+    from labdatasets.pinning.record import PinRecord
 
 __all__ = ["Finding", "CheckReport", "check", "next_versions"]
 
@@ -98,6 +100,7 @@ def _check_version(b: "DatasetBuilder", report: CheckReport, *, newest: bool, cu
 
     name = b.full_name
     report.checked.append(name)
+    _check_expectations(b, report)
     notes = type(b).release_notes_for(b.config_name)
     if not notes.get(str(b.version), "").strip():
         report.error(name, f"{name} has no RELEASE_NOTES entry; add RELEASE_NOTES['{b.version}'] saying what this version is.")
@@ -129,11 +132,14 @@ def _check_version(b: "DatasetBuilder", report: CheckReport, *, newest: bool, cu
             f"{name} was pinned before pin records kept the processing code, and the builder's code has changed "
             "since: it can be loaded from the shared cache, not rebuilt.",
         )
+    lock = _check_outputs(b, record, report, current=current)
     try:
         release = published(b)
     except LabDatasetsError as exc:
         report.warning(name, f"could not read the shared cache: {exc}")
         return
+    if release is not None and lock is None and not b.is_committed():
+        report.error(name, f"{name} is published in the shared cache, so it is released: {_lock_advice(b)}")
     if release is not None and (release.snapshot_id, release.code_fingerprint) != (record.snapshot_id, pinned):
         report.error(
             name,
@@ -144,12 +150,85 @@ def _check_version(b: "DatasetBuilder", report: CheckReport, *, newest: bool, cu
         )
 
 
+def _lock_advice(b: "DatasetBuilder") -> str:
+    from labdatasets.pinning.outputs import lock_path
+
+    return (
+        f"it has no output record. Run 'labdatasets lock {b.full_name}' and commit {lock_path(b)} with its pin "
+        "record, so that every machine checks the prepared data, the shared cache and other builds against it."
+    )
+
+
+def _check_outputs(b: "DatasetBuilder", record: "PinRecord", report: CheckReport, *, current: str) -> "OutputRecord | None":
+    """The committed output record: required for a released version, and consistent with the pin record.
+
+    A version is *built for release* once its pin record is committed with the
+    repository (``snapshots/``) or it is published in the shared cache. The
+    output record pins the pin record's digest, so an edit of its
+    ``code_fingerprint`` or ``code_files`` is reported here.
+    """
+    from labdatasets.processing.code import code_paths
+    from labdatasets.pinning.outputs import read_lock
+    from labdatasets.stores.hashing import sha256_file
+
+    name = b.full_name
+    if record.code_files and record.code_fingerprint == current:
+        root = type(b).module_dir()
+        listed = sorted((f.path, f.oid) for f in record.code_files)
+        actual = sorted((p, sha256_file(root / p)) for p in code_paths(root))
+        if listed != actual:
+            report.error(
+                name,
+                f"The code_files of {record.path} are not the builder's files, though its code_fingerprint is: the "
+                "record was edited. Restore it from git.",
+            )
+    try:
+        lock = read_lock(b, record)
+    except LabDatasetsError as exc:
+        report.error(name, str(exc))
+        return None
+    if lock is None and b.is_committed():
+        report.error(name, f"{name} is pinned in the repository, so it is released: {_lock_advice(b)}")
+    return lock
+
+
+def _check_expectations(b: "DatasetBuilder", report: CheckReport) -> None:
+    """Declared expectations must fit the features (error); the rules a prepared or recorded build of
+    this version broke as warnings are listed (warning)."""
+    from labdatasets.expectations import Violation, resolve
+    from labdatasets.workflow.catalog import recorded_splits
+
+    name = b.full_name
+    try:
+        info = b._declared_info()
+        resolve(info.features, key=info.key_columns, group_key=info.group_key, declared=info.expectations, where=name)
+    except LabDatasetsError as exc:
+        report.error(name, str(exc))
+        return
+    found: list[dict] = []
+    prepared = b.prepared_info() if b.is_prepared() else None
+    if prepared is not None and prepared.validation:
+        found = list(prepared.validation.get("violations", []))
+    else:
+        found = list(recorded_splits(type(b)).get(name, {}).get("violations", []))
+    for data in found:
+        violation = Violation.from_json(data)
+        report.warning(name, f"{name} {violation.message()} (severity {violation.severity}, as recorded by its last build)")
+
+
 def _orphan_pins(cls: type["DatasetBuilder"], config: str | None, known: Iterable[str], b: "DatasetBuilder", report: CheckReport) -> None:
     folder = b.pin_record_path().parent
     if not folder.is_dir():
         return
     known = set(known)
     for path in sorted(folder.glob("*.json")):
+        if path.name.endswith(".lock.json"):
+            if path.name[: -len(".lock.json")] not in known:
+                report.warning(
+                    f"{cls.name}:{path.name[: -len('.lock.json')]}",
+                    f"{path} is the output record of a version the builder no longer lists; delete it on purpose.",
+                )
+            continue
         if path.stem not in known:
             label = f"{cls.name}{'/' + config if config else ''}:{path.stem}"
             report.warning(

@@ -93,6 +93,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import labdatasets as lds
+from labdatasets import expectations as E
 from labdatasets import features as F
 from labdatasets import loaders
 from labdatasets import processing as P
@@ -135,7 +136,16 @@ class Builder(lds.DatasetBuilder):
                     "label": F.ClassLabel(names=LABELS, doc="TODO(author)"),
                 }
             ),
-            key="id",  # TODO(author): the column(s) naming a row: splits, row order and `diff` use it
+            key="id",  # TODO(author): the column(s) naming a row: unique, in one split only, checked by every build
+            # group_key="patient_id",  # TODO(author): all rows of one group (patient, customer) in one split
+            expectations=[
+                # Checked by every build and by the builder test; a broken rule fails the build and names
+                # the rows (docs/validation.md). nullable=False above is a rule too. TODO(author): yours.
+                E.Range("id", min=0),  # ids are never negative
+                E.AllowedValues("label", LABELS),
+                E.Pattern("text", r"\\S.*"),  # the whole text must match: here, it starts with a non-space
+                E.MaxNullShare("text", 0.1, severity="warning"),  # a warning is listed by build, check and info
+            ],
             owners=["TODO(author)@lab.example"],
             homepage="",  # TODO(author)
             license="",  # TODO(author), e.g. "proprietary" or "CC-BY-4.0"

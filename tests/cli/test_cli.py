@@ -49,7 +49,7 @@ def test_pin_build_load(capsys, make_builder):
     code, out, _ = run(capsys, "load", "toy_cli", "--split", "train[:3]", "--head", "2", "--quiet")
     assert code == 0 and "toy_cli:1.0.0: train[:3] 3 rows" in out and "row number" in out
     code, out, _ = run(capsys, "verify", "toy_cli:1.0.0", "--quiet")
-    assert code == 0 and "checked 1 snapshot objects and 2 prepared files" in out and out.strip().endswith("ok")
+    assert code == 0 and "checked 2 snapshot objects and 3 prepared files" in out and out.strip().endswith("ok")
 
 
 @pytest.mark.parametrize(

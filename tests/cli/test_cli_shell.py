@@ -219,7 +219,7 @@ def test_bash_completion(tmp_path):
         return subprocess.run([bash, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
 
     assert {"list", "load", "cache", "completion"} <= set(complete(""))
-    assert complete("lo") == ["load"]
+    assert complete("loa") == ["load"] and sorted(complete("lo")) == ["load", "lock"]
     assert complete("load", "prod") == ["product_a"]
     assert complete("--debug", "load", "ir") == ["iris"]
     assert "--split" in complete("load", "iris", "--s") and "--json" in complete("build", "--j")

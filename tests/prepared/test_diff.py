@@ -87,7 +87,7 @@ VERSIONED_BUILDER = '''
 import pyarrow as pa
 
 import labdatasets as lds
-from labdatasets import features as F, loaders, processing as P
+from labdatasets import expectations as E, features as F, loaders, processing as P
 
 
 class Builder(lds.DatasetBuilder):
@@ -193,9 +193,16 @@ def test_without_a_key_rows_are_matched_by_their_values(make_builder):
 
 
 def test_a_key_that_is_not_unique_is_refused(make_builder):
+    from labdatasets.expectations import ExpectationError
+
     _versions(make_builder, name="toy_badkey", key='"label"')
-    with pytest.raises(LabDatasetsError, match=r"The key \['label'\] of toy_badkey:1.0.0 is not unique"):
-        diff_versions("toy_badkey:1.0.0", "toy_badkey:1.1.0")
+    with pytest.raises(ExpectationError, match='rule "key unique in its split" broken by'):
+        diff_versions("toy_badkey:1.0.0", "toy_badkey:1.1.0")  # every build checks the key now
+    # prepared anyway (the key rules made warnings): diff still refuses to match rows by it
+    relaxed = '"label", expectations=[E.UniqueKey(severity="warning"), E.DisjointSplits(severity="warning")]'
+    _versions(make_builder, name="toy_badkey_warned", key=relaxed)
+    with pytest.raises(LabDatasetsError, match=r"The key \['label'\] of toy_badkey_warned:1.0.0 is not unique"):
+        diff_versions("toy_badkey_warned:1.0.0", "toy_badkey_warned:1.1.0")
 
 
 def test_cli_diff_prints_the_report_and_json(make_builder, capsys):

@@ -138,10 +138,15 @@ def tidy(table):
     write_tabular(make_builder, "toy_random", version="1.0.0", extra=noise)
     first = publish(labdatasets.builder("toy_random"), progress=False)
     new_machine(tmp_path, monkeypatch, lab_home)
+    lock = lab_home / "pins" / "toy_random" / "1.0.0.lock.json"
+    with pytest.raises(PreparedDataError, match="other data than its output record"):
+        labdatasets.builder("toy_random").build()  # the committed record catches a build of other rows
+    lock.unlink()  # without it, the release record is what stops it
     labdatasets.builder("toy_random").build()  # not from the cache: builds different random values
     with pytest.raises(PreparedDataError, match="already published .* with other content"):
         publish(labdatasets.builder("toy_random"), progress=False)
     assert published(labdatasets.builder("toy_random")) == first.release  # never overwritten
+    assert not lock.exists()  # and no output record of the refused build
 
 
 def test_publish_needs_a_shared_cache(make_builder):

@@ -78,6 +78,9 @@ def test_a_build_whose_output_goes_through_beams_s3_filesystem(make_builder, s3_
         "toy_s3out-train-00000-of-00001.parquet",
         "toy_s3out-train-00000-of-00001.parquet.json",
     ]
+    assert {n: s.statistics["num_rows"] for n, s in remote.info.splits.items()} == {
+        n: s.num_rows for n, s in remote.info.splits.items()
+    }
     assert all(k.startswith("tmp/labdatasets/toy_s3out-1.0.0-") for k in written)
     assert s3.list_objects_v2(Bucket=s3_bucket, Prefix="tmp/")["KeyCount"] == 0  # staging cleaned up
     train = next(v for v in versions if v["Key"].endswith("train-00000-of-00001.parquet.json"))

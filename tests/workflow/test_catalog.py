@@ -11,6 +11,7 @@ import pytest
 
 import labdatasets
 from labdatasets import errors, registry
+from labdatasets.present import summary
 from labdatasets.workflow import catalog
 from labdatasets.cli import main
 from labdatasets.config import settings as resolve_settings
@@ -84,11 +85,15 @@ def test_each_page_says_what_its_builder_says(name):
     recorded = json.loads((cls.module_dir() / catalog.SPLITS_FILE).read_text())
     for version in cls.versions():
         b = cls(version=str(version))
-        features, splits, sources = _tables(sections[f"## {b.full_name}"])[:3]
+        tables = _tables(sections[f"## {b.full_name}"])
+        features, rules, splits, sources = tables[0], tables[1], tables[2], tables[-1]
+        statistics = tables[3:-1]  # one per split whose statistics `docs --build` recorded
+        assert len(statistics) == sum(1 for s in recorded[f"{name}:{version}"]["splits"].values() if "statistics" in s)
         assert features == [
             [n, f.describe() + ("" if f.nullable else ", required") + _classes(f), f.doc]
             for n, f in b._declared_info().features.items()
         ]
+        assert rules == summary.expectation_rows(b._declared_info())
         record = PinRecord.read(REPO / "snapshots" / name / f"{version}.json")
         sizes = recorded[b.full_name]
         assert sizes["snapshot_id"] == record.snapshot_id
@@ -161,13 +166,20 @@ def test_record_splits_needs_the_committed_pin_and_writes_what_was_built(make_bu
         "toy_docs:1.0.0": {
             "snapshot_id": record.snapshot_id,
             "splits": {
-                s.name: {"num_rows": s.num_rows, "num_bytes": s.num_bytes, "fingerprint": s.fingerprint}
+                s.name: {
+                    "num_rows": s.num_rows,
+                    "num_bytes": s.num_bytes,
+                    "fingerprint": s.fingerprint,
+                    "statistics": s.statistics,
+                }
                 for s in built.splits.values()
             },
         }
     }
     page = catalog.dataset_page(cls, make_builder.root)
     assert f"| train | {built.splits['train'].num_rows:,} |" in page and "| **total** | **50** |  |" in page
+    assert "<details><summary>Statistics of split `train`</summary>" in page and "| value_x2 | 0 |" in page
+    assert "### Expectations" in page and "| no key in two splits | id | error |" in page
 
     # A record made from another snapshot (e.g. before a re-pin) is not shown as this version's sizes.
     data = json.loads(path.read_text())

@@ -167,7 +167,9 @@ FILLED_BUILDER_EDITS = {
     'owners=["TODO(author)@lab.example"],': 'owners=["logistics@lab.example"],',
     'homepage="",  # TODO(author)': 'homepage="https://wiki.lab.example/courier",',
     'license="",  # TODO(author), e.g. "proprietary" or "CC-BY-4.0"': 'license="proprietary",',
-    'key="id",  # TODO(author): the column(s) naming a row: splits, row order and `diff` use it': 'key="id",',
+    'key="id",  # TODO(author): the column(s) naming a row: unique, in one split only, checked by every build': 'key="id",',
+    '            # group_key="patient_id",  # TODO(author): all rows of one group (patient, customer) in one split\n': "",
+    " nullable=False above is a rule too. TODO(author): yours.": " nullable=False above is a rule too.",
     "# TODO(author): the class names in a fixed order; a label is stored as its position here.\n": "",
     "    # TODO(author): rename, clean and derive columns with pyarrow.compute (or pandas on the batch).\n": "",
     "                    # TODO(author): one entry per published column, each with a doc for the catalog.\n": "",
@@ -216,7 +218,7 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
         assert new.stderr == ""  # the copy imports its own builders: no 'pip install -e' note
     result = _pytest(copy, env, "datasets/text_classification")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{5 * len(available)} passed, {len(available)} skipped" in result.stdout
+    assert f"{6 * len(available)} passed, {len(available)} skipped" in result.stdout
     assert "has no committed pin record yet" in result.stdout
 
     folder = copy / "datasets/text_classification/reviews_new"
@@ -235,7 +237,7 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
 
     result = _pytest(copy, env, str(folder.relative_to(copy)))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed, 1 skipped" in result.stdout
+    assert "6 passed, 1 skipped" in result.stdout
 
     # The filled-in builder is what the registry now serves in the copy.
     probe = subprocess.run(
@@ -272,7 +274,7 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
     assert pinned.returncode == 0, pinned.stderr
     assert (copy / "snapshots/reviews_new/1.0.0.json").is_file()
     result = _pytest(copy, env, str(folder.relative_to(copy)))
-    assert result.returncode == 0 and "6 passed" in result.stdout, result.stdout
+    assert result.returncode == 0 and "7 passed" in result.stdout, result.stdout
 
     # docs --build records the split sizes of a build of the committed pin; the page shows them.
     assert _cli(copy, env, "docs", "--check").returncode == 1  # the page still says "not pinned"
@@ -296,4 +298,4 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
     # And the test fails when the dummy data and SPLITS disagree.
     test_file.write_text(text.replace(f"SPLITS = {splits!r}", f"SPLITS = {{'train': {splits['train'] + 1}, 'test': {splits['test']}}}"))
     result = _pytest(copy, env, str(folder.relative_to(copy)))
-    assert result.returncode == 1 and "1 failed, 5 passed" in result.stdout
+    assert result.returncode == 1 and "1 failed, 6 passed" in result.stdout

@@ -1,0 +1,243 @@
+"""What statistics and expectations cost a build: the same build with and without them, in one run.
+
+    python benchmarks/bench_validation.py                     # 1M rows, best of 3 alternating builds
+    python benchmarks/bench_validation.py --rows 1000000 4000000 --repeat 3 --json out.json
+
+The data: ``--rows`` rows of {id int64, customer int64, count int64, x float64,
+y float32, label (3 classes), text (short string, mostly unique)} in one Parquet
+file, pinned once. The builder declares a rule of every kind (``nullable=False``,
+a key, ``group_key``, ``Range``, ``AllowedValues``, ``Pattern``,
+``MaxNullShare``) and splits 80/10/10 by customer.
+
+Each build runs in a fresh child process (so that its peak resident memory is its
+own) on the DirectRunner: "with" is a normal build (statistics of every column,
+every rule, the key and group checks across splits); "without" switches them off
+(``labdatasets.processing.build.RUN_CHECKS = False``, which exists for this
+script only). The two alternate; the best time of each is reported, with the
+peak memory of the child (``ru_maxrss``). Target: the checks cost at most 10%
+of the build time, and their memory does not grow with the rows (compare the
+extra peak at two sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+LABELS = ["cat", "dog", "bird"]
+BATCH_ROWS = 65_536
+
+BUILDER = '''
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import labdatasets as lds
+from labdatasets import expectations as E, features as F, loaders, processing as P
+
+
+def derive(table):
+    return table.append_column("x2", pc.multiply(table["x"], 2.0))
+
+
+class Builder(lds.DatasetBuilder):
+    """Synthetic rows for the validation benchmark."""
+
+    name = "bench_checks"
+    VERSION = "1.0.0"
+    RELEASE_NOTES = {"1.0.0": "benchmark data"}
+
+    def _info(self):
+        return lds.DatasetInfo(
+            features=F.Features({
+                "id": F.Value("int64", nullable=False),
+                "customer": F.Value("int64", nullable=False),
+                "count": F.Value("int64"),
+                "x": F.Value("float64"),
+                "y": F.Value("float32"),
+                "label": F.ClassLabel(names=LABELS),
+                "text": F.Text(),
+                "x2": F.Value("float64"),
+            }),
+            key="id",
+            group_key="customer",
+            expectations=[
+                E.Range("x", min=0.0, max=1.0),
+                E.Range("count", min=0, max=999),
+                E.AllowedValues("label", LABELS),
+                E.Pattern("text", r"[a-z]+ [a-z]+ [0-9]+"),
+                E.MaxNullShare("text", 0.01),
+            ],
+        )
+
+    def _sources(self):
+        return {"rows": loaders.LocalSource("data/rows.parquet")}
+
+    def _process(self, sources):
+        rows = sources["rows"] | "Derive" >> P.MapBatches(derive)
+        return P.split_by_hash(rows, key="customer", ratios={"train": 0.8, "validation": 0.1, "test": 0.1})
+'''.replace("LABELS", repr(LABELS))
+
+
+def make_data(path: Path, rows: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    words = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
+    text = pc.binary_join_element_wise(
+        pa.array(rng.choice(words, rows)), pa.array(rng.choice(words, rows)), pa.array(np.arange(rows).astype(str)), " "
+    )
+    table = pa.table(
+        {
+            "id": np.arange(rows, dtype=np.int64),
+            "customer": np.arange(rows, dtype=np.int64) // 7,
+            "count": rng.integers(0, 1000, rows),
+            "x": rng.random(rows),
+            "y": rng.random(rows).astype(np.float32),
+            "label": pa.array(rng.choice(LABELS, rows)),
+            "text": text,
+        }
+    )
+    pq.write_table(table, path, row_group_size=BATCH_ROWS)
+
+
+def _env(work: Path, data_dir: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABDATASETS_")}
+    env["LABDATASETS_HOME"] = str(work / "home")
+    env["LABDATASETS_PINS_DIR"] = str(work / "pins")
+    if data_dir is not None:
+        env["LABDATASETS_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _load_builder(folder: Path) -> type:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_checks_dataset_builder", folder / "bench_checks_dataset_builder.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.Builder
+
+
+def child(folder: Path, checks: bool, action: str) -> None:
+    """Run in a fresh process: pin, or build once; print a JSON line."""
+    from labdatasets.processing._beam_import import import_beam
+
+    import_beam()  # imported before anything is timed, in both variants
+    import labdatasets.processing.build as build_module
+
+    cls = _load_builder(folder)
+    b = cls()
+    if action == "pin":
+        b.pin(progress=False)
+        print(json.dumps({"pinned": True}))
+        return
+    build_module.RUN_CHECKS = checks
+    start = time.perf_counter()
+    b.build(progress=False)
+    seconds = time.perf_counter() - start
+    info = b.info
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    has_stats = all(getattr(s, "statistics", None) for s in info.splits.values())
+    print(json.dumps({
+        "build_s": seconds,
+        "peak_mb": peak_kb / 1024,
+        "rows": info.num_rows,
+        "statistics": has_stats,
+        "fingerprints": {n: s.fingerprint for n, s in info.splits.items()},
+    }))
+
+
+def _run_child(work: Path, folder: Path, checks: bool, action: str, data_dir: Path | None = None) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(folder), "--checks" if checks else "--no-checks", "--action", action],
+        env=_env(work, data_dir),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise SystemExit(f"child failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench(rows: int, repeat: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench-validation-"))
+    try:
+        folder = work / "builders" / "bench_checks"
+        (folder / "data").mkdir(parents=True)
+        (folder / "bench_checks_dataset_builder.py").write_text(textwrap.dedent(BUILDER))
+        make_data(folder / "data" / "rows.parquet", rows)
+        _run_child(work, folder, True, "pin")
+        results: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
+        for i in range(repeat):
+            for variant in ("without", "with") if i % 2 == 0 else ("with", "without"):
+                data_dir = work / f"prepared-{variant}-{i}"
+                results[variant].append(_run_child(work, folder, variant == "with", "build", data_dir))
+                shutil.rmtree(data_dir, ignore_errors=True)
+        with_, without = results["with"], results["without"]
+        assert all(r["statistics"] for r in with_), "a build with checks recorded no statistics"
+        assert with_[0]["fingerprints"] == without[0]["fingerprints"], "the checks changed the written rows"
+        best_with = min(r["build_s"] for r in with_)
+        best_without = min(r["build_s"] for r in without)
+        return {
+            "rows": rows,
+            "with_s": best_with,
+            "without_s": best_without,
+            "ratio": best_with / best_without,
+            "with_peak_mb": max(r["peak_mb"] for r in with_),
+            "without_peak_mb": max(r["peak_mb"] for r in without),
+            "all_with_s": [r["build_s"] for r in with_],
+            "all_without_s": [r["build_s"] for r in without],
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--checks", dest="checks", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-checks", dest="checks", action="store_false", help=argparse.SUPPRESS)
+    parser.add_argument("--action", default="build", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child), args.checks, args.action)
+        return
+    results = [bench(rows, args.repeat) for rows in args.rows]
+    print(f"\nbuild with and without statistics and expectations (best of {args.repeat}, alternating; DirectRunner)\n")
+    print("| rows | without | with | ratio | peak without | peak with | extra peak |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['rows']:,} | {r['without_s']:.2f} s | {r['with_s']:.2f} s | {r['ratio']:.3f}x (target <= 1.10x) | "
+            f"{r['without_peak_mb']:.0f} MB | {r['with_peak_mb']:.0f} MB | {r['with_peak_mb'] - r['without_peak_mb']:+.0f} MB |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

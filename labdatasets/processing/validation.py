@@ -1,0 +1,504 @@
+"""Checking expectations and computing statistics on Arrow tables (no Beam needed).
+
+The build (:class:`labdatasets.processing.pipeline_io.WriteSplits`) and
+``labdatasets validate`` share this code:
+
+* :meth:`Checker.check_shard` runs on a whole shard of a split, sorted by its
+  key (as the build writes it): the split's statistics, every row rule
+  (``NotNull``, ``Range``, ``AllowedValues``, ``Pattern``) and ``UniqueKey``
+  (a sorted shard holds every copy of its keys). It returns a
+  :class:`ShardResult`: mergeable, of fixed size (counts and at most five
+  example keys per rule).
+* :meth:`Checker.key_parts` cuts the key columns (``DisjointSplits``) and the
+  distinct group values (``GroupInOneSplit``) of a shard into
+  :data:`CROSS_BUCKETS` buckets by a hash of the value, so that one value of
+  every split meets in one bucket; :meth:`Checker.check_bucket` finds the values
+  present in more than one split.
+* :func:`violations` turns the merged results into :class:`Violation` objects,
+  adding ``MaxNullShare`` from the statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from labdatasets.expectations import (
+    EXAMPLES,
+    AllowedValues,
+    DisjointSplits,
+    Expectation,
+    GroupInOneSplit,
+    MaxNullShare,
+    NotNull,
+    Pattern,
+    Range,
+    UniqueKey,
+    Violation,
+)
+from labdatasets.processing.statistics import SLICE_ROWS, SplitStatistics, hash_column
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+    from labdatasets.features import Features
+
+__all__ = ["Tally", "ShardResult", "Checker", "ShardCheck", "violations", "check_tables", "CROSS_BUCKETS", "jsonable"]
+
+CROSS_BUCKETS = 16
+_SPLIT = "__labdatasets_split__"
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def jsonable(value: Any) -> Any:
+    """A value as it can appear in JSON and in a message (bytes and dates as short text)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if np.isfinite(value) else str(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (datetime.date, datetime.time, datetime.timedelta, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return str([jsonable(v) for v in value])[:80]
+    return str(value)[:80]
+
+
+def _order(example: Sequence[Any]) -> tuple:
+    return tuple((0, "") if v is None else (1, v) if isinstance(v, (int, float)) else (2, str(v)) for v in example)
+
+
+@dataclasses.dataclass
+class Tally:
+    """How many rows (or keys, groups) break one rule, and the first few examples in key order."""
+
+    count: int = 0
+    examples: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+
+    def add(self, count: int, examples: Iterable[Sequence[Any]]) -> None:
+        self.count += int(count)
+        merged = {tuple(e): None for e in [*self.examples, *(tuple(jsonable(v) for v in e) for e in examples)]}
+        self.examples = sorted(merged, key=_order)[:EXAMPLES]
+
+    def merge(self, other: "Tally") -> None:
+        self.add(other.count, other.examples)
+
+
+@dataclasses.dataclass
+class ShardResult:
+    """Statistics and rule tallies of the shards of one split seen so far (mergeable)."""
+
+    statistics: SplitStatistics
+    tallies: dict[int, Tally] = dataclasses.field(default_factory=dict)
+
+    def merge(self, other: "ShardResult") -> "ShardResult":
+        self.statistics.merge(other.statistics)
+        for index, tally in other.tallies.items():
+            self.tallies.setdefault(index, Tally()).merge(tally)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"statistics": ..., "tallies": {rule index: {"count", "examples"}}}``: what a split's checks found."""
+        return {
+            "statistics": self.statistics.to_json(),
+            "tallies": {str(i): tally_json(t) for i, t in sorted(self.tallies.items()) if t.count},
+        }
+
+
+def tally_json(tally: Tally) -> dict[str, Any]:
+    return {"count": tally.count, "examples": [list(e) for e in tally.examples]}
+
+
+def tally_from_json(data: Mapping[str, Any]) -> Tally:
+    return Tally(int(data["count"]), [tuple(e) for e in data.get("examples", ())])
+
+
+def _row_mask(rule: Expectation, column: "pa.Array", feature: Any) -> "pa.Array":
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(rule, NotNull):
+        return pc.is_null(column)
+    if isinstance(rule, Range):
+        inside = None
+        if rule.min is not None:
+            inside = pc.greater_equal(column, pa.scalar(rule.min).cast(column.type) if _castable(rule.min) else rule.min)
+        if rule.max is not None:
+            high = pc.less_equal(column, pa.scalar(rule.max).cast(column.type) if _castable(rule.max) else rule.max)
+            inside = high if inside is None else pc.and_(inside, high)
+        assert inside is not None
+        return pc.fill_null(pc.invert(inside), False)
+    if isinstance(rule, AllowedValues):
+        values = rule.values
+        names = getattr(feature, "names", None)
+        if names is not None:
+            values = [names.index(str(v)) for v in values]
+        value_set = pa.array(values).cast(column.type)
+        return pc.fill_null(pc.invert(pc.is_in(column, value_set=value_set)), False)
+    if isinstance(rule, Pattern):
+        matched = pc.match_substring_regex(column, pattern=f"^(?:{rule.regex})$")
+        return pc.fill_null(pc.invert(matched), False)
+    raise TypeError(f"not a row rule: {rule!r}")
+
+
+def _castable(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _combined_hash(table: "pa.Table", columns: Sequence[str]) -> np.ndarray:
+    out = np.zeros(table.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in columns:
+            out = (out * np.uint64(0x100000001B3)) ^ hash_column(table.column(name))
+    return out
+
+
+class Checker:
+    """Every rule of one dataset version, ready to run on shards (picklable: workers get a copy)."""
+
+    def __init__(self, features: "Features", key: Sequence[str], rules: Sequence[Expectation]):
+        self.features = features
+        self.key = tuple(key)
+        self.rules = list(rules)
+
+    def empty(self) -> ShardResult:
+        return ShardResult(SplitStatistics(self.features))
+
+    def _examples(self, table: "pa.Table", rows: np.ndarray, column: str | None) -> list[tuple[Any, ...]]:
+        if not len(rows):
+            return []
+        picked = table.take(rows[: EXAMPLES * 2])
+        names = list(self.key) + ([column] if column and column not in self.key else [])
+        if not names:
+            return [(int(r),) for r in rows[:EXAMPLES]]
+        lists = []
+        for n in names:
+            values = picked.column(n).to_pylist()
+            class_names = getattr(self.features.get(n), "names", None)
+            if class_names is not None:  # a ClassLabel is shown by its name
+                values = [class_names[v] if isinstance(v, int) and 0 <= v < len(class_names) else v for v in values]
+            lists.append(values)
+        return [tuple(row) for row in zip(*lists, strict=True)]
+
+    def example_names(self, column: str | None) -> tuple[str, ...]:
+        names = list(self.key) + ([column] if column and column not in self.key else [])
+        return tuple(names) if names else ("row",)
+
+    def check_shard(self, table: "pa.Table") -> ShardResult:
+        """Statistics and row rules of one shard (sorted by key; every copy of a key in it).
+
+        Works through the shard in slices of :data:`SLICE_ROWS` rows, so that its
+        temporary arrays do not grow with the shard (see :class:`ShardCheck`).
+        """
+        check = ShardCheck(self, across=False)
+        check.add(table)
+        return check.finish()[0]
+
+    def _check_slice(self, part: "pa.Table", overlap: int, result: ShardResult) -> None:
+        import pyarrow.compute as pc
+
+        for index, rule in enumerate(self.rules):
+            if rule.scope == "row":
+                name = rule.column
+                assert name is not None
+                column = part.column(name).slice(overlap)
+                if isinstance(rule, NotNull) and not column.null_count:
+                    continue
+                mask = _row_mask(rule, column.combine_chunks() if column.num_chunks != 1 else column.chunk(0), self.features[name])
+                count = int(pc.sum(mask).as_py() or 0)
+                if count:
+                    rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False)) + overlap
+                    examples = self._examples(part, rows, None if isinstance(rule, NotNull) else name)
+                    result.tallies.setdefault(index, Tally()).add(count, examples)
+            elif isinstance(rule, UniqueKey) and part.num_rows > 1:
+                same = None
+                for name in self.key:
+                    column = part.column(name)
+                    a, b = column.slice(1), column.slice(0, len(column) - 1)
+                    both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+                    equal = pc.or_kleene(pc.fill_null(pc.equal(a, b), False), both_null)
+                    same = equal if same is None else pc.and_(same, equal)
+                count = int(pc.sum(same).as_py() or 0) if same is not None else 0
+                if count and same is not None:
+                    rows = np.flatnonzero(same.to_numpy(zero_copy_only=False)) + 1
+                    result.tallies.setdefault(index, Tally()).add(count, self._examples(part, rows, None))
+
+    def key_parts(self, table: "pa.Table") -> Iterator[tuple[int, int, "pa.Table"]]:
+        """``(rule index, bucket, values)`` for the rules checked across splits (one table per bucket)."""
+        check = ShardCheck(self)
+        check.add_keys(table)
+        yield from check.finish()[1]
+
+    def _bucketed(self, part: "pa.Table") -> Iterator[tuple[int, int, "pa.Table"]]:
+        """One slice's key (``DisjointSplits``) and distinct group values (``GroupInOneSplit``), by bucket."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        for index, rule in enumerate(self.rules):
+            if isinstance(rule, DisjointSplits):
+                values = part.select(list(self.key))
+            elif isinstance(rule, GroupInOneSplit):
+                values = pa.table({rule.column: pc.unique(part.column(rule.column).combine_chunks()).drop_null()})
+            else:
+                continue
+            if not values.num_rows:
+                continue
+            bucket = (_combined_hash(values, values.column_names) % np.uint64(CROSS_BUCKETS)).astype(np.int64)
+            order = np.argsort(bucket, kind="stable")
+            counts = np.bincount(bucket, minlength=CROSS_BUCKETS)
+            start = 0
+            for b in range(CROSS_BUCKETS):
+                if counts[b]:
+                    # a compact copy per bucket: a slice would drag the whole table through a pickled shuffle
+                    yield index, b, values.take(pa.array(order[start : start + int(counts[b])]))
+                start += int(counts[b])
+
+    def check_bucket(self, index: int, parts: Iterable[tuple[str, "pa.Table"]]) -> Tally:
+        """The values of one bucket found in more than one split (for rule ``index``)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        rule = self.rules[index]
+        ignore = set(getattr(rule, "ignore", ()))
+        tables = [t.append_column(_SPLIT, pa.array([split] * t.num_rows, pa.string())) for split, t in parts if split not in ignore]
+        tally = Tally()
+        if len({t.column(_SPLIT)[0].as_py() for t in tables if t.num_rows}) < 2:
+            return tally
+        combined = pa.concat_tables(tables)
+        names = [n for n in combined.column_names if n != _SPLIT]
+        for name in names:
+            if combined.column(name).null_count:
+                combined = combined.filter(pc.is_valid(combined.column(name)))
+        grouped = combined.group_by(names, use_threads=False).aggregate([(_SPLIT, "distinct")])
+        spread = pc.list_value_length(grouped.column(f"{_SPLIT}_distinct"))
+        shared = grouped.filter(pc.greater(spread, 1))
+        if not shared.num_rows:
+            return tally
+        shared = shared.sort_by([(n, "ascending") for n in names]).slice(0, EXAMPLES)
+        lists = [shared.column(n).to_pylist() for n in names]
+        splits = [", ".join(sorted(s)) for s in shared.column(f"{_SPLIT}_distinct").to_pylist()]
+        tally.add(int(pc.sum(pc.greater(spread, 1)).as_py()), [(*row, s) for *row, s in zip(*lists, splits, strict=True)])
+        return tally
+
+
+class ShardCheck:
+    """The checks of one shard, fed its rows in key order in as many tables as come (as a streaming writer
+    gets them from a merge of sorted runs).
+
+    :meth:`add` each table, then :meth:`finish` gives the shard's :class:`ShardResult` and its
+    key values by bucket for the checks across splits. Temporary arrays are of
+    :data:`SLICE_ROWS` rows at most; a repeated key that straddles two tables is still found
+    (the last row of each is kept for the next).
+    """
+
+    def __init__(self, checker: Checker, across: bool = True):
+        self.checker = checker
+        self.across = across
+        self.result = checker.empty()
+        self._last: "pa.Table | None" = None
+        self._buckets: dict[tuple[int, int], list["pa.Table"]] = {}
+        self._pending: list["pa.Table"] = []
+        self._pending_rows = 0
+
+    def add(self, table: "pa.Table") -> None:
+        """Add rows; small tables (a merge of sorted runs yields a few thousand rows at a time) are
+        gathered into slices of :data:`SLICE_ROWS` rows first, so the per-call cost is paid per slice."""
+        import pyarrow as pa
+
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= SLICE_ROWS:
+            merged = pa.concat_tables(self._pending)
+            full = merged.num_rows - merged.num_rows % SLICE_ROWS
+            self._process(merged.slice(0, full))
+            rest = merged.slice(full)
+            self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def _process(self, table: "pa.Table") -> None:
+        import pyarrow as pa
+
+        checker = self.checker
+        names = list(checker.features)
+        for offset in range(0, table.num_rows, SLICE_ROWS):
+            part = table.slice(offset, SLICE_ROWS).select(names)
+            self.result.statistics.add_table(part)
+            if self._last is not None and checker.key:
+                checker._check_slice(pa.concat_tables([self._last, part]), 1, self.result)
+            else:
+                checker._check_slice(part, 0, self.result)
+            if part.num_rows:
+                self._last = part.slice(part.num_rows - 1)
+            if self.across:
+                self._add_keys(part)
+
+    def add_keys(self, table: "pa.Table") -> None:
+        """Only the key values of ``table`` (for the checks across splits)."""
+        for offset in range(0, table.num_rows, SLICE_ROWS):
+            self._add_keys(table.slice(offset, SLICE_ROWS))
+
+    def _add_keys(self, part: "pa.Table") -> None:
+        for rule, bucket, values in self.checker._bucketed(part):
+            self._buckets.setdefault((rule, bucket), []).append(values)
+
+    def finish(self) -> "tuple[ShardResult, list[tuple[int, int, pa.Table]]]":
+        import pyarrow as pa
+
+        if self._pending_rows:
+            self._process(pa.concat_tables(self._pending))
+            self._pending, self._pending_rows = [], 0
+        parts = [
+            (rule, bucket, pa.concat_tables(tables).combine_chunks())
+            for (rule, bucket), tables in sorted(self._buckets.items())
+        ]
+        return self.result, parts
+
+
+def violations(
+    checker: Checker,
+    splits: Mapping[str, Mapping[str, Any]],
+    cross: Mapping[int, Tally],
+) -> list[Violation]:
+    """Every broken rule, in rule order then split order.
+
+    ``splits`` maps a split to what its checks found (:meth:`ShardResult.to_json`);
+    ``cross`` maps a rule index to what the checks across splits found.
+    """
+    out: list[Violation] = []
+    for index, rule in enumerate(checker.rules):
+        base: dict[str, Any] = {"rule": rule.to_json(), "description": rule.describe(), "severity": rule.severity}
+        if rule.scope == "row" or isinstance(rule, UniqueKey):
+            for split, result in splits.items():
+                found = result.get("tallies", {}).get(str(index))
+                if not found or not found["count"]:
+                    continue
+                tally = tally_from_json(found)
+                unit = "rows repeating a key" if isinstance(rule, UniqueKey) else "rows"
+                column = None if isinstance(rule, UniqueKey) else rule.column
+                names = checker.example_names(None if isinstance(rule, (UniqueKey, NotNull)) else column)
+                out.append(
+                    Violation(**base, split=split, column=column, count=tally.count, unit=unit, key_names=names,
+                              examples=tuple(tally.examples))
+                )
+        elif isinstance(rule, MaxNullShare):
+            for split, result in splits.items():
+                stats = result["statistics"]
+                rows = int(stats["num_rows"])
+                nulls = int(stats["columns"][rule.column]["nulls"])
+                if rows and nulls / rows > rule.share:
+                    out.append(
+                        Violation(**base, split=split, column=rule.column, count=nulls, unit="null rows",
+                                  detail=f"{nulls / rows:.1%} of {rows:,}")
+                    )
+        else:
+            across = cross.get(index)
+            if across is None or not across.count:
+                continue
+            if isinstance(rule, GroupInOneSplit):
+                names, unit, column = (rule.column, "splits"), "groups in more than one split", rule.column
+            else:
+                names, unit, column = (*checker.key, "splits"), "keys in more than one split", None
+            out.append(
+                Violation(**base, split=None, column=column, count=across.count, unit=unit, key_names=tuple(names),
+                          examples=tuple(across.examples))
+            )
+    return out
+
+
+def check_tables(
+    checker: Checker, splits: Mapping[str, Iterable["pa.Table"]]
+) -> tuple[dict[str, dict[str, Any]], dict[int, Tally]]:
+    """Run every check in this process on ``{split: shards}`` (each shard sorted by key), as the build does.
+
+    Memory holds one shard at a time plus the key columns for the checks across
+    splits (``labdatasets validate`` on prepared data).
+    """
+    results: dict[str, dict[str, Any]] = {}
+    buckets: dict[tuple[int, int], list[tuple[str, Any]]] = {}
+    for split, shards in splits.items():
+        result = checker.empty()
+        for shard in shards:
+            if checker.key and shard.num_rows > 1:
+                shard = shard.sort_by([(k, "ascending") for k in checker.key])
+            result.merge(checker.check_shard(shard))
+            for index, bucket, part in checker.key_parts(shard):
+                buckets.setdefault((index, bucket), []).append((split, part))
+        results[split] = result.to_json()
+    cross: dict[int, Tally] = {}
+    for (index, _bucket), parts in sorted(buckets.items()):
+        cross.setdefault(index, Tally()).merge(checker.check_bucket(index, parts))
+    return results, cross
+
+
+# ----------------------------------------------------------------------------------------- the build's side
+def checker_for(info: Any, where: str) -> Checker:
+    """The :class:`Checker` of a dataset version from its :class:`~labdatasets.info.DatasetInfo` (declared or prepared)."""
+    from labdatasets.expectations import resolve
+
+    rules = resolve(
+        info.features,
+        key=info.key_columns,
+        group_key=getattr(info, "group_key", None),
+        declared=getattr(info, "expectations", ()),
+        where=where,
+    )
+    return Checker(info.features, info.key_columns, rules)
+
+
+def read_reports(reports: Iterable[Mapping[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[int, Tally]]:
+    """``(per split: statistics and tallies, per rule: what the checks across splits found)`` from the
+    build's reports (``stage`` ``checks`` and ``across``; other stages are ignored)."""
+    splits: dict[str, dict[str, Any]] = {}
+    cross: dict[int, Tally] = {}
+    for data in reports:
+        if data.get("stage") == "checks":
+            splits[data["split"]] = {"statistics": data["statistics"], "tallies": data.get("tallies", {})}
+        elif data.get("stage") == "across":
+            cross.setdefault(int(data["rule"]), Tally()).merge(tally_from_json(data))
+    return splits, cross
+
+
+def outcome(
+    checker: Checker,
+    splits: Mapping[str, Mapping[str, Any]],
+    cross: Mapping[int, Tally],
+    split_names: Sequence[str],
+    where: str,
+    *,
+    action: str = "built",
+) -> tuple[dict[str, dict[str, Any]], list[Violation]]:
+    """``(statistics per split, warnings)``; raises :class:`ExpectationError` when a rule of severity ``error`` breaks.
+
+    A split without rows has no shard, hence no checks: it gets empty statistics.
+    """
+    from labdatasets.expectations import ExpectationError
+
+    complete = {
+        name: dict(splits.get(name) or {"statistics": checker.empty().statistics.to_json(), "tallies": {}})
+        for name in split_names
+    }
+    found = violations(checker, complete, cross)
+    errors = [v for v in found if v.severity == "error"]
+    if errors:
+        raise ExpectationError(where, errors, action=action)
+    return {name: dict(found_split["statistics"]) for name, found_split in complete.items()}, found
+
+
+def with_checks(info: Any, checker: Checker, checked: tuple[Mapping[str, Any], Mapping[int, Tally]], where: str) -> Any:
+    """``info`` (a finished build's) with each split's statistics and the warnings found; raises
+    :class:`~labdatasets.expectations.ExpectationError` when a rule of severity ``error`` broke."""
+    splits, cross = checked
+    statistics, warnings = outcome(checker, splits, cross, list(info.splits), where)
+    return dataclasses.replace(
+        info,
+        splits={name: dataclasses.replace(s, statistics=statistics[name]) for name, s in info.splits.items()},
+        validation={"checked_by": "build", "checked_at": _utc_now(), "violations": [v.to_json() for v in warnings]},
+    )

@@ -1,0 +1,117 @@
+"""Validators for every name that comes from a record, checked before it touches a filesystem.
+
+Release records in the shared cache, ``dataset_info.json`` files, pin records
+and output records all carry names that end up in paths: shard filenames,
+split names, code file paths, oids. None of them is trusted: each is checked
+against a strict pattern here, and a name that does not match is refused with
+a :class:`~labdatasets.errors.LabDatasetsError` subclass (chosen by the
+caller) *before* any file is opened, created or renamed. ``..``, absolute
+paths, backslashes, drive letters, NUL bytes and anything else outside the
+pattern never reach ``open()``.
+
+Example::
+
+    >>> shard_filename("product_a-train-00000-of-00001.parquet", where="release record")
+    'product_a-train-00000-of-00001.parquet'
+    >>> shard_filename("../../.bashrc", where="release record")
+    Traceback (most recent call last):
+    labdatasets.errors.SnapshotError: release record names the file '../../.bashrc', ...
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from labdatasets.errors import LabDatasetsError, SnapshotError
+
+__all__ = [
+    "SPLIT_RE",
+    "SHARD_RE",
+    "INFO_NAME",
+    "check_oid",
+    "split_name",
+    "shard_filename",
+    "code_path",
+    "object_path",
+    "inside",
+]
+
+#: A split name: a word such as ``train`` or ``validation_2``.
+SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+#: A prepared shard: ``<dataset>-<split>-00000-of-00001.parquet``.
+SHARD_RE = re.compile(r"^[a-z][a-z0-9_]{0,127}-[A-Za-z][A-Za-z0-9_]{0,63}-[0-9]{5}-of-[0-9]{5}\.parquet$")
+#: The one other file of a prepared folder.
+INFO_NAME = "dataset_info.json"
+_OID_RE = re.compile(r"^[0-9a-f]{64}$")
+_CODE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+
+
+#: The next step for a committed record (pin record, output record) that names something refused.
+RESTORE = "The record was edited or corrupted: restore it from git."
+
+
+def _refuse(error: type[LabDatasetsError], where: str, what: str, value: Any, rule: str, hint: str) -> LabDatasetsError:
+    return error(
+        f"{where} names the {what} {str(value)[:200]!r}, which is not {rule}; it was refused before any file was "
+        f"touched. {hint}"
+    )
+
+
+def check_oid(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
+    """``value`` if it is a sha256 hex digest (64 lowercase hex characters)."""
+    if not isinstance(value, str) or not _OID_RE.match(value):
+        raise _refuse(error, where, "object id", value, "a sha256 (64 lowercase hex characters)", hint)
+    return value
+
+
+def split_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
+    """``value`` if it is a split name (a word such as ``train``)."""
+    if not isinstance(value, str) or not SPLIT_RE.match(value):
+        raise _refuse(error, where, "split", value, "a word such as 'train'", hint)
+    return value
+
+
+def shard_filename(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
+    """``value`` if it is a prepared shard filename (``<dataset>-<split>-00000-of-00001.parquet``)."""
+    if not isinstance(value, str) or not SHARD_RE.match(value):
+        raise _refuse(error, where, "file", value, "a shard name such as 'product_a-train-00000-of-00001.parquet'", hint)
+    return value
+
+
+def code_path(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
+    """``value`` if it is a relative ``.py`` path inside a builder folder (``a/b.py``, no ``..``)."""
+    ok = isinstance(value, str) and value.endswith(".py") and 0 < len(value) <= 512
+    if ok:
+        parts = value.split("/")
+        ok = len(parts) <= 8 and all(_CODE_PART_RE.match(p) and p not in (".", "..") for p in parts)
+    if not ok:
+        raise _refuse(error, where, "code file", value, "a relative .py path inside the builder folder", hint)
+    return value
+
+
+def object_path(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
+    """``value`` if it can name an object of a source: relative, no ``..`` part, no NUL or backslash.
+
+    Source object paths are names in a bucket or folder (spaces and any Unicode
+    are fine); they are never used to write files, but they are still refused if
+    they could climb out of a folder.
+    """
+    ok = isinstance(value, str) and 0 < len(value) <= 4096 and "\0" not in value and "\\" not in value
+    if ok:
+        ok = not value.startswith("/") and not re.match(r"^[A-Za-z]:", value)
+        ok = ok and all(p not in ("..",) for p in value.split("/"))
+    if not ok:
+        raise _refuse(error, where, "object path", value, "a relative path without '..'", hint)
+    return value
+
+
+def inside(root: Path, relative: str, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> Path:
+    """``root / relative``, refusing anything that resolves outside ``root`` (a last line of defence)."""
+    target = root / relative
+    resolved_root = root.resolve()
+    resolved = target.resolve()
+    if resolved != resolved_root and resolved_root not in resolved.parents:
+        raise _refuse(error, where, "path", relative, f"inside {root}", hint)
+    return target
