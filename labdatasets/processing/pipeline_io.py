@@ -617,8 +617,8 @@ def _report(element: tuple[Any, dict[str, Any] | None]) -> Iterator[dict[str, An
         yield report
 
 
-class _WriteShard(beam.DoFn):
-    """``((split, shard), tables)`` after a shuffle -> the shard sorted in memory and written."""
+class _ShardWriterFn(beam.DoFn):
+    """What both shard writers share: where they write, how rows are sorted and checked, the bar."""
 
     def __init__(
         self,
@@ -641,6 +641,10 @@ class _WriteShard(beam.DoFn):
 
     def setup(self) -> None:
         self._progress = _counter(self.progress_dir, "WRITTEN_DIR")
+
+
+class _WriteShard(_ShardWriterFn):
+    """``((split, shard), tables)`` after a shuffle -> the shard sorted in memory and written."""
 
     def process(self, keyed: tuple[tuple[str, int], Iterable[pa.Table]]) -> Iterator[Any]:
         (split, index), tables = keyed
@@ -694,30 +698,8 @@ class _SpillRuns(beam.DoFn):
         return shard, (path, rows)
 
 
-class _MergeShard(beam.DoFn):
+class _MergeShard(_ShardWriterFn):
     """``((split, shard), runs)`` -> the runs merged by key, written as the shard (see spill)."""
-
-    def __init__(
-        self,
-        out_dir: str,
-        dataset: str,
-        num_shards: int,
-        sort_columns: Sequence[str],
-        progress_dir: str | None = None,
-        checker: Any = None,
-        across: bool = True,
-    ):
-        self.out_dir = out_dir
-        self.dataset = dataset
-        self.num_shards = num_shards
-        self.sort_columns = list(sort_columns)
-        self.progress_dir = progress_dir  # rows written are counted there (a local build's bar)
-        self.checker = checker
-        self.across = across
-        self._progress: Any = None
-
-    def setup(self) -> None:
-        self._progress = _counter(self.progress_dir, "WRITTEN_DIR")
 
     def process(self, keyed: tuple[tuple[str, int], Iterable[tuple[str, int]]]) -> Iterator[Any]:
         from labdatasets.processing.spill import merge_runs, sort_spec
