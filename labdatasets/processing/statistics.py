@@ -229,7 +229,9 @@ class NumberStats:
         n = len(values)
         mean = float(values.mean())
         centered = values - mean
-        m2 = float(np.dot(centered, centered))
+        # squared and summed by numpy's pairwise sum, not np.dot: BLAS wakes its threads for every call
+        # (several milliseconds of spinning on a busy machine) and picks its kernel by the CPU it runs on
+        m2 = float(np.square(centered, out=centered).sum())
         exponent = _bin_exponent(lo, hi, 0 if self.integer else -40)
         base = math.floor(math.ldexp(lo, -exponent))
         scaled = np.multiply(values, math.ldexp(1.0, -exponent), out=centered)  # exact: a power of two
