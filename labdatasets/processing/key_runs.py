@@ -1,0 +1,291 @@
+"""The checks across splits in fixed memory: key and group values in sorted runs on disk, merged by hash (no Beam).
+
+``DisjointSplits`` (no key in two splits) and ``GroupInOneSplit`` (every group
+in one split) compare values of every split. Holding them in memory would grow
+with the rows, so each shard's writer (:class:`KeyRunWriter`) gathers the values
+of a rule up to :data:`RUN_ROWS` rows, sorts them by a 64-bit hash of the value,
+drops repeats and writes them as one *run*: an Arrow IPC stream of ``__hash``
+and the value's columns. :func:`check_runs` then merges the runs of every split
+by hash (as :mod:`labdatasets.processing.spill` merges rows, reading a slice of
+every run at a time): values of equal hash meet in one slice, and only the few
+hashes found in more than one split are compared by their values (so a hash
+collision is never taken for a shared key). Memory is a slice per run, whatever
+the number of rows.
+
+Runs are written through Beam's ``FileSystems`` when their folder is a URI
+(``gs://...``: the staging folder of a remote runner, which every worker and the
+merging step can read), to local files otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+    from labdatasets.processing.validation import Checker, Tally
+
+__all__ = ["RUN_ROWS", "SLICE_ROWS", "HASH", "KeyRunWriter", "check_runs", "rule_values"]
+
+RUN_ROWS = 262_144
+SLICE_ROWS = 8_192
+HASH = "__labdatasets_hash__"
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def _open_write(path: str) -> Any:
+    if _is_uri(path):
+        from apache_beam.io.filesystems import FileSystems
+
+        return FileSystems.create(path, mime_type="application/octet-stream")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return open(path, "wb")
+
+
+def _open_read(path: str) -> Any:
+    if _is_uri(path):
+        from apache_beam.io.filesystems import FileSystems
+
+        return FileSystems.open(path, mime_type="application/octet-stream")
+    return open(path, "rb")
+
+
+def _remove(paths: Sequence[str]) -> None:
+    local = [p for p in paths if not _is_uri(p)]
+    remote = [p for p in paths if _is_uri(p)]
+    for path in local:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+    for folder in sorted({os.path.dirname(p) for p in local}):  # the rule's folder, then the checks' folder
+        for empty in (folder, os.path.dirname(folder)):
+            try:
+                os.rmdir(empty)
+            except OSError:
+                break
+    if remote:
+        from apache_beam.io.filesystems import FileSystems
+
+        try:
+            FileSystems.delete(remote)
+        except Exception:  # noqa: BLE001 - a run left behind in the staging folder is harmless
+            pass
+
+
+def rule_values(checker: "Checker", index: int, part: "pa.Table") -> "pa.Table | None":
+    """The values rule ``index`` compares across splits in ``part``: the key columns (``DisjointSplits``) or the
+    distinct group values (``GroupInOneSplit``), rows with a null left out; None for other rules."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from labdatasets.expectations import DisjointSplits, GroupInOneSplit
+
+    rule = checker.rules[index]
+    if isinstance(rule, DisjointSplits):
+        values = part.select(list(checker.key))
+        for name in checker.key:
+            if values.column(name).null_count:
+                values = values.filter(pc.is_valid(values.column(name)))
+        return values
+    if isinstance(rule, GroupInOneSplit):
+        column = part.column(rule.column)
+        unique = pc.unique(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
+        return pa.table({rule.column: unique.drop_null() if unique.null_count else unique})
+    return None
+
+
+def _hashes(values: "pa.Table") -> np.ndarray:
+    from labdatasets.processing.validation import combined_hash
+
+    return combined_hash(values, values.column_names)
+
+
+def _repeats(table: "pa.Table", h: np.ndarray) -> np.ndarray:
+    """Rows (sorted by hash) equal to the row before them, hash and values."""
+    import pyarrow.compute as pc
+
+    same = h[1:] == h[:-1]
+    if not same.any():
+        return np.zeros(len(h), dtype=bool)
+    for name in table.column_names:
+        column = table.column(name)
+        equal = pc.equal(column.slice(1), column.slice(0, len(column) - 1)).to_numpy(zero_copy_only=False)
+        same &= equal.astype(bool)
+    return np.concatenate([[False], same])
+
+
+class KeyRunWriter:
+    """The values one shard of ``split`` contributes to the checks across splits, written as sorted runs."""
+
+    def __init__(self, checker: "Checker", split: str, directory: str):
+        from labdatasets.expectations import DisjointSplits, GroupInOneSplit
+
+        self.checker = checker
+        self.split = split
+        self.directory = directory
+        self.rules = [i for i, r in enumerate(checker.rules) if isinstance(r, (DisjointSplits, GroupInOneSplit))]
+        self._pending: dict[int, list[pa.Table]] = {i: [] for i in self.rules}
+        self._rows = dict.fromkeys(self.rules, 0)
+        self.runs: list[tuple[int, str, str]] = []
+
+    def add(self, part: "pa.Table") -> None:
+        """Add a slice of the shard's rows (at most a few hundred thousand rows at a time)."""
+        for index in self.rules:
+            values = rule_values(self.checker, index, part)
+            if values is None or not values.num_rows:
+                continue
+            self._pending[index].append(values)
+            self._rows[index] += values.num_rows
+            if self._rows[index] >= RUN_ROWS:
+                self._write(index)
+
+    def _write(self, index: int) -> None:
+        import pyarrow as pa
+
+        tables, self._pending[index], self._rows[index] = self._pending[index], [], 0
+        if not tables:
+            return
+        values = pa.concat_tables(tables).combine_chunks()
+        h = _hashes(values)
+        order = np.argsort(h, kind="stable")
+        h = h[order]
+        values = values.take(pa.array(order))
+        repeats = _repeats(values, h)
+        if repeats.any():
+            keep = ~repeats
+            h, values = h[keep], values.filter(pa.array(keep))
+        run = values.add_column(0, HASH, pa.array(h, pa.uint64()))
+        path = f"{self.directory.rstrip('/')}/{index}/{self.split}-{uuid.uuid4().hex}.arrows"
+        with _open_write(path) as fh:
+            sink = pa.PythonFile(fh, mode="w")
+            with pa.ipc.new_stream(sink, run.schema) as writer:
+                writer.write_table(run, max_chunksize=SLICE_ROWS)
+        self.runs.append((index, self.split, path))
+
+    def finish(self) -> list[tuple[int, str, str]]:
+        """Write what is left; ``[(rule index, split, path)]`` of every run written."""
+        for index in self.rules:
+            self._write(index)
+        return self.runs
+
+
+class _Run:
+    """One run being merged: its batches read in order, and the hashes and rows buffered of them."""
+
+    def __init__(self, path: str, code: int):
+        import pyarrow as pa
+
+        self.path = path
+        self.code = code
+        self._fh = _open_read(path)
+        self._reader = pa.ipc.open_stream(pa.PythonFile(self._fh, mode="r"))
+        self.table: pa.Table | None = None
+        self.h = np.zeros(0, dtype=np.uint64)
+        self.exhausted = False
+
+    @property
+    def rows(self) -> int:
+        return len(self.h)
+
+    def fill(self) -> None:
+        import pyarrow as pa
+
+        try:
+            batch = self._reader.read_next_batch()
+        except StopIteration:
+            self.exhausted = True
+            return
+        table = pa.Table.from_batches([batch])
+        h = table.column(0).to_numpy()
+        self.table = table if self.table is None or not self.rows else pa.concat_tables([self.table, table])
+        self.h = h if not self.rows else np.concatenate([self.h, h])
+
+    def take(self, count: int) -> tuple[np.ndarray, "pa.Table"]:
+        assert self.table is not None
+        h, table = self.h[:count], self.table.slice(0, count)
+        self.h, self.table = self.h[count:], self.table.slice(count)
+        return h, table
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def check_runs(checker: "Checker", index: int, runs: Iterable[tuple[str, str]]) -> "Tally":
+    """The values of rule ``index`` found in more than one split, from its runs ``[(split, path)]`` (removed after)."""
+
+    from labdatasets.processing.validation import Tally
+
+    runs = sorted(runs)  # a fixed order, whatever the order the runs arrived in
+    paths = [path for _, path in runs]
+    ignore = set(getattr(checker.rules[index], "ignore", ()))
+    splits = sorted({split for split, _ in runs if split not in ignore})
+    tally = Tally()
+    if len(splits) < 2:
+        _remove(paths)
+        return tally
+    code = {name: i for i, name in enumerate(splits)}
+    open_runs: list[_Run] = []
+    try:
+        open_runs = [_Run(path, code[split]) for split, path in runs if split in code]
+        while True:
+            for run in open_runs:
+                if not run.exhausted and run.rows < SLICE_ROWS:
+                    run.fill()
+            live = [run for run in open_runs if run.rows]
+            if not live:
+                break
+            reading = [run for run in live if not run.exhausted]
+            if reading:
+                frontier = min(run.h[-1] for run in reading)
+                counts = [int(np.searchsorted(run.h, frontier, "left")) for run in live]
+                if not any(counts):  # every buffered hash is at the frontier or above: read further where it is
+                    for run in reading:
+                        if run.h[-1] == frontier:
+                            run.fill()
+                    continue
+            else:
+                counts = [run.rows for run in live]
+            parts = [(run.code, *run.take(n)) for run, n in zip(live, counts, strict=True) if n]
+            _shared(checker, index, splits, parts, tally)
+    finally:
+        for run in open_runs:
+            run.close()
+        _remove(paths)
+    return tally
+
+
+def _shared(checker: "Checker", index: int, splits: Sequence[str], parts: list[tuple[int, np.ndarray, "pa.Table"]], tally: "Tally") -> None:
+    """Add to ``tally`` the values of ``parts`` (every buffered value of some range of hashes) in two splits or more."""
+    import pyarrow as pa
+
+    if len({c for c, _, _ in parts}) < 2:
+        return
+    h = np.concatenate([p[1] for p in parts])
+    s = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in parts])
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    same = hs[1:] == hs[:-1]
+    if not same.any():
+        return
+    ss = s[order]
+    starts = np.flatnonzero(np.concatenate([[True], ~same]))
+    spread = np.minimum.reduceat(ss, starts) != np.maximum.reduceat(ss, starts)
+    if not spread.any():
+        return
+    candidates = hs[starts[spread]]
+    found = []
+    for code, hashes, table in parts:  # the values whose hash is in two splits, compared by value
+        keep = np.isin(hashes, candidates)
+        if keep.any():
+            found.append((splits[code], table.filter(pa.array(keep)).drop_columns([HASH])))
+    tally.merge(checker.check_bucket(index, found))
