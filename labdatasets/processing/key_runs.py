@@ -36,6 +36,11 @@ __all__ = ["RUN_ROWS", "SLICE_ROWS", "HASH", "KeyRunWriter", "check_runs", "rule
 RUN_ROWS = 262_144
 SLICE_ROWS = 8_192
 HASH = "__labdatasets_hash__"
+#: Runs are sorted by the hash's upper bits with the row's place in the run in the lower ones (one ``np.sort`` of
+#: integers rather than an ``argsort``), so the hash compared is the upper 44 bits: equal hashes are compared by
+#: value anyway, and 44 bits make such a coincidence rare.
+_PLACE_BITS = 20
+_PLACE = np.uint64((1 << _PLACE_BITS) - 1)
 
 
 def _is_uri(path: str) -> bool:
@@ -105,9 +110,10 @@ def rule_values(checker: "Checker", index: int, part: "pa.Table") -> "pa.Table |
 
 
 def _hashes(values: "pa.Table") -> np.ndarray:
+    """The values' hashes, their lower :data:`_PLACE_BITS` bits cleared (see above)."""
     from labdatasets.processing.validation import combined_hash
 
-    return combined_hash(values, values.column_names)
+    return combined_hash(values, values.column_names) & ~_PLACE
 
 
 def _repeats(table: "pa.Table", h: np.ndarray) -> np.ndarray:
@@ -156,9 +162,17 @@ class KeyRunWriter:
         if not tables:
             return
         values = pa.concat_tables(tables).combine_chunks()
-        h = _hashes(values)
-        order = np.argsort(h, kind="stable")
-        h = h[order]
+        for start in range(0, values.num_rows, 1 << _PLACE_BITS):
+            self._write_run(index, values.slice(start, 1 << _PLACE_BITS))
+
+    def _write_run(self, index: int, values: "pa.Table") -> None:
+        import pyarrow as pa
+
+        keyed = _hashes(values)
+        keyed |= np.arange(values.num_rows, dtype=np.uint64)
+        keyed.sort()
+        order = (keyed & _PLACE).astype(np.int64)
+        h = keyed & ~_PLACE
         values = values.take(pa.array(order))
         repeats = _repeats(values, h)
         if repeats.any():

@@ -235,8 +235,7 @@ class NumberStats:
         exponent = _bin_exponent(lo, hi, 0 if self.integer else -40)
         base = math.floor(math.ldexp(lo, -exponent))
         scaled = np.multiply(values, math.ldexp(1.0, -exponent), out=centered)  # exact: a power of two
-        np.floor(scaled, out=scaled)
-        scaled -= base  # exact: integers below 2**53
+        scaled -= base  # exact (below 2**53) and >= 0, so the cast to integers below is the floor
         bins = np.bincount(scaled.astype(np.int64), minlength=HISTOGRAM_BINS)[:HISTOGRAM_BINS].astype(np.int64)
         other = NumberStats(self.integer)
         other.count, other.min, other.max, other.mean, other.m2 = n, lo_exact, hi_exact, mean, m2
@@ -381,6 +380,16 @@ class TopCounter:
         return [[v, c] for v, c in ranked[:n]]
 
 
+def _ascii(column: "pa.Array") -> bool:
+    """Whether every byte of a string array's data is ASCII (then its lengths in bytes are its lengths in characters)."""
+    data = column.buffers()[2]
+    if data is None:
+        return True
+    raw = np.frombuffer(data, dtype=np.uint8)
+    whole = len(raw) // 8 * 8
+    return not (raw[:whole].view(np.uint64) & _U64(0x8080808080808080)).any() and not (raw[whole:] & 0x80).any()
+
+
 def _is_text(type_: "pa.DataType") -> bool:
     import pyarrow as pa
 
@@ -409,7 +418,7 @@ class TextStats:
         self.count += len(values)
         if not len(values):
             return
-        self.length.add_array(pc.utf8_length(values) if _is_text(values.type) else pc.binary_length(values))
+        self.length.add_array(pc.utf8_length(values) if _is_text(values.type) and not _ascii(values) else pc.binary_length(values))
         probe = values.slice(0, PROBE_ROWS)
         if pc.count_distinct(probe).as_py() * 8 <= len(probe):  # few distinct values (as Parquet's dictionary choice)
             counted = pc.value_counts(values)

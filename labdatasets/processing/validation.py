@@ -301,6 +301,8 @@ class ShardCheck:
         names = list(checker.features)
         for offset in range(0, table.num_rows, SLICE_ROWS):
             part = table.slice(offset, SLICE_ROWS).select(names)
+            if any(column.num_chunks != 1 for column in part.columns):  # one copy, not one per check of a column
+                part = part.combine_chunks()
             self.result.statistics.add_table(part)
             if self._last is not None and checker.key:
                 checker._check_slice(pa.concat_tables([self._last, part]), 1, self.result)
