@@ -457,7 +457,7 @@ def _write_shard(
 
     With a ``checker`` it also checks the rows as they pass (statistics, row rules,
     repeated keys; in a thread, beside the Parquet writer) and yields
-    ``("manifest", manifest)``, ``("checks", (split, ShardResult))`` and, with a
+    ``("manifest", manifest)``, ``("checks", (split, index, ShardResult))`` and, with a
     ``runs_dir``, ``("runs", (rule, split, path))`` for each run of key or group values
     written there for the checks across splits (:mod:`labdatasets.processing.key_runs`).
     """
@@ -497,7 +497,7 @@ def _write_shard(
         return
     result, runs = check.finish()
     yield "manifest", manifest
-    yield "checks", (split, result)
+    yield "checks", (split, index, result)
     for run in runs:
         yield "runs", run
 
@@ -547,7 +547,7 @@ class _Checks:
 
     def __init__(self) -> None:
         self.split: str | None = None
-        self.result: Any = None
+        self.shards: dict[int, Any] = {}  # shard index -> its result, merged in shard order at the end
         self.rule: int | None = None
         self.runs: list[tuple[str, str]] = []
 
@@ -556,7 +556,8 @@ class _BuildChecksFn(beam.CombineFn):
     """Everything the build's checks gather, in one combine (one shuffle, few steps on any runner).
 
     Keyed by ``("split", name)``: merges the split's shard results (statistics and rule
-    tallies, fixed-size, as :class:`SplitChecksFn`). Keyed by ``("runs", rule)``: gathers
+    tallies, fixed-size, as :class:`SplitChecksFn`) in the order of the shards, so that a
+    split's statistics are the same floats on every runner. Keyed by ``("runs", rule)``: gathers
     the names of the runs of key or group values every shard wrote, and merges them to
     find the values in more than one split (:func:`~labdatasets.processing.key_runs.check_runs`).
     Outputs one report dict per key (``stage`` ``checks`` or ``across``), which goes into
@@ -571,9 +572,9 @@ class _BuildChecksFn(beam.CombineFn):
 
     def add_input(self, accumulator: _Checks, element: tuple[Any, ...]) -> _Checks:
         if element[0] == "checks":
-            _, split, result = element
+            _, split, index, result = element
             accumulator.split = split
-            accumulator.result = result if accumulator.result is None else accumulator.result.merge(result)
+            accumulator.shards[index] = result
         else:
             _, rule, split, path = element
             accumulator.rule = rule
@@ -583,9 +584,9 @@ class _BuildChecksFn(beam.CombineFn):
     def merge_accumulators(self, accumulators: Iterable[_Checks]) -> _Checks:
         out = _Checks()
         for acc in accumulators:
-            if acc.result is not None:
+            if acc.shards:
                 out.split = acc.split
-                out.result = acc.result if out.result is None else out.result.merge(acc.result)
+                out.shards.update(acc.shards)
             if acc.runs:
                 out.rule = acc.rule
                 out.runs.extend(acc.runs)
@@ -595,8 +596,12 @@ class _BuildChecksFn(beam.CombineFn):
         from labdatasets.processing.key_runs import check_runs
         from labdatasets.processing.validation import tally_json
 
-        if accumulator.result is not None:
-            return {"stage": "checks", "split": accumulator.split, **accumulator.result.to_json()}
+        if accumulator.shards:
+            # merged in shard order, whatever order the runner combined them in: the same floats on every runner
+            merged = self.checker.empty()
+            for _, result in sorted(accumulator.shards.items()):
+                merged.merge(result)
+            return {"stage": "checks", "split": accumulator.split, **merged.to_json()}
         if accumulator.rule is None:
             return None
         tally = check_runs(self.checker, accumulator.rule, accumulator.runs)
@@ -606,8 +611,8 @@ class _BuildChecksFn(beam.CombineFn):
 def _check_inputs(element: tuple[str, Any]) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
     kind, value = element
     if kind == "checks":
-        split, result = value
-        yield ("split", split), ("checks", split, result)
+        split, index, result = value
+        yield ("split", split), ("checks", split, index, result)
     elif kind == "runs":
         rule, split, path = value
         yield ("runs", rule), ("runs", rule, split, path)

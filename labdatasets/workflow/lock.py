@@ -6,6 +6,8 @@ files were re-hashed. It is written once per version: locking again changes
 nothing when the build gives the same rows, and is refused when it gives other
 rows (a released version never changes; an unreleased one is locked again by
 deleting its record first). ``publish`` writes it too when the version has none.
+A record written before statistics existed gets them when its version is locked
+again and gives the same rows: the statistics are added, nothing else changes.
 
 Example::
 
@@ -63,7 +65,19 @@ def write_output_record(builder: "DatasetBuilder", info: "DatasetInfo", record: 
                 f"compare the environment in dataset_info.json with the record's built_with; if {builder.full_name} "
                 "is not released yet, delete the record and lock it again."
             )
-        return LockResult(existing, path, False)
+        missing = {n for n, s in existing.splits.items() if s.statistics is None and new.splits[n].statistics is not None}
+        if not missing:
+            return LockResult(existing, path, False)
+        upgraded = dataclasses.replace(
+            existing,
+            splits={n: dataclasses.replace(s, statistics=new.splits[n].statistics) if n in missing else s
+                    for n, s in existing.splits.items()},
+        )
+        upgraded.write(path)
+        logger.warning(
+            "Statistics added to the output record %s (rows and fingerprints unchanged): commit it.", path
+        )
+        return LockResult(upgraded, path, True)
     new.write(path)
     logger.warning(
         "Output record written to %s: commit it with the pin record, so that every machine checks %s against it.",
