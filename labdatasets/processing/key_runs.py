@@ -5,8 +5,9 @@ in one split) compare values of every split. Holding them in memory would grow
 with the rows, so each shard's writer (:class:`KeyRunWriter`) gathers the values
 of a rule up to :data:`RUN_ROWS` rows, sorts them by a 64-bit hash of the value,
 drops repeats and writes them as one *run*: an Arrow IPC stream of ``__hash``
-and the value's columns. :func:`check_runs` then merges the runs of every split
-by hash (as :mod:`labdatasets.processing.spill` merges rows, reading a slice of
+and the value's columns (a single integer column is its own "hash": its values
+are sorted as they are, usually already in order, and never collide).
+:func:`check_runs` then merges the runs of every split by hash (as :mod:`labdatasets.processing.spill` merges rows, reading a slice of
 every run at a time): values of equal hash meet in one slice, and only the few
 hashes found in more than one split are compared by their values (so a hash
 collision is never taken for a shared key). Memory is a slice per run, whatever
@@ -116,6 +117,29 @@ def _hashes(values: "pa.Table") -> np.ndarray:
     return combined_hash(values, values.column_names) & ~_PLACE
 
 
+_SIGN = np.uint64(1 << 63)
+
+
+def _ordinal(values: "pa.Table") -> np.ndarray | None:
+    """One integer column: its values as uint64 in the same order (equal exactly when the values are); else None."""
+    import pyarrow as pa
+
+    if values.num_columns != 1 or not pa.types.is_integer(values.schema.types[0]):
+        return None
+    column = values.column(0)
+    if pa.types.is_unsigned_integer(column.type):
+        return np.asarray(column.cast(pa.uint64()).to_numpy(), dtype=np.uint64)
+    return column.cast(pa.int64()).to_numpy().view(np.uint64) ^ _SIGN
+
+
+def _from_ordinal(h: np.ndarray, type_: "pa.DataType") -> "pa.Array":
+    import pyarrow as pa
+
+    if pa.types.is_unsigned_integer(type_):
+        return pa.array(h, pa.uint64()).cast(type_)
+    return pa.array((h ^ _SIGN).view(np.int64), pa.int64()).cast(type_)
+
+
 def _repeats(table: "pa.Table", h: np.ndarray) -> np.ndarray:
     """Rows (sorted by hash) equal to the row before them, hash and values."""
     import pyarrow.compute as pc
@@ -168,6 +192,14 @@ class KeyRunWriter:
     def _write_run(self, index: int, values: "pa.Table") -> None:
         import pyarrow as pa
 
+        ordinal = _ordinal(values)
+        if ordinal is not None:  # an integer key or group: sorted by value (a shard's key comes in order already)
+            h = ordinal if bool(np.all(ordinal[1:] >= ordinal[:-1])) else np.sort(ordinal)
+            if len(h) > 1:
+                h = h[np.concatenate([[True], h[1:] != h[:-1]])]
+            values = pa.table({values.column_names[0]: _from_ordinal(h, values.schema.types[0])})
+            self._save(index, values, h)
+            return
         keyed = _hashes(values)
         keyed |= np.arange(values.num_rows, dtype=np.uint64)
         keyed.sort()
@@ -178,6 +210,11 @@ class KeyRunWriter:
         if repeats.any():
             keep = ~repeats
             h, values = h[keep], values.filter(pa.array(keep))
+        self._save(index, values, h)
+
+    def _save(self, index: int, values: "pa.Table", h: np.ndarray) -> None:
+        import pyarrow as pa
+
         run = values.add_column(0, HASH, pa.array(h, pa.uint64()))
         path = f"{self.directory.rstrip('/')}/{index}/{self.split}-{uuid.uuid4().hex}.arrows"
         with _open_write(path) as fh:
