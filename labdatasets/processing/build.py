@@ -271,7 +271,9 @@ def _run_pipeline_here_or_isolated(job: _Job, builder: "DatasetBuilder") -> list
     from labdatasets.processing.isolated import in_ipython, run_pipeline_in_child
 
     # in IPython (a notebook), Beam turns interactive: the pipeline runs in a child process there
-    return run_pipeline_in_child(job, builder) if in_ipython() else _run_pipeline(job)
+    if in_ipython():
+        return run_pipeline_in_child(job, builder, _run_pipeline, _by_value_modules(builder))
+    return _run_pipeline(job)
 
 
 def _run_pipeline(job: _Job) -> list[str]:
