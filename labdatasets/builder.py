@@ -286,13 +286,20 @@ class DatasetBuilder:
     # ------------------------------------------------------------------ metadata
     @functools.cached_property
     def info(self) -> DatasetInfo:
-        """The declared info, completed with the prepared splits when the version is prepared."""
+        """What users see (tfds ``builder.info``): :meth:`prepared_info` when the version is prepared here
+        (with its splits, fingerprints and checks), else :meth:`declared_info`."""
         prepared = self.prepared_info()
         if prepared is not None:
             return prepared
-        return self._declared_info()
+        return self.declared_info()
 
-    def _declared_info(self) -> DatasetInfo:
+    def declared_info(self) -> DatasetInfo:
+        """What the builder declares for this version and config (``_info()`` completed with name,
+        version, config, group, release notes and folder), whatever is prepared on this machine.
+
+        A build checks its output against it; ``check``, the catalog and the test case read it so
+        that they say the same on every machine.
+        """
         info = self._info()
         if not isinstance(info, DatasetInfo):
             raise LabDatasetsError(f"{type(self).__name__}._info() must return labdatasets.DatasetInfo, got {info!r}")

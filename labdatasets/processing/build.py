@@ -136,7 +136,7 @@ def _build_locked(
 
     with folder.incomplete_dir(final) as tmp:
         declared = dataclasses.replace(
-            processing._declared_info(), release_notes=builder.release_notes_for(builder.config_name)
+            processing.declared_info(), release_notes=builder.release_notes_for(builder.config_name)
         )
         job = _Job(
             builder=processing,
