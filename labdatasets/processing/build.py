@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 
 from labdatasets._version import __version__
 from labdatasets.info import INFO_FILENAME, DatasetInfo, ShardInfo, SplitInfo
-from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError
+from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError, local_writes
 from labdatasets.stores.hashing import CHUNK, sha256_file
 from labdatasets.pinning.record import utc_now
 from labdatasets.processing.fingerprint import content_fingerprint
@@ -161,7 +161,8 @@ def _build_locked(
             if job.checker is not None:  # what the checks found travelled in the ledger
                 info = with_checks(info, job.checker, read_reports(ledger), builder.full_name)
             _check_against_output_record(builder, record, info)
-            (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
+            with local_writes(f"writing the prepared data of {builder.full_name}", final.parent):
+                (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
             folder.move_into_place(tmp, final, overwrite=overwrite)
     logger.info("prepared %s in %s", builder.full_name, final)
     return final
