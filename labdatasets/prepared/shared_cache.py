@@ -35,7 +35,7 @@ import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from labdatasets._version import __version__
 from labdatasets.info import INFO_FILENAME, DatasetInfo
@@ -49,6 +49,7 @@ from labdatasets.present.progress import Stage, byte_progress
 from labdatasets.present.redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
     from labdatasets.builder import DatasetBuilder
     from labdatasets.pinning.outputs import OutputRecord
     from labdatasets.pinning.record import PinRecord
@@ -195,9 +196,8 @@ def _check_local_files(builder: "DatasetBuilder", info: DatasetInfo, lock: "Outp
 
 def publish(
     builder: "DatasetBuilder",
+    options: "BuildOptions | None" = None,
     *,
-    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
-    workers: int | None = None,
     progress: bool = True,
 ) -> PublishResult:
     """Upload ``builder``'s prepared version to the shared cache (building it first if needed).
@@ -210,7 +210,7 @@ def publish(
 
     store = shared_store(builder, required=True)
     assert store is not None
-    builder.build(beam_options=beam_options, workers=workers, progress=progress)
+    builder.build(options=options, progress=progress)
     record = builder.require_pin_record()
     info = builder.prepared_info()
     assert info is not None
