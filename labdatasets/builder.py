@@ -60,7 +60,7 @@ from labdatasets.errors import (
     SnapshotNotFoundError,
 )
 from labdatasets.info import DatasetInfo
-from labdatasets.naming import Version, check_version_string, is_valid_name, resolve_version
+from labdatasets.naming import DatasetReference, Version, check_version_string, is_valid_name, resolve_version
 from labdatasets.prepared import folder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -246,7 +246,7 @@ class DatasetBuilder:
     @property
     def full_name(self) -> str:
         """``name[/config]:version``, e.g. ``product_a:1.2.0``."""
-        return f"{self.name}{'/' + self.config_name if self.config_name else ''}:{self.version}"
+        return str(DatasetReference(self.name, self.config_name, str(self.version)))
 
     @property
     def settings(self) -> Settings:
