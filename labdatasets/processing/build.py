@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 
 from labdatasets._version import __version__
 from labdatasets.info import INFO_FILENAME, DatasetInfo, ShardInfo, SplitInfo
-from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError
+from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError, local_writes
 from labdatasets.stores.hashing import CHUNK, sha256_file
 from labdatasets.pinning.record import utc_now
 from labdatasets.processing.fingerprint import content_fingerprint
@@ -125,18 +125,18 @@ def _build_locked(
                 builder.full_name, written,
             )
     store = snapshots_for(builder)
-    if not local and store.primary.uri.startswith("file://"):
+    if not local and store.primary_is_local:
         logger.warning(
             "%s runs on other machines, but the snapshot store is %s on this machine; its workers can read it "
             "only if that folder is mounted there too (set LABDATASETS_SNAPSHOT_STORE to s3:// or gs://)",
-            runner, store.primary.uri,
+            runner, store.primary_location,
         )
     ensure_objects(builder, record, store, local=local, progress=progress)
     processing = processing_builder(builder, record, store)
 
     with folder.incomplete_dir(final) as tmp:
         declared = dataclasses.replace(
-            processing._declared_info(), release_notes=builder.release_notes_for(builder.config_name)
+            processing.declared_info(), release_notes=builder.release_notes_for(builder.config_name)
         )
         job = _Job(
             builder=processing,
@@ -144,7 +144,7 @@ def _build_locked(
             declared=declared,
             out_dir=staging or str(tmp),
             flags=flags,
-            store_uris=(store.primary.uri, store.cache.uri if local else None),
+            store_uris=store.to_uris(share_cache=local),
             progress_dir=tmp / ".progress" if local else None,
             # a local Beam runner sorts on this machine's disk rather than shuffling rows in memory
             spill_dir=tmp / ".spill" if runner.lower() in LOCAL_RUNNERS else None,
@@ -161,7 +161,8 @@ def _build_locked(
             if job.checker is not None:  # what the checks found travelled in the ledger
                 info = with_checks(info, job.checker, read_reports(ledger), builder.full_name)
             _check_against_output_record(builder, record, info)
-            (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
+            with local_writes(f"writing the prepared data of {builder.full_name}", final.parent):
+                (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
             folder.move_into_place(tmp, final, overwrite=overwrite)
     logger.info("prepared %s in %s", builder.full_name, final)
     return final
