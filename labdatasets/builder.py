@@ -60,7 +60,7 @@ from labdatasets.errors import (
     SnapshotNotFoundError,
 )
 from labdatasets.info import DatasetInfo
-from labdatasets.naming import Version, check_version_string, is_valid_name, resolve_version
+from labdatasets.naming import DatasetReference, Version, check_version_string, is_valid_name, resolve_version
 from labdatasets.prepared import folder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -246,7 +246,7 @@ class DatasetBuilder:
     @property
     def full_name(self) -> str:
         """``name[/config]:version``, e.g. ``product_a:1.2.0``."""
-        return f"{self.name}{'/' + self.config_name if self.config_name else ''}:{self.version}"
+        return str(DatasetReference(self.name, self.config_name, str(self.version)))
 
     @property
     def settings(self) -> Settings:
@@ -286,13 +286,20 @@ class DatasetBuilder:
     # ------------------------------------------------------------------ metadata
     @functools.cached_property
     def info(self) -> DatasetInfo:
-        """The declared info, completed with the prepared splits when the version is prepared."""
+        """What users see (tfds ``builder.info``): :meth:`prepared_info` when the version is prepared here
+        (with its splits, fingerprints and checks), else :meth:`declared_info`."""
         prepared = self.prepared_info()
         if prepared is not None:
             return prepared
-        return self._declared_info()
+        return self.declared_info()
 
-    def _declared_info(self) -> DatasetInfo:
+    def declared_info(self) -> DatasetInfo:
+        """What the builder declares for this version and config (``_info()`` completed with name,
+        version, config, group, release notes and folder), whatever is prepared on this machine.
+
+        A build checks its output against it; ``check``, the catalog and the test case read it so
+        that they say the same on every machine.
+        """
         info = self._info()
         if not isinstance(info, DatasetInfo):
             raise LabDatasetsError(f"{type(self).__name__}._info() must return labdatasets.DatasetInfo, got {info!r}")

@@ -121,20 +121,19 @@ def _check_object(
     """Re-hash one snapshot object in this machine's store; quarantine and re-fetch it with ``repair``."""
     report.objects_checked += 1
     try:
-        if store.cache.has(oid):
-            store.cache.verify(oid, context=context)
+        if store.verify_local(oid, context=context):
             return
-        if not store.same and store.primary.has(oid):
-            report.notes.append(f"{label}: not cached on this machine; it is in {store.primary.uri}")
+        if not store.same and store.primary_has(oid):
+            report.notes.append(f"{label}: not cached on this machine; it is in {store.primary_location}")
             return
-        raise store.cache.not_found(oid, context=context)
+        raise store.not_found(oid, context=context)
     except (SnapshotCorruptedError, SnapshotNotFoundError) as exc:
         kind = "corrupted" if isinstance(exc, SnapshotCorruptedError) else "missing"
         if not repair:
             report.problems.append(f"{label}: {kind}")
             return
         if kind == "corrupted":
-            store.cache.quarantine(oid)
+            store.quarantine_local(oid)
         try:
             store.local_path(oid, context=context, mirror=mirror)
             report.repaired.append(f"{label}: {kind}, fetched a verified copy")

@@ -198,7 +198,7 @@ def dataset_page(cls: type["DatasetBuilder"], root: Path) -> str:
     """The catalog page of one dataset (Markdown)."""
     variants = _variants(cls)
     latest = variants[0]
-    info = latest._declared_info()
+    info = latest.declared_info()
     folder = cls.module_dir()
     module_rel = _relative(Path(inspect.getfile(cls)), root)
     records = recorded_splits(cls)
@@ -235,7 +235,7 @@ def dataset_page(cls: type["DatasetBuilder"], root: Path) -> str:
 
 
 def _version_section(b: "DatasetBuilder", records: Mapping[str, Any], root: Path) -> list[str]:
-    info = b._declared_info()
+    info = b.declared_info()
     out = [f"## {b.full_name}\n"]
     if info.config_description:
         out.append(info.config_description.strip() + "\n")
