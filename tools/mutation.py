@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         survivors = sorted(n for n, s in counted.items() if s not in KILLED)
         score = 100.0 * killed / len(counted) if counted else 0.0
         print(f"\nmodules: {', '.join(targets)}")
-        print(f"mutants: {len(status)}, equivalent (listed): {len(status) - len(counted)}, "
+        listed = sum(n in equivalents for n in status)
+        print(f"mutants: {len(status)}, equivalent (listed): {listed}, not run: {len(status) - len(counted) - listed}, "
               f"killed: {killed}/{len(counted)}, score: {score:.1f}%")
         states = sorted({*counted.values()})
         print("by state: " + ", ".join(f"{s}: {sum(v == s for v in counted.values())}" for s in states))
