@@ -36,6 +36,8 @@ import codecs
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from labdatasets.errors import SourceError, SourceUnavailableError
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
@@ -51,8 +53,9 @@ _MAX_PAYLOAD = 0xFFFFFF  # a packet of this size continues in the next one
 _PAD = 16  # zero bytes after a batch's rows, so that every 12-byte window is inside the buffer
 
 
-class WireProtocolError(Exception):
-    """The server's bytes are not the row packets this reader expects."""
+class WireProtocolError(SourceError):
+    """The server's bytes are not the row packets this reader expects (the SQL connector adds which
+    source; pinning again, or reading with PyMySQL's parser, are the ways out)."""
 
 
 # The parts of PyMySQL's connection this reader takes over (PyMySQL 1.1 and 1.2 have them all).
@@ -91,7 +94,7 @@ class _Stream:
     def _more(self) -> None:
         data = self.read(_READ_BYTES)
         if not data:
-            raise ConnectionError("Lost connection to MySQL server during query")
+            raise SourceUnavailableError("lost the connection to the MySQL server during the query; pin again")
         self.buf += data
 
     def _header(self, pos: int) -> int | None:
@@ -164,9 +167,11 @@ class _Stream:
         ends.append(len(row))
 
 
-class _ServerError(Exception):
+class _ServerError(SourceError):
+    """An error packet in the middle of the rows; :func:`read_result` lets PyMySQL raise it."""
+
     def __init__(self, payload: bytes):
-        super().__init__(payload)
+        super().__init__(f"the server sent an error packet ({len(payload)} bytes) in the middle of the rows")
         self.payload = payload
 
 

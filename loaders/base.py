@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from collections.abc import Callable, Iterator, Mapping
 
+from labdatasets.errors import DeclarationError
+from labdatasets.pinning.status import SourceState
+
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.pinning.record import SourcePin
     from labdatasets.stores import Snapshots
@@ -141,18 +144,29 @@ class PinContext:
 class SourceStatus:
     """Whether a live source still matches its pin.
 
-    ``state`` is ``"unchanged"``, ``"changed"`` or ``"unavailable"``; ``details``
-    lists what differs (secret-free).
+    ``state`` is a :class:`~labdatasets.pinning.status.SourceState` (a plain string
+    such as ``"changed"`` is turned into one, so connectors written before it keep
+    working); ``details`` lists what differs (secret-free).
     """
 
     name: str
     kind: str
-    state: str
+    state: SourceState
     details: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.state, SourceState):
+            try:
+                object.__setattr__(self, "state", SourceState(self.state))
+            except ValueError:
+                raise DeclarationError(
+                    f"SourceStatus of {self.name!r}: state must be one of {', '.join(s.value for s in SourceState)}, "
+                    f"got {self.state!r}"
+                ) from None
 
     @property
     def unchanged(self) -> bool:
-        return self.state == "unchanged"
+        return self.state is SourceState.UNCHANGED
 
 
 class Source(abc.ABC):

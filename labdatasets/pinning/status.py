@@ -11,11 +11,14 @@ Example::
     report = labdatasets.pinning.status.status(labdatasets.builder("product_a:1.2.0"))
     report.changed                       # True if any source moved on
     for s in report.sources: print(s.name, s.state, s.details)
+
+Each source's ``state`` is a :class:`SourceState`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import TYPE_CHECKING
 
 from labdatasets.errors import LabDatasetsError, SourceError
@@ -25,7 +28,35 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.loaders.base import SourceStatus
     from labdatasets.pinning.record import PinRecord
 
-__all__ = ["StatusReport", "status"]
+__all__ = ["SourceState", "StatusReport", "status"]
+
+
+class SourceState(str, enum.Enum):
+    """What ``status`` found for one pinned source.
+
+    A ``str`` enum: it compares equal to, prints as and is written to JSON as its
+    value (``SourceState.CHANGED == "changed"``), so ``labdatasets status --json``
+    and scripts that compare strings are unaffected.
+    """
+
+    #: The live source still holds exactly what was pinned (same rows, hashes, ETags...).
+    UNCHANGED = "unchanged"
+    #: The live source moved on since the pin (its ``details`` say what differs), or the
+    #: source declared in ``_sources()`` is no longer the one that was pinned. Bump VERSION
+    #: and pin again to use the new data; the pinned data itself is unaffected.
+    CHANGED = "changed"
+    #: The live source could not be read (refused credentials, absent, server down); nothing
+    #: is known about whether it changed. ``details`` holds the error.
+    UNAVAILABLE = "unavailable"
+    #: The connector cannot compare a live source with its pin (its ``status()`` is not
+    #: implemented, e.g. a plugin connector); nothing was read.
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
 
 @dataclasses.dataclass
@@ -55,7 +86,7 @@ def status(builder: "DatasetBuilder", *, progress: bool = False) -> StatusReport
         for name, pin in sorted(record.sources.items()):
             source = declared.get(name)
             if source is None:
-                results.append(SourceStatus(name, pin.kind, "changed", ("no longer declared in _sources()",)))
+                results.append(SourceStatus(name, pin.kind, SourceState.CHANGED, ("no longer declared in _sources()",)))
                 continue
             notes: tuple[str, ...] = ()
             if source.kind != pin.kind or source.describe() != dict(pin.location):
@@ -64,11 +95,11 @@ def status(builder: "DatasetBuilder", *, progress: bool = False) -> StatusReport
             try:
                 checked = source.status(pin, ctx)
             except NotImplementedError as exc:
-                checked = SourceStatus(name, pin.kind, "unknown", (str(exc),))
+                checked = SourceStatus(name, pin.kind, SourceState.UNKNOWN, (str(exc),))
             except SourceError as exc:
-                checked = SourceStatus(name, pin.kind, "unavailable", (str(exc),))
+                checked = SourceStatus(name, pin.kind, SourceState.UNAVAILABLE, (str(exc),))
             except LabDatasetsError as exc:
-                checked = SourceStatus(name, pin.kind, "unavailable", (str(exc),))
-            state = "changed" if notes and checked.state == "unchanged" else checked.state
+                checked = SourceStatus(name, pin.kind, SourceState.UNAVAILABLE, (str(exc),))
+            state = SourceState.CHANGED if notes and checked.state is SourceState.UNCHANGED else checked.state
             results.append(dataclasses.replace(checked, name=name, state=state, details=notes + tuple(checked.details)))
     return StatusReport(builder.full_name, record, results)
