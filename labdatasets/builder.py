@@ -66,6 +66,7 @@ from labdatasets.prepared import folder
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.loaders.base import Source
     from labdatasets.pinning.record import PinRecord
+    from labdatasets.processing.options import BuildOptions
     from labdatasets.processing.sources import PinnedSources
 
 __all__ = ["DatasetBuilder", "BuilderConfig", "describe_builder"]
@@ -285,13 +286,20 @@ class DatasetBuilder:
     # ------------------------------------------------------------------ metadata
     @functools.cached_property
     def info(self) -> DatasetInfo:
-        """The declared info, completed with the prepared splits when the version is prepared."""
+        """What users see (tfds ``builder.info``): :meth:`prepared_info` when the version is prepared here
+        (with its splits, fingerprints and checks), else :meth:`declared_info`."""
         prepared = self.prepared_info()
         if prepared is not None:
             return prepared
-        return self._declared_info()
+        return self.declared_info()
 
-    def _declared_info(self) -> DatasetInfo:
+    def declared_info(self) -> DatasetInfo:
+        """What the builder declares for this version and config (``_info()`` completed with name,
+        version, config, group, release notes and folder), whatever is prepared on this machine.
+
+        A build checks its output against it; ``check``, the catalog and the test case read it so
+        that they say the same on every machine.
+        """
         info = self._info()
         if not isinstance(info, DatasetInfo):
             raise LabDatasetsError(f"{type(self).__name__}._info() must return labdatasets.DatasetInfo, got {info!r}")
@@ -455,6 +463,7 @@ class DatasetBuilder:
         workers: int | None = None,
         overwrite: bool = False,
         progress: bool = True,
+        options: BuildOptions | None = None,
     ) -> Path:
         """Run the Beam processing from the pinned snapshots; return the prepared folder.
 
@@ -466,14 +475,18 @@ class DatasetBuilder:
             beam_options: Beam pipeline options, e.g. ``{"runner": "DataflowRunner", ...}``
                 (see docs/runners.md).
             workers: run the DirectRunner with this many worker processes.
+            options: both of them as one :class:`~labdatasets.processing.options.BuildOptions`
+                (instead of ``beam_options`` and ``workers``).
 
         Example::
 
             >>> labdatasets.builder("product_a:1.2.0").build(workers=2)
         """
         from labdatasets.processing.build import build
+        from labdatasets.processing.options import BuildOptions
 
-        path = build(self, beam_options=beam_options, workers=workers, overwrite=overwrite, progress=progress)
+        options = BuildOptions.of(beam_options, workers, options=options)
+        path = build(self, options, overwrite=overwrite, progress=progress)
         self.__dict__.pop("info", None)
         return path
 
@@ -483,13 +496,18 @@ class DatasetBuilder:
         beam_options: Mapping[str, Any] | Sequence[str] | None = None,
         workers: int | None = None,
         progress: bool = True,
+        options: BuildOptions | None = None,
     ) -> Path:
         """Make this version's prepared data available here; return its folder.
 
         Uses the local prepared folder if it is there, else downloads (and
         verifies) the published data from the shared cache
-        (``LABDATASETS_SHARED_CACHE``), else builds it from the pins.
+        (``LABDATASETS_SHARED_CACHE``), else builds it from the pins (with
+        ``beam_options`` and ``workers``, or ``options``, as :meth:`build`).
         """
+        from labdatasets.processing.options import BuildOptions
+
+        options = BuildOptions.of(beam_options, workers, options=options)
         record = self.pin_record()
         path = folder.reuse(self, record)
         if path is None and self._settings.shared_cache:
@@ -497,7 +515,7 @@ class DatasetBuilder:
 
             path = fetch_if_published(self, record, progress=progress)
         if path is None:
-            path = self.build(beam_options=beam_options, workers=workers, progress=progress)
+            path = self.build(options=options, progress=progress)
         self.__dict__.pop("info", None)
         return path
 

@@ -355,7 +355,7 @@ class DatasetBuilderTestCase(unittest.TestCase):
         self.assertEqual({n: s.num_rows for n, s in self.info.splits.items()}, rows, "dataset_info.json row counts")
 
     def test_schema_matches_features(self) -> None:
-        declared = self.builder._declared_info()
+        declared = self.builder.declared_info()
         self.assertEqual(self.info.features, declared.features, "dataset_info.json features differ from _info()")
         expected = declared.features.arrow_schema()
         for name, table in self._split_tables().items():
@@ -392,7 +392,7 @@ class DatasetBuilderTestCase(unittest.TestCase):
             self.fail(f"{self._broken}\n(built from {self._dummy_dir()})")
         from labdatasets.prepared.validate import validate_prepared
 
-        report = validate_prepared(self.info, self.builder._declared_info(), write=False)
+        report = validate_prepared(self.info, self.builder.declared_info(), write=False)
         self.assertEqual(report.errors, [], "\n".join(v.message() for v in report.errors))
         for split, found in report.statistics.items():
             recorded = self.info.splits[split].statistics

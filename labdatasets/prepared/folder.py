@@ -139,16 +139,38 @@ def remove_stale(final: Path) -> None:
 
 
 def move_into_place(tmp: Path, final: Path, *, overwrite: bool) -> None:
-    """Rename the filled incomplete folder ``tmp`` to ``final`` (replacing it only with ``overwrite``)."""
+    """Rename the filled incomplete folder ``tmp`` to ``final`` (replacing it only with ``overwrite``).
+
+    If the rename fails, the previous folder (if any) is put back: a reader sees the old
+    version or the new one, never neither.
+    """
     if final.exists():
         if not overwrite:
             raise PreparedDataError(f"{final} appeared while building; it was left as it is.")
         old = final.parent / f".replaced.{final.name}.{uuid.uuid4().hex[:8]}"
-        os.replace(final, old)
-        os.replace(tmp, final)
+        try:
+            os.replace(final, old)
+        except OSError as exc:
+            raise _move_failed(final, exc, kept=True) from exc
+        try:
+            os.replace(tmp, final)
+        except OSError as exc:
+            os.replace(old, final)
+            raise _move_failed(final, exc, kept=True) from exc
         shutil.rmtree(old, ignore_errors=True)
     else:
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise _move_failed(final, exc, kept=False) from exc
+
+
+def _move_failed(final: Path, exc: OSError, *, kept: bool) -> PreparedDataError:
+    kept_note = "the previous prepared data there is kept as it was" if kept else "nothing half-built was left there"
+    return PreparedDataError(
+        f"Could not move a finished build into place at {final}: {exc.strerror or exc}; {kept_note}. "
+        "Check that disk, then run the build again."
+    )
 
 
 def reusable(builder: "DatasetBuilder", info: DatasetInfo, record: "PinRecord | None") -> bool:

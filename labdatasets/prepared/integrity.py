@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from labdatasets.errors import PreparedDataError
 from labdatasets.info import INFO_FILENAME
 from labdatasets.stores.hashing import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
     import pyarrow as pa
 
     from labdatasets.builder import DatasetBuilder
@@ -202,9 +203,8 @@ def full_problems(directory: Path, info: "DatasetInfo", lock: "OutputRecord | No
 
 def repair(
     builder: "DatasetBuilder",
+    options: "BuildOptions | None" = None,
     *,
-    beam_options: Any = None,
-    workers: int | None = None,
     progress: bool = True,
 ) -> Path:
     """Replace ``builder``'s prepared folder by a good one: downloaded again from the shared cache
@@ -214,6 +214,6 @@ def repair(
     record = builder.require_pin_record()
     path = fetch_if_published(builder, record, progress=progress, force=True) if builder.settings.shared_cache else None
     if path is None:
-        path = builder.build(beam_options=beam_options, workers=workers, overwrite=True, progress=progress)
+        path = builder.build(options=options, overwrite=True, progress=progress)
     builder.__dict__.pop("info", None)
     return path

@@ -35,7 +35,7 @@ import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from labdatasets._version import __version__
 from labdatasets.info import INFO_FILENAME, DatasetInfo
@@ -49,6 +49,7 @@ from labdatasets.present.progress import Stage, byte_progress
 from labdatasets.present.redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
     from labdatasets.builder import DatasetBuilder
     from labdatasets.pinning.outputs import OutputRecord
     from labdatasets.pinning.record import PinRecord
@@ -199,9 +200,8 @@ def _check_local_files(builder: "DatasetBuilder", info: DatasetInfo, lock: "Outp
 
 def publish(
     builder: "DatasetBuilder",
+    options: "BuildOptions | None" = None,
     *,
-    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
-    workers: int | None = None,
     progress: bool = True,
 ) -> PublishResult:
     """Upload ``builder``'s prepared version to the shared cache (building it first if needed).
@@ -213,7 +213,7 @@ def publish(
     from labdatasets.processing.code import expected_fingerprint
 
     store = shared_store(builder, required=True)
-    builder.build(beam_options=beam_options, workers=workers, progress=progress)
+    builder.build(options=options, progress=progress)
     record = builder.require_pin_record()
     info = folder.built_info(builder)
     if info.snapshot_id != record.snapshot_id or info.code_fingerprint != record.code_fingerprint:

@@ -18,13 +18,13 @@ import dataclasses
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Mapping, Sequence
 
 from labdatasets.errors import LabDatasetsError, PreparedDataError, SnapshotCorruptedError, SnapshotNotFoundError
 from labdatasets.prepared.folder import built_info
 from labdatasets.prepared.shared_cache import published
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
     from labdatasets.builder import DatasetBuilder
 
 __all__ = ["VerifyReport", "verify", "rebuild_and_compare"]
@@ -53,8 +53,7 @@ def verify(
     *,
     repair: bool = False,
     rebuild: bool = False,
-    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
-    workers: int | None = None,
+    options: "BuildOptions | None" = None,
     progress: bool = True,
 ) -> VerifyReport:
     """Check every pinned object in this machine's store and every prepared file of ``builder``'s version.
@@ -64,7 +63,7 @@ def verify(
     """
     report = _verify_files(builder, repair=repair, progress=progress)
     if rebuild:
-        rebuild_and_compare(builder, report, beam_options=beam_options, workers=workers, progress=progress)
+        rebuild_and_compare(builder, report, options=options, progress=progress)
     return report
 
 
@@ -82,8 +81,7 @@ def rebuild_and_compare(
     builder: "DatasetBuilder",
     report: VerifyReport | None = None,
     *,
-    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
-    workers: int | None = None,
+    options: "BuildOptions | None" = None,
     progress: bool = True,
 ) -> VerifyReport:
     """Rebuild ``builder``'s version from its pins in a temporary folder; compare split fingerprints."""
@@ -100,7 +98,7 @@ def rebuild_and_compare(
     with tempfile.TemporaryDirectory(prefix="rebuild-", dir=builder.settings.home) as tmp:
         settings = dataclasses.replace(builder.settings, data_dir=Path(tmp))
         fresh = type(builder)(config=builder.config_name, version=str(builder.version), settings=settings)
-        fresh.build(beam_options=beam_options, workers=workers, progress=progress)
+        fresh.build(options=options, progress=progress)
         info = built_info(fresh)
         got = {name: s.fingerprint for name, s in info.splits.items()}
     report.rebuilt = got

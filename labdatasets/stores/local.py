@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -31,6 +32,7 @@ from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_
 
 __all__ = ["LocalStore"]
 
+_OID_RE = re.compile(r"^[0-9a-f]{64}$")
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
@@ -199,7 +201,8 @@ class LocalStore(SnapshotStore):
         for prefix in sorted(objects.iterdir()):
             if len(prefix.name) == 2 and prefix.is_dir():
                 for entry in sorted(prefix.iterdir()):
-                    yield prefix.name + entry.name
+                    if _OID_RE.match(prefix.name + entry.name):  # not a leftover (.DS_Store, an editor's backup)
+                        yield prefix.name + entry.name
 
     def _quarantine(self, oid: str) -> None:
         path = self.path(oid)

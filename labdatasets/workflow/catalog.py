@@ -46,6 +46,7 @@ from labdatasets.workflow.checkout import check_imported_from, find_checkout
 from labdatasets.errors import SnapshotNotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
     from labdatasets.builder import DatasetBuilder
 
 __all__ = [
@@ -147,7 +148,7 @@ def versions_to_record(references: Sequence[str] = ()) -> list["DatasetBuilder"]
     return out
 
 
-def record_splits(builder: "DatasetBuilder", *, beam_options: Any = None, progress: bool = True) -> Path:
+def record_splits(builder: "DatasetBuilder", options: "BuildOptions | None" = None, *, progress: bool = True) -> Path:
     """Build ``builder``'s version (or reuse it) and record its split sizes in ``splits.json``.
 
     Only a version pinned in the repository is recorded, and only from data
@@ -159,7 +160,7 @@ def record_splits(builder: "DatasetBuilder", *, beam_options: Any = None, progre
             f"{builder.full_name} has no pin record in the repository; run 'labdatasets pin {builder.full_name}' "
             "and commit it before recording its split sizes."
         )
-    builder.build(beam_options=beam_options, progress=progress)
+    builder.build(options=options, progress=progress)
     info = builder.prepared_info()
     if info is None or info.snapshot_id != committed.snapshot_id:
         raise SnapshotNotFoundError(
@@ -197,7 +198,7 @@ def dataset_page(cls: type["DatasetBuilder"], root: Path) -> str:
     """The catalog page of one dataset (Markdown)."""
     variants = _variants(cls)
     latest = variants[0]
-    info = latest._declared_info()
+    info = latest.declared_info()
     folder = cls.module_dir()
     module_rel = _relative(Path(inspect.getfile(cls)), root)
     records = recorded_splits(cls)
@@ -234,7 +235,7 @@ def dataset_page(cls: type["DatasetBuilder"], root: Path) -> str:
 
 
 def _version_section(b: "DatasetBuilder", records: Mapping[str, Any], root: Path) -> list[str]:
-    info = b._declared_info()
+    info = b.declared_info()
     out = [f"## {b.full_name}\n"]
     if info.config_description:
         out.append(info.config_description.strip() + "\n")

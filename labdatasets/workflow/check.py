@@ -200,7 +200,7 @@ def _check_expectations(b: "DatasetBuilder", report: CheckReport) -> None:
 
     name = b.full_name
     try:
-        info = b._declared_info()
+        info = b.declared_info()
         resolve(info.features, key=info.key_columns, group_key=info.group_key, declared=info.expectations, where=name)
     except LabDatasetsError as exc:
         report.error(name, str(exc))
