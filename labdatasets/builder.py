@@ -60,8 +60,7 @@ from labdatasets.errors import (
     SnapshotNotFoundError,
 )
 from labdatasets.info import DatasetInfo
-from labdatasets.naming import Version, check_version_string, is_valid_name, resolve_version
-from labdatasets.prepared import folder
+from labdatasets.naming import DatasetReference, Version, check_version_string, is_valid_name, resolve_version
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.loaders.base import Source
@@ -246,7 +245,7 @@ class DatasetBuilder:
     @property
     def full_name(self) -> str:
         """``name[/config]:version``, e.g. ``product_a:1.2.0``."""
-        return f"{self.name}{'/' + self.config_name if self.config_name else ''}:{self.version}"
+        return str(DatasetReference(self.name, self.config_name, str(self.version)))
 
     @property
     def settings(self) -> Settings:
@@ -447,13 +446,19 @@ class DatasetBuilder:
     @property
     def prepared_dir(self) -> Path:
         """``<data_dir>/<name>[/<config>]/<version>``."""
+        from labdatasets.prepared import folder
+
         return folder.version_dir(self.data_dir, self.name, self.config_name, str(self.version))
 
     def is_prepared(self) -> bool:
+        from labdatasets.prepared import folder
+
         return folder.is_prepared(self.prepared_dir)
 
     def prepared_info(self) -> DatasetInfo | None:
         """The ``dataset_info.json`` of the prepared version, or None."""
+        from labdatasets.prepared import folder
+
         return folder.read_info(self.prepared_dir)
 
     def build(
@@ -505,6 +510,7 @@ class DatasetBuilder:
         (``LABDATASETS_SHARED_CACHE``), else builds it from the pins (with
         ``beam_options`` and ``workers``, or ``options``, as :meth:`build`).
         """
+        from labdatasets.prepared import folder
         from labdatasets.processing.options import BuildOptions
 
         options = BuildOptions.of(beam_options, workers, options=options)

@@ -42,6 +42,7 @@ from labdatasets.info import INFO_FILENAME, DatasetInfo
 from labdatasets import safe_names
 from labdatasets.prepared import folder
 from labdatasets.errors import ConfigError, LabDatasetsError, LocalWriteError, PreparedDataError, SnapshotError
+from labdatasets.naming import DatasetReference
 from labdatasets.stores.hashing import canonical_json
 from labdatasets.pinning.outputs import compare_info, read_lock
 from labdatasets.pinning.record import utc_now
@@ -79,7 +80,7 @@ class Release:
 
     @property
     def full_name(self) -> str:
-        return f"{self.dataset}{'/' + self.config if self.config else ''}:{self.version}"
+        return str(DatasetReference(self.dataset, self.config, self.version))
 
     @property
     def num_bytes(self) -> int:
