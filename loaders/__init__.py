@@ -21,9 +21,9 @@ import types
 from typing import Any
 
 from labdatasets.errors import ConfigError, MissingDependencyError, UnknownSourceError
-from labdatasets.loaders.base import PinContext, PinSession, Source, SourceStatus
+from labdatasets.loaders.base import PinContext, PinSession, Source, SourceState, SourceStatus
 
-__all__ = ["Source", "PinContext", "PinSession", "SourceStatus", "known_sources", "source_class", "register_source"]
+__all__ = ["Source", "PinContext", "PinSession", "SourceState", "SourceStatus", "known_sources", "source_class", "register_source"]
 
 ENTRY_POINT_GROUP = "labdatasets.loaders"
 

@@ -35,8 +35,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.transport.requests import AuthorizedSession
 
 from labdatasets.errors import DeclarationError, SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
-from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
-from labdatasets.pinning.status import SourceState
+from labdatasets.loaders.base import PinContext, Source, SourceState, SourceStatus, describe_options
 from labdatasets.pinning.record import SourcePin, utc_now
 from labdatasets.present.redact import redact
 from labdatasets.pinning.table_writer import ContentHasher, TableSnapshotWriter

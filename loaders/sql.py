@@ -82,8 +82,7 @@ from labdatasets.errors import (
     SourceNotFoundError,
     SourceUnavailableError,
 )
-from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
-from labdatasets.pinning.status import SourceState
+from labdatasets.loaders.base import PinContext, Source, SourceState, SourceStatus, describe_options
 from labdatasets.pinning.record import SourcePin
 from labdatasets.present.redact import ambiguous_password, redact, redact_url, register_secret, url_password
 from labdatasets.pinning.table_writer import ContentHasher, TableSnapshotWriter

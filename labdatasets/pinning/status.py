@@ -12,16 +12,17 @@ Example::
     report.changed                       # True if any source moved on
     for s in report.sources: print(s.name, s.state, s.details)
 
-Each source's ``state`` is a :class:`SourceState`.
+Each source's ``state`` is a :class:`SourceState` (defined beside ``SourceStatus`` in
+:mod:`labdatasets.loaders.base`, which connectors import).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 from typing import TYPE_CHECKING
 
 from labdatasets.errors import LabDatasetsError, SourceError
+from labdatasets.loaders.base import SourceState
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
@@ -29,34 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.pinning.record import PinRecord
 
 __all__ = ["SourceState", "StatusReport", "status"]
-
-
-class SourceState(str, enum.Enum):
-    """What ``status`` found for one pinned source.
-
-    A ``str`` enum: it compares equal to, prints as and is written to JSON as its
-    value (``SourceState.CHANGED == "changed"``), so ``labdatasets status --json``
-    and scripts that compare strings are unaffected.
-    """
-
-    #: The live source still holds exactly what was pinned (same rows, hashes, ETags...).
-    UNCHANGED = "unchanged"
-    #: The live source moved on since the pin (its ``details`` say what differs), or the
-    #: source declared in ``_sources()`` is no longer the one that was pinned. Bump VERSION
-    #: and pin again to use the new data; the pinned data itself is unaffected.
-    CHANGED = "changed"
-    #: The live source could not be read (refused credentials, absent, server down); nothing
-    #: is known about whether it changed. ``details`` holds the error.
-    UNAVAILABLE = "unavailable"
-    #: The connector cannot compare a live source with its pin (its ``status()`` is not
-    #: implemented, e.g. a plugin connector); nothing was read.
-    UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self.value), spec)
 
 
 @dataclasses.dataclass
