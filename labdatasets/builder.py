@@ -61,7 +61,6 @@ from labdatasets.errors import (
 )
 from labdatasets.info import DatasetInfo
 from labdatasets.naming import DatasetReference, Version, check_version_string, is_valid_name, resolve_version
-from labdatasets.prepared import folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.loaders.base import Source
@@ -444,13 +443,19 @@ class DatasetBuilder:
     @property
     def prepared_dir(self) -> Path:
         """``<data_dir>/<name>[/<config>]/<version>``."""
+        from labdatasets.prepared import folder
+
         return folder.version_dir(self.data_dir, self.name, self.config_name, str(self.version))
 
     def is_prepared(self) -> bool:
+        from labdatasets.prepared import folder
+
         return folder.is_prepared(self.prepared_dir)
 
     def prepared_info(self) -> DatasetInfo | None:
         """The ``dataset_info.json`` of the prepared version, or None."""
+        from labdatasets.prepared import folder
+
         return folder.read_info(self.prepared_dir)
 
     def build(
@@ -502,6 +507,7 @@ class DatasetBuilder:
         (``LABDATASETS_SHARED_CACHE``), else builds it from the pins (with
         ``beam_options`` and ``workers``, or ``options``, as :meth:`build`).
         """
+        from labdatasets.prepared import folder
         from labdatasets.processing.options import BuildOptions
 
         options = BuildOptions.of(beam_options, workers, options=options)

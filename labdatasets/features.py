@@ -72,20 +72,6 @@ def dtype_to_arrow(dtype: str) -> "pa.DataType":
     raise ValueError(f"unknown dtype {dtype!r}")
 
 
-def arrow_to_dtype(type_: "pa.DataType") -> str:
-    """Inverse of :func:`dtype_to_arrow` for the types it produces."""
-    pa = _pa()
-    if pa.types.is_timestamp(type_):
-        return f"timestamp[{type_.unit}" + (f", {type_.tz}]" if type_.tz else "]")
-    if pa.types.is_decimal(type_):
-        return f"decimal{type_.bit_width}({type_.precision}, {type_.scale})"
-    if pa.types.is_time(type_) or pa.types.is_duration(type_):
-        kind = "duration" if pa.types.is_duration(type_) else f"time{type_.bit_width}"
-        return f"{kind}[{type_.unit}]"
-    text = str(type_)
-    return {"halffloat": "float16", "float": "float32", "double": "float64", "large_utf8": "large_string", "utf8": "string"}.get(text, text)
-
-
 class Feature:
     """Base class of a column declaration. ``doc`` is shown in the docs catalog."""
 

@@ -10,7 +10,8 @@ MySQL                           Arrow
 TINYINT/SMALLINT/MEDIUMINT/INT  int8/int16/int32/int32 (uint8/16/32/32 UNSIGNED)
 BIGINT                          int64 (uint64 UNSIGNED)
 YEAR                            int16
-FLOAT, DOUBLE                   float32, float64
+FLOAT, DOUBLE                   float32, float64 (FLOAT as the server sends it: 6
+                                significant digits; CAST(col AS DOUBLE) keeps every bit)
 DECIMAL(p,s)                    decimal128(p,s), decimal256(p,s) above 38 digits
 DATE                            date32
 DATETIME(fsp)                   timestamp[us] (no zone: a wall-clock time)

@@ -258,9 +258,9 @@ def _changed_cells(pinned: SourcePin, table: Any, ctx: PinContext, limit: int = 
     import pyarrow.parquet as pq
 
     oid = pinned.objects[0].oid
-    if not ctx.store.cache.has(oid):
+    if not ctx.store.has_locally(oid):
         return []
-    old = pq.read_table(ctx.store.cache.open_verified(oid))
+    old = pq.read_table(ctx.store.local_path(oid))
     if old.schema.names != table.schema.names:
         return []
     changes = []

@@ -30,14 +30,12 @@ from labdatasets.info import INFO_FILENAME
 from labdatasets.stores.hashing import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.processing.options import BuildOptions
     import pyarrow as pa
 
-    from labdatasets.builder import DatasetBuilder
     from labdatasets.info import DatasetInfo, ShardInfo
     from labdatasets.pinning.outputs import OutputRecord
 
-__all__ = ["read_shard", "info_problems", "full_problems", "damaged", "repair", "repair_hint"]
+__all__ = ["read_shard", "info_problems", "full_problems", "damaged", "repair_hint"]
 
 logger = logging.getLogger(__name__)
 
@@ -200,20 +198,3 @@ def full_problems(directory: Path, info: "DatasetInfo", lock: "OutputRecord | No
                 )
     return problems, notes
 
-
-def repair(
-    builder: "DatasetBuilder",
-    options: "BuildOptions | None" = None,
-    *,
-    progress: bool = True,
-) -> Path:
-    """Replace ``builder``'s prepared folder by a good one: downloaded again from the shared cache
-    (checked against the committed records), else rebuilt from the pins."""
-    from labdatasets.prepared.shared_cache import fetch_if_published
-
-    record = builder.require_pin_record()
-    path = fetch_if_published(builder, record, progress=progress, force=True) if builder.settings.shared_cache else None
-    if path is None:
-        path = builder.build(options=options, overwrite=True, progress=progress)
-    builder.__dict__.pop("info", None)
-    return path

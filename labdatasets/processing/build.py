@@ -125,11 +125,11 @@ def _build_locked(
                 builder.full_name, written,
             )
     store = snapshots_for(builder)
-    if not local and store.primary.uri.startswith("file://"):
+    if not local and store.primary_is_local:
         logger.warning(
             "%s runs on other machines, but the snapshot store is %s on this machine; its workers can read it "
             "only if that folder is mounted there too (set LABDATASETS_SNAPSHOT_STORE to s3:// or gs://)",
-            runner, store.primary.uri,
+            runner, store.primary_location,
         )
     ensure_objects(builder, record, store, local=local, progress=progress)
     processing = processing_builder(builder, record, store)
@@ -144,7 +144,7 @@ def _build_locked(
             declared=declared,
             out_dir=staging or str(tmp),
             flags=flags,
-            store_uris=(store.primary.uri, store.cache.uri if local else None),
+            store_uris=store.to_uris(share_cache=local),
             progress_dir=tmp / ".progress" if local else None,
             # a local Beam runner sorts on this machine's disk rather than shuffling rows in memory
             spill_dir=tmp / ".spill" if runner.lower() in LOCAL_RUNNERS else None,
@@ -272,7 +272,9 @@ def _run_pipeline_here_or_isolated(job: _Job, builder: "DatasetBuilder") -> list
     from labdatasets.processing.isolated import in_ipython, run_pipeline_in_child
 
     # in IPython (a notebook), Beam turns interactive: the pipeline runs in a child process there
-    return run_pipeline_in_child(job, builder) if in_ipython() else _run_pipeline(job)
+    if in_ipython():
+        return run_pipeline_in_child(job, builder, _run_pipeline, _by_value_modules(builder))
+    return _run_pipeline(job)
 
 
 def _run_pipeline(job: _Job) -> list[str]:

@@ -17,7 +17,6 @@ import concurrent.futures
 import json
 import logging
 import os
-import tempfile
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -108,10 +107,8 @@ class _ReadObjects(beam.DoFn):
         from labdatasets.present.progress import CounterFile
         from labdatasets.stores import Snapshots
 
-        primary, cache = self.store_uris
-        if cache is None:  # a remote worker: a cache of its own, never the submitting machine's folders
-            cache = "file://" + tempfile.mkdtemp(prefix="labdatasets-worker-cache-")
-        self._store = Snapshots(primary, cache)
+        # a cache of None (a remote worker): a cache of its own, never the submitting machine's folders
+        self._store = Snapshots.from_uris(self.store_uris)
         self._progress = CounterFile(self.progress_dir) if self.progress_dir else None
 
     def process(self, objects: list[Any]) -> Iterator[pa.Table]:
