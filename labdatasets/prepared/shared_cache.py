@@ -106,7 +106,8 @@ class Release:
         if data.get("release_format") != RELEASE_FORMAT:
             raise SnapshotError(f"release record format {data.get('release_format')!r} is not {RELEASE_FORMAT}; upgrade labdatasets")
         # Every name is checked before anything touches a filesystem: the cache is not trusted.
-        where = f"The release record of {data.get('dataset')}:{data.get('version')} in the shared cache"
+        named = DatasetReference(str(data.get("dataset")), str(data["config"]) if data.get("config") else None, str(data.get("version")))
+        where = f"The release record of {named} in the shared cache"
         hint = "Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it."
         for f in data["files"]:
             safe_names.shard_filename(f["path"], where=where, hint=hint)
