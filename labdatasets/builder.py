@@ -60,12 +60,12 @@ from labdatasets.errors import (
     SnapshotNotFoundError,
 )
 from labdatasets.info import DatasetInfo
-from labdatasets.naming import Version, check_version_string, is_valid_name, resolve_version
-from labdatasets.prepared import folder
+from labdatasets.naming import DatasetReference, Version, check_version_string, is_valid_name, resolve_version
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.loaders.base import Source
     from labdatasets.pinning.record import PinRecord
+    from labdatasets.processing.options import BuildOptions
     from labdatasets.processing.sources import PinnedSources
 
 __all__ = ["DatasetBuilder", "BuilderConfig", "describe_builder"]
@@ -245,7 +245,7 @@ class DatasetBuilder:
     @property
     def full_name(self) -> str:
         """``name[/config]:version``, e.g. ``product_a:1.2.0``."""
-        return f"{self.name}{'/' + self.config_name if self.config_name else ''}:{self.version}"
+        return str(DatasetReference(self.name, self.config_name, str(self.version)))
 
     @property
     def settings(self) -> Settings:
@@ -285,13 +285,20 @@ class DatasetBuilder:
     # ------------------------------------------------------------------ metadata
     @functools.cached_property
     def info(self) -> DatasetInfo:
-        """The declared info, completed with the prepared splits when the version is prepared."""
+        """What users see (tfds ``builder.info``): :meth:`prepared_info` when the version is prepared here
+        (with its splits, fingerprints and checks), else :meth:`declared_info`."""
         prepared = self.prepared_info()
         if prepared is not None:
             return prepared
-        return self._declared_info()
+        return self.declared_info()
 
-    def _declared_info(self) -> DatasetInfo:
+    def declared_info(self) -> DatasetInfo:
+        """What the builder declares for this version and config (``_info()`` completed with name,
+        version, config, group, release notes and folder), whatever is prepared on this machine.
+
+        A build checks its output against it; ``check``, the catalog and the test case read it so
+        that they say the same on every machine.
+        """
         info = self._info()
         if not isinstance(info, DatasetInfo):
             raise LabDatasetsError(f"{type(self).__name__}._info() must return labdatasets.DatasetInfo, got {info!r}")
@@ -344,9 +351,7 @@ class DatasetBuilder:
         if cls.PINS_DIR:
             return (cls.module_dir() / cls.PINS_DIR).resolve()
         if cls.__module__.startswith("labdatasets.datasets."):
-            import labdatasets.datasets as pkg
-
-            return Path(next(iter(pkg.__path__))).resolve().parent / "snapshots"
+            return registry.repository_root() / "snapshots"
         return cls.module_dir() / "snapshots"
 
     def _pin_relpath(self) -> Path:
@@ -369,8 +374,7 @@ class DatasetBuilder:
         if self._settings.pins_dir:
             return self._settings.pins_dir / self._pin_relpath()
         root = self.pins_root()
-        in_checkout = (root.parent / "setup.cfg").is_file() or (root.parent / ".git").exists()
-        if in_checkout or self.PINS_DIR:
+        if self.PINS_DIR or registry.is_checkout(root.parent):
             return root / self._pin_relpath()
         return self._settings.home / "pins" / self._pin_relpath()
 
@@ -439,13 +443,19 @@ class DatasetBuilder:
     @property
     def prepared_dir(self) -> Path:
         """``<data_dir>/<name>[/<config>]/<version>``."""
+        from labdatasets.prepared import folder
+
         return folder.version_dir(self.data_dir, self.name, self.config_name, str(self.version))
 
     def is_prepared(self) -> bool:
+        from labdatasets.prepared import folder
+
         return folder.is_prepared(self.prepared_dir)
 
     def prepared_info(self) -> DatasetInfo | None:
         """The ``dataset_info.json`` of the prepared version, or None."""
+        from labdatasets.prepared import folder
+
         return folder.read_info(self.prepared_dir)
 
     def build(
@@ -455,6 +465,7 @@ class DatasetBuilder:
         workers: int | None = None,
         overwrite: bool = False,
         progress: bool = True,
+        options: BuildOptions | None = None,
     ) -> Path:
         """Run the Beam processing from the pinned snapshots; return the prepared folder.
 
@@ -466,14 +477,18 @@ class DatasetBuilder:
             beam_options: Beam pipeline options, e.g. ``{"runner": "DataflowRunner", ...}``
                 (see docs/runners.md).
             workers: run the DirectRunner with this many worker processes.
+            options: both of them as one :class:`~labdatasets.processing.options.BuildOptions`
+                (instead of ``beam_options`` and ``workers``).
 
         Example::
 
             >>> labdatasets.builder("product_a:1.2.0").build(workers=2)
         """
         from labdatasets.processing.build import build
+        from labdatasets.processing.options import BuildOptions
 
-        path = build(self, beam_options=beam_options, workers=workers, overwrite=overwrite, progress=progress)
+        options = BuildOptions.of(beam_options, workers, options=options)
+        path = build(self, options, overwrite=overwrite, progress=progress)
         self.__dict__.pop("info", None)
         return path
 
@@ -483,13 +498,19 @@ class DatasetBuilder:
         beam_options: Mapping[str, Any] | Sequence[str] | None = None,
         workers: int | None = None,
         progress: bool = True,
+        options: BuildOptions | None = None,
     ) -> Path:
         """Make this version's prepared data available here; return its folder.
 
         Uses the local prepared folder if it is there, else downloads (and
         verifies) the published data from the shared cache
-        (``LABDATASETS_SHARED_CACHE``), else builds it from the pins.
+        (``LABDATASETS_SHARED_CACHE``), else builds it from the pins (with
+        ``beam_options`` and ``workers``, or ``options``, as :meth:`build`).
         """
+        from labdatasets.prepared import folder
+        from labdatasets.processing.options import BuildOptions
+
+        options = BuildOptions.of(beam_options, workers, options=options)
         record = self.pin_record()
         path = folder.reuse(self, record)
         if path is None and self._settings.shared_cache:
@@ -497,7 +518,7 @@ class DatasetBuilder:
 
             path = fetch_if_published(self, record, progress=progress)
         if path is None:
-            path = self.build(beam_options=beam_options, workers=workers, progress=progress)
+            path = self.build(options=options, progress=progress)
         self.__dict__.pop("info", None)
         return path
 

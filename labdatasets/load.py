@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping, Sequence
 
 from labdatasets import registry
@@ -12,6 +12,9 @@ from labdatasets.builder import DatasetBuilder
 from labdatasets.info import DatasetInfo
 from labdatasets.errors import PreparedDataError
 from labdatasets.naming import parse_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
 
 __all__ = ["load", "builder", "info", "list_datasets", "check_split_before_build"]
 
@@ -69,6 +72,7 @@ def load(
     download: bool = True,
     beam_options: Mapping[str, Any] | Sequence[str] | None = None,
     workers: int | None = None,
+    options: BuildOptions | None = None,
     progress: bool = True,
     decode: bool = True,
     as_supervised: bool = False,
@@ -91,6 +95,7 @@ def load(
             there, else pin and build it (otherwise raise if not prepared).
         beam_options: Beam pipeline options for a build, e.g. ``{"runner": "FlinkRunner", ...}``.
         workers: build on the DirectRunner with this many worker processes.
+        options: both of them as one :class:`~labdatasets.processing.options.BuildOptions`.
         decode: decode ``Image`` features (numpy arrays, PIL images in pandas); False keeps
             the encoded bytes (tfds ``decoders``, Hugging Face ``Image(decode=False)``).
         as_supervised: ``(input, target)`` pairs by the dataset's ``supervised_keys`` (tfds).
@@ -108,39 +113,41 @@ def load(
     """
     from labdatasets.prepared.dataset import check_format, read_prepared
     from labdatasets.prepared.decode import check_class_labels
+    from labdatasets.processing.options import BuildOptions
 
     check_format(format)
     check_class_labels(class_labels)
+    build_options = BuildOptions.of(beam_options, workers, options=options)  # checked before anything is fetched or built
     b = builder(name, data_dir=data_dir)
-    options = dict(decode=decode, as_supervised=as_supervised, class_labels=class_labels, streaming=streaming)
+    read_options = dict(decode=decode, as_supervised=as_supervised, class_labels=class_labels, streaming=streaming)
     if download and not b.is_prepared():
         if split is not None:
             check_split_before_build(b, split)
             partial = _published_shards(b)
             if partial is not None:  # read from the shared cache, fetching only the shards the split needs
                 info, shards = partial
-                data = read_prepared(info, split=split, format=format, shards=shards, **options)  # type: ignore[arg-type]
+                data = read_prepared(info, split=split, format=format, shards=shards, **read_options)  # type: ignore[arg-type]
                 return (data, info) if with_info else data
     if download:
-        b.download_and_prepare(beam_options=beam_options, workers=workers, progress=progress)
+        b.download_and_prepare(options=build_options, progress=progress)
     info = b.prepared_info()
     if info is None:
         data = b.as_dataset(split=split, format=format)  # raises: not prepared
     else:
         try:
-            data = read_prepared(info, split=split, format=format, **options)  # type: ignore[arg-type]
+            data = read_prepared(info, split=split, format=format, **read_options)  # type: ignore[arg-type]
         except PreparedDataError as exc:
             if not download:
                 raise
             # A shard failed its checks as it was read (a flipped byte, an edited count): never
             # served. Fetch it again or rebuild it, once, then read the good copy.
-            from labdatasets.prepared.integrity import repair
+            from labdatasets.prepared.verify import repair_prepared
 
             logging.getLogger(__name__).warning("%s; repairing %s", exc, b.full_name)
-            repair(b, beam_options=beam_options, workers=workers, progress=progress)
+            repair_prepared(b, build_options, progress=progress)
             b.__dict__.pop("info", None)
             info = b.prepared_info() or info
-            data = read_prepared(info, split=split, format=format, **options)  # type: ignore[arg-type]
+            data = read_prepared(info, split=split, format=format, **read_options)  # type: ignore[arg-type]
     return (data, b.info) if with_info else data
 
 

@@ -231,7 +231,7 @@ def resolve_version(
     if matches:
         return matches[0]
     listed = ", ".join(str(v) + (" (latest)" if v == Version(default) else "") for v in versions)
-    example = f"{dataset}:{versions[0] if versions else default}"
+    example = str(DatasetReference(dataset, version=str(versions[0] if versions else default)))
     head = f"Dataset {dataset!r} has no version matching {requested!r}. Versions: {listed}. "
     error = VersionNotFoundError(
         head + f"Load one of them, e.g. labdatasets.load('{example}').", available=tuple(str(v) for v in versions)

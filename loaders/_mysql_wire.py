@@ -39,6 +39,8 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from labdatasets.errors import SourceError, SourceUnavailableError
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
@@ -58,8 +60,9 @@ _PAD = 16  # zero bytes after a batch's rows, so that every 16-byte window is in
 _HEADER = struct.Struct("<I")  # a packet header: 3 bytes of payload length, 1 byte of sequence number
 
 
-class WireProtocolError(Exception):
-    """The server's bytes are not the row packets this reader expects."""
+class WireProtocolError(SourceError):
+    """The server's bytes are not the row packets this reader expects (the SQL connector adds which
+    source; pinning again, or reading with PyMySQL's parser, are the ways out)."""
 
 
 # The parts of PyMySQL's connection this reader takes over (PyMySQL 1.1 and 1.2 have them all).
@@ -98,7 +101,7 @@ class _Stream:
     def _more(self) -> None:
         data = self.read(_READ_BYTES)
         if not data:
-            raise ConnectionError("Lost connection to MySQL server during query")
+            raise SourceUnavailableError("lost the connection to the MySQL server during the query; pin again")
         self.buf += data
 
     def _header(self, pos: int) -> int | None:
@@ -218,9 +221,11 @@ class _Stream:
         found.append((np.full(1, 4, dtype=np.int64), np.full(1, 4 + len(row), dtype=np.int64)))
 
 
-class _ServerError(Exception):
+class _ServerError(SourceError):
+    """An error packet in the middle of the rows; :func:`read_result` lets PyMySQL raise it."""
+
     def __init__(self, payload: bytes):
-        super().__init__(payload)
+        super().__init__(f"the server sent an error packet ({len(payload)} bytes) in the middle of the rows")
         self.payload = payload
 
 

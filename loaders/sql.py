@@ -75,13 +75,14 @@ from urllib.parse import quote
 
 from labdatasets.errors import (
     ConfigError,
+    DeclarationError,
     MissingDependencyError,
     SourceAuthError,
     SourceError,
     SourceNotFoundError,
     SourceUnavailableError,
 )
-from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
+from labdatasets.loaders.base import PinContext, Source, SourceState, SourceStatus, describe_options
 from labdatasets.pinning.record import SourcePin
 from labdatasets.present.redact import ambiguous_password, redact, redact_url, register_secret, url_password
 from labdatasets.pinning.table_writer import ContentHasher, TableSnapshotWriter
@@ -439,11 +440,13 @@ class SQLSource(Source):
         fast: bool = True,
     ):
         if (query is None) == (table is None):
-            raise ValueError("SQLSource takes exactly one of query= or table=")
+            raise DeclarationError("SQLSource takes exactly one of query= or table=; declare one of them in _sources()")
         if (connection is None) == (url is None):
-            raise ValueError("SQLSource takes exactly one of connection= (a name) or url=")
+            raise DeclarationError(
+                f"SQLSource({table or 'query'}) takes exactly one of connection= (a name) or url=; prefer connection="
+            )
         if (columns or order_by) and table is None:
-            raise ValueError("columns= and order_by= go with table=; write them into the query instead")
+            raise DeclarationError("SQLSource: columns= and order_by= go with table=; write them into the query instead")
         if url is not None and url_password(url):
             # Builder code is committed and reviewed in the open: a password there is a leak already.
             raise ConfigError(
@@ -585,7 +588,12 @@ class SQLSource(Source):
                     if sink is not None and hasattr(sink, "abort"):
                         sink.abort()
                     raise
-            except (SourceError, ConfigError):
+            except SourceError as exc:
+                if exc.source:
+                    raise
+                # Raised below the connector (type mapping, wire reader), which does not know the source: name it.
+                raise type(exc)(f"{what}: {exc} ({self._where()})", source=self._where()) from exc
+            except ConfigError:
                 raise
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise SourceError(
@@ -631,7 +639,7 @@ class SQLSource(Source):
         try:
             hasher, schema, _ = self._run(ctx, ContentHasher)
         except (SourceNotFoundError, SourceUnavailableError, SourceAuthError) as exc:
-            return SourceStatus(ctx.label, self.kind, "unavailable", (str(exc),))
+            return SourceStatus(ctx.label, self.kind, SourceState.UNAVAILABLE, (str(exc),))
         hasher.flush()
         details = []
         if pinned.num_rows != hasher.rows:
@@ -644,7 +652,7 @@ class SQLSource(Source):
             details.append(f"content: same row count, different rows (sha256 {expected[:12]} pinned, {hasher.hexdigest()[:12]} now)")
         elif expected and expected != hasher.hexdigest():
             details.append(f"content: sha256 {expected[:12]} pinned, {hasher.hexdigest()[:12]} now")
-        return SourceStatus(ctx.label, self.kind, "changed" if details else "unchanged", tuple(details))
+        return SourceStatus(ctx.label, self.kind, SourceState.CHANGED if details else SourceState.UNCHANGED, tuple(details))
 
 
 def _short_schema(schema: "pa.Schema") -> str:

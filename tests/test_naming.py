@@ -60,3 +60,19 @@ def test_resolve_version_latest_pattern_and_missing():
         resolve_version("d", "1.3.0", available, "2.0.0")
     assert "2.0.0 (latest), 1.2.1, 1.2.0, 1.0.0" in str(info.value)
     assert info.value.available == ("2.0.0", "1.2.1", "1.2.0", "1.0.0")
+
+
+def test_every_registered_version_full_name_parses_back_to_its_parts():
+    """The builders' full names, as `list`, `info` and the docs print them, are references load() accepts."""
+    from labdatasets import registry
+
+    seen = 0
+    for name in registry.list_datasets():
+        cls = registry.builder_cls(name)
+        for config in [c.name for c in cls.BUILDER_CONFIGS] or [None]:
+            for version in cls.versions(config):
+                b = cls(config=config, version=str(version))
+                assert parse_name(b.full_name) == DatasetReference(name, config, str(version))
+                assert str(parse_name(b.full_name)) == b.full_name == b.declared_info().full_name
+                seen += 1
+    assert seen >= 3

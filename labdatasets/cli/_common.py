@@ -11,12 +11,15 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
 
 __all__ = [
     "add_data_dir",
     "add_beam_options",
-    "beam_options",
+    "build_options",
     "print_table",
     "print_splits",
     "print_json",
@@ -49,7 +52,10 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def beam_options(args: argparse.Namespace) -> dict[str, Any] | None:
+def build_options(args: argparse.Namespace) -> BuildOptions:
+    """``--runner``, ``--beam-option KEY=VALUE`` (repeatable) and ``--workers`` as one value."""
+    from labdatasets.processing.options import BuildOptions
+
     options: dict[str, Any] = {}
     if args.runner:
         options["runner"] = args.runner
@@ -60,7 +66,7 @@ def beam_options(args: argparse.Namespace) -> dict[str, Any] | None:
 
             raise ConfigError(f"--beam-option expects KEY=VALUE, got {item!r}")
         options[key.lstrip("-")] = value
-    return options or None
+    return BuildOptions.of(options, getattr(args, "workers", None))
 
 
 def _isatty(file: Any) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_json, print_splits, print_violations, splits_json
+from labdatasets.cli._common import add_beam_options, add_data_dir, build_options, print_json, print_splits, print_violations, splits_json
 
 HELP = "build (prepare) a dataset version from its pinned snapshots with Apache Beam"
 
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import labdatasets
 
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
-    path = b.build(beam_options=beam_options(args), workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    path = b.build(options=build_options(args), overwrite=args.overwrite, progress=not args.quiet)
     info = b.info
     if args.json:
         print_json({"name": b.full_name, "prepared_dir": str(path), "splits": splits_json(info)})

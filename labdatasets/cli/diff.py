@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_json
+from labdatasets.cli._common import add_beam_options, add_data_dir, build_options, print_json
 
 HELP = "compare two dataset versions: schema, rows per split, rows added/removed by key, changed values"
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         build=not args.no_build,
         examples=args.examples,
-        beam_options=beam_options(args),
+        options=build_options(args),
         progress=not args.quiet,
     )
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, beam_options
+from labdatasets.cli._common import add_beam_options, build_options
 
 HELP = "write the dataset catalog and error reference under docs/ (--check: fail if out of date)"
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.build is not None:
         catalog.check_imported_from(root)
         for b in catalog.versions_to_record(args.build):
-            path = catalog.record_splits(b, beam_options=beam_options(args), progress=not args.quiet)
+            path = catalog.record_splits(b, build_options(args), progress=not args.quiet)
             recorded.append({"name": b.full_name, "path": str(path.relative_to(root))})
             if not args.json:
                 print(f"recorded the split sizes of {b.full_name} in {path.relative_to(root)}")

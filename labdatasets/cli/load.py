@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_json
+from labdatasets.cli._common import add_beam_options, add_data_dir, build_options, print_json
 
 HELP = "load a dataset version and print its row counts and first rows"
 
@@ -39,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
         split=args.split,
         data_dir=args.data_dir,
         with_info=True,
-        beam_options=beam_options(args),
-        workers=args.workers,
+        options=build_options(args),
         progress=not args.quiet,
     )
     splits = dict(data) if args.split is None else {args.split: data}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_table
+from labdatasets.cli._common import add_beam_options, add_data_dir, build_options, print_table
 
 HELP = (
     "build a version (or reuse it) and write its output record snapshots/<name>/<version>.lock.json "
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from labdatasets.workflow.lock import lock_version
 
     b = labdatasets.builder(args.name, data_dir=args.data_dir)
-    result = lock_version(b, beam_options=beam_options(args), workers=args.workers, progress=not args.quiet)
+    result = lock_version(b, build_options(args), progress=not args.quiet)
     verb = "wrote" if result.written else "unchanged:"
     print(f"{verb} {result.path} ({b.full_name})")
     print_table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options, print_table
+from labdatasets.cli._common import add_beam_options, add_data_dir, build_options, print_table
 
 HELP = "upload a prepared version (building it first if needed) to the shared cache (LABDATASETS_SHARED_CACHE)"
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from labdatasets.prepared.shared_cache import publish
 
     b = labdatasets.builder(args.name, settings=settings(data_dir=args.data_dir, shared_cache=args.shared_cache))
-    result = publish(b, beam_options=beam_options(args), workers=args.workers, progress=not args.quiet)
+    result = publish(b, build_options(args), progress=not args.quiet)
     release = result.release
     if args.json:
         from labdatasets.cli._common import print_json

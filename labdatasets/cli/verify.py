@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, beam_options
+from labdatasets.cli._common import add_beam_options, add_data_dir, build_options
 
 HELP = (
     "re-hash a version's snapshot objects and prepared files (--repair fixes what it can; --rebuild rebuilds "
@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
         b,
         repair=args.repair,
         rebuild=args.rebuild,
-        beam_options=beam_options(args),
-        workers=args.workers,
+        options=build_options(args),
         progress=not args.quiet,
     )
     if args.json:

@@ -218,7 +218,7 @@ class TableSnapshotWriter:
         self.schema = schema
         self.label = label
         self.hasher = ContentHasher(schema)
-        fd, name = tempfile.mkstemp(prefix="table.", suffix=".parquet", dir=store.cache._tmp_dir())
+        fd, name = tempfile.mkstemp(prefix="table.", suffix=".parquet", dir=store.staging_dir())
         self.tmp = Path(name)
         self._raw = os.fdopen(fd, "wb", buffering=1 << 20)
         # In the background, progress is reported from the caller's thread (see _report).

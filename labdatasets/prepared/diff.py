@@ -41,6 +41,7 @@ from labdatasets.errors import LabDatasetsError
 from labdatasets.present.statistics import StatChange, compare_statistics
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
     import pyarrow as pa
 
     from labdatasets.info import DatasetInfo
@@ -416,18 +417,24 @@ def diff_versions(
     examples: int = 5,
     beam_options: Mapping[str, Any] | Sequence[str] | None = None,
     progress: bool = False,
+    workers: int | None = None,
+    options: BuildOptions | None = None,
 ) -> DatasetDiff:
     """Compare two dataset versions, e.g. ``"product_a:1.0.0"`` and ``"product_a:1.2.0"``.
 
-    Both are built first when they are not prepared (``build=False`` raises instead).
+    Both are built first when they are not prepared (``build=False`` raises instead),
+    with ``beam_options`` and ``workers`` (or ``options``) as in :func:`labdatasets.load`.
     """
     from labdatasets.load import builder
+    from labdatasets.processing.options import BuildOptions
+
+    options = BuildOptions.of(beam_options, workers, options=options)
 
     infos = []
     for reference in (old, new):
         b = builder(reference, data_dir=data_dir)
         if build:
-            b.build(beam_options=beam_options, progress=progress)
+            b.build(options=options, progress=progress)
         info = b.prepared_info()
         if info is None:
             from labdatasets.errors import PreparedDataError

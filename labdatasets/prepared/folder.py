@@ -75,6 +75,21 @@ def read_info(directory: Path) -> DatasetInfo | None:
         return None
 
 
+def built_info(builder: "DatasetBuilder") -> DatasetInfo:
+    """The ``dataset_info.json`` of ``builder``'s prepared folder right after ``builder.build()``.
+
+    Raises :class:`PreparedDataError` if the folder went away meanwhile (another
+    process cleaning the data dir), rather than going on without it.
+    """
+    info = read_info(builder.prepared_dir)
+    if info is None:
+        raise PreparedDataError(
+            f"{builder.full_name} was built, but {builder.prepared_dir} has no {INFO_FILENAME} now (did another "
+            f"process remove it?). Run the command again; 'labdatasets build {builder.full_name}' rebuilds it."
+        )
+    return info
+
+
 def mark_used(directory: Path) -> None:
     """Record that a prepared folder was just read: its mtime (``cache prune --older-than`` keeps recent ones)."""
     try:
@@ -124,16 +139,38 @@ def remove_stale(final: Path) -> None:
 
 
 def move_into_place(tmp: Path, final: Path, *, overwrite: bool) -> None:
-    """Rename the filled incomplete folder ``tmp`` to ``final`` (replacing it only with ``overwrite``)."""
+    """Rename the filled incomplete folder ``tmp`` to ``final`` (replacing it only with ``overwrite``).
+
+    If the rename fails, the previous folder (if any) is put back: a reader sees the old
+    version or the new one, never neither.
+    """
     if final.exists():
         if not overwrite:
             raise PreparedDataError(f"{final} appeared while building; it was left as it is.")
         old = final.parent / f".replaced.{final.name}.{uuid.uuid4().hex[:8]}"
-        os.replace(final, old)
-        os.replace(tmp, final)
+        try:
+            os.replace(final, old)
+        except OSError as exc:
+            raise _move_failed(final, exc, kept=True) from exc
+        try:
+            os.replace(tmp, final)
+        except OSError as exc:
+            os.replace(old, final)
+            raise _move_failed(final, exc, kept=True) from exc
         shutil.rmtree(old, ignore_errors=True)
     else:
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise _move_failed(final, exc, kept=False) from exc
+
+
+def _move_failed(final: Path, exc: OSError, *, kept: bool) -> PreparedDataError:
+    kept_note = "the previous prepared data there is kept as it was" if kept else "nothing half-built was left there"
+    return PreparedDataError(
+        f"Could not move a finished build into place at {final}: {exc.strerror or exc}; {kept_note}. "
+        "Check that disk, then run the build again."
+    )
 
 
 def reusable(builder: "DatasetBuilder", info: DatasetInfo, record: "PinRecord | None") -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from labdatasets.errors import PreparedDataError
 from labdatasets.info import INFO_FILENAME
@@ -32,11 +32,10 @@ from labdatasets.stores.hashing import sha256_file
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from labdatasets.builder import DatasetBuilder
     from labdatasets.info import DatasetInfo, ShardInfo
     from labdatasets.pinning.outputs import OutputRecord
 
-__all__ = ["read_shard", "info_problems", "full_problems", "damaged", "repair", "repair_hint", "same_columns"]
+__all__ = ["read_shard", "info_problems", "full_problems", "damaged", "repair_hint", "same_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -199,21 +198,3 @@ def full_problems(directory: Path, info: "DatasetInfo", lock: "OutputRecord | No
                 )
     return problems, notes
 
-
-def repair(
-    builder: "DatasetBuilder",
-    *,
-    beam_options: Any = None,
-    workers: int | None = None,
-    progress: bool = True,
-) -> Path:
-    """Replace ``builder``'s prepared folder by a good one: downloaded again from the shared cache
-    (checked against the committed records), else rebuilt from the pins."""
-    from labdatasets.prepared.shared_cache import fetch_if_published
-
-    record = builder.require_pin_record()
-    path = fetch_if_published(builder, record, progress=progress, force=True) if builder.settings.shared_cache else None
-    if path is None:
-        path = builder.build(beam_options=beam_options, workers=workers, overwrite=True, progress=progress)
-    builder.__dict__.pop("info", None)
-    return path

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Iterator
 
-from labdatasets.errors import LabDatasetsError, SnapshotError
+from labdatasets.errors import ConfigError, LabDatasetsError, SnapshotError
 from labdatasets.splits import check_splits, parse_split
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,8 +134,7 @@ def open_partial(builder: "DatasetBuilder", record: "PinRecord | None") -> "tupl
     committed = lock.shards if lock is not None else {}
     if lock is None or sorted(release.files) != sorted((s.filename, s.sha256, s.num_bytes) for s in committed.values()):
         return None
-    store = shared_store(builder)
-    assert store is not None  # a shared cache is configured (checked above)
+    store = shared_store(builder, required=True)  # a shared cache is configured (checked above)
     directory = partial_dir(builder)
     directory.mkdir(parents=True, exist_ok=True)
     context = f"{builder.full_name} (shared cache)"
@@ -291,7 +290,7 @@ class IterableDataset:
         Memory holds about one row group plus one batch, whatever the split's size.
         """
         if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise ConfigError(f"batch_size must be a positive number of rows, got {batch_size}")
         pending: list["pa.RecordBatch"] = []
         pending_rows = 0
         for rng in self._ranges:

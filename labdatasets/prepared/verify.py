@@ -18,15 +18,16 @@ import dataclasses
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Mapping, Sequence
 
 from labdatasets.errors import LabDatasetsError, PreparedDataError, SnapshotCorruptedError, SnapshotNotFoundError
-from labdatasets.prepared.shared_cache import published
+from labdatasets.prepared.folder import built_info
+from labdatasets.prepared.shared_cache import fetch_if_published, published
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
     from labdatasets.builder import DatasetBuilder
 
-__all__ = ["VerifyReport", "verify", "rebuild_and_compare"]
+__all__ = ["VerifyReport", "verify", "rebuild_and_compare", "repair_prepared"]
 
 
 @dataclasses.dataclass
@@ -52,8 +53,7 @@ def verify(
     *,
     repair: bool = False,
     rebuild: bool = False,
-    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
-    workers: int | None = None,
+    options: "BuildOptions | None" = None,
     progress: bool = True,
 ) -> VerifyReport:
     """Check every pinned object in this machine's store and every prepared file of ``builder``'s version.
@@ -63,7 +63,7 @@ def verify(
     """
     report = _verify_files(builder, repair=repair, progress=progress)
     if rebuild:
-        rebuild_and_compare(builder, report, beam_options=beam_options, workers=workers, progress=progress)
+        rebuild_and_compare(builder, report, options=options, progress=progress)
     return report
 
 
@@ -81,8 +81,7 @@ def rebuild_and_compare(
     builder: "DatasetBuilder",
     report: VerifyReport | None = None,
     *,
-    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
-    workers: int | None = None,
+    options: "BuildOptions | None" = None,
     progress: bool = True,
 ) -> VerifyReport:
     """Rebuild ``builder``'s version from its pins in a temporary folder; compare split fingerprints."""
@@ -99,9 +98,8 @@ def rebuild_and_compare(
     with tempfile.TemporaryDirectory(prefix="rebuild-", dir=builder.settings.home) as tmp:
         settings = dataclasses.replace(builder.settings, data_dir=Path(tmp))
         fresh = type(builder)(config=builder.config_name, version=str(builder.version), settings=settings)
-        fresh.build(beam_options=beam_options, workers=workers, progress=progress)
-        info = fresh.prepared_info()
-        assert info is not None
+        fresh.build(options=options, progress=progress)
+        info = built_info(fresh)
         got = {name: s.fingerprint for name, s in info.splits.items()}
     report.rebuilt = got
     for split in sorted(set(expected) | set(got)):
@@ -123,20 +121,19 @@ def _check_object(
     """Re-hash one snapshot object in this machine's store; quarantine and re-fetch it with ``repair``."""
     report.objects_checked += 1
     try:
-        if store.cache.has(oid):
-            store.cache.verify(oid, context=context)
+        if store.verify_local(oid, context=context):
             return
-        if not store.same and store.primary.has(oid):
-            report.notes.append(f"{label}: not cached on this machine; it is in {store.primary.uri}")
+        if not store.same and store.primary_has(oid):
+            report.notes.append(f"{label}: not cached on this machine; it is in {store.primary_location}")
             return
-        raise store.cache.not_found(oid, context=context)
+        raise store.not_found(oid, context=context)
     except (SnapshotCorruptedError, SnapshotNotFoundError) as exc:
         kind = "corrupted" if isinstance(exc, SnapshotCorruptedError) else "missing"
         if not repair:
             report.problems.append(f"{label}: {kind}")
             return
         if kind == "corrupted":
-            store.cache.quarantine(oid)
+            store.quarantine_local(oid)
         try:
             store.local_path(oid, context=context, mirror=mirror)
             report.repaired.append(f"{label}: {kind}, fetched a verified copy")
@@ -177,7 +174,6 @@ def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) ->
     from labdatasets.pinning.outputs import read_lock
     from labdatasets.pinning.pin import pin_context, snapshots_for
     from labdatasets.prepared.integrity import full_problems
-    from labdatasets.prepared.integrity import repair as repair_prepared
 
     report = VerifyReport(builder.full_name)
     record = builder.require_pin_record()
@@ -222,3 +218,19 @@ def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) ->
         how = "fetched again from the shared cache or rebuilt from the pins"
         report.repaired.extend(f"{d}; {how}" for d in damaged)
     return report
+
+
+def repair_prepared(
+    builder: "DatasetBuilder",
+    options: "BuildOptions | None" = None,
+    *,
+    progress: bool = True,
+) -> Path:
+    """Replace ``builder``'s prepared folder by a good one: downloaded again from the shared cache
+    (checked against the committed records), else rebuilt from the pins."""
+    record = builder.require_pin_record()
+    path = fetch_if_published(builder, record, progress=progress, force=True) if builder.settings.shared_cache else None
+    if path is None:
+        path = builder.build(options=options, overwrite=True, progress=progress)
+    builder.__dict__.pop("info", None)
+    return path

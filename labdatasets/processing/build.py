@@ -15,7 +15,6 @@ machine copies them, checks their sha256 and finalizes (docs/runners.md).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -32,10 +31,11 @@ from collections.abc import Mapping, Sequence
 
 from labdatasets._version import __version__
 from labdatasets.info import INFO_FILENAME, DatasetInfo, ShardInfo, SplitInfo
-from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError
+from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError, local_writes
 from labdatasets.stores.hashing import CHUNK, sha256_file
 from labdatasets.pinning.record import utc_now
 from labdatasets.processing.fingerprint import content_fingerprint
+from labdatasets.processing.options import BuildOptions
 from labdatasets.processing.ledger import LEDGER_FILENAME, check_ledger
 from labdatasets.present.progress import BuildBar, Stage
 from labdatasets.prepared import folder
@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
     from labdatasets.pinning.record import PinRecord
 
-__all__ = ["build", "pipeline_options", "content_fingerprint", "shard_paths", "LOCAL_RUNNERS"]
+__all__ = ["build", "content_fingerprint", "shard_paths", "LOCAL_RUNNERS"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,100 +55,6 @@ RUN_CHECKS = True
 
 LOCAL_RUNNERS = {"directrunner", "direct", "prismrunner", "prism", "fnapirunner", "interactiverunner", "swappingrunner"}
 _SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-def pipeline_options(
-    beam_options: Mapping[str, Any] | Sequence[str] | None, *, workers: int | None = None
-) -> tuple[list[str], str]:
-    """Turn ``{"runner": "DataflowRunner", "project": "x"}`` or ``["--runner=..."]`` into Beam flags.
-
-    Returns the flags and the runner name. The default runner is the DirectRunner.
-    ``workers=N`` runs the DirectRunner in its multi-processing mode with N
-    worker processes (``direct_num_workers=N``, ``direct_running_mode=multi_processing``).
-
-    Example::
-
-        >>> pipeline_options({"direct_num_workers": 2}, workers=None)
-        (['--runner=DirectRunner', '--direct_num_workers=2'], 'DirectRunner')
-    """
-    if beam_options is None:
-        flags: list[str] = []
-    elif isinstance(beam_options, Mapping):
-        flags = []
-        for key, value in beam_options.items():
-            key = key.lstrip("-")
-            if value is True:
-                flags.append(f"--{key}")
-            elif value is not False and value is not None:
-                flags.append(f"--{key}={value}")
-    else:
-        flags = [f if f.startswith("--") else f"--{f}" for f in beam_options]
-    from labdatasets.processing.runners import register_runner_options, resolve_runner
-
-    runner = "DirectRunner"
-    for flag in flags:
-        if flag.startswith("--runner="):
-            runner = flag.split("=", 1)[1]
-    if not any(f.startswith("--runner=") for f in flags):
-        flags.insert(0, "--runner=DirectRunner")
-    flags = [f"--runner={resolve_runner(f.split('=', 1)[1])}" if f.startswith("--runner=") else f for f in flags]
-    register_runner_options(runner, flags)
-    flags = _checked_flags(flags)
-    if workers is not None:
-        if workers < 1:
-            raise ConfigError(f"workers must be at least 1, got {workers}")
-        if runner.lower() not in ("directrunner", "direct"):
-            raise ConfigError(
-                f"workers={workers} sets the DirectRunner's processes; {runner} sizes its own workers "
-                "(e.g. --beam-option max_num_workers=N on Dataflow, --beam-option parallelism=N on Flink)"
-            )
-        flags = [f for f in flags if not f.startswith(("--direct_num_workers=", "--direct_running_mode="))]
-        flags.append(f"--direct_num_workers={workers}")
-        flags.append(f"--direct_running_mode={'multi_processing' if workers > 1 else 'in_memory'}")
-    return flags, runner
-
-
-def _checked_flags(flags: Sequence[str]) -> list[str]:
-    """Check flags against Beam's own option parser, turning its exits into a ConfigError.
-
-    ``--switch=true`` becomes ``--switch`` (and ``=false`` drops it): Beam's
-    switches take no value and argparse would exit the process on one. Unknown
-    options are kept (a runner may define them) with a warning naming the
-    closest known option.
-    """
-    import difflib
-    import io
-
-    from labdatasets.processing._beam_import import import_beam
-
-    import_beam()  # first, so that Beam's import-time noise is filtered
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    parsers: list[Any] = []
-    PipelineOptions([]).get_all_options(add_extra_args_fn=parsers.append)
-    parser = parsers[0]
-    actions = {option: action for action in parser._actions for option in action.option_strings}
-    checked = []
-    for flag in flags:
-        name, sep, value = flag.partition("=")
-        action = actions.get(name)
-        if action is None:
-            close = difflib.get_close_matches(name, list(actions), n=1)
-            logger.warning("Beam does not know the option %s%s", name, f"; did you mean {close[0]}?" if close else "")
-        elif sep and action.nargs == 0:
-            if value.lower() in ("true", "yes", "1"):
-                checked.append(name)
-            elif value.lower() not in ("false", "no", "0"):
-                raise ConfigError(f"Beam option {name} is a switch: pass {name[2:]}=true, or leave it out")
-            continue
-        checked.append(flag)
-    with contextlib.redirect_stderr(io.StringIO()) as err:
-        try:
-            parser.parse_known_args(checked)
-        except SystemExit:
-            message = (err.getvalue().strip().splitlines() or ["invalid options"])[-1]
-            raise ConfigError(f"Beam refused the pipeline options: {message.split(': error: ')[-1]}") from None
-    return checked
 
 
 def is_local_runner(runner: str, flags: Sequence[str] = ()) -> bool:
@@ -168,13 +74,13 @@ def _option(flags: Sequence[str], name: str) -> str | None:
 
 def build(
     builder: "DatasetBuilder",
+    options: BuildOptions | None = None,
     *,
-    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
-    workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
     """Prepare ``builder``'s version (pinning it first if needed); see the module docstring."""
+    options = options or BuildOptions()
     final = builder.prepared_dir
     if not overwrite and folder.is_prepared(final):
         if folder.reuse(builder, builder.pin_record()) is not None:
@@ -186,14 +92,13 @@ def build(
                 logger.info("%s was prepared by another process; reusing %s", builder.full_name, final)
                 return final
             overwrite = True
-        return _build_locked(builder, beam_options=beam_options, workers=workers, overwrite=overwrite, progress=progress)
+        return _build_locked(builder, options, overwrite=overwrite, progress=progress)
 
 
 def _build_locked(
     builder: "DatasetBuilder",
+    options: BuildOptions,
     *,
-    beam_options: Mapping[str, Any] | Sequence[str] | None,
-    workers: int | None,
     overwrite: bool,
     progress: bool,
 ) -> Path:
@@ -204,7 +109,7 @@ def _build_locked(
     final = builder.prepared_dir
     folder.remove_stale(final)  # left by a process that died; we hold the lock
 
-    flags, runner = pipeline_options(beam_options, workers=workers)
+    flags, runner = options.pipeline_flags()
     local = is_local_runner(runner, flags)
     staging = _staging_dir(builder, flags, local)
     record = builder.pin_record()
@@ -220,18 +125,18 @@ def _build_locked(
                 builder.full_name, written,
             )
     store = snapshots_for(builder)
-    if not local and store.primary.uri.startswith("file://"):
+    if not local and store.primary_is_local:
         logger.warning(
             "%s runs on other machines, but the snapshot store is %s on this machine; its workers can read it "
             "only if that folder is mounted there too (set LABDATASETS_SNAPSHOT_STORE to s3:// or gs://)",
-            runner, store.primary.uri,
+            runner, store.primary_location,
         )
     ensure_objects(builder, record, store, local=local, progress=progress)
     processing = processing_builder(builder, record, store)
 
     with folder.incomplete_dir(final) as tmp:
         declared = dataclasses.replace(
-            processing._declared_info(), release_notes=builder.release_notes_for(builder.config_name)
+            processing.declared_info(), release_notes=builder.release_notes_for(builder.config_name)
         )
         job = _Job(
             builder=processing,
@@ -239,7 +144,7 @@ def _build_locked(
             declared=declared,
             out_dir=staging or str(tmp),
             flags=flags,
-            store_uris=(store.primary.uri, store.cache.uri if local else None),
+            store_uris=store.to_uris(share_cache=local),
             progress_dir=tmp / ".progress" if local else None,
             # a local Beam runner sorts on this machine's disk rather than shuffling rows in memory
             spill_dir=tmp / ".spill" if runner.lower() in LOCAL_RUNNERS else None,
@@ -256,7 +161,8 @@ def _build_locked(
             if job.checker is not None:  # what the checks found travelled in the ledger
                 info = with_checks(info, job.checker, read_reports(ledger), builder.full_name)
             _check_against_output_record(builder, record, info)
-            (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
+            with local_writes(f"writing the prepared data of {builder.full_name}", final.parent):
+                (tmp / INFO_FILENAME).write_text(json.dumps(info.to_json(), indent=2) + "\n", "utf-8")
             folder.move_into_place(tmp, final, overwrite=overwrite)
     logger.info("prepared %s in %s", builder.full_name, final)
     return final
@@ -366,7 +272,9 @@ def _run_pipeline_here_or_isolated(job: _Job, builder: "DatasetBuilder") -> list
     from labdatasets.processing.isolated import in_ipython, run_pipeline_in_child
 
     # in IPython (a notebook), Beam turns interactive: the pipeline runs in a child process there
-    return run_pipeline_in_child(job, builder) if in_ipython() else _run_pipeline(job)
+    if in_ipython():
+        return run_pipeline_in_child(job, builder, _run_pipeline, _by_value_modules(builder))
+    return _run_pipeline(job)
 
 
 def _run_pipeline(job: _Job) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 from typing import Any, BinaryIO
 from collections.abc import Callable
 
@@ -183,7 +182,3 @@ def copy_file_and_hash(
             return digest.hexdigest(), size
         with os.fdopen(os.dup(dst_fd), "wb", buffering=0) as dst:
             return copy_and_hash(source, dst, progress)
-
-
-def file_size(path: str | os.PathLike[str]) -> int:
-    return Path(path).stat().st_size

@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from labdatasets.errors import PreparedDataError
 from labdatasets.pinning.outputs import OutputRecord, OutputRecordError, compare_info, lock_path, read_lock
 from labdatasets.pinning.record import utc_now
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labdatasets.processing.options import BuildOptions
     from labdatasets.builder import DatasetBuilder
     from labdatasets.info import DatasetInfo
     from labdatasets.pinning.record import PinRecord
@@ -74,18 +74,17 @@ def write_output_record(builder: "DatasetBuilder", info: "DatasetInfo", record: 
 
 def lock_version(
     builder: "DatasetBuilder",
+    options: "BuildOptions | None" = None,
     *,
-    beam_options: Mapping[str, Any] | Sequence[str] | None = None,
-    workers: int | None = None,
     progress: bool = True,
 ) -> LockResult:
     """Build ``builder``'s version (or reuse its prepared folder), re-hash it and write its output record."""
+    from labdatasets.prepared.folder import built_info
     from labdatasets.prepared.integrity import full_problems
 
-    builder.build(beam_options=beam_options, workers=workers, progress=progress)
+    builder.build(options=options, progress=progress)
     record = builder.require_pin_record()
-    info = builder.prepared_info()
-    assert info is not None
+    info = built_info(builder)
     if (info.snapshot_id, info.code_fingerprint) != (record.snapshot_id, record.code_fingerprint):
         raise PreparedDataError(
             f"{builder.full_name} here was built by processing code {(info.code_fingerprint or '?')[:12]}, but the "

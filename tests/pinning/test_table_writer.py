@@ -49,7 +49,7 @@ def test_the_background_writer_stores_the_same_object_and_reports_all_bytes(stor
 
 
 def test_an_error_in_the_background_is_raised_to_the_caller_and_nothing_is_stored(store, tmp_path):
-    tmp = store.cache._tmp_dir()
+    tmp = store.staging_dir()
     before = set(tmp.iterdir())
     bad = pa.table({"id": ["1", "two"], "name": ["a", "b"]})  # "two" is no int64: the cast to the schema fails
     with pytest.raises(pa.ArrowInvalid, match="two"):

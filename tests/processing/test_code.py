@@ -15,6 +15,7 @@ from labdatasets.workflow.check import check, next_versions
 from labdatasets.cli import main
 from labdatasets.errors import ProcessingError
 from labdatasets.prepared.verify import verify
+from labdatasets.processing.options import BuildOptions
 from tests.helpers import TABULAR_BUILDER, sample_rows
 
 pytestmark = pytest.mark.slow
@@ -176,7 +177,7 @@ def test_next_versions():
 def test_verify_rebuild_reproduces_the_recorded_fingerprints(make_builder, capsys):
     make_builder.tabular("toy_repro")
     labdatasets.builder("toy_repro").build()
-    report = verify(labdatasets.builder("toy_repro"), rebuild=True, workers=2)
+    report = verify(labdatasets.builder("toy_repro"), rebuild=True, options=BuildOptions(workers=2))
     assert report.ok and sorted(report.rebuilt) == ["test", "train"]
     assert sum("matches the prepared data" in n for n in report.notes) == 2
     assert main(["verify", "toy_repro", "--rebuild", "--quiet"]) == 0

@@ -12,7 +12,7 @@ from distributed import LocalCluster
 import labdatasets
 from labdatasets.cli import main
 from labdatasets.errors import ProcessingError
-from labdatasets.processing.build import pipeline_options
+from labdatasets.processing.options import BuildOptions
 from labdatasets.processing import split_by_hash
 from labdatasets.processing.runners import DASK_RUNNER, check_pipeline, runs_on_this_machine
 
@@ -72,11 +72,11 @@ def test_a_dask_build_from_the_command_line_and_through_a_staging_folder(dask_sc
 
 def test_dask_runner_by_its_short_name_and_its_options_are_known(caplog):
     caplog.set_level(logging.WARNING)
-    flags, runner = pipeline_options({"runner": "DaskRunner", "dask_client_address": "127.0.0.1:8786", "dask_npartitions": 4})
+    flags, runner = BuildOptions.of({"runner": "DaskRunner", "dask_client_address": "127.0.0.1:8786", "dask_npartitions": 4}).pipeline_flags()
     assert flags == [f"--runner={DASK_RUNNER}", "--dask_client_address=127.0.0.1:8786", "--dask_npartitions=4"]
     assert runner == "DaskRunner"
     assert "does not know" not in caplog.text
-    pipeline_options({"runner": "dask", "dask_client_adress": "127.0.0.1:8786"})
+    BuildOptions.of({"runner": "dask", "dask_client_adress": "127.0.0.1:8786"}).pipeline_flags()
     assert "Beam does not know the option --dask_client_adress; did you mean --dask_client_address?" in caplog.text
 
 

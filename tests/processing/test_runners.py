@@ -9,7 +9,7 @@ import pytest
 import labdatasets
 from labdatasets.cli import main
 from labdatasets.errors import ConfigError
-from labdatasets.processing.build import pipeline_options
+from labdatasets.processing.options import BuildOptions
 from tests.helpers import sample_rows
 from tests.servers import TEST_AWS_KEY, TEST_AWS_SECRET
 
@@ -21,14 +21,14 @@ def split_fingerprints(builder) -> dict[str, str]:
 
 
 def test_pipeline_options_from_workers_and_flags():
-    flags, runner = pipeline_options({"runner": "DirectRunner", "direct_num_workers": 8}, workers=2)
+    flags, runner = BuildOptions.of({"runner": "DirectRunner", "direct_num_workers": 8}, workers=2).pipeline_flags()
     assert runner == "DirectRunner"
     assert flags == ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
-    assert pipeline_options(["temp_location=/tmp/x"], workers=1)[0] == [
+    assert BuildOptions.of(["temp_location=/tmp/x"], workers=1).pipeline_flags()[0] == [
         "--runner=DirectRunner", "--temp_location=/tmp/x", "--direct_num_workers=1", "--direct_running_mode=in_memory"
     ]
     with pytest.raises(ConfigError, match="max_num_workers=N on Dataflow"):
-        pipeline_options({"runner": "DataflowRunner"}, workers=4)
+        BuildOptions.of({"runner": "DataflowRunner"}, workers=4).pipeline_flags()
 
 
 def test_the_same_version_built_twice_and_with_worker_processes_has_the_same_fingerprints(make_builder, capsys):
@@ -97,12 +97,12 @@ def test_a_remote_runner_needs_a_place_its_workers_can_write(make_builder):
 
 
 def test_beam_switches_and_bad_values_give_clear_errors(caplog):
-    flags, _ = pipeline_options({"runner": "FlinkRunner", "flink_submit_uber_jar": "true", "save_main_session": "false"})
+    flags, _ = BuildOptions.of({"runner": "FlinkRunner", "flink_submit_uber_jar": "true", "save_main_session": "false"}).pipeline_flags()
     assert flags == ["--runner=FlinkRunner", "--flink_submit_uber_jar"]
     with pytest.raises(ConfigError, match="Beam refused the pipeline options: argument --direct_num_workers: invalid int value"):
-        pipeline_options({"direct_num_workers": "many"})
+        BuildOptions.of({"direct_num_workers": "many"}).pipeline_flags()
     with pytest.raises(ConfigError, match="--flink_submit_uber_jar is a switch"):
-        pipeline_options(["flink_submit_uber_jar=maybe"])
+        BuildOptions.of(["flink_submit_uber_jar=maybe"]).pipeline_flags()
     with caplog.at_level("WARNING"):
-        assert pipeline_options(["temp_locaton=/tmp"])[0] == ["--runner=DirectRunner", "--temp_locaton=/tmp"]
+        assert BuildOptions.of(["temp_locaton=/tmp"]).pipeline_flags()[0] == ["--runner=DirectRunner", "--temp_locaton=/tmp"]
     assert "Beam does not know the option --temp_locaton; did you mean --temp_location?" in caplog.text

@@ -43,7 +43,7 @@ def test_a_write_never_replaces_an_existing_object(store, tmp_path):
     src = tmp_path / "a.bin"
     src.write_bytes(b"original")
     info = store.add_file(src)
-    impostor = store._tmp_dir() / "impostor"
+    impostor = store.staging_dir() / "impostor"
     impostor.write_bytes(b"different")
     assert store._link_into_place(impostor, info.oid) is False
     assert store.path(info.oid).read_bytes() == b"original"
@@ -106,9 +106,9 @@ def test_two_level_view_fetches_from_the_configured_store(tmp_path):
     oid = snaps.add_file(src).oid
     assert open_store(primary_uri).has(oid)
     fresh_cache = Snapshots(primary_uri, f"file://{tmp_path / 'other-machine'}")
-    assert not fresh_cache.cache.has(oid)
+    assert not fresh_cache.has_locally(oid) and fresh_cache.has(oid) and fresh_cache.primary_has(oid)
     assert fresh_cache.local_path(oid).read_bytes() == b"id\n1\n"
-    assert fresh_cache.cache.has(oid)
+    assert fresh_cache.has_locally(oid)
 
 
 def test_mirror_is_used_only_when_it_hashes_to_the_oid(tmp_path):
@@ -135,3 +135,22 @@ def test_refs_are_written_once_and_named_safely(tmp_path):
     for bad in ("../escape", "/abs", "a//b", "a/./b", "sp ace"):
         with pytest.raises(ValueError, match="not a valid ref name"):
             store.put_ref(bad, b"x")
+
+
+def test_leftover_files_in_the_object_folders_are_not_objects(store, tmp_path):
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"one object")
+    info = store.add_file(src)
+    objects = store.root / "objects"
+    (objects / "README").write_text("a file beside the prefix folders")
+    (objects / "abc").mkdir()  # not a two-character prefix
+    (objects / "abc" / ("0" * 61)).write_text("x")
+    (objects / ("00" if info.oid[:2] != "00" else "01")).write_text("a two-character file, not a folder")
+    (objects / "zz").mkdir()
+    (objects / "zz" / ("0" * 62)).write_text("not hex")
+    prefix = objects / info.oid[:2]
+    (prefix / ".DS_Store").write_text("x")
+    (prefix / (info.oid[2:] + ".orig")).write_text("an editor's backup")
+    (store.root / "tmp" / "add.killed").write_text("a writer killed half way")
+    assert list(store.iter_oids()) == [info.oid]
+    assert store.has(info.oid) and not store.has("ab" + "0" * 62)
