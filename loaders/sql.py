@@ -592,7 +592,8 @@ class SQLSource(Source):
                 if exc.source:
                     raise
                 # Raised below the connector (type mapping, wire reader), which does not know the source: name it.
-                raise type(exc)(f"{what}: {exc} ({self._where()})", source=self._where()) from exc
+                cls = type(exc) if type(exc).__init__ is SourceError.__init__ else SourceError
+                raise cls(f"{what}: {exc} ({self._where()})", source=self._where()) from exc
             except ConfigError:
                 raise
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

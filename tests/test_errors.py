@@ -280,3 +280,18 @@ def test_the_shared_cache_refuses_a_publish_whose_code_changed_even_under_python
     assert "refused: product_a:1.2.0 here was built by processing code" in proc.stdout, proc.stdout
     assert "its processing changed since the build, so it is not published" in proc.stdout
     assert not (tmp_path / "shared-cache" / "refs").exists()
+
+
+def test_a_mysql_result_with_duplicate_columns_is_a_source_error_naming_the_source(mysql_database, tmp_path):
+    """Raised by the type mapping, which knows no source; the connector names it on the way out."""
+    from labdatasets.loaders.sql import SQLSource
+    from tests.loaders.test_sql import make_ctx
+    from labdatasets.stores import Snapshots
+
+    store = Snapshots(f"file://{tmp_path / 'store'}")
+    source = SQLSource(query="SELECT 1 AS a, 2 AS a", url=mysql_database, fast=False)
+    with pytest.raises(SourceError) as caught:
+        source.pin(make_ctx(store, tmp_path))
+    message = str(caught.value)
+    assert message.startswith("contract:1.0.0 source 'data': the result has duplicate column names ['a']")
+    assert "give each column its own alias" in message and caught.value.source and caught.value.source in message
