@@ -75,6 +75,21 @@ def read_info(directory: Path) -> DatasetInfo | None:
         return None
 
 
+def built_info(builder: "DatasetBuilder") -> DatasetInfo:
+    """The ``dataset_info.json`` of ``builder``'s prepared folder right after ``builder.build()``.
+
+    Raises :class:`PreparedDataError` if the folder went away meanwhile (another
+    process cleaning the data dir), rather than going on without it.
+    """
+    info = read_info(builder.prepared_dir)
+    if info is None:
+        raise PreparedDataError(
+            f"{builder.full_name} was built, but {builder.prepared_dir} has no {INFO_FILENAME} now (did another "
+            f"process remove it?). Run the command again; 'labdatasets build {builder.full_name}' rebuilds it."
+        )
+    return info
+
+
 def mark_used(directory: Path) -> None:
     """Record that a prepared folder was just read: its mtime (``cache prune --older-than`` keeps recent ones)."""
     try:
