@@ -215,13 +215,13 @@ def _row_group_batches(
 ) -> Iterator["pa.RecordBatch"]:
     """Rows ``[lo, hi)`` of one Parquet file, streamed one row group at a time in batches of ``batch_size``.
 
-    Checked like every read (:mod:`labdatasets.prepared.integrity`): page checksums, the row count, and
+    Checked like every read (:mod:`labdatasets.prepared.folder`): page checksums, the row count, and
     any reader failure becomes a PreparedDataError naming the file.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from labdatasets.prepared.integrity import damaged
+    from labdatasets.prepared.folder import damaged
 
     try:
         with pq.ParquetFile(path, memory_map=False, pre_buffer=False, page_checksum_verification=True) as pf:
