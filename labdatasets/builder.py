@@ -351,9 +351,7 @@ class DatasetBuilder:
         if cls.PINS_DIR:
             return (cls.module_dir() / cls.PINS_DIR).resolve()
         if cls.__module__.startswith("labdatasets.datasets."):
-            import labdatasets.datasets as pkg
-
-            return Path(next(iter(pkg.__path__))).resolve().parent / "snapshots"
+            return registry.repository_root() / "snapshots"
         return cls.module_dir() / "snapshots"
 
     def _pin_relpath(self) -> Path:
@@ -376,8 +374,7 @@ class DatasetBuilder:
         if self._settings.pins_dir:
             return self._settings.pins_dir / self._pin_relpath()
         root = self.pins_root()
-        in_checkout = (root.parent / "setup.cfg").is_file() or (root.parent / ".git").exists()
-        if in_checkout or self.PINS_DIR:
+        if self.PINS_DIR or registry.is_checkout(root.parent):
             return root / self._pin_relpath()
         return self._settings.home / "pins" / self._pin_relpath()
 

@@ -80,6 +80,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from collections.abc import Mapping, Sequence
 
 from labdatasets.config import Settings, settings as resolve_settings
+from labdatasets.errors import ConfigError, LabDatasetsError
 from labdatasets.expectations import ExpectationError
 from labdatasets.pinning.tabular import TABULAR_FORMATS, format_for_path
 
@@ -100,8 +101,9 @@ __all__ = [
 DEFAULT_DUMMY_DIR = "dummy_data"
 
 
-class DummyDataError(AssertionError):
-    """Dummy data is missing, ambiguous or does not fit the pinned source (a test failure)."""
+class DummyDataError(LabDatasetsError, AssertionError):
+    """Dummy data is missing, ambiguous or does not fit the pinned source (a test failure: also an
+    ``AssertionError``, so test runners report it as a failed assertion)."""
 
 
 def isolated_settings(root: str | os.PathLike[str]) -> Settings:
@@ -233,8 +235,8 @@ def pin_dummy_data(builder: "DatasetBuilder", dummy_dir: str | os.PathLike[str] 
     from labdatasets.pinning.record import PinRecord
 
     if builder.settings.pins_dir is None:
-        raise ValueError(
-            "pin_dummy_data needs a builder with isolated settings (pins_dir set), so that the repository's "
+        raise ConfigError(
+            f"pin_dummy_data({builder.full_name}) needs a builder with isolated settings (pins_dir set), so that the repository's "
             "snapshots/ is never written; pass settings=isolated_settings(tmp_dir)."
         )
     sources = dummy_sources(builder, dummy_dir)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterator
 
-from labdatasets.errors import ConfigError, MissingDependencyError, SplitError
+from labdatasets.errors import ConfigError, MissingDependencyError, RowIndexError, SplitError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -71,6 +71,11 @@ class Dataset:
         self.split = split
         self.decode = decode
         self._shards = shards
+
+    def _where(self) -> str:
+        """``product_a:1.2.0 split 'train'``, for messages."""
+        name = self.info.full_name if self.info else "dataset"
+        return f"{name} split {self.split!r}" if self.split else name
 
     def _derive(self, table: "pa.Table") -> "Dataset":
         return Dataset(table, info=self.info, split=self.split, decode=self.decode, shards=self._shards)
@@ -117,11 +122,14 @@ class Dataset:
         if isinstance(item, slice):
             start, stop, step = item.indices(len(self))
             if step != 1:
-                raise IndexError("Dataset slices must have step 1")
+                raise RowIndexError(
+                    f"{self._where()}: slices of a Dataset have step 1, got {item}; take ds[a:b] and pick every "
+                    "n-th row of its to_numpy() or to_pandas()"
+                )
             return self._derive(self._table.slice(start, stop - start))
         index = item + len(self) if item < 0 else item
         if not 0 <= index < len(self):
-            raise IndexError(f"row {item} out of range for {len(self)} rows")
+            raise RowIndexError(f"{self._where()}: row {item} is out of range; it has {len(self):,} rows")
         return self._rows(self._table.slice(index, 1).to_pylist(), self._image_columns())[0]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -236,8 +244,7 @@ class Dataset:
         except ImportError as exc:
             raise MissingDependencyError.for_extra("polars", "polars", "Dataset.to_polars()") from exc
         check_class_labels(class_labels)
-        df = pl.from_arrow(self._table)
-        assert isinstance(df, pl.DataFrame)
+        df = pl.DataFrame(self._table)
         features = self.features
         if features is not None and class_labels != "int":
             for name in self._table.column_names:

@@ -79,6 +79,7 @@ __all__ = [
     "full_problems",
     "damaged",
     "repair_hint",
+    "same_columns",
     "mark_used",
     "last_used",
 ]
@@ -103,6 +104,21 @@ def read_info(directory: Path) -> DatasetInfo | None:
         return DatasetInfo.read(directory)
     except FileNotFoundError:
         return None
+
+
+def built_info(builder: "DatasetBuilder") -> DatasetInfo:
+    """The ``dataset_info.json`` of ``builder``'s prepared folder right after ``builder.build()``.
+
+    Raises :class:`PreparedDataError` if the folder went away meanwhile (another
+    process cleaning the data dir), rather than going on without it.
+    """
+    info = read_info(builder.prepared_dir)
+    if info is None:
+        raise PreparedDataError(
+            f"{builder.full_name} was built, but {builder.prepared_dir} has no {INFO_FILENAME} now (did another "
+            f"process remove it?). Run the command again; 'labdatasets build {builder.full_name}' rebuilds it."
+        )
+    return info
 
 
 def mark_used(directory: Path) -> None:
@@ -306,7 +322,7 @@ def read_shard(
                     groups.append(g)
                 row += n
             table = pf.read_row_groups(groups).slice(lo - first_row, hi - lo)
-        if schema is not None and not _same_columns(table.schema, schema):
+        if schema is not None and not same_columns(table.schema, schema):
             raise damaged(
                 full_name, path,
                 f"its columns {table.schema.names} ({', '.join(map(str, table.schema.types))}) are not the declared "
@@ -319,7 +335,7 @@ def read_shard(
     return table
 
 
-def _same_columns(got: "pa.Schema", want: "pa.Schema") -> bool:
+def same_columns(got: "pa.Schema", want: "pa.Schema") -> bool:
     """Names exactly, types by kind: Parquet stores some types in another unit (``timestamp[s]`` reads back as ms)."""
     return got.names == want.names and all(_kind(g.type) == _kind(w.type) for g, w in zip(got, want, strict=True))
 

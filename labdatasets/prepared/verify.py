@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labdatasets.errors import LabDatasetsError, PreparedDataError, SnapshotCorruptedError, SnapshotNotFoundError
+from labdatasets.prepared.folder import built_info
 from labdatasets.prepared.shared_cache import fetch_if_published, published
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,8 +99,7 @@ def rebuild_and_compare(
         settings = dataclasses.replace(builder.settings, data_dir=Path(tmp))
         fresh = type(builder)(config=builder.config_name, version=str(builder.version), settings=settings)
         fresh.build(options=options, progress=progress)
-        info = fresh.prepared_info()
-        assert info is not None
+        info = built_info(fresh)
         got = {name: s.fingerprint for name, s in info.splits.items()}
     report.rebuilt = got
     for split in sorted(set(expected) | set(got)):
