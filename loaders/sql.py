@@ -582,6 +582,8 @@ class SQLSource(Source):
                     if sink is None:  # no rows: the schema is still known
                         schema = schema or getattr(session, "last_schema", None) or pa.schema([])
                         sink = sink_factory(schema)
+                    if hasattr(sink, "drain"):  # a writer storing in the background: its errors are raised here
+                        sink.drain()
                 except BaseException:
                     if sink is not None and hasattr(sink, "abort"):
                         sink.abort()
@@ -626,7 +628,8 @@ class SQLSource(Source):
         progress = ctx.progress(None, f"pin {ctx.label}")
         name = f"{(self.table or 'query').replace('.', '_')}.parquet"
         writer, _, metadata = self._run(
-            ctx, lambda schema: TableSnapshotWriter(ctx.store, schema, label=ctx.label, progress=progress)
+            ctx,
+            lambda schema: TableSnapshotWriter(ctx.store, schema, label=ctx.label, progress=progress, background=True),
         )
         with writer:  # a failure while storing drops the partial file
             pin = writer.finish_pin(name, kind=self.kind, location=self.describe(), metadata=metadata)

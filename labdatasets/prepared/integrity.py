@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.info import DatasetInfo, ShardInfo
     from labdatasets.pinning.outputs import OutputRecord
 
-__all__ = ["read_shard", "info_problems", "full_problems", "damaged", "repair_hint"]
+__all__ = ["read_shard", "info_problems", "full_problems", "damaged", "repair_hint", "same_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def read_shard(
                     groups.append(g)
                 row += n
             table = pf.read_row_groups(groups).slice(lo - first_row, hi - lo)
-        if schema is not None and not _same_columns(table.schema, schema):
+        if schema is not None and not same_columns(table.schema, schema):
             raise damaged(
                 full_name, path,
                 f"its columns {table.schema.names} ({', '.join(map(str, table.schema.types))}) are not the declared "
@@ -95,7 +95,7 @@ def read_shard(
     return table
 
 
-def _same_columns(got: "pa.Schema", want: "pa.Schema") -> bool:
+def same_columns(got: "pa.Schema", want: "pa.Schema") -> bool:
     """Names exactly, types by kind: Parquet stores some types in another unit (``timestamp[s]`` reads back as ms)."""
     return got.names == want.names and all(_kind(g.type) == _kind(w.type) for g, w in zip(got, want, strict=True))
 

@@ -351,6 +351,12 @@ def arrow_dataset(info: "DatasetInfo", split: str, shards: ShardFiles | None = N
 
     A slice (``train[:10%]``) is the exact rows of the slice: the files when it
     covers whole shards, else the row groups it touches read into memory.
+
+    Checked like every other read (:mod:`labdatasets.prepared.integrity`): each
+    shard's footer must hold the rows ``dataset_info.json`` records for it and
+    the declared columns (a footer read per shard, before anything is
+    returned), and scans verify the Parquet page checksums, so a damaged page
+    is an error in the engine, never other values.
     """
     import pyarrow.dataset as pads
 
@@ -362,12 +368,38 @@ def arrow_dataset(info: "DatasetInfo", split: str, shards: ShardFiles | None = N
         for shard, lo, hi in shard_pieces(rng):
             if lo != 0 or hi != shard.num_rows:
                 exact = False
-            paths.append(str(shards.path(shard)))
+            path = shards.path(shard)
+            if exact:
+                _check_footer(path, shard, schema, info.full_name)
+            paths.append(str(path))
     if exact:
         if not paths:
             return pads.dataset(schema.empty_table())
-        return pads.dataset(paths, schema=schema, format="parquet")
+        checked = pads.ParquetFileFormat(
+            default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True)
+        )
+        return pads.dataset(paths, schema=schema, format=checked)
     import pyarrow as pa
 
     batches = list(IterableDataset(info, split, shards).iter_batches())
     return pads.dataset(pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table())
+
+
+def _check_footer(path: Path, shard: "ShardInfo", schema: "pa.Schema", full_name: str) -> None:
+    """The shard's footer holds the rows recorded for it and the declared columns; else PreparedDataError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from labdatasets.prepared.integrity import damaged, same_columns
+
+    try:
+        meta = pq.read_metadata(path)
+        got = meta.schema.to_arrow_schema()
+    except FileNotFoundError:
+        raise damaged(full_name, path, "it is missing") from None
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise damaged(full_name, path, f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+    if meta.num_rows != shard.num_rows:
+        raise damaged(full_name, path, f"it holds {meta.num_rows} rows, but dataset_info.json records {shard.num_rows}")
+    if not same_columns(got, schema):
+        raise damaged(full_name, path, f"its columns {got.names} are not the declared features {schema.names}")
