@@ -73,7 +73,6 @@ __all__ = [
     "move_into_place",
     "reusable",
     "reuse",
-    "damaged_files",
     "read_shard",
     "info_problems",
     "full_problems",
@@ -264,19 +263,6 @@ def reuse(builder: "DatasetBuilder", record: "PinRecord | None") -> Path | None:
     if info is not None and reusable(builder, info, record):
         return final
     return None
-
-
-def damaged_files(directory: Path, info: DatasetInfo) -> list[str]:
-    """Re-hash every prepared shard of ``info`` in ``directory``; describe the missing or corrupted ones."""
-    damaged = []
-    for split in info.splits.values():
-        for shard in split.shards:
-            path = directory / shard.filename
-            if not path.is_file():
-                damaged.append(f"prepared file {shard.filename}: missing")
-            elif sha256_file(path) != shard.sha256:
-                damaged.append(f"prepared file {shard.filename}: corrupted")
-    return damaged
 
 
 def repair_hint(full_name: str) -> str:
