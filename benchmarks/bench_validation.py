@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _data import LABELS, load_builder_class, write_tabular_parquet  # noqa: E402 - benchmarks/ is this script's folder
+LABELS = ["cat", "dog", "bird"]
+BATCH_ROWS = 65_536
 
 BUILDER = '''
 import pyarrow as pa
@@ -91,6 +92,31 @@ class Builder(lds.DatasetBuilder):
 '''.replace("LABELS", repr(LABELS))
 
 
+def make_data(path: Path, rows: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    words = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
+    text = pc.binary_join_element_wise(
+        pa.array(rng.choice(words, rows)), pa.array(rng.choice(words, rows)), pa.array(np.arange(rows).astype(str)), " "
+    )
+    table = pa.table(
+        {
+            "id": np.arange(rows, dtype=np.int64),
+            "customer": np.arange(rows, dtype=np.int64) // 7,
+            "count": rng.integers(0, 1000, rows),
+            "x": rng.random(rows),
+            "y": rng.random(rows).astype(np.float32),
+            "label": pa.array(rng.choice(LABELS, rows)),
+            "text": text,
+        }
+    )
+    pq.write_table(table, path, row_group_size=BATCH_ROWS)
+
+
 def _env(work: Path, data_dir: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABDATASETS_")}
     env["LABDATASETS_HOME"] = str(work / "home")
@@ -101,6 +127,17 @@ def _env(work: Path, data_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
+def _load_builder(folder: Path) -> type:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_checks_dataset_builder", folder / "bench_checks_dataset_builder.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.Builder
+
+
 def child(folder: Path, checks: bool, action: str) -> None:
     """Run in a fresh process: pin, or build once; print a JSON line."""
     from labdatasets.processing._beam_import import import_beam
@@ -108,7 +145,7 @@ def child(folder: Path, checks: bool, action: str) -> None:
     import_beam()  # imported before anything is timed, in both variants
     import labdatasets.processing.build as build_module
 
-    cls = load_builder_class(folder / "bench_checks_dataset_builder.py")
+    cls = _load_builder(folder)
     b = cls()
     if action == "pin":
         b.pin(progress=False)
@@ -149,7 +186,7 @@ def bench(rows: int, repeat: int) -> dict[str, Any]:
         folder = work / "builders" / "bench_checks"
         (folder / "data").mkdir(parents=True)
         (folder / "bench_checks_dataset_builder.py").write_text(textwrap.dedent(BUILDER))
-        write_tabular_parquet(folder / "data" / "rows.parquet", rows, customer=True)
+        make_data(folder / "data" / "rows.parquet", rows)
         _run_child(work, folder, True, "pin")
         results: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
         for i in range(repeat):
