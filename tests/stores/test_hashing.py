@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from labdatasets.errors import TransferError
 from labdatasets.stores import hashing
 from labdatasets.stores.hashing import canonical_json, copy_and_hash, copy_file_and_hash, is_oid, sha256_bytes, sha256_file, sha256_json
 
@@ -82,7 +83,7 @@ def test_copy_and_hash_writes_every_byte_it_hashed(source):
 
 
 def test_copy_and_hash_raises_what_the_destination_raised():
-    with pytest.raises(BlockingIOError, match="could not write to"):
+    with pytest.raises(TransferError, match="could not write to the destination"):
         copy_and_hash(io.BytesIO(DATA), _Trickle(None))
 
     class Full(_Trickle):
