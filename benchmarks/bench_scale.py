@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELS = ["cat", "dog", "bird"]
+from _data import LABELS, WORDS, load_builder_class  # noqa: E402 - benchmarks/ is this script's folder
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
 BUILDER = '''
@@ -75,7 +75,7 @@ def make_csv(path: Path, rows: int) -> None:
     import pyarrow.csv as pcsv
 
     rng = np.random.default_rng(0)
-    words = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
+    words = np.array(WORDS)
     tmp = path.with_suffix(".partial")
     with pcsv.CSVWriter(str(tmp), _schema()) as writer:
         for start in range(0, rows, 1_000_000):
@@ -111,17 +111,6 @@ def builder_folder(work: Path, csv: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ children
-def _builder(folder: Path) -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_scale_dataset_builder", folder / "bench_scale_dataset_builder.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.Builder()
-
-
 def child(args: argparse.Namespace) -> dict[str, Any]:
     """One measured operation, in this process; prints its result as JSON."""
     os.environ["LABDATASETS_PROGRESS"] = "0"
@@ -146,7 +135,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     import_beam()
     if what == "bare":
         return bare_beam(Path(args.csv), Path(args.out))
-    builder = _builder(Path(args.folder))
+    builder = load_builder_class(Path(args.folder) / "bench_scale_dataset_builder.py")()
     if what == "pin":
         start = time.perf_counter()
         builder.pin(progress=False)
@@ -216,13 +205,20 @@ def bare_beam(csv: Path, out_dir: Path) -> dict[str, Any]:
     return {"seconds": seconds, "rows": rows}
 
 
-def run_cluster(address_file: Path) -> None:
-    """A scheduler and two worker processes on 127.0.0.1 until this process is terminated."""
+def run_cluster(address_file: Path, worker_memory: str = "auto") -> None:
+    """A scheduler and two worker processes on 127.0.0.1 until this process is terminated.
+
+    ``worker_memory`` is each worker's ``memory_limit`` (dask's default, "auto", is the
+    machine's memory shared between the workers).
+    """
     import signal
 
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+        memory_limit=worker_memory,
+    )
     address_file.write_text(cluster.scheduler_address)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -248,8 +244,15 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def measure(argv: list[str], *, env: dict[str, str], also: list[int] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-    """Run a child; its JSON result plus ``peak_rss`` (its tree, plus the trees of ``also``)."""
+def measure(
+    argv: list[str], *, env: dict[str, str], also: list[int] = (), keep_going: bool = False  # type: ignore[assignment]
+) -> dict[str, Any]:
+    """Run a child; its JSON result plus ``peak_rss`` (its tree, plus the trees of ``also``).
+
+    With ``keep_going`` a failed child gives ``{"failed": its stderr, "seconds", "peak_rss"}``
+    (how long it ran and how much memory it had taken) instead of ending the benchmark.
+    """
+    start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     peak = 0
     while proc.poll() is None:
@@ -257,9 +260,14 @@ def measure(argv: list[str], *, env: dict[str, str], also: list[int] = ()) -> di
         time.sleep(0.05)
     out, err = proc.communicate()
     if proc.returncode:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{err[-3000:]}")
+        if not keep_going:
+            raise SystemExit(f"{' '.join(argv)} failed:\n{err[-3000:]}")
+        print(f"{' '.join(argv[:2])} failed after {time.perf_counter() - start:.0f} s (peak {peak / (1 << 30):.2f} GB):\n"
+              f"{err[-3000:]}", file=sys.stderr, flush=True)
+        return {"failed": err[-3000:], "seconds": time.perf_counter() - start, "peak_rss": peak}
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_rss"] = peak
+    print(f"  {argv[1]}: {result['seconds']:.1f} s, peak {peak / (1 << 30):.2f} GB", file=sys.stderr, flush=True)
     return result
 
 
@@ -270,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="alternating runs per figure; the best counts")
     parser.add_argument("--work", type=Path, help="keep the generated CSV files here (default: a temporary folder)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--worker-memory", default="auto", help="each Dask worker's memory_limit (e.g. 6GB; default auto)")
+    parser.add_argument("--skip-pin", action="store_true", help="builds only (the pin and its anchors are not run)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -277,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "cluster":
-        run_cluster(Path(args.address_file))
+        run_cluster(Path(args.address_file), args.worker_memory)
         return 0
     if args.child:
         print(json.dumps(child(args)))
@@ -291,7 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.dask:
             address_file.unlink(missing_ok=True)
-            cluster = subprocess.Popen([sys.executable, __file__, "--child", "cluster", "--address-file", str(address_file)])
+            cluster = subprocess.Popen([
+                sys.executable, __file__, "--child", "cluster", "--address-file", str(address_file),
+                "--worker-memory", args.worker_memory,
+            ])
             while not address_file.exists():
                 time.sleep(0.2)
         for rows in args.rows:
@@ -311,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                     **result, "seconds": min(old["seconds"], result["seconds"]), "peak_rss": max(old["peak_rss"], result["peak_rss"])
                 }
 
-            for _ in range(args.repeat):
+            for _ in range(0 if args.skip_pin else args.repeat):
                 keep("sha256", measure(["--child", "sha256", *common], env=env))
                 keep("read_csv", measure(["--child", "read_csv", *common], env=env))
                 shutil.rmtree(home, ignore_errors=True)
@@ -321,9 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                 keep("build", measure(["--child", "build", *common], env=env))
                 if cluster is not None:
                     keep("build_dask", measure(
-                        ["--child", "build_dask", *common, "--address-file", str(address_file)], env=env, also=[cluster.pid]
+                        ["--child", "build_dask", *common, "--address-file", str(address_file)], env=env,
+                        also=[cluster.pid], keep_going=True,
                     ))
-            if "build_dask" in best:
+            if "build_dask" in best and "failed" not in best["build_dask"]:
                 assert best["build_dask"]["fingerprints"] == best["build"]["fingerprints"], "Dask and DirectRunner differ"
             assert best["build"]["rows"] == best["bare"]["rows"] == rows, (best["build"]["rows"], best["bare"]["rows"])
             results.append({"rows": rows, "csv_bytes": csv.stat().st_size, **best})
@@ -350,7 +364,12 @@ def _report(r: dict[str, Any]) -> None:
     names = {"pin": "pin", "build (DirectRunner)": "build", "build (Dask, 2 workers)": "build_dask",
              "sha256": "sha256 of the file", "read_csv": "pyarrow read_csv", "bare": "bare Beam -> Parquet"}
     for label, anchor in pairs:
+        if names[label] not in r or anchor not in r:
+            continue
         a, b = r[names[label]], r[anchor]
+        if "failed" in a:
+            print(f"{label:<34} FAILED after {a['seconds']:.0f} s at {a['peak_rss'] / gb:.2f} GB: {a['failed'][-300:]}")
+            continue
         print(
             f"{label:<34} {a['seconds']:>8.2f} {a['peak_rss'] / gb:>8.2f}   {names[anchor]:<28} "
             f"{b['seconds']:>8.2f} {b['peak_rss'] / gb:>8.2f} {a['seconds'] / b['seconds']:>9.2f}x"

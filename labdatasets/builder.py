@@ -60,8 +60,7 @@ from labdatasets.errors import (
     SnapshotNotFoundError,
 )
 from labdatasets.info import DatasetInfo
-from labdatasets.naming import Version, check_version_string, is_valid_name, resolve_version
-from labdatasets.prepared import folder
+from labdatasets.naming import DatasetReference, Version, check_version_string, is_valid_name, resolve_version
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.loaders.base import Source
@@ -246,7 +245,7 @@ class DatasetBuilder:
     @property
     def full_name(self) -> str:
         """``name[/config]:version``, e.g. ``product_a:1.2.0``."""
-        return f"{self.name}{'/' + self.config_name if self.config_name else ''}:{self.version}"
+        return str(DatasetReference(self.name, self.config_name, str(self.version)))
 
     @property
     def settings(self) -> Settings:
@@ -286,13 +285,20 @@ class DatasetBuilder:
     # ------------------------------------------------------------------ metadata
     @functools.cached_property
     def info(self) -> DatasetInfo:
-        """The declared info, completed with the prepared splits when the version is prepared."""
+        """What users see (tfds ``builder.info``): :meth:`prepared_info` when the version is prepared here
+        (with its splits, fingerprints and checks), else :meth:`declared_info`."""
         prepared = self.prepared_info()
         if prepared is not None:
             return prepared
-        return self._declared_info()
+        return self.declared_info()
 
-    def _declared_info(self) -> DatasetInfo:
+    def declared_info(self) -> DatasetInfo:
+        """What the builder declares for this version and config (``_info()`` completed with name,
+        version, config, group, release notes and folder), whatever is prepared on this machine.
+
+        A build checks its output against it; ``check``, the catalog and the test case read it so
+        that they say the same on every machine.
+        """
         info = self._info()
         if not isinstance(info, DatasetInfo):
             raise LabDatasetsError(f"{type(self).__name__}._info() must return labdatasets.DatasetInfo, got {info!r}")
@@ -345,9 +351,7 @@ class DatasetBuilder:
         if cls.PINS_DIR:
             return (cls.module_dir() / cls.PINS_DIR).resolve()
         if cls.__module__.startswith("labdatasets.datasets."):
-            import labdatasets.datasets as pkg
-
-            return Path(next(iter(pkg.__path__))).resolve().parent / "snapshots"
+            return registry.repository_root() / "snapshots"
         return cls.module_dir() / "snapshots"
 
     def _pin_relpath(self) -> Path:
@@ -370,8 +374,7 @@ class DatasetBuilder:
         if self._settings.pins_dir:
             return self._settings.pins_dir / self._pin_relpath()
         root = self.pins_root()
-        in_checkout = (root.parent / "setup.cfg").is_file() or (root.parent / ".git").exists()
-        if in_checkout or self.PINS_DIR:
+        if self.PINS_DIR or registry.is_checkout(root.parent):
             return root / self._pin_relpath()
         return self._settings.home / "pins" / self._pin_relpath()
 
@@ -440,13 +443,19 @@ class DatasetBuilder:
     @property
     def prepared_dir(self) -> Path:
         """``<data_dir>/<name>[/<config>]/<version>``."""
+        from labdatasets.prepared import folder
+
         return folder.version_dir(self.data_dir, self.name, self.config_name, str(self.version))
 
     def is_prepared(self) -> bool:
+        from labdatasets.prepared import folder
+
         return folder.is_prepared(self.prepared_dir)
 
     def prepared_info(self) -> DatasetInfo | None:
         """The ``dataset_info.json`` of the prepared version, or None."""
+        from labdatasets.prepared import folder
+
         return folder.read_info(self.prepared_dir)
 
     def build(
@@ -498,6 +507,7 @@ class DatasetBuilder:
         (``LABDATASETS_SHARED_CACHE``), else builds it from the pins (with
         ``beam_options`` and ``workers``, or ``options``, as :meth:`build`).
         """
+        from labdatasets.prepared import folder
         from labdatasets.processing.options import BuildOptions
 
         options = BuildOptions.of(beam_options, workers, options=options)

@@ -10,6 +10,10 @@
     ├── VersionNotFoundError         the builder has no such version (also a LookupError)
     ├── ConfigNotFoundError          the builder has no such config (also a LookupError)
     ├── SplitError                   a bad split string, or a split the version lacks
+    ├── DeclarationError             a builder declares something invalid (also a ValueError)
+    ├── DeclarationTypeError         a builder passes the wrong kind of object (also a TypeError)
+    ├── UnknownSourceError           no connector class has that name or kind (also an AttributeError)
+    ├── RowIndexError                a row index or slice outside a prepared split (also an IndexError)
     ├── MissingDependencyError       an optional package is missing (also an ImportError)
     ├── SourceError                  a live source failed while pinning or checking
     │   ├── SourceAuthError              credentials refused
@@ -20,13 +24,29 @@
     │   ├── SnapshotCorruptedError       bytes do not match their sha256
     │   └── PinExistsError               the version is pinned already; bump VERSION
     ├── ProcessingError              the Beam pipeline failed or its output is wrong
+    │   ├── ColumnNotFoundError          a column the processing names is not in the data (also a KeyError)
     │   └── ExpectationError             the data breaks an expectation declared in _info()
     ├── PreparedDataError            prepared splits missing, incomplete or inconsistent
+    ├── TransferError                bytes to or from a store broke off (also an OSError; retried)
     └── LocalWriteError              this machine's disk refused a write (full, read-only)
 
 Messages name the dataset, version, source or file involved and say what to do
 next. They never contain a password, key or token: connectors pass locations
 through :func:`labdatasets.present.redact.redact` before building a message.
+
+A few modules refine a class of this tree for their own failures:
+``features.BadValueError`` (a ``ProcessingError`` naming the column and row),
+``pinning.outputs.OutputRecordError`` (a ``SnapshotError``), ``loaders._mysql_wire.WireProtocolError``
+(a ``SourceError``) and ``testing.DummyDataError`` (also an ``AssertionError``, a failed test).
+
+Classes that stand in for a builtin exception also derive from it (``DeclarationError`` is a
+``ValueError``, ``RowIndexError`` an ``IndexError``...), so ``except ValueError`` and Python's
+protocols (``dataset[i]`` raising ``IndexError``) keep working. Outside this tree labdatasets raises
+only what Python's protocols demand: ``NotImplementedError`` from a method a subclass must
+override, and ``AttributeError`` from a module's ``__getattr__``. ``tests/test_errors.py`` reads
+every module's source and fails on any other builtin exception raised directly, and on ``assert``
+used as a runtime check (``python -O`` drops them); only :mod:`labdatasets.testing`, whose asserts
+are a builder test's assertions, has them.
 
 Example::
 
@@ -51,6 +71,10 @@ __all__ = [
     "VersionNotFoundError",
     "ConfigNotFoundError",
     "SplitError",
+    "DeclarationError",
+    "DeclarationTypeError",
+    "UnknownSourceError",
+    "RowIndexError",
     "MissingDependencyError",
     "SourceError",
     "SourceAuthError",
@@ -61,8 +85,10 @@ __all__ = [
     "SnapshotCorruptedError",
     "PinExistsError",
     "ProcessingError",
+    "ColumnNotFoundError",
     "ExpectationError",
     "PreparedDataError",
+    "TransferError",
     "LocalWriteError",
 ]
 # Helpers (not errors; kept out of __all__, which the docs' error reference lists): local_write_error, local_writes.
@@ -120,6 +146,26 @@ class ConfigNotFoundError(LabDatasetsError, LookupError):
 
 class SplitError(LabDatasetsError, ValueError):
     """Raised by :mod:`labdatasets.splits` for a malformed or unknown split."""
+
+
+class DeclarationError(LabDatasetsError, ValueError):
+    """Raised when a builder declares something invalid: a feature, a split ratio, a source's or a
+    transform's arguments. The message names what was declared and how to write it instead."""
+
+
+class DeclarationTypeError(LabDatasetsError, TypeError):
+    """Raised when a builder passes an object of the wrong kind where labdatasets expects one of its
+    own types (a feature, an expectation rule)."""
+
+
+class UnknownSourceError(LabDatasetsError, AttributeError):
+    """Raised by :func:`labdatasets.loaders.source_class` for a name or kind no connector has
+    (also an ``AttributeError``, as ``labdatasets.loaders.NoSuchSource`` is)."""
+
+
+class RowIndexError(LabDatasetsError, IndexError):
+    """Raised by a prepared :class:`~labdatasets.prepared.dataset.Dataset` for a row index outside
+    the split or a slice it cannot take (also an ``IndexError``, so iteration protocols work)."""
 
 
 class MissingDependencyError(LabDatasetsError, ImportError):
@@ -192,6 +238,13 @@ class ProcessingError(LabDatasetsError):
     """Raised when a builder's processing fails or its output breaks its declared features."""
 
 
+class ColumnNotFoundError(ProcessingError, KeyError):
+    """Raised when a column the processing names (a split key, a join key) is not in the data
+    (also a ``KeyError``; its text is the message, not the message's repr)."""
+
+    __str__ = Exception.__str__
+
+
 class ExpectationError(ProcessingError):
     """Raised when the data breaks an expectation declared in ``_info()`` (or implied by ``nullable=False``,
     ``key`` or ``group_key``): by a build, which then prepares nothing, or by ``labdatasets validate``.
@@ -216,6 +269,15 @@ class ExpectationError(ProcessingError):
 
 class PreparedDataError(LabDatasetsError):
     """Raised when prepared splits are missing, incomplete or disagree with their pins."""
+
+
+class TransferError(LabDatasetsError, OSError):
+    """Raised when bytes moving to or from a store broke off: a short ranged read, a copy that
+    read back short, a download that kept dropping (:class:`.stores.retry.TransferInterrupted`).
+
+    Also an ``OSError``, so the stores' retry loops treat it as the network or disk hiccup it is;
+    what reaches a user is the store's own error naming the object and what to do.
+    """
 
 
 class LocalWriteError(LabDatasetsError):

@@ -30,7 +30,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterator, Mapping
 
-from labdatasets.errors import ProcessingError
+from labdatasets.errors import ConfigError, DeclarationError, DeclarationTypeError, ProcessingError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -69,21 +69,9 @@ def dtype_to_arrow(dtype: str) -> "pa.DataType":
         kind, args = dtype[:-1].split("(")
         precision, scale = (int(x) for x in args.split(","))
         return getattr(pa, kind)(precision, scale)
-    raise ValueError(f"unknown dtype {dtype!r}")
-
-
-def arrow_to_dtype(type_: "pa.DataType") -> str:
-    """Inverse of :func:`dtype_to_arrow` for the types it produces."""
-    pa = _pa()
-    if pa.types.is_timestamp(type_):
-        return f"timestamp[{type_.unit}" + (f", {type_.tz}]" if type_.tz else "]")
-    if pa.types.is_decimal(type_):
-        return f"decimal{type_.bit_width}({type_.precision}, {type_.scale})"
-    if pa.types.is_time(type_) or pa.types.is_duration(type_):
-        kind = "duration" if pa.types.is_duration(type_) else f"time{type_.bit_width}"
-        return f"{kind}[{type_.unit}]"
-    text = str(type_)
-    return {"halffloat": "float16", "float": "float32", "double": "float64", "large_utf8": "large_string", "utf8": "string"}.get(text, text)
+    raise DeclarationError(
+        f"Unknown dtype {dtype!r}; use int64, string, timestamp[us, UTC], decimal128(12, 2) or another Value() dtype"
+    )
 
 
 class Feature:
@@ -134,7 +122,7 @@ class Value(Feature):
     def __init__(self, dtype: str, *, doc: str = "", nullable: bool = True):
         super().__init__(doc=doc, nullable=nullable)
         if dtype not in _PRIMITIVES and not _PARAM_RE.match(dtype):
-            raise ValueError(
+            raise DeclarationError(
                 f"Unknown dtype {dtype!r} for Value(); use one of {', '.join(sorted(_PRIMITIVES))}, "
                 "timestamp[us] / timestamp[us, UTC], time64[us], duration[us] or decimal128(precision, scale)"
             )
@@ -178,13 +166,15 @@ class ClassLabel(Feature):
     ):
         super().__init__(doc=doc, nullable=nullable)
         if names is None and num_classes is None:
-            raise ValueError("ClassLabel needs names=[...] or num_classes=N")
+            raise DeclarationError("ClassLabel needs names=[...] or num_classes=N in the feature's declaration")
         if names is not None:
             names = [str(n) for n in names]
             if len(set(names)) != len(names):
-                raise ValueError(f"ClassLabel names must be unique, got {names}")
+                raise DeclarationError(f"ClassLabel names must be unique, got {names}; remove the repeated names")
             if num_classes is not None and num_classes != len(names):
-                raise ValueError(f"ClassLabel got {len(names)} names but num_classes={num_classes}")
+                raise DeclarationError(
+                    f"ClassLabel got {len(names)} names but num_classes={num_classes}; give one of them, or make them agree"
+                )
         self.names = names or [str(i) for i in range(num_classes or 0)]
 
     @property
@@ -198,7 +188,7 @@ class ClassLabel(Feature):
         try:
             return self.names.index(name)
         except ValueError:
-            raise ValueError(f"{name!r} is not a class of this ClassLabel; its names are {self.names}") from None
+            raise ConfigError(f"{name!r} is not a class of this ClassLabel; its names are {self.names}") from None
 
     def int2str(self, index: Any) -> Any:
         """A class id -> its name; a list (or array) of ids -> a list of names (Hugging Face's ``int2str``)."""
@@ -206,7 +196,7 @@ class ClassLabel(Feature):
             return [self.int2str(i) for i in index]
         value = int(index)
         if not 0 <= value < self.num_classes:
-            raise ValueError(f"class id {value} is outside [0, {self.num_classes}) of this ClassLabel")
+            raise ConfigError(f"class id {value} is outside [0, {self.num_classes}) of this ClassLabel")
         return self.names[value]
 
     def arrow_type(self) -> "pa.DataType":
@@ -295,7 +285,7 @@ class Tensor(Feature):
     def __init__(self, *, shape: tuple[int, ...], dtype: str, doc: str = "", nullable: bool = True):
         super().__init__(doc=doc, nullable=nullable)
         if not shape or any(int(s) <= 0 for s in shape):
-            raise ValueError(f"Tensor shape must be positive integers, got {shape}")
+            raise DeclarationError(f"Tensor shape must be positive integers, got {shape}; declare e.g. shape=(3, 224, 224)")
         self.shape = tuple(int(s) for s in shape)
         self.dtype = dtype
 
@@ -382,7 +372,10 @@ class Features(Mapping[str, Feature]):
     def __init__(self, features: Mapping[str, Feature]):
         for name, feature in features.items():
             if not isinstance(feature, Feature):
-                raise TypeError(f"feature {name!r} must be a labdatasets.features.Feature, got {feature!r}")
+                raise DeclarationTypeError(
+                    f"feature {name!r} must be a labdatasets.features.Feature (Value, Text, ClassLabel, Image, Tensor...), "
+                    f"got {feature!r}"
+                )
         self._features = dict(features)
 
     def __getitem__(self, key: str) -> Feature:

@@ -18,6 +18,7 @@ from labdatasets import safe_names
 from labdatasets.errors import PreparedDataError
 from labdatasets.expectations import Expectation, rule_from_json
 from labdatasets.features import Features
+from labdatasets.naming import DatasetReference
 
 __all__ = ["DatasetInfo", "SplitInfo", "ShardInfo", "INFO_FILENAME"]
 
@@ -136,7 +137,7 @@ class DatasetInfo:
 
     @property
     def full_name(self) -> str:
-        return f"{self.name}{'/' + self.config if self.config else ''}:{self.version}"
+        return str(DatasetReference(self.name, self.config, self.version))
 
     @property
     def num_rows(self) -> int:

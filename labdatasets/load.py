@@ -111,8 +111,7 @@ def load(
 
         >>> df = labdatasets.load("product_a:1.2.0", split="train", format="pandas")
     """
-    from labdatasets.prepared.dataset import check_format, read_prepared
-    from labdatasets.prepared.decode import check_class_labels
+    from labdatasets.prepared.dataset import check_class_labels, check_format, read_prepared
     from labdatasets.processing.options import BuildOptions
 
     check_format(format)
@@ -141,10 +140,10 @@ def load(
                 raise
             # A shard failed its checks as it was read (a flipped byte, an edited count): never
             # served. Fetch it again or rebuild it, once, then read the good copy.
-            from labdatasets.prepared.integrity import repair
+            from labdatasets.prepared.verify import repair_prepared
 
             logging.getLogger(__name__).warning("%s; repairing %s", exc, b.full_name)
-            repair(b, build_options, progress=progress)
+            repair_prepared(b, build_options, progress=progress)
             b.__dict__.pop("info", None)
             info = b.prepared_info() or info
             data = read_prepared(info, split=split, format=format, **read_options)  # type: ignore[arg-type]

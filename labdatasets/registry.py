@@ -53,6 +53,9 @@ __all__ = [
     "skip_registration",
     "registered_builders",
     "refresh",
+    "datasets_dir",
+    "repository_root",
+    "is_checkout",
 ]
 
 logger = logging.getLogger(__name__)
@@ -80,10 +83,35 @@ class DatasetLocation:
     path: Path | None = None
 
 
-def _datasets_root() -> Path:
+# ---------------------------------------------------------------------- where the repository is
+# One rule: the repository is the folder holding the ``datasets/`` package this Python imports
+# builders from. In a checkout (an editable install, or tests run from one) that is the checkout,
+# with setup.cfg; in an installed package it is the installed ``labdatasets`` folder, where
+# ``datasets/`` and ``snapshots/`` were copied and nothing may be written.
+
+
+def datasets_dir() -> Path:
+    """The ``datasets/`` folder this Python imports the repository's builders from."""
     import labdatasets.datasets as pkg
 
-    return Path(next(iter(pkg.__path__)))
+    return Path(next(iter(pkg.__path__))).resolve()
+
+
+def repository_root() -> Path:
+    """The folder holding :func:`datasets_dir` (and ``snapshots/``): a checkout, or the installed package."""
+    return datasets_dir().parent
+
+
+def is_checkout(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` is a checkout of the labdatasets repository: a setup.cfg naming labdatasets
+    and a ``datasets/`` package (an installed package has neither)."""
+    folder = Path(folder)
+    cfg = folder / "setup.cfg"
+    return (
+        (folder / "datasets" / "__init__.py").is_file()
+        and cfg.is_file()
+        and "labdatasets" in cfg.read_text("utf-8", errors="replace")
+    )
 
 
 def _scan_folder(root: Path) -> Iterator[DatasetLocation]:
@@ -114,7 +142,7 @@ def _entry_points() -> Iterator[DatasetLocation]:
 
 def _build_index() -> dict[str, DatasetLocation]:
     index: dict[str, DatasetLocation] = {}
-    for location in [*_scan_folder(_datasets_root()), *_entry_points()]:
+    for location in [*_scan_folder(datasets_dir()), *_entry_points()]:
         other = index.get(location.name)
         if other is not None and other.module != location.module:
             raise DuplicateDatasetError(

@@ -80,6 +80,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from collections.abc import Mapping, Sequence
 
 from labdatasets.config import Settings, settings as resolve_settings
+from labdatasets.errors import ConfigError, LabDatasetsError
 from labdatasets.expectations import ExpectationError
 from labdatasets.pinning.tabular import TABULAR_FORMATS, format_for_path
 
@@ -100,8 +101,9 @@ __all__ = [
 DEFAULT_DUMMY_DIR = "dummy_data"
 
 
-class DummyDataError(AssertionError):
-    """Dummy data is missing, ambiguous or does not fit the pinned source (a test failure)."""
+class DummyDataError(LabDatasetsError, AssertionError):
+    """Dummy data is missing, ambiguous or does not fit the pinned source (a test failure: also an
+    ``AssertionError``, so test runners report it as a failed assertion)."""
 
 
 def isolated_settings(root: str | os.PathLike[str]) -> Settings:
@@ -233,8 +235,8 @@ def pin_dummy_data(builder: "DatasetBuilder", dummy_dir: str | os.PathLike[str] 
     from labdatasets.pinning.record import PinRecord
 
     if builder.settings.pins_dir is None:
-        raise ValueError(
-            "pin_dummy_data needs a builder with isolated settings (pins_dir set), so that the repository's "
+        raise ConfigError(
+            f"pin_dummy_data({builder.full_name}) needs a builder with isolated settings (pins_dir set), so that the repository's "
             "snapshots/ is never written; pass settings=isolated_settings(tmp_dir)."
         )
     sources = dummy_sources(builder, dummy_dir)
@@ -353,7 +355,7 @@ class DatasetBuilderTestCase(unittest.TestCase):
         self.assertEqual({n: s.num_rows for n, s in self.info.splits.items()}, rows, "dataset_info.json row counts")
 
     def test_schema_matches_features(self) -> None:
-        declared = self.builder._declared_info()
+        declared = self.builder.declared_info()
         self.assertEqual(self.info.features, declared.features, "dataset_info.json features differ from _info()")
         expected = declared.features.arrow_schema()
         for name, table in self._split_tables().items():
@@ -390,7 +392,7 @@ class DatasetBuilderTestCase(unittest.TestCase):
             self.fail(f"{self._broken}\n(built from {self._dummy_dir()})")
         from labdatasets.prepared.validate import validate_prepared
 
-        report = validate_prepared(self.info, self.builder._declared_info(), write=False)
+        report = validate_prepared(self.info, self.builder.declared_info(), write=False)
         self.assertEqual(report.errors, [], "\n".join(v.message() for v in report.errors))
         for split, found in report.statistics.items():
             recorded = self.info.splits[split].statistics

@@ -20,10 +20,10 @@ import importlib
 import types
 from typing import Any
 
-from labdatasets.errors import MissingDependencyError
-from labdatasets.loaders.base import PinContext, PinSession, Source, SourceStatus
+from labdatasets.errors import ConfigError, MissingDependencyError, UnknownSourceError
+from labdatasets.loaders.base import PinContext, PinSession, Source, SourceState, SourceStatus
 
-__all__ = ["Source", "PinContext", "PinSession", "SourceStatus", "known_sources", "source_class", "register_source"]
+__all__ = ["Source", "PinContext", "PinSession", "SourceState", "SourceStatus", "known_sources", "source_class", "register_source"]
 
 ENTRY_POINT_GROUP = "labdatasets.loaders"
 
@@ -42,7 +42,10 @@ def register_source(class_name: str, module: str, kind: str, *, extra: str | Non
     """Register a connector class by module path (used by connector modules and plugins)."""
     existing = _KNOWN.get(class_name)
     if existing is not None and existing[0] != module:
-        raise ValueError(f"source class {class_name!r} is already registered from {existing[0]}")
+        raise ConfigError(
+            f"Source class {class_name!r} from {module} is already registered from {existing[0]}; give the connector "
+            "class another name (or uninstall one of the two plugins)"
+        )
     _KNOWN[class_name] = (module, kind, extra)
 
 
@@ -63,8 +66,9 @@ def source_class(name_or_kind: str) -> type[Source]:
             _load_entry_points()
             by_kind = {kind: cls for cls, (_, kind, _) in _KNOWN.items()}
         if name_or_kind not in by_kind:
-            raise AttributeError(
-                f"labdatasets.loaders has no source {name_or_kind!r}; known: {', '.join(sorted(_KNOWN))}"
+            raise UnknownSourceError(
+                f"labdatasets.loaders has no source {name_or_kind!r}; known: {', '.join(sorted(_KNOWN))}. Check the "
+                "spelling, or install the plugin that provides it"
             )
         name_or_kind = by_kind[name_or_kind]
     entry = _KNOWN[name_or_kind]

@@ -10,7 +10,8 @@ MySQL                           Arrow
 TINYINT/SMALLINT/MEDIUMINT/INT  int8/int16/int32/int32 (uint8/16/32/32 UNSIGNED)
 BIGINT                          int64 (uint64 UNSIGNED)
 YEAR                            int16
-FLOAT, DOUBLE                   float32, float64
+FLOAT, DOUBLE                   float32, float64 (FLOAT as the server sends it: 6
+                                significant digits; CAST(col AS DOUBLE) keeps every bit)
 DECIMAL(p,s)                    decimal128(p,s), decimal256(p,s) above 38 digits
 DATE                            date32
 DATETIME(fsp)                   timestamp[us] (no zone: a wall-clock time)
@@ -34,6 +35,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 from collections.abc import Sequence
+
+from labdatasets.errors import SourceError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -136,7 +139,10 @@ class MySQLColumn:
             return pa.binary()
         if code in _TEXT_TYPES:
             return pa.binary() if self.binary else pa.string()
-        raise TypeError(f"column {self.name!r} has MySQL type code {code}, which labdatasets cannot map yet")
+        raise SourceError(
+            f"column {self.name!r} has MySQL type code {code}, which labdatasets cannot map yet; CAST it in the "
+            "query to a type it maps (a number, DECIMAL, a date or time, CHAR or BINARY)"
+        )
 
     def arrow_field(self) -> "pa.Field":
         import pyarrow as pa
@@ -146,13 +152,13 @@ class MySQLColumn:
 
 
 def arrow_schema(columns: Sequence[MySQLColumn]) -> "pa.Schema":
-    """The exact Arrow schema of a result; raises ValueError for duplicate column names."""
+    """The exact Arrow schema of a result; raises SourceError for duplicate column names."""
     import pyarrow as pa
 
     names = [c.name for c in columns]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"the result has duplicate column names {duplicates}; give each column its own alias (AS ...)")
+        raise SourceError(f"the result has duplicate column names {duplicates}; give each column its own alias (AS ...)")
     return pa.schema([c.arrow_field() for c in columns])
 
 

@@ -28,7 +28,7 @@ import posixpath
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from labdatasets.errors import SourceError, SourceNotFoundError, SourceUnavailableError
+from labdatasets.errors import ConfigError, SourceError, SourceNotFoundError, SourceUnavailableError
 from labdatasets.present.redact import redact
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
 from labdatasets.pinning.record import ObjectEntry, SourcePin
@@ -83,9 +83,15 @@ class ObjectSource(Source):
         column_types: Mapping[str, str] | None = None,
     ):
         if not url.startswith(f"{self.scheme}://"):
-            raise ValueError(f"{type(self).__name__} takes a {self.scheme}://bucket/key URL, got {url!r}")
+            raise ConfigError(
+                f"{type(self).__name__} takes a {self.scheme}://bucket/key URL (or {self.scheme}://bucket/prefix/ "
+                f"for every object under a prefix), got {redact(url)!r}; fix the source in the builder's _sources()."
+            )
         if format is not None and format not in FORMATS:
-            raise ValueError(f"{type(self).__name__} format must be one of {FORMATS}, got {format!r}")
+            raise ConfigError(
+                f"{type(self).__name__}({redact(url)!r}) has format={format!r}; use one of {', '.join(FORMATS)}, "
+                "or leave format out to take it from the file extension."
+            )
         self.url = url
         self.bucket, _ = split_bucket_uri(url, self.scheme)
         self.key = url[len(self.scheme) + 3 + len(self.bucket) + 1 :]  # keep a trailing "/": it means a prefix
@@ -278,7 +284,7 @@ class ObjectSource(Source):
         read_options = self._read_options()
         try:
             # The stored copies were hashed on their way in: read them as they are.
-            schema, rows = inspect([ctx.store.cache.path(e.oid) for e in entries], fmt, read_options)
+            schema, rows = inspect([ctx.store.added_path(e.oid) for e in entries], fmt, read_options)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for unreadable files
             raise SourceError(
                 f"{ctx.label}: cannot read {self.url} as {fmt}: {exc}. Set format= (or column_types= for CSV).",

@@ -24,16 +24,19 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import enum
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from collections.abc import Callable, Iterator, Mapping
 
+from labdatasets.errors import DeclarationError
+
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.pinning.record import SourcePin
     from labdatasets.stores import Snapshots
 
-__all__ = ["Source", "PinContext", "PinSession", "SourceStatus"]
+__all__ = ["Source", "PinContext", "PinSession", "SourceState", "SourceStatus"]
 
 T = TypeVar("T")
 
@@ -137,22 +140,61 @@ class PinContext:
         return self.session.sources if self.session is not None else {}
 
 
+class SourceState(str, enum.Enum):
+    """What ``status`` found for one pinned source.
+
+    A ``str`` enum: it compares equal to, prints as and is written to JSON as its
+    value (``SourceState.CHANGED == "changed"``), so ``labdatasets status --json``
+    and scripts that compare strings are unaffected.
+    """
+
+    #: The live source still holds exactly what was pinned (same rows, hashes, ETags...).
+    UNCHANGED = "unchanged"
+    #: The live source moved on since the pin (its ``details`` say what differs), or the
+    #: source declared in ``_sources()`` is no longer the one that was pinned. Bump VERSION
+    #: and pin again to use the new data; the pinned data itself is unaffected.
+    CHANGED = "changed"
+    #: The live source could not be read (refused credentials, absent, server down); nothing
+    #: is known about whether it changed. ``details`` holds the error.
+    UNAVAILABLE = "unavailable"
+    #: The connector cannot compare a live source with its pin (its ``status()`` is not
+    #: implemented, e.g. a plugin connector); nothing was read.
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceStatus:
     """Whether a live source still matches its pin.
 
-    ``state`` is ``"unchanged"``, ``"changed"`` or ``"unavailable"``; ``details``
-    lists what differs (secret-free).
+    ``state`` is a :class:`SourceState` (a plain string
+    such as ``"changed"`` is turned into one, so connectors written before it keep
+    working); ``details`` lists what differs (secret-free).
     """
 
     name: str
     kind: str
-    state: str
+    state: SourceState
     details: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.state, SourceState):
+            try:
+                object.__setattr__(self, "state", SourceState(self.state))
+            except ValueError:
+                raise DeclarationError(
+                    f"SourceStatus of {self.name!r}: state must be one of {', '.join(s.value for s in SourceState)}, "
+                    f"got {self.state!r}"
+                ) from None
 
     @property
     def unchanged(self) -> bool:
-        return self.state == "unchanged"
+        return self.state is SourceState.UNCHANGED
 
 
 class Source(abc.ABC):

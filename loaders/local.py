@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from labdatasets.errors import SourceError, SourceNotFoundError
+from labdatasets.errors import ConfigError, SourceError, SourceNotFoundError
 from labdatasets.pinning.record import ObjectEntry, SourcePin
 from labdatasets.pinning.tabular import FORMATS, format_for_path, inspect
 from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
@@ -56,7 +56,10 @@ class LocalSource(Source):
         empty_is_null: bool = False,
     ):
         if format is not None and format not in FORMATS:
-            raise ValueError(f"LocalSource format must be one of {FORMATS}, got {format!r}")
+            raise ConfigError(
+                f"LocalSource({os.fspath(path)!r}) has format={format!r}; use one of {', '.join(FORMATS)}, "
+                "or leave format out to take it from the file extension."
+            )
         self.path = os.fspath(path)
         self.format = format
         self.glob = glob
@@ -136,7 +139,7 @@ class LocalSource(Source):
             # Inspect the stored copies, not the live files: they are what builds will read. They
             # were hashed on their way into the cache a moment ago, so they are read as they are
             # (local_path would hash every byte a second time).
-            schema, rows = inspect([ctx.store.cache.path(o.oid) for o in objects], fmt, read_options)
+            schema, rows = inspect([ctx.store.added_path(o.oid) for o in objects], fmt, read_options)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for unreadable files
             raise SourceError(
                 f"{ctx.label}: cannot read {root} as {fmt}: {exc}. Set format= (or column_types= for CSV) "

@@ -34,8 +34,8 @@ import requests
 from google.auth import exceptions as auth_exceptions
 from google.auth.transport.requests import AuthorizedSession
 
-from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
-from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
+from labdatasets.errors import DeclarationError, SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
+from labdatasets.loaders.base import PinContext, Source, SourceState, SourceStatus, describe_options
 from labdatasets.pinning.record import SourcePin, utc_now
 from labdatasets.present.redact import redact
 from labdatasets.pinning.table_writer import ContentHasher, TableSnapshotWriter
@@ -106,11 +106,15 @@ class SheetsSource(Source):
         column_types: Mapping[str, str] | None = None,
     ):
         if header is False and not columns:
-            raise ValueError("SheetsSource(header=False) needs columns=[...] to name the columns")
+            raise DeclarationError(f"SheetsSource({spreadsheet!r}, header=False) needs columns=[...] to name the columns")
         if header is not False and columns:
-            raise ValueError("columns= names the columns of a range without a header; use header=False")
+            raise DeclarationError(
+                f"SheetsSource({spreadsheet!r}): columns= names the columns of a range without a header; add header=False"
+            )
         if not isinstance(header, bool) and (not isinstance(header, int) or header < 1):
-            raise ValueError("header= is True, False or a 1-based row number within the range")
+            raise DeclarationError(
+                f"SheetsSource({spreadsheet!r}): header= is True, False or a 1-based row number within the range, got {header!r}"
+            )
         self.spreadsheet = spreadsheet
         self.worksheet = worksheet
         self.range = range
@@ -236,9 +240,9 @@ class SheetsSource(Source):
             values, _ = self._fetch(ctx.label)
             table = self.table(values, ctx.label)
         except (SourceNotFoundError, SourceAuthError, SourceUnavailableError) as exc:
-            return SourceStatus(ctx.label, self.kind, "unavailable", (str(exc),))
+            return SourceStatus(ctx.label, self.kind, SourceState.UNAVAILABLE, (str(exc),))
         except SourceError as exc:
-            return SourceStatus(ctx.label, self.kind, "changed", (str(exc),))
+            return SourceStatus(ctx.label, self.kind, SourceState.CHANGED, (str(exc),))
         hasher = ContentHasher(table.schema)
         hasher.write(table)
         hasher.flush()
@@ -250,7 +254,7 @@ class SheetsSource(Source):
             details.append(f"rows: {pinned.num_rows:,} pinned, {table.num_rows:,} now")
         if not details and hasher.hexdigest() != pinned.metadata.get("content_sha256"):
             details.extend(_changed_cells(pinned, table, ctx) or ["values: same shape, different values"])
-        return SourceStatus(ctx.label, self.kind, "changed" if details else "unchanged", tuple(details))
+        return SourceStatus(ctx.label, self.kind, SourceState.CHANGED if details else SourceState.UNCHANGED, tuple(details))
 
 
 def _changed_cells(pinned: SourcePin, table: Any, ctx: PinContext, limit: int = 5) -> list[str]:
@@ -258,9 +262,9 @@ def _changed_cells(pinned: SourcePin, table: Any, ctx: PinContext, limit: int = 
     import pyarrow.parquet as pq
 
     oid = pinned.objects[0].oid
-    if not ctx.store.cache.has(oid):
+    if not ctx.store.has_locally(oid):
         return []
-    old = pq.read_table(ctx.store.cache.open_verified(oid))
+    old = pq.read_table(ctx.store.local_path(oid))
     if old.schema.names != table.schema.names:
         return []
     changes = []

@@ -35,12 +35,11 @@ What a pin guarantees
 
 Two readers, one result
 -----------------------
-Measured on a 1M-row, 12-column MariaDB table on the lab's 2-core machine
-(``benchmarks/bench_loading.py``): ``mysql --batch`` reads it in about 1.1 s;
-PyMySQL with no per-value conversion and vectorised Arrow casts needs 7.3 s;
-mysqlclient's raw ``fetch_row`` 2.1 s (and it needs C headers to install);
-connectorx, reading straight into Arrow batches, 0.9 s including the Parquet
-write. So:
+Against ``mysql --batch`` on the same table (``benchmarks/bench_loading.py``; the
+figures are in benchmarks/README.md), PyMySQL is several times slower even with no
+per-value conversion and vectorised Arrow casts, mysqlclient's raw ``fetch_row`` is
+closer but needs C headers to install, and connectorx, reading straight into Arrow
+batches, keeps pace including the Parquet write. So:
 
 * **connectorx** reads a MySQL result when the pin has no other SQL source on
   the same connection. A single SELECT is consistent on its own (InnoDB reads
@@ -75,13 +74,14 @@ from urllib.parse import quote
 
 from labdatasets.errors import (
     ConfigError,
+    DeclarationError,
     MissingDependencyError,
     SourceAuthError,
     SourceError,
     SourceNotFoundError,
     SourceUnavailableError,
 )
-from labdatasets.loaders.base import PinContext, Source, SourceStatus, describe_options
+from labdatasets.loaders.base import PinContext, Source, SourceState, SourceStatus, describe_options
 from labdatasets.pinning.record import SourcePin
 from labdatasets.present.redact import ambiguous_password, redact, redact_url, register_secret, url_password
 from labdatasets.pinning.table_writer import ContentHasher, TableSnapshotWriter
@@ -107,7 +107,7 @@ _MYSQL_DIALECTS = ("mysql", "mariadb")
 _FAST_URL_OPTIONS = {"charset"}
 
 # connectorx batches are re-cut into 65,536-row row groups anyway; smaller batches keep what
-# its reader thread buffers ahead of a slower Parquet writer small (measured: 276 vs 305 MB peak).
+# its reader thread buffers ahead of a slower Parquet writer small (peaks: benchmarks/README.md).
 CONNECTORX_BATCH_ROWS = 16_384
 # How connectorx reads, as pin records say it: InnoDB gives one statement one consistent read view.
 CONNECTORX_TRANSACTION = "one statement in its own session (SET SESSION TRANSACTION READ ONLY)"
@@ -439,11 +439,13 @@ class SQLSource(Source):
         fast: bool = True,
     ):
         if (query is None) == (table is None):
-            raise ValueError("SQLSource takes exactly one of query= or table=")
+            raise DeclarationError("SQLSource takes exactly one of query= or table=; declare one of them in _sources()")
         if (connection is None) == (url is None):
-            raise ValueError("SQLSource takes exactly one of connection= (a name) or url=")
+            raise DeclarationError(
+                f"SQLSource({table or 'query'}) takes exactly one of connection= (a name) or url=; prefer connection="
+            )
         if (columns or order_by) and table is None:
-            raise ValueError("columns= and order_by= go with table=; write them into the query instead")
+            raise DeclarationError("SQLSource: columns= and order_by= go with table=; write them into the query instead")
         if url is not None and url_password(url):
             # Builder code is committed and reviewed in the open: a password there is a leak already.
             raise ConfigError(
@@ -579,11 +581,19 @@ class SQLSource(Source):
                     if sink is None:  # no rows: the schema is still known
                         schema = schema or getattr(session, "last_schema", None) or pa.schema([])
                         sink = sink_factory(schema)
+                    if hasattr(sink, "drain"):  # a writer storing in the background: its errors are raised here
+                        sink.drain()
                 except BaseException:
                     if sink is not None and hasattr(sink, "abort"):
                         sink.abort()
                     raise
-            except (SourceError, ConfigError):
+            except SourceError as exc:
+                if exc.source:
+                    raise
+                # Raised below the connector (type mapping, wire reader), which does not know the source: name it.
+                cls = type(exc) if type(exc).__init__ is SourceError.__init__ else SourceError
+                raise cls(f"{what}: {exc} ({self._where()})", source=self._where()) from exc
+            except ConfigError:
                 raise
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise SourceError(
@@ -617,7 +627,8 @@ class SQLSource(Source):
         progress = ctx.progress(None, f"pin {ctx.label}")
         name = f"{(self.table or 'query').replace('.', '_')}.parquet"
         writer, _, metadata = self._run(
-            ctx, lambda schema: TableSnapshotWriter(ctx.store, schema, label=ctx.label, progress=progress)
+            ctx,
+            lambda schema: TableSnapshotWriter(ctx.store, schema, label=ctx.label, progress=progress, background=True),
         )
         with writer:  # a failure while storing drops the partial file
             pin = writer.finish_pin(name, kind=self.kind, location=self.describe(), metadata=metadata)
@@ -628,7 +639,7 @@ class SQLSource(Source):
         try:
             hasher, schema, _ = self._run(ctx, ContentHasher)
         except (SourceNotFoundError, SourceUnavailableError, SourceAuthError) as exc:
-            return SourceStatus(ctx.label, self.kind, "unavailable", (str(exc),))
+            return SourceStatus(ctx.label, self.kind, SourceState.UNAVAILABLE, (str(exc),))
         hasher.flush()
         details = []
         if pinned.num_rows != hasher.rows:
@@ -641,7 +652,7 @@ class SQLSource(Source):
             details.append(f"content: same row count, different rows (sha256 {expected[:12]} pinned, {hasher.hexdigest()[:12]} now)")
         elif expected and expected != hasher.hexdigest():
             details.append(f"content: sha256 {expected[:12]} pinned, {hasher.hexdigest()[:12]} now")
-        return SourceStatus(ctx.label, self.kind, "changed" if details else "unchanged", tuple(details))
+        return SourceStatus(ctx.label, self.kind, SourceState.CHANGED if details else SourceState.UNCHANGED, tuple(details))
 
 
 def _short_schema(schema: "pa.Schema") -> str:

@@ -116,6 +116,13 @@ def test_a_second_load_builds_nothing(make_builder, monkeypatch):
     pd.testing.assert_frame_equal(first, second)
     assert info_file.stat().st_mtime_ns == stamp
 
+    # info is the prepared record here; declared_info what the builder declares, prepared or not
+    b = labdatasets.builder("toy_warm")
+    assert b.info.splits and b.info == b.prepared_info()
+    declared = b.declared_info()
+    assert not declared.splits and declared.snapshot_id is None
+    assert (declared.full_name, declared.features) == (b.info.full_name, b.info.features)
+
 
 def test_two_processes_loading_one_version_build_it_once(subprocess_env, lab_home):
     """The test holds the build lock so both children must wait, then only one builds."""

@@ -135,3 +135,82 @@ def test_entry_point_clashing_with_a_repository_builder(plugin_dist):
     registry.refresh()
     with pytest.raises(DuplicateDatasetError, match=r"Two builders are named 'product_a'.*lab_plugin.external \(lab-plugin\)"):
         registry.list_datasets()
+
+
+def test_this_checkout_is_the_repository_its_builders_pin_into():
+    from tests.helpers import REPO
+
+    assert registry.repository_root() == REPO.resolve()
+    assert registry.datasets_dir() == REPO.resolve() / "datasets"
+    assert registry.is_checkout(REPO)
+    b = labdatasets.builder("product_a:1.2.0")
+    assert b.pins_root() == REPO.resolve() / "snapshots"
+    assert b.pin_record_path() == REPO.resolve() / "snapshots" / "product_a" / "1.2.0.json"
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"setup.cfg": "[metadata]\nname = labdatasets\n", "datasets/__init__.py": ""}, True),
+        ({"setup.cfg": "[metadata]\nname = otherproject\n", "datasets/__init__.py": ""}, False),  # another project
+        ({"setup.cfg": "[metadata]\nname = labdatasets\n"}, False),  # no datasets/ package
+        ({"datasets/__init__.py": "", "snapshots/x.json": "{}", "__init__.py": ""}, False),  # an installed package
+        ({".git/HEAD": "ref: refs/heads/main\n", "datasets/__init__.py": ""}, False),  # git alone is not the rule
+    ],
+)
+def test_what_a_checkout_is(tmp_path, files, expected):
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert registry.is_checkout(tmp_path) is expected
+
+
+@pytest.mark.slow
+def test_an_installed_package_is_its_own_repository_and_pins_on_this_machine_only(tmp_path, subprocess_env, lab_home):
+    """pip install (not -e): builders, pin records and the root all come from site-packages; new pins go to <home>/pins."""
+    import shutil
+
+    from tests.helpers import REPO
+
+    source = tmp_path / "source"
+    for part in ("labdatasets", "datasets", "loaders", "snapshots", "setup.cfg", "setup.py", "pyproject.toml", "README.md", "MANIFEST.in"):
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, source / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif src.is_file():
+            shutil.copy2(src, source / part)
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), str(source)],
+        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=600,
+    )
+    code = textwrap.dedent(
+        """
+        import json, labdatasets
+        from labdatasets import registry
+        b = labdatasets.builder("product_a:1.2.0")
+        print(json.dumps({
+            "file": labdatasets.__file__,
+            "root": str(registry.repository_root()),
+            "checkout": registry.is_checkout(registry.repository_root()),
+            "pins_root": str(b.pins_root()),
+            "pin_record_path": str(b.pin_record_path()),
+            "committed": b.committed_pin_record() is not None,
+            "builder_module": registry.locations()["product_a"].path is not None,
+        }))
+        """
+    )
+    env = {**subprocess_env, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout)
+    installed = (site / "labdatasets").resolve()
+    assert got["file"] == str(installed / "__init__.py")  # the child imports the installed copy
+    assert got == {
+        "file": got["file"],
+        "root": str(installed),
+        "checkout": False,
+        "pins_root": str(installed / "snapshots"),
+        "pin_record_path": str(lab_home / "pins" / "product_a" / "1.2.0.json"),
+        "committed": True,
+        "builder_module": True,
+    }

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     print_table(["feature", "type", "description"], summary.feature_rows(info.features))
     print()
     print("expectations (checked by every build):")
-    print_table(["rule", "column", "severity"], summary.expectation_rows(b._declared_info()))
+    print_table(["rule", "column", "severity"], summary.expectation_rows(b.declared_info()))
     print()
     if record is None:
         print(f"sources (not pinned yet; run 'labdatasets pin {b.full_name}'):")

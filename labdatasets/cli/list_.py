@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from labdatasets.cli._common import add_data_dir, print_json, print_table
+from labdatasets.naming import DatasetReference
 
 HELP = "list the registered datasets and which versions are pinned, prepared here and published"
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         config_names: list[str | None] = list(configs) or [None]
         for config in config_names:
             for version in cls.versions(config):
-                full = f"{name}{'/' + config if config else ''}:{version}"
+                full = str(DatasetReference(name, config, str(version)))
                 entry = states.get(full)
                 detail.append(
                     {

@@ -21,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labdatasets.workflow.checkout import find_checkout, imported_root
+    from labdatasets.registry import repository_root
+    from labdatasets.workflow.checkout import find_checkout
     from labdatasets.workflow.scaffold import create_dataset, parse_spec
 
     root = find_checkout(args.root)
@@ -49,9 +50,9 @@ next steps (CONTRIBUTING.md has the details):
   6. labdatasets check
      the pull-request gate; then commit everything and open the pull request"""
     )
-    if imported_root() != root:
+    if repository_root() != root:
         print(
-            f"\nnote: this Python imports builders from {imported_root()}; run 'pip install -e {root}' "
+            f"\nnote: this Python imports builders from {repository_root()}; run 'pip install -e {root}' "
             "so that the new builder is found.",
             file=sys.stderr,
         )

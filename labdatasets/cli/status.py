@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import labdatasets
     from labdatasets.present.redact import redact
-    from labdatasets.pinning.status import status
+    from labdatasets.pinning.status import SourceState, status
 
     b = labdatasets.builder(args.name)
     report = status(b)
@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append([s.name, s.kind, s.state, details[0]])
         rows.extend(["", "", "", d] for d in details[1:])
     print_table(["source", "kind", "state", "details"], rows)
-    if any(s.state == "changed" for s in report.sources):
+    if any(s.state is SourceState.CHANGED for s in report.sources):
         print(f"live sources changed since the pin; to use the new data, bump VERSION and run 'labdatasets pin {b.name}'")
-    if any(s.state not in ("changed", "unchanged") for s in report.sources):
+    if any(s.state in (SourceState.UNAVAILABLE, SourceState.UNKNOWN) for s in report.sources):
         print("some sources could not be checked (see details); the pinned data itself is unaffected")
     if report.changed:
         return CHANGED_EXIT

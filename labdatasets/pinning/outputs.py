@@ -65,6 +65,7 @@ from collections.abc import Mapping
 
 from labdatasets import safe_names
 from labdatasets.errors import PreparedDataError, SnapshotError
+from labdatasets.naming import DatasetReference
 from labdatasets.stores.hashing import sha256_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,7 +189,7 @@ class OutputRecord:
 
     @property
     def full_name(self) -> str:
-        return f"{self.dataset}{'/' + self.config if self.config else ''}:{self.version}"
+        return str(DatasetReference(self.dataset, self.config, self.version))
 
     @property
     def where(self) -> str:

@@ -28,7 +28,7 @@ from labdatasets.errors import LabDatasetsError, PinExistsError, SnapshotNotFoun
 from labdatasets.stores.hashing import canonical_json
 from labdatasets.pinning.record import PinRecord, SourcePin, utc_now
 from labdatasets.present.progress import byte_progress, lock_file
-from labdatasets.present.redact import redact, redact_url
+from labdatasets.present.redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
@@ -113,7 +113,7 @@ def pin_builder(builder: "DatasetBuilder", *, progress: bool = True) -> PinRecor
             labdatasets_version=__version__,
             code_files=archive_code(type(builder), store),
             # A shared store is worth naming; a local folder is this machine's business, not the repository's.
-            snapshot_store=None if store.primary.uri.startswith("file://") else redact_url(store.primary.uri),
+            snapshot_store=None if store.primary_is_local else store.primary_location,
         )
         store.add_bytes(record.manifest_bytes())
         path = record.write_new(target)
@@ -139,7 +139,7 @@ def ensure_objects(builder: "DatasetBuilder", record: PinRecord, store: "Snapsho
         ctx = pin_context(builder, name, store, progress=progress)
         source = sources.get(name)
         mirror = source.mirror(pin, ctx) if source is not None and source.kind == pin.kind else None
-        missing = [o for o in pin.objects if not (store.cache.has(o.oid) if local else store.primary.has(o.oid))]
+        missing = [o for o in pin.objects if not (store.has_locally(o.oid) if local else store.primary_has(o.oid))]
         if not missing:
             continue
         bar = byte_progress(sum(o.size for o in missing), f"fetch {ctx.label}", enabled=progress)
@@ -148,7 +148,7 @@ def ensure_objects(builder: "DatasetBuilder", record: PinRecord, store: "Snapsho
                 store.local_path(obj.oid, context=f"{ctx.label} object {obj.path!r}", mirror=mirror, progress=bar)
             except SnapshotNotFoundError as exc:
                 pinned_to = record.snapshot_store
-                if pinned_to and pinned_to != redact_url(store.primary.uri):
+                if pinned_to and pinned_to != store.primary_location:
                     raise SnapshotNotFoundError(
                         f"{exc} The pin record says {builder.full_name} was pinned to {pinned_to}: set "
                         f"LABDATASETS_SNAPSHOT_STORE={pinned_to} (with credentials that may read it)."

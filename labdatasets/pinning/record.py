@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from labdatasets import safe_names
 from labdatasets.errors import PinExistsError, SnapshotError
+from labdatasets.naming import DatasetReference
 from labdatasets.stores.hashing import canonical_json, sha256_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -209,7 +210,7 @@ class PinRecord:
 
     @property
     def full_name(self) -> str:
-        return f"{self.dataset}{'/' + self.config if self.config else ''}:{self.version}"
+        return str(DatasetReference(self.dataset, self.config, self.version))
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,9 @@ Example::
     report = labdatasets.pinning.status.status(labdatasets.builder("product_a:1.2.0"))
     report.changed                       # True if any source moved on
     for s in report.sources: print(s.name, s.state, s.details)
+
+Each source's ``state`` is a :class:`SourceState` (defined beside ``SourceStatus`` in
+:mod:`labdatasets.loaders.base`, which connectors import).
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from labdatasets.errors import LabDatasetsError, SourceError
+from labdatasets.loaders.base import SourceState
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
     from labdatasets.loaders.base import SourceStatus
     from labdatasets.pinning.record import PinRecord
 
-__all__ = ["StatusReport", "status"]
+__all__ = ["SourceState", "StatusReport", "status"]
 
 
 @dataclasses.dataclass
@@ -55,7 +59,7 @@ def status(builder: "DatasetBuilder", *, progress: bool = False) -> StatusReport
         for name, pin in sorted(record.sources.items()):
             source = declared.get(name)
             if source is None:
-                results.append(SourceStatus(name, pin.kind, "changed", ("no longer declared in _sources()",)))
+                results.append(SourceStatus(name, pin.kind, SourceState.CHANGED, ("no longer declared in _sources()",)))
                 continue
             notes: tuple[str, ...] = ()
             if source.kind != pin.kind or source.describe() != dict(pin.location):
@@ -64,11 +68,11 @@ def status(builder: "DatasetBuilder", *, progress: bool = False) -> StatusReport
             try:
                 checked = source.status(pin, ctx)
             except NotImplementedError as exc:
-                checked = SourceStatus(name, pin.kind, "unknown", (str(exc),))
+                checked = SourceStatus(name, pin.kind, SourceState.UNKNOWN, (str(exc),))
             except SourceError as exc:
-                checked = SourceStatus(name, pin.kind, "unavailable", (str(exc),))
+                checked = SourceStatus(name, pin.kind, SourceState.UNAVAILABLE, (str(exc),))
             except LabDatasetsError as exc:
-                checked = SourceStatus(name, pin.kind, "unavailable", (str(exc),))
-            state = "changed" if notes and checked.state == "unchanged" else checked.state
+                checked = SourceStatus(name, pin.kind, SourceState.UNAVAILABLE, (str(exc),))
+            state = SourceState.CHANGED if notes and checked.state is SourceState.UNCHANGED else checked.state
             results.append(dataclasses.replace(checked, name=name, state=state, details=notes + tuple(checked.details)))
     return StatusReport(builder.full_name, record, results)

@@ -15,7 +15,10 @@ each row group's values in a canonical Arrow form (see
 without storing anything (:class:`ContentHasher`).
 
 Memory stays flat: at most one row group (plus the driver's current batch) is
-held at a time, however many rows the source has.
+held at a time, however many rows the source has. With ``background=True``
+(SQL pins) the Parquet encoding, the content hash and the sha256 run in a
+thread of their own, so that they overlap with reading the next batch (Arrow
+and hashlib release the GIL while they work); at most ``WRITE_AHEAD`` batches wait for it.
 
 Example::
 
@@ -29,7 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Iterable
@@ -47,6 +52,8 @@ ROW_GROUP_ROWS = 65_536
 # columns cannot make one row group (and memory) arbitrarily large.
 ROW_GROUP_BYTES = 64 << 20
 CONTENT_HASH = "arrow-ipc-values-sha256-v1"
+# Batches waiting for the background writer (``background=True``): the memory it may hold besides its row group.
+WRITE_AHEAD = 2
 # Fixed writer settings: the same rows must give the same bytes on every machine.
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
@@ -203,6 +210,7 @@ class TableSnapshotWriter:
         *,
         label: str,
         progress: Callable[[int], Any] | None = None,
+        background: bool = False,
     ):
         import pyarrow.parquet as pq
 
@@ -210,19 +218,72 @@ class TableSnapshotWriter:
         self.schema = schema
         self.label = label
         self.hasher = ContentHasher(schema)
-        fd, name = tempfile.mkstemp(prefix="table.", suffix=".parquet", dir=store.cache._tmp_dir())
+        fd, name = tempfile.mkstemp(prefix="table.", suffix=".parquet", dir=store.staging_dir())
         self.tmp = Path(name)
         self._raw = os.fdopen(fd, "wb", buffering=1 << 20)
-        self._file = _HashingFile(self._raw, progress)
+        # In the background, progress is reported from the caller's thread (see _report).
+        self._file = _HashingFile(self._raw, None if background else progress)
+        self._progress = progress if background else None
+        self._reported = 0
         self._writer = pq.ParquetWriter(self._file, schema, **PARQUET_OPTIONS)
         self._done = False
+        self._queue: queue.Queue[Any] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=WRITE_AHEAD)
+            self._thread = threading.Thread(
+                target=self._drain, args=(self._queue,), name=f"store rows of {label}", daemon=True
+            )
+            self._thread.start()
 
     @property
     def rows(self) -> int:
         return self.hasher.rows
 
     def write(self, batch: "pa.RecordBatch | pa.Table") -> None:
-        """Add rows (any batch size; cast to the writer's schema)."""
+        """Add rows (any batch size; cast to the writer's schema).
+
+        In the background, an error of an earlier batch is raised here (or by
+        :meth:`drain` / :meth:`finish`).
+        """
+        if self._queue is None:
+            self._write_now(batch)
+            return
+        self._raise_error()
+        self._queue.put(batch)  # waits while two batches wait: memory stays bounded
+        self._report()
+
+    def drain(self) -> None:
+        """Wait until every batch given to :meth:`write` is written; raise what went wrong in doing so."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._report()
+        self._raise_error()
+
+    def _drain(self, batches: "queue.Queue[Any]") -> None:
+        while (batch := batches.get()) is not None:
+            if self._error is None:  # after an error, only empty the queue (the caller sees the error)
+                try:
+                    self._write_now(batch)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                    self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _report(self) -> None:
+        if self._progress is not None:
+            size = self._file.size
+            if size > self._reported:
+                self._progress(size - self._reported)
+                self._reported = size
+
+    def _write_now(self, batch: "pa.RecordBatch | pa.Table") -> None:
         with self._local():
             for rows in self.hasher.write(batch):
                 self._writer.write_batch(rows, row_group_size=len(rows) or 1)
@@ -237,11 +298,13 @@ class TableSnapshotWriter:
         """Close the Parquet file, store it under its sha256 and describe it."""
         from labdatasets.pinning.record import ObjectEntry
 
+        self.drain()
         with self._local():
             for rows in self.hasher.flush():
                 self._writer.write_batch(rows, row_group_size=len(rows) or 1)
             self._writer.close()
             self._raw.close()
+        self._report()
         oid = self._file.digest.hexdigest()
         size = self._file.size
         self.store.adopt_file(self.tmp, oid)
@@ -260,6 +323,11 @@ class TableSnapshotWriter:
 
     def abort(self) -> None:
         """Drop the partial file (a failed pin stores nothing)."""
+        if self._thread is not None and self._queue is not None:
+            self._error = self._error or RuntimeError("abandoned")  # the thread only empties the queue now
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
         if self._done:
             return
         self._done = True

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable, Iterator, Mapping
 
+from labdatasets.errors import DeclarationError, SourceError, SourceNotFoundError
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
@@ -75,7 +77,7 @@ def read_table(path: Path, fmt: str, read_options: Mapping[str, Any], schema: "p
 
         table = pq.read_table(path, schema=schema)
     else:
-        raise ValueError(f"{fmt!r} is not a tabular format")
+        raise DeclarationError(f"{fmt!r} is not a tabular format; declare format= as one of {', '.join(TABULAR_FORMATS)}")
     if schema is not None and table.schema != schema:
         table = table.select(schema.names).cast(schema)
     return table if isinstance(table, pa.Table) else pa.table(table)
@@ -83,7 +85,7 @@ def read_table(path: Path, fmt: str, read_options: Mapping[str, Any], schema: "p
 
 JSONL_PIECE = 16 << 20
 # Arrow's streaming CSV reader reads a few dozen blocks ahead of its consumer: 4 MiB blocks keep that
-# to about 150 MB (16 MiB blocks: about 400 MB) at the same speed.
+# memory well below what 16 MiB blocks take, at the same speed (benchmarks/README.md).
 CSV_BLOCK = 4 << 20
 
 
@@ -175,7 +177,7 @@ def inspect(paths: Iterable[Path], fmt: str, read_options: Mapping[str, Any]) ->
         return files_schema(), sum(1 for _ in paths)
     schema = None
     rows = 0
-    for path in paths:
+    for index, path in enumerate(paths):
         if fmt == "parquet":
             meta = pq.ParquetFile(path)
             this_schema, n = meta.schema_arrow, meta.metadata.num_rows
@@ -186,10 +188,13 @@ def inspect(paths: Iterable[Path], fmt: str, read_options: Mapping[str, Any]) ->
         if schema is None:
             schema = this_schema
         elif this_schema != schema:
-            raise ValueError(f"{path.name} has schema {this_schema} but the first file has {schema}")
+            raise SourceError(
+                f"file {index + 1} ({path.name}) has schema {this_schema} but the first file has {schema}; every file "
+                "of one source must have the same columns and types: fix the odd file or split it into its own source"
+            )
         rows += n
     if schema is None:
-        raise ValueError("no files")
+        raise SourceNotFoundError("the source matched no files; check its path or pattern")
     return schema.remove_metadata(), rows
 
 

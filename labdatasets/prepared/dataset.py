@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterator
 
-from labdatasets.errors import ConfigError, MissingDependencyError, SplitError
-from labdatasets.prepared.decode import check_class_labels
+from labdatasets.errors import ConfigError, MissingDependencyError, RowIndexError, SplitError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -38,9 +37,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.info import DatasetInfo, SplitInfo
     from labdatasets.prepared.streaming import ShardFiles
 
-__all__ = ["Dataset", "DatasetDict", "SupervisedDataset", "read_prepared", "FORMATS"]
+__all__ = ["Dataset", "DatasetDict", "SupervisedDataset", "read_prepared", "FORMATS", "CLASS_LABEL_MODES"]
 
 FORMATS = ("pandas", "arrow", "numpy", "polars", "tf", "torch")
+#: How pandas and polars show a ClassLabel column: its int codes, its names, or a categorical.
+CLASS_LABEL_MODES = ("int", "str", "categorical")
 
 
 def _kind(features: "Features | None", name: str) -> str:
@@ -70,6 +71,11 @@ class Dataset:
         self.split = split
         self.decode = decode
         self._shards = shards
+
+    def _where(self) -> str:
+        """``product_a:1.2.0 split 'train'``, for messages."""
+        name = self.info.full_name if self.info else "dataset"
+        return f"{name} split {self.split!r}" if self.split else name
 
     def _derive(self, table: "pa.Table") -> "Dataset":
         return Dataset(table, info=self.info, split=self.split, decode=self.decode, shards=self._shards)
@@ -116,11 +122,14 @@ class Dataset:
         if isinstance(item, slice):
             start, stop, step = item.indices(len(self))
             if step != 1:
-                raise IndexError("Dataset slices must have step 1")
+                raise RowIndexError(
+                    f"{self._where()}: slices of a Dataset have step 1, got {item}; take ds[a:b] and pick every "
+                    "n-th row of its to_numpy() or to_pandas()"
+                )
             return self._derive(self._table.slice(start, stop - start))
         index = item + len(self) if item < 0 else item
         if not 0 <= index < len(self):
-            raise IndexError(f"row {item} out of range for {len(self)} rows")
+            raise RowIndexError(f"{self._where()}: row {item} is out of range; it has {len(self):,} rows")
         return self._rows(self._table.slice(index, 1).to_pylist(), self._image_columns())[0]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -235,8 +244,7 @@ class Dataset:
         except ImportError as exc:
             raise MissingDependencyError.for_extra("polars", "polars", "Dataset.to_polars()") from exc
         check_class_labels(class_labels)
-        df = pl.from_arrow(self._table)
-        assert isinstance(df, pl.DataFrame)
+        df = pl.DataFrame(self._table)
         features = self.features
         if features is not None and class_labels != "int":
             for name in self._table.column_names:
@@ -387,11 +395,11 @@ class DatasetDict(dict):
 def _read_split(info: "DatasetInfo", split_info: "SplitInfo", start: int, stop: int, shards: "ShardFiles | None" = None) -> "pa.Table":
     """Read rows [start, stop) of a split, touching only the row groups (and shard files) they live in.
 
-    Every read is checked (page checksums, row counts, columns): see :mod:`labdatasets.prepared.integrity`.
+    Every read is checked (page checksums, row counts, columns): see :mod:`labdatasets.prepared.folder`.
     """
     import pyarrow as pa
 
-    from labdatasets.prepared.integrity import read_shard
+    from labdatasets.prepared.folder import read_shard
 
     directory: Path = info.data_dir  # type: ignore[assignment]
     schema = info.features.arrow_schema()
@@ -419,7 +427,7 @@ def read_split(info: "DatasetInfo", spec: str, *, decode: bool = True, shards: "
     from labdatasets.splits import check_splits, parse_split
 
     from labdatasets.info import INFO_FILENAME
-    from labdatasets.prepared.integrity import damaged, info_problems
+    from labdatasets.prepared.folder import damaged, info_problems
 
     instructions = parse_split(spec)
     check_splits(instructions, info.splits, info.full_name)
@@ -438,6 +446,12 @@ def read_split(info: "DatasetInfo", spec: str, *, decode: bool = True, shards: "
 def check_format(format: str | None) -> None:
     if format is not None and format not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)} (or None for a Dataset), got {str(format)[:40]!r}")
+
+
+def check_class_labels(mode: str) -> str:
+    if mode not in CLASS_LABEL_MODES:
+        raise ConfigError(f"class_labels must be one of {', '.join(CLASS_LABEL_MODES)}, got {mode!r}")
+    return mode
 
 
 def convert(dataset: Dataset, format: str | None, *, as_supervised: bool = False, class_labels: str = "int") -> Any:

@@ -32,7 +32,7 @@ import struct
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from labdatasets.errors import ConfigError, MissingDependencyError, PreparedDataError
+from labdatasets.errors import MissingDependencyError, PreparedDataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -41,18 +41,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.features import Feature
 
 __all__ = [
-    "CLASS_LABEL_MODES",
     "decode_image",
     "decode_images",
     "pil_image",
     "have_pillow",
     "image_size",
     "thumbnail_html",
-    "check_class_labels",
     "class_label_values",
 ]
 
-CLASS_LABEL_MODES = ("int", "str", "categorical")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
 
@@ -65,16 +62,12 @@ def have_pillow() -> bool:
     return True
 
 
-def check_class_labels(mode: str) -> str:
-    if mode not in CLASS_LABEL_MODES:
-        raise ConfigError(f"class_labels must be one of {', '.join(CLASS_LABEL_MODES)}, got {mode!r}")
-    return mode
 
 
 # ---------------------------------------------------------------------------------------------- PNG without Pillow
 def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     if not data.startswith(_PNG_SIGNATURE):
-        raise ValueError("not a PNG file")
+        raise PreparedDataError("not a PNG file")
     chunks, pos = [], len(_PNG_SIGNATURE)
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
@@ -116,7 +109,7 @@ def _unfilter(raw: np.ndarray, height: int, stride: int, bpp: int) -> np.ndarray
                     predictor = a if pa_ <= pb and pa_ <= pc else (b if pb <= pc else c)
                 cur[x] = (int(left_row[x]) + predictor) & 0xFF
         else:
-            raise ValueError(f"unknown PNG filter type {kind}")
+            raise PreparedDataError(f"unknown PNG filter type {kind}")
         out[y] = cur
         prior = cur
     return out
@@ -128,12 +121,12 @@ def _decode_png(data: bytes) -> np.ndarray:
     chunks = _png_chunks(data)
     header = next((body for kind, body in chunks if kind == b"IHDR"), None)
     if header is None:
-        raise ValueError("PNG without IHDR")
+        raise PreparedDataError("PNG without IHDR")
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
     if interlace:
-        raise ValueError("interlaced PNG")
+        raise PreparedDataError("interlaced PNG")
     if colour not in _CHANNELS or depth not in (1, 2, 4, 8, 16):
-        raise ValueError(f"PNG colour type {colour} / bit depth {depth}")
+        raise PreparedDataError(f"PNG colour type {colour} / bit depth {depth}")
     channels = _CHANNELS[colour]
     bits = depth * channels
     stride = (width * bits + 7) // 8
@@ -154,7 +147,7 @@ def _decode_png(data: bytes) -> np.ndarray:
     if colour == 3:
         palette = next((body for kind, body in chunks if kind == b"PLTE"), None)
         if palette is None:
-            raise ValueError("palette PNG without PLTE")
+            raise PreparedDataError("palette PNG without PLTE")
         table = np.frombuffer(palette, dtype=np.uint8).reshape(-1, 3)
         alpha = next((body for kind, body in chunks if kind == b"tRNS"), None)
         if alpha:
@@ -185,7 +178,7 @@ def decode_image(data: bytes) -> np.ndarray:
     if data.startswith(_PNG_SIGNATURE):
         try:
             return _decode_png(data)
-        except (ValueError, zlib.error) as exc:
+        except (PreparedDataError, ValueError, zlib.error) as exc:  # ValueError: numpy, on truncated pixel data
             raise PreparedDataError(f"cannot decode a PNG image ({exc}); install Pillow: pip install 'labdatasets[images]'") from exc
     raise MissingDependencyError.for_extra("Pillow", "images", "Decoding images that are not PNG")
 

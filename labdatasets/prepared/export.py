@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterator
 
-from labdatasets.errors import MissingDependencyError, PreparedDataError, ProcessingError
+from labdatasets.errors import ConfigError, MissingDependencyError, PreparedDataError, ProcessingError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -237,7 +237,9 @@ def export_tfds(
         >>> tfds.builder_from_directory(path).as_data_source(split="train")[0]
     """
     if file_format not in FILE_FORMATS:
-        raise ValueError(f"file_format must be one of {', '.join(FILE_FORMATS)}, got {file_format!r}")
+        raise ConfigError(
+            f"Exporting {builder.full_name}: file_format must be one of {', '.join(FILE_FORMATS)}, got {file_format!r}"
+        )
     require_export_dependencies(file_format)
     info = builder.prepared_info()
     if info is None:

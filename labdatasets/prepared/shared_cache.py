@@ -34,7 +34,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from collections.abc import Mapping
 
 from labdatasets._version import __version__
@@ -42,6 +42,7 @@ from labdatasets.info import INFO_FILENAME, DatasetInfo
 from labdatasets import safe_names
 from labdatasets.prepared import folder
 from labdatasets.errors import ConfigError, LabDatasetsError, LocalWriteError, PreparedDataError, SnapshotError
+from labdatasets.naming import DatasetReference
 from labdatasets.stores.hashing import canonical_json
 from labdatasets.pinning.outputs import compare_info, read_lock
 from labdatasets.pinning.record import utc_now
@@ -79,7 +80,7 @@ class Release:
 
     @property
     def full_name(self) -> str:
-        return f"{self.dataset}{'/' + self.config if self.config else ''}:{self.version}"
+        return str(DatasetReference(self.dataset, self.config, self.version))
 
     @property
     def num_bytes(self) -> int:
@@ -105,7 +106,8 @@ class Release:
         if data.get("release_format") != RELEASE_FORMAT:
             raise SnapshotError(f"release record format {data.get('release_format')!r} is not {RELEASE_FORMAT}; upgrade labdatasets")
         # Every name is checked before anything touches a filesystem: the cache is not trusted.
-        where = f"The release record of {data.get('dataset')}:{data.get('version')} in the shared cache"
+        named = DatasetReference(str(data.get("dataset")), str(data["config"]) if data.get("config") else None, str(data.get("version")))
+        where = f"The release record of {named} in the shared cache"
         hint = "Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it."
         for f in data["files"]:
             safe_names.shard_filename(f["path"], where=where, hint=hint)
@@ -146,6 +148,10 @@ class PublishResult:
         return f"PublishResult({self.release.full_name} -> {redact(self.cache_uri)}, {what})"
 
 
+@overload
+def shared_store(builder: "DatasetBuilder", *, required: Literal[True]) -> "SnapshotStore": ...
+@overload
+def shared_store(builder: "DatasetBuilder", *, required: bool = False) -> "SnapshotStore | None": ...
 def shared_store(builder: "DatasetBuilder", *, required: bool = False) -> "SnapshotStore | None":
     """The shared cache's store (``LABDATASETS_SHARED_CACHE``), or None when none is configured."""
     from labdatasets.stores import open_store
@@ -184,7 +190,7 @@ def published(builder: "DatasetBuilder") -> Release | None:
 
 
 def _check_local_files(builder: "DatasetBuilder", info: DatasetInfo, lock: "OutputRecord | None") -> None:
-    from labdatasets.prepared.integrity import full_problems
+    from labdatasets.prepared.folder import full_problems
 
     damaged, _ = full_problems(builder.prepared_dir, info, lock)
     if damaged:
@@ -209,18 +215,23 @@ def publish(
     from labdatasets.processing.code import expected_fingerprint
 
     store = shared_store(builder, required=True)
-    assert store is not None
     builder.build(options=options, progress=progress)
     record = builder.require_pin_record()
-    info = builder.prepared_info()
-    assert info is not None
+    info = folder.built_info(builder)
     if info.snapshot_id != record.snapshot_id or info.code_fingerprint != record.code_fingerprint:
         raise PreparedDataError(
             f"{builder.full_name} here was built by processing code {(info.code_fingerprint or '?')[:12]}, but the "
             f"version was pinned with {(record.code_fingerprint or '?')[:12]}: its processing changed without a new "
             "VERSION, so it is not published. Run 'labdatasets check' to see which version to bump."
         )
-    assert expected_fingerprint(builder, record) == info.code_fingerprint
+    wanted = expected_fingerprint(builder, record)
+    if wanted != info.code_fingerprint:  # the processing code changed between the build and now
+        raise PreparedDataError(
+            f"{builder.full_name} here was built by processing code {(info.code_fingerprint or '?')[:12]}, but this "
+            f"checkout builds it with {wanted[:12]}: its processing changed since the build, so it is not published. "
+            f"Build it again ('labdatasets build {builder.full_name}') and publish, or run 'labdatasets check' to "
+            "see whether the version needs a bump."
+        )
     lock = read_lock(builder, record)
     _check_local_files(builder, info, lock)
     files = [(s.filename, s.sha256, s.num_bytes) for split in info.splits.values() for s in split.shards]
@@ -249,7 +260,11 @@ def publish(
         _record_outputs(builder, info, record, lock)
         return PublishResult(release, store.uri, True, uploaded)
     existing = published(builder)
-    assert existing is not None
+    if existing is None:  # the release was there a moment ago (put_ref refused to replace it)
+        raise PreparedDataError(
+            f"The release of {builder.full_name} in {redact(store.uri)} was removed while this one was being "
+            "published; nothing was changed. Publish again."
+        )
     if not existing.same_content(release):
         differing = sorted(
             name
@@ -284,7 +299,7 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
     with another pyarrow) the same rows, by content fingerprint. ``force``
     downloads again even if a prepared folder is there (a repair).
     """
-    from labdatasets.prepared.integrity import info_problems
+    from labdatasets.prepared.folder import info_problems
     from labdatasets.processing.code import expected_fingerprint
 
     release = published(builder)
@@ -321,8 +336,7 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
             f"The release of {builder.full_name} in {redact(shared_cache_uri(builder))} lists other files than its "
             f"output record {lock.where}; it was not used."
         )
-    store = shared_store(builder)
-    assert store is not None
+    store = shared_store(builder, required=True)
     final = builder.prepared_dir
     with folder.locked(builder, "downloading"):
         if not force:

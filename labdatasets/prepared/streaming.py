@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Iterator
 
-from labdatasets.errors import LabDatasetsError, SnapshotError
+from labdatasets.errors import ConfigError, LabDatasetsError, SnapshotError
 from labdatasets.splits import check_splits, parse_split
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,8 +134,7 @@ def open_partial(builder: "DatasetBuilder", record: "PinRecord | None") -> "tupl
     committed = lock.shards if lock is not None else {}
     if lock is None or sorted(release.files) != sorted((s.filename, s.sha256, s.num_bytes) for s in committed.values()):
         return None
-    store = shared_store(builder)
-    assert store is not None  # a shared cache is configured (checked above)
+    store = shared_store(builder, required=True)  # a shared cache is configured (checked above)
     directory = partial_dir(builder)
     directory.mkdir(parents=True, exist_ok=True)
     context = f"{builder.full_name} (shared cache)"
@@ -215,13 +214,13 @@ def _row_group_batches(
 ) -> Iterator["pa.RecordBatch"]:
     """Rows ``[lo, hi)`` of one Parquet file, streamed one row group at a time in batches of ``batch_size``.
 
-    Checked like every read (:mod:`labdatasets.prepared.integrity`): page checksums, the row count, and
+    Checked like every read (:mod:`labdatasets.prepared.folder`): page checksums, the row count, and
     any reader failure becomes a PreparedDataError naming the file.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from labdatasets.prepared.integrity import damaged
+    from labdatasets.prepared.folder import damaged
 
     try:
         with pq.ParquetFile(path, memory_map=False, pre_buffer=False, page_checksum_verification=True) as pf:
@@ -291,7 +290,7 @@ class IterableDataset:
         Memory holds about one row group plus one batch, whatever the split's size.
         """
         if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise ConfigError(f"batch_size must be a positive number of rows, got {batch_size}")
         pending: list["pa.RecordBatch"] = []
         pending_rows = 0
         for rng in self._ranges:
@@ -352,6 +351,12 @@ def arrow_dataset(info: "DatasetInfo", split: str, shards: ShardFiles | None = N
 
     A slice (``train[:10%]``) is the exact rows of the slice: the files when it
     covers whole shards, else the row groups it touches read into memory.
+
+    Checked like every other read (:mod:`labdatasets.prepared.folder`): each
+    shard's footer must hold the rows ``dataset_info.json`` records for it and
+    the declared columns (a footer read per shard, before anything is
+    returned), and scans verify the Parquet page checksums, so a damaged page
+    is an error in the engine, never other values.
     """
     import pyarrow.dataset as pads
 
@@ -363,12 +368,38 @@ def arrow_dataset(info: "DatasetInfo", split: str, shards: ShardFiles | None = N
         for shard, lo, hi in shard_pieces(rng):
             if lo != 0 or hi != shard.num_rows:
                 exact = False
-            paths.append(str(shards.path(shard)))
+            path = shards.path(shard)
+            if exact:
+                _check_footer(path, shard, schema, info.full_name)
+            paths.append(str(path))
     if exact:
         if not paths:
             return pads.dataset(schema.empty_table())
-        return pads.dataset(paths, schema=schema, format="parquet")
+        checked = pads.ParquetFileFormat(
+            default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True)
+        )
+        return pads.dataset(paths, schema=schema, format=checked)
     import pyarrow as pa
 
     batches = list(IterableDataset(info, split, shards).iter_batches())
     return pads.dataset(pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table())
+
+
+def _check_footer(path: Path, shard: "ShardInfo", schema: "pa.Schema", full_name: str) -> None:
+    """The shard's footer holds the rows recorded for it and the declared columns; else PreparedDataError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from labdatasets.prepared.folder import damaged, same_columns
+
+    try:
+        meta = pq.read_metadata(path)
+        got = meta.schema.to_arrow_schema()
+    except FileNotFoundError:
+        raise damaged(full_name, path, "it is missing") from None
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise damaged(full_name, path, f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+    if meta.num_rows != shard.num_rows:
+        raise damaged(full_name, path, f"it holds {meta.num_rows} rows, but dataset_info.json records {shard.num_rows}")
+    if not same_columns(got, schema):
+        raise damaged(full_name, path, f"its columns {got.names} are not the declared features {schema.names}")

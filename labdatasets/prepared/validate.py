@@ -144,4 +144,4 @@ def validate(name: str, *, data_dir: str | os.PathLike[str] | None = None, write
             f"{b.full_name} is not prepared in {b.data_dir}; 'labdatasets build {b.full_name}' builds it (and checks "
             "its expectations as it does)."
         )
-    return validate_prepared(info, b._declared_info(), write=write)
+    return validate_prepared(info, b.declared_info(), write=write)

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labdatasets.errors import LabDatasetsError, PreparedDataError, SnapshotCorruptedError, SnapshotNotFoundError
-from labdatasets.prepared.shared_cache import published
+from labdatasets.prepared.folder import built_info
+from labdatasets.prepared.shared_cache import fetch_if_published, published
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.processing.options import BuildOptions
     from labdatasets.builder import DatasetBuilder
 
-__all__ = ["VerifyReport", "verify", "rebuild_and_compare"]
+__all__ = ["VerifyReport", "verify", "rebuild_and_compare", "repair_prepared"]
 
 
 @dataclasses.dataclass
@@ -98,8 +99,7 @@ def rebuild_and_compare(
         settings = dataclasses.replace(builder.settings, data_dir=Path(tmp))
         fresh = type(builder)(config=builder.config_name, version=str(builder.version), settings=settings)
         fresh.build(options=options, progress=progress)
-        info = fresh.prepared_info()
-        assert info is not None
+        info = built_info(fresh)
         got = {name: s.fingerprint for name, s in info.splits.items()}
     report.rebuilt = got
     for split in sorted(set(expected) | set(got)):
@@ -121,20 +121,19 @@ def _check_object(
     """Re-hash one snapshot object in this machine's store; quarantine and re-fetch it with ``repair``."""
     report.objects_checked += 1
     try:
-        if store.cache.has(oid):
-            store.cache.verify(oid, context=context)
+        if store.verify_local(oid, context=context):
             return
-        if not store.same and store.primary.has(oid):
-            report.notes.append(f"{label}: not cached on this machine; it is in {store.primary.uri}")
+        if not store.same and store.primary_has(oid):
+            report.notes.append(f"{label}: not cached on this machine; it is in {store.primary_location}")
             return
-        raise store.cache.not_found(oid, context=context)
+        raise store.not_found(oid, context=context)
     except (SnapshotCorruptedError, SnapshotNotFoundError) as exc:
         kind = "corrupted" if isinstance(exc, SnapshotCorruptedError) else "missing"
         if not repair:
             report.problems.append(f"{label}: {kind}")
             return
         if kind == "corrupted":
-            store.cache.quarantine(oid)
+            store.quarantine_local(oid)
         try:
             store.local_path(oid, context=context, mirror=mirror)
             report.repaired.append(f"{label}: {kind}, fetched a verified copy")
@@ -174,8 +173,7 @@ def _verify_code(builder: "DatasetBuilder", record: Any, store: Any, report: Ver
 def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) -> VerifyReport:
     from labdatasets.pinning.outputs import read_lock
     from labdatasets.pinning.pin import pin_context, snapshots_for
-    from labdatasets.prepared.integrity import full_problems
-    from labdatasets.prepared.integrity import repair as repair_prepared
+    from labdatasets.prepared.folder import full_problems
 
     report = VerifyReport(builder.full_name)
     record = builder.require_pin_record()
@@ -220,3 +218,19 @@ def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) ->
         how = "fetched again from the shared cache or rebuilt from the pins"
         report.repaired.extend(f"{d}; {how}" for d in damaged)
     return report
+
+
+def repair_prepared(
+    builder: "DatasetBuilder",
+    options: "BuildOptions | None" = None,
+    *,
+    progress: bool = True,
+) -> Path:
+    """Replace ``builder``'s prepared folder by a good one: downloaded again from the shared cache
+    (checked against the committed records), else rebuilt from the pins."""
+    record = builder.require_pin_record()
+    path = fetch_if_published(builder, record, progress=progress, force=True) if builder.settings.shared_cache else None
+    if path is None:
+        path = builder.build(options=options, overwrite=True, progress=progress)
+    builder.__dict__.pop("info", None)
+    return path

@@ -238,12 +238,12 @@ class BuildBar:
         self._thread.start()
         return self
 
-    def _counts(self) -> tuple[int, int, int]:
-        assert self.directory is not None
+    @staticmethod
+    def _counts(directory: Path) -> tuple[int, int, int]:
         return (
-            _sum_counters(self.directory / READ_DIR),
-            _sum_counters(self.directory / CONFORMED_DIR),
-            _sum_counters(self.directory / WRITTEN_DIR),
+            _sum_counters(directory / READ_DIR),
+            _sum_counters(directory / CONFORMED_DIR),
+            _sum_counters(directory / WRITTEN_DIR),
         )
 
     def percent(self, read: int, conformed: int, written: int) -> float:
@@ -255,7 +255,7 @@ class BuildBar:
     def _show(self) -> None:
         if self.directory is None or not self.directory.is_dir():
             return
-        read, conformed, written = self._counts()
+        read, conformed, written = self._counts(self.directory)
         value = self.percent(read, conformed, written)
         self._bar.update(max(0.0, value - self._bar.n))
         self._bar.set_postfix_str(f"read {_size(read)}, wrote {written:,} of {conformed:,} rows", refresh=True)

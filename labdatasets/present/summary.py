@@ -39,12 +39,14 @@ __all__ = [
 
 def human_bytes(num: int) -> str:
     """``34725`` -> ``'33.9 KiB'``."""
-    size = float(num)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+    if num < 1024:
+        return f"{int(num)} B"
+    size = num / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:,.1f} {unit}"
         size /= 1024
-    raise AssertionError("unreachable")
+    return f"{size:,.1f} TiB"
 
 
 def about_rows(info: "DatasetInfo") -> list[tuple[str, str]]:

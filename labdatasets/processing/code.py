@@ -257,7 +257,11 @@ def load_archived_builder(builder: "DatasetBuilder", record: "PinRecord", store:
         init = root / "__init__.py"
         if init.is_file():
             spec = importlib.util.spec_from_file_location(package, init, submodule_search_locations=[str(root)])
-            assert spec is not None and spec.loader is not None
+            if spec is None or spec.loader is None:
+                raise ProcessingError(
+                    f"Cannot import the archived code of {builder.full_name} from {init}; remove {root} so that it is "
+                    "restored from the snapshot store, and load again."
+                )
             module = importlib.util.module_from_spec(spec)
             sys.modules[package] = module
             with _no_bytecode():

@@ -16,9 +16,10 @@ kernel, or IPython in a terminal):
 None of that can be switched off: it keys on the process being IPython. A dataset
 build is not an interactive pipeline, so in IPython the pipeline runs where Beam
 sees an ordinary process: ``python -m labdatasets.processing.isolated JOB RESULT``.
-The child gets the job (the builder, its pin record, where to write) pickled, runs
-exactly what an ordinary process runs (:func:`labdatasets.processing.build._run_pipeline`) and
-pickles back the split names or the error. The parent keeps the progress display
+The child gets the job (the builder, its pin record, where to write) and the function
+that runs it pickled (the build passes :func:`labdatasets.processing.build._run_pipeline`, exactly
+what an ordinary process runs; this module does not import the build), and pickles back the split
+names or the error. The parent keeps the progress display
 (workers report through files, see :class:`labdatasets.progress.CounterFile`) and
 everything after the pipeline (checking, fingerprinting, moving into place).
 """
@@ -36,6 +37,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from labdatasets.errors import LabDatasetsError, ProcessingError
 
@@ -57,11 +60,15 @@ def in_ipython() -> bool:
         return False
 
 
-def run_pipeline_in_child(job: "_Job", builder: Any) -> list[str]:
-    """Run ``job``'s pipeline in a child process; return its split names or raise its error.
+def run_pipeline_in_child(
+    job: "_Job", builder: Any, run: Callable[["_Job"], list[str]], modules: Sequence[ModuleType]
+) -> list[str]:
+    """Run ``run(job)`` in a child process; return its split names or raise its error.
 
     ``builder`` is the builder the user asked for: the child derives the processing
     builder from it (the same code, or the version's archived code) as this process did.
+    ``run`` (a module-level function, pickled by reference) runs the pipeline; ``modules``
+    are the builder's own modules, which the child loads as this process has them.
     """
     from labdatasets.processing._beam_import import import_beam
 
@@ -72,11 +79,11 @@ def run_pipeline_in_child(job: "_Job", builder: Any) -> list[str]:
         job_path, result_path, err_path = (Path(scratch) / n for n in ("job.pkl", "result.pkl", "stderr.txt"))
         payload = {
             # a builder module loaded from its file (not importable by name) is loaded the same way there
-            "modules": [(m.__name__, m.__file__) for m in _by_value_modules(builder)],
+            "modules": [(m.__name__, m.__file__) for m in modules if getattr(m, "__file__", None)],
             "log_level": logging.getLogger("labdatasets").getEffectiveLevel(),
             # the processing builder may be a version's archived code, loaded from the store: the child
             # derives it again from the builder asked for, as this process did
-            "job": cloudpickle.dumps({"job": dataclasses.replace(job, builder=None), "builder": builder}),  # type: ignore[arg-type]
+            "job": cloudpickle.dumps({"job": dataclasses.replace(job, builder=None), "builder": builder, "run": run}),  # type: ignore[arg-type]
         }
         job_path.write_bytes(pickle.dumps(payload))
         env = dict(os.environ)
@@ -104,12 +111,6 @@ def run_pipeline_in_child(job: "_Job", builder: Any) -> list[str]:
     if status == "ok":
         return list(value)
     raise value
-
-
-def _by_value_modules(builder: Any) -> list[Any]:
-    from labdatasets.processing.build import _by_value_modules as modules
-
-    return [m for m in modules(builder) if getattr(m, "__file__", None)]
 
 
 def _import(name: str, file: str) -> None:
@@ -144,13 +145,12 @@ def _child(job_path: Path, result_path: Path) -> int:
     builder: Any = None
     try:
         from labdatasets.pinning.pin import snapshots_for
-        from labdatasets.processing.build import _run_pipeline
         from labdatasets.processing.code import processing_builder
 
         for name, file in payload["modules"]:
             _import(name, file)
         unpickled = pickle.loads(payload["job"])
-        builder, job = unpickled["builder"], unpickled["job"]
+        builder, job, run = unpickled["builder"], unpickled["job"], unpickled["run"]
         code_logger = logging.getLogger("labdatasets.processing.code")
         before = code_logger.level
         code_logger.setLevel(logging.ERROR)  # the parent already said what code builds this version
@@ -158,7 +158,7 @@ def _child(job_path: Path, result_path: Path) -> int:
             processing = processing_builder(builder, job.record, snapshots_for(builder))
         finally:
             code_logger.setLevel(before)
-        splits = _run_pipeline(dataclasses.replace(job, builder=processing))
+        splits = run(dataclasses.replace(job, builder=processing))
         outcome: tuple[str, Any] = ("ok", splits)
     except LabDatasetsError as exc:
         outcome = ("error", exc)

@@ -17,7 +17,6 @@ import concurrent.futures
 import json
 import logging
 import os
-import tempfile
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -106,22 +105,25 @@ class _ReadObjects(beam.DoFn):
 
     def setup(self) -> None:
         from labdatasets.present.progress import CounterFile
+
+        self._open_store()
+        self._progress = CounterFile(self.progress_dir) if self.progress_dir else None
+
+    def _open_store(self) -> "Snapshots":
         from labdatasets.stores import Snapshots
 
-        primary, cache = self.store_uris
-        if cache is None:  # a remote worker: a cache of its own, never the submitting machine's folders
-            cache = "file://" + tempfile.mkdtemp(prefix="labdatasets-worker-cache-")
-        self._store = Snapshots(primary, cache)
-        self._progress = CounterFile(self.progress_dir) if self.progress_dir else None
+        # a cache of None (a remote worker): a cache of its own, never the submitting machine's folders
+        self._store = Snapshots.from_uris(self.store_uris)
+        return self._store
 
     def process(self, objects: list[Any]) -> Iterator[pa.Table]:
         from labdatasets.pinning.tabular import files_schema, iter_batches
 
-        assert self._store is not None
+        store = self._store if self._store is not None else self._open_store()  # Beam calls setup() first
         if self.pin.format == "files":
             rows: dict[str, list[Any]] = {"path": [], "data": []}
             for obj in objects:
-                path = self._store.local_path(obj.oid, context=f"{self.label} object {obj.path!r}")
+                path = store.local_path(obj.oid, context=f"{self.label} object {obj.path!r}")
                 rows["path"].append(obj.path)
                 rows["data"].append(path.read_bytes())
             yield pa.table(rows, schema=files_schema())
@@ -129,7 +131,7 @@ class _ReadObjects(beam.DoFn):
             return
         schema = self.pin.arrow()
         for obj in objects:
-            path = self._store.local_path(obj.oid, context=f"{self.label} object {obj.path!r}")
+            path = store.local_path(obj.oid, context=f"{self.label} object {obj.path!r}")
             yield from iter_batches(path, self.pin.format, self.pin.read_options, schema, relpath=obj.path, batch_rows=self.batch_rows)
             self._advance(obj.size)
 
@@ -278,8 +280,8 @@ def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> li
     """Columns worth dictionary encoding: few distinct values in a sample of the first rows.
 
     Arrow's default tries a dictionary for every column and gives up on
-    high-cardinality ones after paying for it (3x slower writes of text ids and
-    floats, and larger files). The choice depends on the data only, so the same
+    high-cardinality ones after paying for it (much slower writes of text ids and
+    floats, and larger files: benchmarks/README.md). The choice depends on the data only, so the same
     rows always give the same bytes.
     """
     import pyarrow.compute as pc
@@ -358,21 +360,21 @@ class ShardWriter:
     def _feed_fingerprint(self, table: pa.Table) -> None:
         if not self._fingerprint:
             return
-        if self._fp_pool is None:
-            self._fp_pool = concurrent.futures.ThreadPoolExecutor(1, "labdatasets-fingerprint")
+        pool = self._fp_pool
+        if pool is None:
+            pool = self._fp_pool = concurrent.futures.ThreadPoolExecutor(1, "labdatasets-fingerprint")
             self._fp_writer = pa.ipc.new_stream(self._fp_sink, table.schema)
         merged = table if self._fp_pending is None else pa.concat_tables([self._fp_pending, table])
         full = merged.num_rows - merged.num_rows % self._fp_rows
         for offset in range(0, full, self._fp_rows):
-            self._submit_batches(merged.slice(offset, self._fp_rows))
+            self._submit_batches(pool, merged.slice(offset, self._fp_rows))
         self._fp_pending = merged.slice(full) if full < merged.num_rows else None
 
-    def _submit_batches(self, table: pa.Table) -> None:
+    def _submit_batches(self, pool: concurrent.futures.ThreadPoolExecutor, table: pa.Table) -> None:
         # in a thread, in order, while this one writes Parquet (both mostly without the GIL); at most a few queued
-        assert self._fp_pool is not None
         while len(self._fp_futures) >= 4:
             self._fp_futures.pop(0).result()
-        self._fp_futures.append(self._fp_pool.submit(_write_batches, self._fp_writer, table))
+        self._fp_futures.append(pool.submit(_write_batches, self._fp_writer, table))
 
     def close(self) -> dict[str, Any]:
         """Finish the file; the shard's manifest (rows, bytes, sha256, key digest, fingerprint)."""
@@ -391,7 +393,7 @@ class ShardWriter:
         )
         if self._fp_pool is not None:
             if self._fp_pending is not None and self._fp_pending.num_rows:
-                self._submit_batches(self._fp_pending)
+                self._submit_batches(self._fp_pool, self._fp_pending)
             for future in self._fp_futures:
                 future.result()
             self._fp_pool.shutdown()

@@ -83,7 +83,7 @@ class _Run:
         self._file = pa.OSFile(path, "rb")
         self._reader = pa.ipc.open_file(self._file)
         self._next = 0
-        self.buffer: pa.Table | None = None
+        self.buffer: pa.Table = self._reader.schema.empty_table()
         self.exhausted = False
         self.fill()
 
@@ -96,22 +96,19 @@ class _Run:
             return
         batch = pa.Table.from_batches([self._reader.get_batch(self._next)])
         self._next += 1
-        self.buffer = batch if self.buffer is None or not self.buffer.num_rows else pa.concat_tables([self.buffer, batch])
+        self.buffer = batch if not self.buffer.num_rows else pa.concat_tables([self.buffer, batch])
 
     @property
     def rows(self) -> int:
-        return 0 if self.buffer is None else self.buffer.num_rows
+        return self.buffer.num_rows
 
     def first(self) -> tuple[int, Any]:
-        assert self.buffer is not None
         return _order_value(self.buffer.column(self.column)[0].as_py())
 
     def last(self) -> tuple[int, Any]:
-        assert self.buffer is not None
         return _order_value(self.buffer.column(self.column)[-1].as_py())
 
     def take(self, count: int) -> "pa.Table":
-        assert self.buffer is not None
         head, self.buffer = self.buffer.slice(0, count), self.buffer.slice(count)
         return head
 

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from labdatasets.errors import ColumnNotFoundError, DeclarationError
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
@@ -82,7 +84,10 @@ def key_hash(table: "pa.Table", key: str | Sequence[str], salt: str = "") -> np.
     columns = [key] if isinstance(key, str) else list(key)
     missing = [c for c in columns if c not in table.column_names]
     if missing:
-        raise KeyError(f"split key column(s) {missing} not in the data (columns: {table.column_names})")
+        raise ColumnNotFoundError(
+            f"split key column(s) {missing} not in the data (columns: {table.column_names}); name columns the "
+            "processing produces in key="
+        )
     h = np.full(table.num_rows, _salt64(salt), dtype=np.uint64)
     for name in columns:
         h = _splitmix64(h ^ _column_hash(table.column(name)))
@@ -96,10 +101,10 @@ def unit_interval(hashes: np.ndarray) -> np.ndarray:
 
 def normalize_ratios(ratios: Mapping[str, float]) -> dict[str, float]:
     if not ratios:
-        raise ValueError("ratios must name at least one split")
+        raise DeclarationError("split ratios must name at least one split, e.g. {'train': 0.8, 'test': 0.2}")
     bad = {k: v for k, v in ratios.items() if not (v > 0)}
     if bad:
-        raise ValueError(f"split ratios must be positive, got {bad}")
+        raise DeclarationError(f"split ratios must be positive, got {bad}; drop the split or give it a share above 0")
     total = float(sum(ratios.values()))
     return {k: v / total for k, v in ratios.items()}
 

@@ -200,14 +200,15 @@ class NumberStats:
         self.nan = 0
         self.inf = 0
         self.count = 0
-        self.min: float | None = None
-        self.max: float | None = None
+        # min and max mean something only once count > 0 (to_json writes them then)
+        self.min: float = math.inf
+        self.max: float = -math.inf
         self.mean = 0.0
         self.m2 = 0.0
         # histogram: bins of width 2**exponent, the first starting at base * 2**exponent
         self.exponent = 0
         self.base = 0
-        self.bins: np.ndarray | None = None
+        self.bins: np.ndarray = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
 
     def add_array(self, column: "pa.Array") -> None:
         import pyarrow as pa
@@ -261,7 +262,6 @@ class NumberStats:
             self.count, self.min, self.max, self.mean, self.m2 = other.count, other.min, other.max, other.mean, other.m2
             self.exponent, self.base, self.bins = other.exponent, other.base, other.bins
             return
-        assert self.min is not None and self.max is not None and other.min is not None and other.max is not None
         n = self.count + other.count
         delta = other.mean - self.mean
         self.mean += delta * other.count / n
@@ -272,7 +272,6 @@ class NumberStats:
         base = math.floor(math.ldexp(float(self.min), -exponent))
         merged = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
         for part in (self, other):
-            assert part.bins is not None
             shift = min(exponent - part.exponent, 63)
             index = np.right_shift(part.base + np.arange(HISTOGRAM_BINS, dtype=np.int64), shift) - base
             keep = part.bins > 0
@@ -296,7 +295,6 @@ class NumberStats:
             out["max"] = self.max
             out["mean"] = self.mean
             out["std"] = math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
-            assert self.bins is not None
             used = np.nonzero(self.bins)[0]
             first, last = int(used[0]), int(used[-1])
             out["histogram"] = {

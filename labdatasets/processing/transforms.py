@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from labdatasets.errors import ProcessingError
+from labdatasets.errors import ColumnNotFoundError, DeclarationError, ProcessingError
 from labdatasets.processing._beam_import import import_beam
 from labdatasets.processing.splitting import assign_hashes, key_hash, normalize_ratios
 from labdatasets.processing.tables import as_table, bucket_slices, sort_rows, sortable_columns
@@ -61,7 +61,7 @@ def _columns(key: str | Sequence[str]) -> list[str]:
 def _check_columns(table: pa.Table, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in table.column_names]
     if missing:
-        raise ProcessingError(f"{what}: column(s) {missing} not in the data (columns: {table.column_names})")
+        raise ColumnNotFoundError(f"{what}: column(s) {missing} not in the data (columns: {table.column_names})")
 
 
 # ---------------------------------------------------------------------------------------------- per batch
@@ -258,8 +258,8 @@ class _SplitDoFn(beam.DoFn):
             return
         try:
             hashes = key_hash(table, self.key, self.salt)
-        except KeyError as exc:
-            raise ProcessingError(f"split_by_hash: {exc.args[0]}") from exc
+        except ColumnNotFoundError as exc:
+            raise ColumnNotFoundError(f"split_by_hash: {exc}") from exc
         index = assign_hashes(hashes, self.ratios)
         names, counts, digests = [], [], []
         for i, name in enumerate(self.ratios):
@@ -422,13 +422,15 @@ class Join(beam.PTransform):
     ):
         super().__init__(label)
         if how not in _JOIN_TYPES:
-            raise ValueError(f"Join how must be one of {', '.join(_JOIN_TYPES)}, got {how!r}")
+            raise DeclarationError(f"Join how must be one of {', '.join(_JOIN_TYPES)}, got {how!r}")
         self.on = _columns(on)
         self.right_on = _columns(right_on) if right_on is not None else list(self.on)
         if len(self.on) != len(self.right_on):
-            raise ValueError(f"Join: on={self.on} and right_on={self.right_on} must name as many columns")
+            raise DeclarationError(
+                f"Join: on={self.on} and right_on={self.right_on} must name as many columns, pairing each left key with a right one"
+            )
         if num_buckets < 1:
-            raise ValueError("Join: num_buckets must be at least 1")
+            raise DeclarationError(f"Join: num_buckets must be at least 1, got {num_buckets}")
         self.how = how
         self.suffixes = suffixes
         self.num_buckets = num_buckets

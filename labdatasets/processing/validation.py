@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from labdatasets.errors import ConfigError, DeclarationTypeError
 from labdatasets.expectations import (
     EXAMPLES,
     AllowedValues,
@@ -127,13 +128,14 @@ def _row_mask(rule: Expectation, column: "pa.Array", feature: Any) -> "pa.Array"
     if isinstance(rule, NotNull):
         return pc.is_null(column)
     if isinstance(rule, Range):
+        if rule.min is None and rule.max is None:  # Range() refuses this; a rule changed after it was made
+            raise ConfigError(f"Range({rule.column!r}) needs min=, max= or both")
         inside = None
         if rule.min is not None:
             inside = pc.greater_equal(column, pa.scalar(rule.min).cast(column.type) if _castable(rule.min) else rule.min)
         if rule.max is not None:
             high = pc.less_equal(column, pa.scalar(rule.max).cast(column.type) if _castable(rule.max) else rule.max)
             inside = high if inside is None else pc.and_(inside, high)
-        assert inside is not None
         return pc.fill_null(pc.invert(inside), False)
     if isinstance(rule, AllowedValues):
         values = rule.values
@@ -145,7 +147,9 @@ def _row_mask(rule: Expectation, column: "pa.Array", feature: Any) -> "pa.Array"
     if isinstance(rule, Pattern):
         matched = pc.match_substring_regex(column, pattern=f"^(?:{rule.regex})$")
         return pc.fill_null(pc.invert(matched), False)
-    raise TypeError(f"not a row rule: {rule!r}")
+    raise DeclarationTypeError(
+        f"{rule!r} is not a row rule labdatasets can check; row rules are NotNull, Range, AllowedValues and Pattern"
+    )
 
 
 def _castable(value: Any) -> bool:
@@ -207,7 +211,8 @@ class Checker:
         for index, rule in enumerate(self.rules):
             if rule.scope == "row":
                 name = rule.column
-                assert name is not None
+                if name is None:  # every row rule names its column when made
+                    raise ConfigError(f"{rule!r} is a row rule without a column; name the column it checks")
                 column = part.column(name).slice(overlap)
                 if isinstance(rule, NotNull) and not column.null_count:
                     continue

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labdatasets.errors import ConfigError
+from labdatasets.present.redact import redact
 from labdatasets.stores.hashing import copy_and_hash, is_oid
 from labdatasets.stores.base import Progress, SnapshotStore, object_key
 
@@ -17,12 +19,12 @@ __all__ = ["BucketStore", "split_bucket_uri"]
 
 
 def split_bucket_uri(uri: str, scheme: str) -> tuple[str, str]:
-    """``s3://bucket/a/b`` -> ``("bucket", "a/b")``; ValueError for another scheme or no bucket."""
+    """``s3://bucket/a/b`` -> ``("bucket", "a/b")``; ConfigError for another scheme or no bucket."""
     if not uri.startswith(f"{scheme}://"):
-        raise ValueError(f"not a {scheme}:// URI: {uri!r}")
+        raise ConfigError(f"{redact(uri)!r} is not a {scheme}:// URI; write it as {scheme}://bucket/prefix.")
     bucket, _, prefix = uri[len(scheme) + 3 :].partition("/")
     if not bucket:
-        raise ValueError(f"{uri!r} names no bucket; use {scheme}://bucket/prefix")
+        raise ConfigError(f"{redact(uri)!r} names no bucket; write it as {scheme}://bucket/prefix.")
     return bucket, prefix.strip("/")
 
 

@@ -62,14 +62,20 @@ class ObjectInfo:
 def object_key(oid: str) -> str:
     """The relative key of an object: ``objects/ab/cdef...``."""
     if not is_oid(oid):
-        raise ValueError(f"not a sha256 oid: {oid!r}")
+        raise ConfigError(
+            f"{oid!r} is not a snapshot object id (the sha256 of its bytes, 64 lowercase hex digits). Object ids "
+            "come from pin records: if this one did, that pin record is damaged; restore it from version control."
+        )
     return f"objects/{oid[:2]}/{oid[2:]}"
 
 
 def ref_key(name: str) -> str:
     """The relative key of a ref: ``refs/<name>`` (names are ``a/b.json``-like, no ``..``)."""
     if not _REF_RE.match(name) or any(part in (".", "..") for part in name.split("/")):
-        raise ValueError(f"not a valid ref name: {name!r}")
+        raise ConfigError(
+            f"{name!r} is not a valid ref name in a snapshot store: use '/'-separated parts of letters, digits, "
+            "'_', '.' and '-' (no empty, '.' or '..' parts), as in 'prepared/product_a/1.2.0.json'."
+        )
     return f"refs/{name}"
 
 

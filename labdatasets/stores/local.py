@@ -52,7 +52,8 @@ class LocalStore(SnapshotStore):
     def has(self, oid: str) -> bool:
         return self.path(oid).is_file()
 
-    def _tmp_dir(self) -> Path:
+    def staging_dir(self) -> Path:
+        """``<root>/tmp``, created if needed: files written here move into ``objects/`` by a rename."""
         tmp = self.root / "tmp"
         with local_writes("preparing the local snapshot store", self.root):
             tmp.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ class LocalStore(SnapshotStore):
     def add_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> ObjectInfo:
         """Copy and hash in one pass, then link into place (never replacing)."""
         with self._writing():
-            fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
+            fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self.staging_dir())
             tmp = Path(tmp_name)
             try:
                 try:
@@ -97,7 +98,7 @@ class LocalStore(SnapshotStore):
     def add_stream(self, reader: BinaryIO, *, progress: Progress | None = None) -> ObjectInfo:
         """Copy and hash everything ``reader`` yields in one pass, then link into place."""
         with self._writing():
-            fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
+            fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self.staging_dir())
             tmp = Path(tmp_name)
             try:
                 with os.fdopen(fd, "wb", buffering=0) as dst:
@@ -116,7 +117,7 @@ class LocalStore(SnapshotStore):
         oid = hashlib.sha256(data).hexdigest()
         if self.has(oid):
             return ObjectInfo(oid, len(data), written=False)
-        fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self._tmp_dir())
+        fd, tmp_name = tempfile.mkstemp(prefix="add.", dir=self.staging_dir())
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb", buffering=0) as dst:
@@ -129,7 +130,7 @@ class LocalStore(SnapshotStore):
 
     def _upload(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
         with self._writing():
-            fd, tmp_name = tempfile.mkstemp(prefix="put.", dir=self._tmp_dir())
+            fd, tmp_name = tempfile.mkstemp(prefix="put.", dir=self.staging_dir())
             tmp = Path(tmp_name)
             try:
                 with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
@@ -174,7 +175,7 @@ class LocalStore(SnapshotStore):
     def _put_ref(self, name: str, data: bytes) -> bool:
         final = self.root / ref_key(name)
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix="ref.", dir=self._tmp_dir())
+        fd, tmp_name = tempfile.mkstemp(prefix="ref.", dir=self.staging_dir())
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Iterator
 
 from labdatasets.errors import ConfigError, LabDatasetsError
+from labdatasets.naming import DatasetReference
 from labdatasets.prepared.folder import last_used
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,7 +113,7 @@ class CacheEntry:
 
     @property
     def full_name(self) -> str:
-        return f"{self.dataset}{'/' + self.config if self.config else ''}:{self.version}"
+        return str(DatasetReference(self.dataset, self.config, self.version))
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.full_name, **dataclasses.asdict(self)}
@@ -367,7 +368,7 @@ def prune(
     candidates: list[tuple[float, PruneItem]] = []
     kept: list[str] = []
     for dataset, config, version, folder in _prepared_folders(settings.data_dir):
-        full = f"{dataset}{'/' + config if config else ''}:{version}"
+        full = str(DatasetReference(dataset, config, version))
         if any(_inside(folder, root) for root in protected):
             kept.append(f"{full}: inside the snapshot store or shared cache")
             continue
@@ -379,7 +380,7 @@ def prune(
     from labdatasets.prepared.streaming import PARTIAL_DIR
 
     for dataset, config, version, folder in _prepared_folders(settings.data_dir / PARTIAL_DIR):
-        full = f"{dataset}{'/' + config if config else ''}:{version}"
+        full = str(DatasetReference(dataset, config, version))
         if not any(_inside(folder, root) for root in protected):
             used = last_used(folder)
             candidates.append((used, PruneItem("partial", full, str(folder), folder_bytes(folder), _iso(used))))

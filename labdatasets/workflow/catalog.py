@@ -124,7 +124,6 @@ def versions_to_record(references: Sequence[str] = ()) -> list["DatasetBuilder"]
     its pinned versions. With no reference: every pinned version of the checkout
     whose split sizes are not recorded for its current snapshot.
     """
-    from labdatasets.load import builder
     from labdatasets.naming import parse_name
 
     if not references:
@@ -140,7 +139,7 @@ def versions_to_record(references: Sequence[str] = ()) -> list["DatasetBuilder"]
     for reference in references:
         ref = parse_name(reference)
         if ref.version:
-            out.append(builder(reference))
+            out.append(registry.builder_cls(ref.name)(config=ref.config, version=ref.version))
             continue
         for b in _variants(registry.builder_cls(ref.name)):
             if (ref.config is None or b.config_name == ref.config) and b.committed_pin_record() is not None:
@@ -198,7 +197,7 @@ def dataset_page(cls: type["DatasetBuilder"], root: Path) -> str:
     """The catalog page of one dataset (Markdown)."""
     variants = _variants(cls)
     latest = variants[0]
-    info = latest._declared_info()
+    info = latest.declared_info()
     folder = cls.module_dir()
     module_rel = _relative(Path(inspect.getfile(cls)), root)
     records = recorded_splits(cls)
@@ -235,7 +234,7 @@ def dataset_page(cls: type["DatasetBuilder"], root: Path) -> str:
 
 
 def _version_section(b: "DatasetBuilder", records: Mapping[str, Any], root: Path) -> list[str]:
-    info = b._declared_info()
+    info = b.declared_info()
     out = [f"## {b.full_name}\n"]
     if info.config_description:
         out.append(info.config_description.strip() + "\n")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from collections.abc import Iterable, Sequence
 
 from labdatasets.errors import LabDatasetsError
-from labdatasets.naming import Version
+from labdatasets.naming import DatasetReference, Version
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
@@ -86,7 +86,7 @@ def _bump_advice(b: "DatasetBuilder") -> str:
     return (
         f"Bump {where} to {minor} ({patch} if every row stays the same, {major} if rows or splits change "
         f"incompatibly), add RELEASE_NOTES['{minor}'] saying what changed, and run "
-        f"'labdatasets pin {b.name}{'/' + b.config_name if b.config_name else ''}:{minor}'. "
+        f"'labdatasets pin {DatasetReference(b.name, b.config_name, minor)}'. "
         f"{b.version} keeps building from its archived code."
     )
 
@@ -200,7 +200,7 @@ def _check_expectations(b: "DatasetBuilder", report: CheckReport) -> None:
 
     name = b.full_name
     try:
-        info = b._declared_info()
+        info = b.declared_info()
         resolve(info.features, key=info.key_columns, group_key=info.group_key, declared=info.expectations, where=name)
     except LabDatasetsError as exc:
         report.error(name, str(exc))
@@ -225,12 +225,12 @@ def _orphan_pins(cls: type["DatasetBuilder"], config: str | None, known: Iterabl
         if path.name.endswith(".lock.json"):
             if path.name[: -len(".lock.json")] not in known:
                 report.warning(
-                    f"{cls.name}:{path.name[: -len('.lock.json')]}",
+                    str(DatasetReference(cls.name, version=path.name[: -len(".lock.json")])),
                     f"{path} is the output record of a version the builder no longer lists; delete it on purpose.",
                 )
             continue
         if path.stem not in known:
-            label = f"{cls.name}{'/' + config if config else ''}:{path.stem}"
+            label = str(DatasetReference(cls.name, config, path.stem))
             report.warning(
                 label,
                 f"{path} pins {label}, which the builder no longer lists in VERSION or SUPPORTED_VERSIONS; "

@@ -1,7 +1,9 @@
 """The repository checkout that ``labdatasets new`` and ``labdatasets docs`` write into.
 
 A checkout is a folder with ``setup.cfg`` naming labdatasets and a ``datasets/``
-package; the commands look for one from the current folder upwards, as git does.
+package (:func:`labdatasets.registry.is_checkout`); the commands look for one from the
+current folder upwards, as git does, and refuse one this Python does not import builders
+from (:func:`labdatasets.registry.repository_root`).
 
 Example::
 
@@ -15,24 +17,16 @@ import os
 from pathlib import Path
 
 from labdatasets.errors import ConfigError
+from labdatasets.registry import is_checkout, repository_root
 
-__all__ = ["find_checkout", "imported_root", "check_imported_from"]
-
-
-def _is_checkout(folder: Path) -> bool:
-    cfg = folder / "setup.cfg"
-    return (
-        (folder / "datasets" / "__init__.py").is_file()
-        and cfg.is_file()
-        and "labdatasets" in cfg.read_text("utf-8", errors="replace")
-    )
+__all__ = ["find_checkout", "check_imported_from"]
 
 
 def find_checkout(start: str | os.PathLike[str] | None = None) -> Path:
     """The nearest folder at or above ``start`` (default: the current folder) that is a checkout."""
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if _is_checkout(folder):
+        if is_checkout(folder):
             return folder
     raise ConfigError(
         f"{here} is not inside a checkout of the labdatasets repository (a folder with setup.cfg and "
@@ -40,17 +34,10 @@ def find_checkout(start: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
-def imported_root() -> Path:
-    """The checkout (or install location) whose ``datasets/`` this Python imports builders from."""
-    import labdatasets.datasets as pkg
-
-    return Path(next(iter(pkg.__path__))).resolve().parent
-
-
 def check_imported_from(root: Path) -> None:
     """Refuse to work on ``root`` when this Python imports builders from somewhere else."""
-    if imported_root() != Path(root).resolve():
+    if repository_root() != Path(root).resolve():
         raise ConfigError(
-            f"This Python imports labdatasets builders from {imported_root()}, not from the checkout {root}; "
+            f"This Python imports labdatasets builders from {repository_root()}, not from the checkout {root}; "
             f"install the checkout you work in with: pip install -e {root}"
         )

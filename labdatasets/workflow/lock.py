@@ -93,12 +93,11 @@ def lock_version(
     progress: bool = True,
 ) -> LockResult:
     """Build ``builder``'s version (or reuse its prepared folder), re-hash it and write its output record."""
-    from labdatasets.prepared.integrity import full_problems
+    from labdatasets.prepared.folder import built_info, full_problems
 
     builder.build(options=options, progress=progress)
     record = builder.require_pin_record()
-    info = builder.prepared_info()
-    assert info is not None
+    info = built_info(builder)
     if (info.snapshot_id, info.code_fingerprint) != (record.snapshot_id, record.code_fingerprint):
         raise PreparedDataError(
             f"{builder.full_name} here was built by processing code {(info.code_fingerprint or '?')[:12]}, but the "

@@ -32,7 +32,7 @@ from pathlib import Path
 from collections.abc import Mapping
 
 from labdatasets import registry
-from labdatasets.errors import DatasetNameError, DuplicateDatasetError
+from labdatasets.errors import ConfigError, DatasetNameError, DuplicateDatasetError
 from labdatasets.naming import is_valid_name
 
 __all__ = ["SOURCES", "CONNECTORS", "create_dataset", "parse_spec"]
@@ -261,7 +261,7 @@ def create_dataset(root: str | os.PathLike[str], spec: str, *, source: str = "lo
         [PosixPath('datasets/text_classification/__init__.py'), ...]
     """
     if source not in SOURCES:
-        raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        raise ConfigError(f"Creating {spec!r}: source must be one of {', '.join(SOURCES)}, got {source!r}")
     root = Path(root)
     group, name = parse_spec(spec)
     folder = root.joinpath("datasets", *group, name)

@@ -53,12 +53,12 @@ class SourceContract:
         assert got.select(expected.column_names).to_pylist() == expected.to_pylist()
         assert [f["name"] for f in pin.schema] == got.column_names
 
-    def test_pinning_again_stores_nothing_new(self, source, ctx, snapshots):
+    def test_pinning_again_stores_nothing_new(self, source, ctx, snapshots, local_store):
         first = source.pin(ctx)
-        before = set(snapshots.cache.iter_oids())
+        before = set(local_store.iter_oids())
         second = source.pin(ctx)
         assert second.manifest_oid == first.manifest_oid
-        assert set(snapshots.cache.iter_oids()) == before
+        assert set(local_store.iter_oids()) == before
 
     def test_status_follows_the_live_source(self, source, ctx, change_source):
         pin = source.pin(ctx)
@@ -73,8 +73,8 @@ class SourceContract:
         for marker in SECRET_MARKERS:
             assert marker not in text
 
-    def test_missing_source_fails_clearly_and_stores_nothing(self, missing_source, ctx, snapshots):
+    def test_missing_source_fails_clearly_and_stores_nothing(self, missing_source, ctx, snapshots, local_store):
         with pytest.raises(SourceError) as info:
             missing_source.pin(ctx)
         assert "contract:1.0.0 source 'data'" in str(info.value)
-        assert list(snapshots.cache.iter_oids()) == []
+        assert list(local_store.iter_oids()) == []

@@ -188,7 +188,7 @@ def test_gcs_pins_record_generation_and_checksums(gcs, gcs_bucket, ctx):
     assert GCSSource(f"gs://{gcs_bucket}/d/x.csv").status(pin, ctx).state == "unchanged"
 
 
-def test_an_object_changed_while_pinning_stores_nothing(s3, s3_bucket, ctx, snapshots, monkeypatch):
+def test_an_object_changed_while_pinning_stores_nothing(s3, s3_bucket, ctx, snapshots, monkeypatch, local_store):
     from labdatasets.loaders.s3 import S3Source
 
     s3.put_object(Bucket=s3_bucket, Key="moving/a.csv", Body=CSV)
@@ -227,8 +227,8 @@ def test_an_object_changed_while_pinning_stores_nothing(s3, s3_bucket, ctx, snap
     big.client.meta.events.register("after-call.s3.GetObject", overwrite_once)
     with pytest.raises(SourceError, match="changed while it was being pinned"):
         big.pin(ctx)
-    assert done and list(snapshots.cache.iter_oids()) == []
-    tmp = snapshots.cache.root / "tmp"
+    assert done and list(local_store.iter_oids()) == []
+    tmp = local_store.root / "tmp"
     assert not tmp.exists() or list(tmp.iterdir()) == []
 
 
@@ -294,7 +294,7 @@ def _pngs(n: int) -> dict[str, bytes]:
     return {f"imgs/{i:03d}.png": b"\x89PNG" + bytes([i % 256]) * (100 + 37 * i) for i in range(n)}
 
 
-def test_small_s3_objects_are_one_conditional_get_each(s3, s3_bucket, s3_env, ctx, snapshots, monkeypatch):
+def test_small_s3_objects_are_one_conditional_get_each(s3, s3_bucket, s3_env, ctx, snapshots, monkeypatch, local_store):
     from collections import Counter
 
     from labdatasets.stores.hashing import sha256_bytes
@@ -320,7 +320,7 @@ def test_small_s3_objects_are_one_conditional_get_each(s3, s3_bucket, s3_env, ct
         key = f"imgs/{entry.path}"
         assert entry.oid == sha256_bytes(objects[key]) and entry.size == len(objects[key])
         assert entry.metadata == {"etag": written[key]["ETag"].strip('"'), "version_id": written[key]["VersionId"]}
-        assert snapshots.cache.get_bytes(entry.oid) == objects[key]
+        assert local_store.get_bytes(entry.oid) == objects[key]
 
 
 def test_small_gcs_objects_are_one_get_of_their_generation_each(gcs, gcs_bucket, gcs_env, ctx, monkeypatch):
@@ -349,7 +349,7 @@ def test_small_gcs_objects_are_one_get_of_their_generation_each(gcs, gcs_bucket,
         assert sum(f"generation={generations[key]}" in p for p in media) == 1
 
 
-def test_small_object_faults_are_retried_or_store_nothing_wrong(s3, s3_bucket, s3_env, ctx, snapshots, monkeypatch):
+def test_small_object_faults_are_retried_or_store_nothing_wrong(s3, s3_bucket, s3_env, ctx, snapshots, monkeypatch, local_store):
     from labdatasets.stores.hashing import sha256_bytes
     from labdatasets.loaders.s3 import S3Source
     from tests.proxy import Fault, FaultProxy
@@ -369,4 +369,4 @@ def test_small_object_faults_are_retried_or_store_nothing_wrong(s3, s3_bucket, s
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
         with pytest.raises(SourceUnavailableError, match="kept failing .*received 0 of"):  # retried, then a clear error
             S3Source(source, glob="*.png").pin(ctx)
-    assert set(snapshots.cache.iter_oids()) <= {sha256_bytes(d) for d in objects.values()}
+    assert set(local_store.iter_oids()) <= {sha256_bytes(d) for d in objects.values()}

@@ -159,11 +159,14 @@ def read_all(stream_bytes: bytes, chunk: int, ncols: int, seq: int = 3) -> list[
     while not stream.done:
         buf, starts, ends = stream.take_rows(4, 1 << 20)
         fields = _mysql_wire.parse_rows(buf, starts, ends, ncols)
-        for r in range(len(starts)):
-            rows.append([
-                None if fields[c][2][r] else bytes(buf[fields[c][0][r] : fields[c][0][r] + fields[c][1][r]])
-                for c in range(ncols)
-            ])
+        found = [
+            [None if fields[c][2][r] else bytes(buf[fields[c][0][r] : fields[c][0][r] + fields[c][1][r]]) for c in range(ncols)]
+            for r in range(len(starts))
+        ]
+        # The Arrow columns built over the same bytes hold the same values.
+        columns = [column.to_pylist() for column in _mysql_wire.binary_columns(buf, fields)]
+        assert [list(row) for row in zip(*columns, strict=True)] == found if found else columns == [[]] * ncols
+        rows.extend(found)
     assert stream.buf[stream.pos :] == b""
     return rows
 

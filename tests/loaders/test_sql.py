@@ -273,14 +273,14 @@ def test_a_single_sql_source_uses_connectorx_and_still_reads_only(mysql_database
     engine.dispose()
 
 
-def test_a_failure_mid_stream_stores_nothing(mysql_database, snapshots, tmp_path):
+def test_a_failure_mid_stream_stores_nothing(mysql_database, snapshots, tmp_path, local_store):
     execute(mysql_database, "CREATE TABLE big (id INT PRIMARY KEY)", "INSERT INTO big SELECT seq FROM seq_1_to_200000")
     # the scalar subquery returns two rows once id passes 150000: an error after many batches
     query = "SELECT id, (SELECT 1 UNION SELECT IF(big.id > 150000, 2, 1)) AS boom FROM big ORDER BY id"
     with pytest.raises(SourceError, match="contract:1.0.0 source 'data'"):
         SQLSource(query, url=mysql_database, fast=False).pin(make_ctx(snapshots, tmp_path))
-    assert list(snapshots.cache.iter_oids()) == []
-    assert list((snapshots.cache.root / "tmp").iterdir()) == []
+    assert list(local_store.iter_oids()) == []
+    assert list((local_store.root / "tmp").iterdir()) == []
 
 
 def test_errors_name_the_source_and_never_the_password(mysql_reader, mysql_database, snapshots, tmp_path, caplog, monkeypatch):
@@ -337,11 +337,11 @@ def test_named_connections_resolve_from_env_then_config(mysql_database, snapshot
         SQLSource(table="orders", connection="nowhere").pin(make_ctx(snapshots, tmp_path, settings=settings()))
 
 
-def test_status_reports_rows_and_content(mysql_database, snapshots, tmp_path):
+def test_status_reports_rows_and_content(mysql_database, snapshots, tmp_path, local_store):
     seed_orders(mysql_database)
     source = SQLSource(table="orders", url=mysql_database)
     pin = source.pin(make_ctx(snapshots, tmp_path))
-    before = set(snapshots.cache.iter_oids())
+    before = set(local_store.iter_oids())
     assert source.status(pin, make_ctx(snapshots, tmp_path)).state == "unchanged"
     execute(mysql_database, "UPDATE orders SET note = 'edited' WHERE id = 3")
     status = source.status(pin, make_ctx(snapshots, tmp_path))
@@ -350,7 +350,7 @@ def test_status_reports_rows_and_content(mysql_database, snapshots, tmp_path):
     assert source.status(pin, make_ctx(snapshots, tmp_path)).details[0] == "rows: 3 pinned, 2 now"
     execute(mysql_database, "DROP TABLE orders")
     assert source.status(pin, make_ctx(snapshots, tmp_path)).state == "unavailable"
-    assert set(snapshots.cache.iter_oids()) == before  # status stores nothing
+    assert set(local_store.iter_oids()) == before  # status stores nothing
 
 
 def test_sqlalchemy_selectables_and_validation(tmp_path, snapshots):

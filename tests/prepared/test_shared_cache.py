@@ -182,3 +182,16 @@ def test_damaged_prepared_files_are_never_published(shared, make_builder):
     assert f"prepared file {shard.name}: corrupted" in message and "nothing was published" in message
     assert "labdatasets verify --repair toy_damaged_publish:1.0.0" in message
     assert published(b) is None
+
+
+@pytest.mark.parametrize("config, named", [("small", "digits/small:1.0.0"), (None, "digits:1.0.0")])
+def test_a_refused_release_record_names_the_version_with_its_config(config, named):
+    from labdatasets.errors import SnapshotError
+    from labdatasets.prepared.shared_cache import RELEASE_FORMAT, Release
+
+    data = {
+        "release_format": RELEASE_FORMAT, "dataset": "digits", "config": config, "version": "1.0.0",
+        "files": [{"path": "../../escape.parquet", "oid": "0" * 64, "size": 1}], "dataset_info": "0" * 64,
+    }
+    with pytest.raises(SnapshotError, match=f"The release record of {named} in the shared cache"):
+        Release.from_json(data)

@@ -128,3 +128,35 @@ def test_a_slice_of_a_published_version_fetches_only_its_shards(sharded, tmp_pat
     assert entry.partial_bytes > 0 and not entry.prepared and entry.published is True
     removed = prune(max_size=0).removed
     assert [(i.kind, i.name) for i in removed] == [("partial", "toy_stream:1.0.0")] and not partial.joinpath("toy_stream", "1.0.0").exists()
+
+
+def test_to_arrow_dataset_checks_the_shards_it_hands_out(sharded):
+    """A shard with rows dropped, or other columns, is refused before any engine scans it (as every
+    other read refuses it); a flipped byte in a page fails the scan instead of giving other values."""
+    import pyarrow.parquet as pq
+
+    from labdatasets.errors import PreparedDataError
+    from tests.faults._tamper import flip
+
+    ds = labdatasets.load(sharded, split="train")
+    files = [Path(f) for f in ds.to_arrow_dataset().files]
+    original = files[1].read_bytes()
+    whole = pq.read_table(files[1])
+
+    os.chmod(files[1], 0o644)
+    pq.write_table(whole.slice(0, whole.num_rows - 1), files[1])  # a valid Parquet file, one row short
+    with pytest.raises(PreparedDataError, match=rf"{files[1].name}.*holds {whole.num_rows - 1} rows.*records {whole.num_rows}"):
+        ds.to_arrow_dataset()
+    with pytest.raises(PreparedDataError, match=files[1].name):
+        labdatasets.load(sharded, split="train", streaming=True).to_arrow_dataset()
+
+    pq.write_table(whole.rename_columns(["key" if n == "id" else n for n in whole.column_names]), files[1])
+    with pytest.raises(PreparedDataError, match=rf"{files[1].name}.*columns"):
+        ds.to_arrow_dataset()
+
+    files[1].write_bytes(original)
+    column = pq.ParquetFile(files[1]).metadata.row_group(0).column(0)
+    flip(files[1], column.data_page_offset + column.total_compressed_size - 2)  # in the page's values
+    arrow_ds = ds.to_arrow_dataset()  # the footer is intact
+    with pytest.raises((OSError, pa.ArrowException), match="(?i)checksum|corrupt"):
+        arrow_ds.to_table()

@@ -58,3 +58,32 @@ def test_version_strings_parse_or_raise_the_package_error(text):
     except DatasetNameError:
         return
     assert str(version) == ".".join(str(int(p)) for p in text.split("."))
+
+
+exact_versions = st.tuples(part, part, part).map(".".join)
+
+
+def _records(name: str, config: str | None, version: str) -> list:
+    """Every record type that has a ``full_name``, made for one dataset version."""
+    from labdatasets.features import Features
+    from labdatasets.info import DatasetInfo
+    from labdatasets.pinning.outputs import OutputRecord
+    from labdatasets.pinning.record import PinRecord
+    from labdatasets.prepared.shared_cache import Release
+    from labdatasets.workflow.cache import CacheEntry
+
+    return [
+        DatasetInfo(features=Features({}), name=name, config=config, version=version),
+        PinRecord(dataset=name, config=config, version=version, sources={}),
+        OutputRecord(name, config, version, "", "", "", "", {}),
+        Release(name, config, version, "", "", "", (), {}),
+        CacheEntry(name, config, version),
+    ]
+
+
+@given(names, configs, exact_versions)
+def test_every_record_formats_its_full_name_with_the_one_grammar(name, config, version):
+    expected = f"{name}/{config}:{version}" if config else f"{name}:{version}"  # the documented form
+    for record in _records(name, config, version):
+        assert record.full_name == expected == str(DatasetReference(name, config, version)), type(record).__name__
+        assert parse_name(record.full_name) == DatasetReference(name, config, version)

@@ -43,7 +43,7 @@ def test_a_write_never_replaces_an_existing_object(store, tmp_path):
     src = tmp_path / "a.bin"
     src.write_bytes(b"original")
     info = store.add_file(src)
-    impostor = store._tmp_dir() / "impostor"
+    impostor = store.staging_dir() / "impostor"
     impostor.write_bytes(b"different")
     assert store._link_into_place(impostor, info.oid) is False
     assert store.path(info.oid).read_bytes() == b"original"
@@ -106,9 +106,9 @@ def test_two_level_view_fetches_from_the_configured_store(tmp_path):
     oid = snaps.add_file(src).oid
     assert open_store(primary_uri).has(oid)
     fresh_cache = Snapshots(primary_uri, f"file://{tmp_path / 'other-machine'}")
-    assert not fresh_cache.cache.has(oid)
+    assert not fresh_cache.has_locally(oid) and fresh_cache.has(oid) and fresh_cache.primary_has(oid)
     assert fresh_cache.local_path(oid).read_bytes() == b"id\n1\n"
-    assert fresh_cache.cache.has(oid)
+    assert fresh_cache.has_locally(oid)
 
 
 def test_mirror_is_used_only_when_it_hashes_to_the_oid(tmp_path):

@@ -110,17 +110,17 @@ def test_a_machine_without_the_object_fetches_verifies_and_caches_it(store_uri, 
     pinned = Snapshots(store_uri, f"file://{tmp_path / 'machine-a'}")
     oid = pinned.add_file(write(tmp_path, b"id\n1\n")).oid
     other = Snapshots(store_uri, f"file://{tmp_path / 'machine-b'}")
-    assert not other.cache.has(oid)
+    assert not other.has_locally(oid) and other.primary_has(oid)
     assert other.local_path(oid).read_bytes() == b"id\n1\n"
-    assert other.cache.has(oid)
+    assert other.has_locally(oid)
     if pinned.same:
         return
     bad = pinned.add_file(write(tmp_path, b"good bytes")).oid
-    overwrite_behind_the_stores_back(pinned.primary, bad, b"rotten bytes")
+    overwrite_behind_the_stores_back(open_store(store_uri), bad, b"rotten bytes")
     third = Snapshots(store_uri, f"file://{tmp_path / 'machine-c'}")
     with pytest.raises(SnapshotCorruptedError):
         third.local_path(bad)
-    assert not third.cache.has(bad)
+    assert not third.has_locally(bad)
 
 
 def test_s3_requests_carry_the_guards(s3_bucket, tmp_path, monkeypatch):

@@ -66,7 +66,7 @@ def test_each_page_says_what_its_builder_says(name):
     page = (REPO / catalog.CATALOG_DIR / f"{name}.md").read_text("utf-8")
     sections = _sections(page)
     latest = cls()
-    info = latest._declared_info()
+    info = latest.declared_info()
 
     head = sections[""]
     assert head.splitlines()[2] == f"# {name}"
@@ -91,9 +91,9 @@ def test_each_page_says_what_its_builder_says(name):
         assert len(statistics) == sum(1 for s in recorded[f"{name}:{version}"]["splits"].values() if "statistics" in s)
         assert features == [
             [n, f.describe() + ("" if f.nullable else ", required") + _classes(f), f.doc]
-            for n, f in b._declared_info().features.items()
+            for n, f in b.declared_info().features.items()
         ]
-        assert rules == summary.expectation_rows(b._declared_info())
+        assert rules == summary.expectation_rows(b.declared_info())
         record = PinRecord.read(REPO / "snapshots" / name / f"{version}.json")
         sizes = recorded[b.full_name]
         assert sizes["snapshot_id"] == record.snapshot_id

@@ -203,7 +203,7 @@ def test_new_in_a_copy_of_the_repository_passes_its_test_before_and_after_fillin
     copy = copy_repository(tmp_path / "checkout")
     env = {**subprocess_env, "PYTHONPATH": str(copy)}
     where = subprocess.run(
-        [sys.executable, "-c", "from labdatasets.workflow.checkout import imported_root; print(imported_root())"],
+        [sys.executable, "-c", "from labdatasets.registry import repository_root; print(repository_root())"],
         cwd=copy, env=env, capture_output=True, text=True, check=True,
     )
     assert Path(where.stdout.strip()) == copy.resolve()  # the child imports the copy, not this checkout
