@@ -7,7 +7,7 @@ of a rule up to :data:`RUN_ROWS` rows, sorts them by a 64-bit hash of the value,
 drops repeats and writes them as one *run*: an Arrow IPC stream of ``__hash``
 and the value's columns (a single integer column is its own "hash": its values
 are sorted as they are, usually already in order, and never collide).
-:func:`check_runs` then merges the runs of every split by hash (as :mod:`labdatasets.processing.spill` merges rows, reading a slice of
+:func:`shared_values` then merges the runs of every split by hash (as :mod:`labdatasets.processing.spill` merges rows, reading a slice of
 every run at a time): values of equal hash meet in one slice, and only the few
 hashes found in more than one split are compared by their values (so a hash
 collision is never taken for a shared key). Memory is a slice per run, whatever
@@ -23,16 +23,16 @@ from __future__ import annotations
 import os
 import uuid
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from labdatasets.processing.validation import Checker, Tally
+    from labdatasets.processing.validation import Checker
 
-__all__ = ["RUN_ROWS", "SLICE_ROWS", "HASH", "KeyRunWriter", "check_runs", "rule_values"]
+__all__ = ["RUN_ROWS", "SLICE_ROWS", "HASH", "KeyRunWriter", "shared_values", "rule_values"]
 
 RUN_ROWS = 262_144
 SLICE_ROWS = 8_192
@@ -112,7 +112,7 @@ def rule_values(checker: "Checker", index: int, part: "pa.Table") -> "pa.Table |
 
 def _hashes(values: "pa.Table") -> np.ndarray:
     """The values' hashes, their lower :data:`_PLACE_BITS` bits cleared (see above)."""
-    from labdatasets.processing.validation import combined_hash
+    from labdatasets.processing.statistics import combined_hash
 
     return combined_hash(values, values.column_names) & ~_PLACE
 
@@ -271,19 +271,17 @@ class _Run:
         self._fh.close()
 
 
-def check_runs(checker: "Checker", index: int, runs: Iterable[tuple[str, str]]) -> "Tally":
-    """The values of rule ``index`` found in more than one split, from its runs ``[(split, path)]`` (removed after)."""
-
-    from labdatasets.processing.validation import Tally
-
+def shared_values(runs: Iterable[tuple[str, str]], ignore: Iterable[str] = ()) -> Iterator[list[tuple[str, "pa.Table"]]]:
+    """Merge the runs ``[(split, path)]`` of one rule (removed after); yields ``[(split, values)]`` of the values
+    whose hash is found in more than one split (a few rows each time: compare them by value, as
+    :meth:`~labdatasets.processing.validation.Checker.check_bucket` does). Runs of splits in ``ignore`` are left out."""
     runs = sorted(runs)  # a fixed order, whatever the order the runs arrived in
     paths = [path for _, path in runs]
-    ignore = set(getattr(checker.rules[index], "ignore", ()))
-    splits = sorted({split for split, _ in runs if split not in ignore})
-    tally = Tally()
+    left_out = set(ignore)
+    splits = sorted({split for split, _ in runs if split not in left_out})
     if len(splits) < 2:
         _remove(paths)
-        return tally
+        return
     code = {name: i for i, name in enumerate(splits)}
     open_runs: list[_Run] = []
     try:
@@ -307,36 +305,37 @@ def check_runs(checker: "Checker", index: int, runs: Iterable[tuple[str, str]]) 
             else:
                 counts = [run.rows for run in live]
             parts = [(run.code, *run.take(n)) for run, n in zip(live, counts, strict=True) if n]
-            _shared(checker, index, splits, parts, tally)
+            found = _shared(splits, parts)
+            if found:
+                yield found
     finally:
         for run in open_runs:
             run.close()
         _remove(paths)
-    return tally
 
 
-def _shared(checker: "Checker", index: int, splits: Sequence[str], parts: list[tuple[int, np.ndarray, "pa.Table"]], tally: "Tally") -> None:
-    """Add to ``tally`` the values of ``parts`` (every buffered value of some range of hashes) in two splits or more."""
+def _shared(splits: Sequence[str], parts: list[tuple[int, np.ndarray, "pa.Table"]]) -> list[tuple[str, "pa.Table"]]:
+    """The values of ``parts`` (every buffered value of some range of hashes) whose hash is in two splits or more."""
     import pyarrow as pa
 
     if len({c for c, _, _ in parts}) < 2:
-        return
+        return []
     h = np.concatenate([p[1] for p in parts])
     s = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in parts])
     order = np.argsort(h, kind="stable")
     hs = h[order]
     same = hs[1:] == hs[:-1]
     if not same.any():
-        return
+        return []
     ss = s[order]
     starts = np.flatnonzero(np.concatenate([[True], ~same]))
     spread = np.minimum.reduceat(ss, starts) != np.maximum.reduceat(ss, starts)
     if not spread.any():
-        return
+        return []
     candidates = hs[starts[spread]]
     found = []
     for code, hashes, table in parts:  # the values whose hash is in two splits, compared by value
         keep = np.isin(hashes, candidates)
         if keep.any():
             found.append((splits[code], table.filter(pa.array(keep)).drop_columns([HASH])))
-    tally.merge(checker.check_bucket(index, found))
+    return found

@@ -561,7 +561,7 @@ class _BuildChecksFn(beam.CombineFn):
     tallies, fixed-size, as :class:`SplitChecksFn`) in the order of the shards, so that a
     split's statistics are the same floats on every runner. Keyed by ``("runs", rule)``: gathers
     the names of the runs of key or group values every shard wrote, and merges them to
-    find the values in more than one split (:func:`~labdatasets.processing.key_runs.check_runs`).
+    find the values in more than one split (:func:`~labdatasets.processing.validation.check_runs`).
     Outputs one report dict per key (``stage`` ``checks`` or ``across``), which goes into
     the ledger.
     """
@@ -595,7 +595,7 @@ class _BuildChecksFn(beam.CombineFn):
         return out
 
     def extract_output(self, accumulator: _Checks) -> dict[str, Any] | None:
-        from labdatasets.processing.key_runs import check_runs
+        from labdatasets.processing.validation import check_runs
         from labdatasets.processing.validation import tally_json
 
         if accumulator.shards:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import struct
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -58,6 +58,7 @@ __all__ = [
     "TemporalStats",
     "NullStats",
     "hash_column",
+    "combined_hash",
     "image_size",
     "HISTOGRAM_BINS",
     "DISTINCT_SKETCH",
@@ -171,6 +172,15 @@ def hash_column(column: "pa.Array | pa.ChunkedArray") -> np.ndarray:
     out = _splitmix(values)
     if column.null_count:
         out[column.is_null().to_numpy(zero_copy_only=False)] = _U64(0)
+    return out
+
+
+def combined_hash(table: "pa.Table", columns: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash per row of ``columns`` (nulls hash as 0)."""
+    out = np.zeros(table.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in columns:
+            out = (out * np.uint64(0x100000001B3)) ^ hash_column(table.column(name))
     return out
 
 

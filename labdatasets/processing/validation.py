@@ -12,7 +12,7 @@ The build (:class:`labdatasets.processing.pipeline_io.WriteSplits`) and
 * :class:`ShardCheck` also writes the key columns (``DisjointSplits``) and the
   distinct group values (``GroupInOneSplit``) of a shard as runs sorted by hash
   on disk (:mod:`labdatasets.processing.key_runs`), which
-  :func:`~labdatasets.processing.key_runs.check_runs` merges to find the values
+  :func:`check_runs` merges to find the values
   present in more than one split, in fixed memory.
 * :func:`violations` turns the merged results into :class:`Violation` objects,
   adding ``MaxNullShare`` from the statistics.
@@ -41,7 +41,7 @@ from labdatasets.expectations import (
     UniqueKey,
     Violation,
 )
-from labdatasets.processing.statistics import SLICE_ROWS, SplitStatistics, hash_column
+from labdatasets.processing.statistics import SLICE_ROWS, SplitStatistics, combined_hash
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -156,14 +156,6 @@ def _castable(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def combined_hash(table: "pa.Table", columns: Sequence[str]) -> np.ndarray:
-    out = np.zeros(table.num_rows, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for name in columns:
-            out = (out * np.uint64(0x100000001B3)) ^ hash_column(table.column(name))
-    return out
-
-
 class Checker:
     """Every rule of one dataset version, ready to run on shards (picklable: workers get a copy)."""
 
@@ -237,7 +229,7 @@ class Checker:
 
     def check_bucket(self, index: int, parts: Iterable[tuple[str, "pa.Table"]]) -> Tally:
         """The values found in more than one split among ``[(split, values)]`` (for rule ``index``), compared
-        by value (:func:`~labdatasets.processing.key_runs.check_runs` hands it the values of equal hash)."""
+        by value (:func:`check_runs` hands it the values of equal hash)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -391,8 +383,6 @@ def check_tables(
     import shutil
     import tempfile
 
-    from labdatasets.processing.key_runs import check_runs
-
     results: dict[str, dict[str, Any]] = {}
     runs: dict[int, list[tuple[str, str]]] = {}
     folder = tempfile.mkdtemp(prefix="labdatasets-checks-")
@@ -413,6 +403,17 @@ def check_tables(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return results, cross
+
+
+def check_runs(checker: Checker, index: int, runs: Iterable[tuple[str, str]]) -> Tally:
+    """The values of rule ``index`` (``DisjointSplits``, ``GroupInOneSplit``) in more than one split, from the runs
+    ``[(split, path)]`` the shards wrote (:mod:`labdatasets.processing.key_runs`; removed after)."""
+    from labdatasets.processing.key_runs import shared_values
+
+    tally = Tally()
+    for found in shared_values(runs, ignore=getattr(checker.rules[index], "ignore", ())):
+        tally.merge(checker.check_bucket(index, found))
+    return tally
 
 
 # ----------------------------------------------------------------------------------------- the build's side
