@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import platform
@@ -46,9 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-LABELS = ["cat", "dog", "bird"]
+from _data import BATCH_ROWS, LABELS, load_builder_class, write_tabular_parquet  # noqa: E402 - benchmarks/ is this script's folder
+
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
-BATCH_ROWS = 65_536
 
 BUILDER = '''
 import pyarrow as pa
@@ -92,29 +91,6 @@ class Builder(lds.DatasetBuilder):
 '''.replace("LABELS", repr(LABELS)).replace("RATIOS", repr(RATIOS))
 
 
-def make_data(path: Path, rows: int) -> None:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rng = np.random.default_rng(0)
-    words = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
-    text = pa.compute.binary_join_element_wise(
-        pa.array(rng.choice(words, rows)), pa.array(rng.choice(words, rows)), pa.array(np.arange(rows).astype(str)), " "
-    )
-    table = pa.table(
-        {
-            "id": np.arange(rows, dtype=np.int64),
-            "count": rng.integers(0, 1000, rows),
-            "x": rng.random(rows),
-            "y": rng.random(rows).astype(np.float32),
-            "label": pa.array(rng.choice(LABELS, rows)),
-            "text": text,
-        }
-    )
-    pq.write_table(table, path, row_group_size=BATCH_ROWS)
-
-
 @contextlib.contextmanager
 def home(path: Path, **extra: str) -> Iterator[None]:
     """Point labdatasets at its own home (and settings) for the block."""
@@ -141,20 +117,12 @@ def timed(fn: Any) -> tuple[float, Any]:
 
 
 # --------------------------------------------------------------------------------------------- 1. labdatasets
-def load_builder_module(folder: Path) -> type:
-    spec = importlib.util.spec_from_file_location("bench_tabular_dataset_builder", folder / "bench_tabular_dataset_builder.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.Builder
-
-
 def bench_labdatasets(work: Path, data: Path, workers: int | None, repeat: int, between: Any) -> dict[str, Any]:
     folder = work / "builders" / "bench_tabular"
     (folder / "data").mkdir(parents=True)
     (folder / "bench_tabular_dataset_builder.py").write_text(textwrap.dedent(BUILDER))
     shutil.copyfile(data, folder / "data" / "rows.parquet")
-    cls = load_builder_module(folder)
+    cls = load_builder_class(folder / "bench_tabular_dataset_builder.py")
     pins = work / "pins"
     shared = work / "shared-cache"
     out: dict[str, Any] = {}
@@ -354,13 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
         work = Path(tmp)
         data = work / "rows.parquet"
-        make_data(data, args.rows)
+        write_tabular_parquet(data, args.rows)
         bare = BareBeam(work, data, args.rows)  # runs alternate with the labdatasets builds: same machine load for both
         results["labdatasets"] = bench_labdatasets(work, data, args.workers, args.repeat, bare)
         results["bare_beam"] = {"rows": args.rows, "build_s": min(bare.times)}
         if not args.skip_tfds:
             small = work / "rows-small.parquet"
-            make_data(small, args.tfds_rows)
+            write_tabular_parquet(small, args.tfds_rows)
             results["tfds_beam"] = bench_tfds(work, small)
 
     lab, bare = results["labdatasets"], results["bare_beam"]

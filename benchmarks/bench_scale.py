@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELS = ["cat", "dog", "bird"]
+from _data import LABELS, WORDS, load_builder_class  # noqa: E402 - benchmarks/ is this script's folder
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
 BUILDER_TEMPLATE = '''
@@ -80,7 +80,7 @@ def make_csv(path: Path, rows: int) -> None:
     import pyarrow.csv as pcsv
 
     rng = np.random.default_rng(0)
-    words = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
+    words = np.array(WORDS)
     tmp = path.with_suffix(".partial")
     with pcsv.CSVWriter(str(tmp), _schema()) as writer:
         for start in range(0, rows, 1_000_000):
@@ -116,17 +116,6 @@ def builder_folder(work: Path, csv: Path, shards: int = 1) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ children
-def _builder(folder: Path) -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_scale_dataset_builder", folder / "bench_scale_dataset_builder.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.Builder()
-
-
 def child(args: argparse.Namespace) -> dict[str, Any]:
     """One measured operation, in this process; prints its result as JSON."""
     os.environ["LABDATASETS_PROGRESS"] = "0"
@@ -151,7 +140,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     import_beam()
     if what == "bare":
         return bare_beam(Path(args.csv), Path(args.out))
-    builder = _builder(Path(args.folder))
+    builder = load_builder_class(Path(args.folder) / "bench_scale_dataset_builder.py")()
     if what == "pin":
         start = time.perf_counter()
         builder.pin(progress=False)

@@ -27,6 +27,7 @@
     │   ├── ColumnNotFoundError          a column the processing names is not in the data (also a KeyError)
     │   └── ExpectationError             the data breaks an expectation declared in _info()
     ├── PreparedDataError            prepared splits missing, incomplete or inconsistent
+    ├── TransferError                bytes to or from a store broke off (also an OSError; retried)
     └── LocalWriteError              this machine's disk refused a write (full, read-only)
 
 Messages name the dataset, version, source or file involved and say what to do
@@ -87,6 +88,7 @@ __all__ = [
     "ColumnNotFoundError",
     "ExpectationError",
     "PreparedDataError",
+    "TransferError",
     "LocalWriteError",
 ]
 # Helpers (not errors; kept out of __all__, which the docs' error reference lists): local_write_error, local_writes.
@@ -267,6 +269,15 @@ class ExpectationError(ProcessingError):
 
 class PreparedDataError(LabDatasetsError):
     """Raised when prepared splits are missing, incomplete or disagree with their pins."""
+
+
+class TransferError(LabDatasetsError, OSError):
+    """Raised when bytes moving to or from a store broke off: a short ranged read, a copy that
+    read back short, a download that kept dropping (:class:`.stores.retry.TransferInterrupted`).
+
+    Also an ``OSError``, so the stores' retry loops treat it as the network or disk hiccup it is;
+    what reaches a user is the store's own error naming the object and what to do.
+    """
 
 
 class LocalWriteError(LabDatasetsError):

@@ -111,8 +111,7 @@ def load(
 
         >>> df = labdatasets.load("product_a:1.2.0", split="train", format="pandas")
     """
-    from labdatasets.prepared.dataset import check_format, read_prepared
-    from labdatasets.prepared.decode import check_class_labels
+    from labdatasets.prepared.dataset import check_class_labels, check_format, read_prepared
     from labdatasets.processing.options import BuildOptions
 
     check_format(format)

@@ -140,7 +140,7 @@ MAX_VERSION_DIGITS = 9
 def check_version_string(version: str, *, exact: bool) -> None:
     """Raise :class:`DatasetNameError` with a precise hint when ``version`` is malformed."""
     pattern = _EXACT_VERSION_RE if exact else _VERSION_RE
-    if len(version) > 40 or any(len(part) > MAX_VERSION_DIGITS for part in version.split(".")):
+    if len(version) > 40 or any(part.isdigit() and len(part) > MAX_VERSION_DIGITS for part in version.split(".")):
         # Checked first: a number of thousands of digits is not even convertible (int() refuses it).
         raise DatasetNameError(
             f"Invalid version {version[:20]!r}... ({len(version)} characters): MAJOR, MINOR and PATCH are numbers "

@@ -9,14 +9,17 @@
   (``builder.build()`` imports :mod:`labdatasets.processing.build`, which takes a builder).
   ``labdatasets.datasets`` and ``labdatasets.snapshots`` are other trees (the builders and
   their pins), not modules of the package.
-* Loading an already-prepared version stays on a short path (see
-  :func:`test_loading_a_prepared_version_crosses_few_service_modules`).
+* Loading an already-prepared version stays on a short path: it runs functions of at most
+  six service modules (see :func:`test_loading_a_prepared_version_crosses_few_service_modules`).
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
+
+import labdatasets
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Folders of the package and the module name each is installed under (setup.cfg package_dir).
@@ -211,3 +214,75 @@ def test_the_loop_check_sees_loops_inside_functions_and_skips_only_what_it_says(
     _write(tmp_path, "labdatasets/builder.py", "def helper():\n    from labdatasets import naming\n")
     graph, _ = import_graph(tmp_path)
     assert ["labdatasets.builder", "labdatasets.naming", "labdatasets.builder"] in cycles(graph)
+
+
+#: Modules that define values and records, not steps: the error tree, settings, names and
+#: versions, features, split specs, the three committed records (``dataset_info.json``, the
+#: pin record, the output record) with their reading and comparing, the build options, and
+#: digests. A load uses them the way it uses ``pathlib``; they are not counted.
+VALUE_MODULES = frozenset({
+    "labdatasets._version",
+    "labdatasets.errors",
+    "labdatasets.config",
+    "labdatasets.naming",
+    "labdatasets.features",
+    "labdatasets.splits",
+    "labdatasets.safe_names",
+    "labdatasets.info",
+    "labdatasets.pinning.record",
+    "labdatasets.pinning.outputs",
+    "labdatasets.processing.options",
+    "labdatasets.stores.hashing",
+})
+MAX_SERVICE_MODULES = 6
+
+
+def _modules_run_by(call) -> set[str]:
+    """The modules of the package (``labdatasets.*`` but its other trees) whose Python functions run in ``call()``."""
+    seen: set[str] = set()
+
+    def profile(frame, event, arg):
+        if event == "call":
+            seen.add(frame.f_globals.get("__name__", ""))
+
+    sys.setprofile(profile)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return {
+        m for m in seen
+        if (m == "labdatasets" or m.startswith("labdatasets.")) and not any(m == t or m.startswith(t + ".") for t in OTHER_TREES)
+    }
+
+
+def test_loading_a_prepared_version_crosses_few_service_modules(make_builder):
+    """``load()`` of a version prepared here runs functions of at most six service modules.
+
+    Counted: every module of the package (``labdatasets/`` and ``loaders/``) a function of which
+    runs during the call, except :data:`VALUE_MODULES`. Today these are the entry point
+    (``load``), the facade (``builder``), the name lookup (``registry``), the prepared folder and
+    its checks (``prepared.folder``), the reader (``prepared.dataset``) and the processing-code
+    fingerprint that says whether the folder is this version's (``processing.code``). With no
+    shared cache configured (the fixtures configure none) the shared cache is never consulted.
+    """
+    cls = make_builder.tabular("arch_toy")
+    reference = f"{cls.name}:1.0.0"
+    labdatasets.load(reference, split="train", format="pandas")  # pins and builds: not measured
+    assert labdatasets.builder(reference).is_prepared()
+
+    frame = None
+
+    def load():
+        nonlocal frame
+        frame = labdatasets.load(reference, split="train", format="pandas")
+
+    run = _modules_run_by(load)
+    assert len(frame) == labdatasets.info(reference).splits["train"].num_rows > 0  # the split was read
+    assert {"labdatasets.load", "labdatasets.prepared.dataset"} <= run  # the profile saw the load
+    services = sorted(run - VALUE_MODULES)
+    assert len(services) <= MAX_SERVICE_MODULES, (
+        f"loading a prepared version runs {len(services)} service modules (at most {MAX_SERVICE_MODULES}): "
+        + ", ".join(services)
+    )
+    assert "labdatasets.prepared.shared_cache" not in run, "no shared cache is configured, yet it was consulted"

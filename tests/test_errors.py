@@ -44,19 +44,6 @@ BUILTIN_EXCEPTIONS = frozenset(
 #   AttributeError      - from a module's ``__getattr__`` (PEP 562: hasattr and ``from x import y`` rely on it).
 PROTOCOL_RAISES = {"NotImplementedError": None, "AttributeError": "__getattr__"}
 
-# The snapshot stores and the two object connectors are converted by the stores work, which lands
-# separately; remove each entry when its raise becomes a tree error. Nothing else may be added here.
-PENDING = {
-    ("labdatasets/stores/__init__.py", "ValueError"),
-    ("labdatasets/stores/_bucket.py", "ValueError"),
-    ("labdatasets/stores/base.py", "ValueError"),
-    ("labdatasets/stores/hashing.py", "OSError"),
-    ("labdatasets/stores/hashing.py", "BlockingIOError"),
-    ("labdatasets/stores/transfer.py", "OSError"),
-    ("labdatasets/stores/retry.py", "class TransferInterrupted(IOError)"),
-    ("loaders/_objects.py", "ValueError"),
-    ("loaders/local.py", "ValueError"),
-}
 
 # labdatasets.testing's asserts are a builder test case's assertions, not runtime checks.
 ASSERTS_ALLOWED = {"labdatasets/testing.py"}
@@ -89,7 +76,7 @@ def violations(source: str, relpath: str) -> list[str]:
             function = node
         if isinstance(node, ast.Raise) and node.exc is not None:
             name = _raised_name(node)
-            if name in BUILTIN_EXCEPTIONS and (relpath, name) not in PENDING:
+            if name in BUILTIN_EXCEPTIONS:
                 allowed_in = PROTOCOL_RAISES.get(name, "")
                 ok = name in PROTOCOL_RAISES and function is not None and (
                     _only_raises(function) if allowed_in is None else getattr(function, "name", "") == allowed_in
@@ -101,7 +88,7 @@ def violations(source: str, relpath: str) -> list[str]:
             builtin_bases = [b for b in bases if b in BUILTIN_EXCEPTIONS]
             described = f"class {node.name}({', '.join(bases)})"
             root = relpath == "labdatasets/errors.py" and node.name == "LabDatasetsError"  # the tree's root
-            if builtin_bases and len(builtin_bases) == len(node.bases) and not root and (relpath, described) not in PENDING:
+            if builtin_bases and len(builtin_bases) == len(node.bases) and not root:
                 found.append(f"{relpath}:{node.lineno}: {described} is not in the LabDatasetsError tree")
         if isinstance(node, ast.Assert) and relpath not in ASSERTS_ALLOWED:
             found.append(f"{relpath}:{node.lineno}: assert (vanishes under python -O; raise a tree error instead)")

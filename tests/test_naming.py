@@ -76,3 +76,86 @@ def test_every_registered_version_full_name_parses_back_to_its_parts():
                 assert str(parse_name(b.full_name)) == b.full_name == b.declared_info().full_name
                 seen += 1
     assert seen >= 3
+
+
+@pytest.mark.parametrize(
+    "version, exact, hint",
+    [
+        ("", False, "omit the version to get the latest one (write 'product_a', not 'product_a:latest')"),
+        ("latest", True, "omit the version to get the latest one (write 'product_a', not 'product_a:latest')"),
+        ("experimental_latest", False, "omit the version to get the latest one (write 'product_a', not 'product_a:latest')"),
+        ("v1.2.0", True, "drop the 'v': write '1.2.0'"),
+        ("V1.2.*", False, "drop the 'v': write '1.2.*'"),
+        ("v1.2", True, "drop the 'v' and give all three parts, e.g. '1.2.0'"),
+        ("V1", False, "drop the 'v' and give all three parts, e.g. '1.2.0'"),
+        ("1.2.0-rc1", True, "pre-release and build suffixes (1.2.0-rc1, 1.2.0+local) are not versions here; use a new PATCH version"),
+        ("1.2.0+local", False, "pre-release and build suffixes (1.2.0-rc1, 1.2.0+local) are not versions here; use a new PATCH version"),
+        ("1.2", True, "give all three parts: '1.2.0'"),
+        ("1.2", False, "give all three parts: '1.2.0' or '1.2.*'"),
+        ("1", False, "give all three parts: '1.0.0' or '1.*.*'"),
+        ("*", False, "give all three parts: '*.0.0' or '*.*.*'"),
+        ("1.*", False, "give all three parts: '1.*.0' or '1.*.*'"),
+        ("1.2.*", True, "a version is MAJOR.MINOR.PATCH such as 1.2.0"),
+        ("one", True, "a version is MAJOR.MINOR.PATCH such as 1.2.0"),
+        ("one", False, "a version is MAJOR.MINOR.PATCH such as 1.2.0, or a pattern such as 1.2.*"),
+        ("1.2.3.4", False, "a version is MAJOR.MINOR.PATCH such as 1.2.0, or a pattern such as 1.2.*"),
+        ("va.b", False, "a version is MAJOR.MINOR.PATCH such as 1.2.0, or a pattern such as 1.2.*"),
+    ],
+)
+def test_each_malformed_version_gets_its_own_hint(version, exact, hint):
+    from labdatasets.naming import GRAMMAR_HELP, check_version_string
+
+    with pytest.raises(DatasetNameError) as info:
+        check_version_string(version, exact=exact)
+    assert str(info.value) == f"Invalid version {version!r}: {hint}. {GRAMMAR_HELP}"
+
+
+def test_long_versions_are_refused_before_they_are_read_as_numbers():
+    from labdatasets.naming import MAX_VERSION_DIGITS, check_version_string
+
+    check_version_string("999999999.0.1", exact=True)  # nine digits: fine
+    for bad in ("1234567890.0.0", "1." + "1" * 10 + ".0", "1.0." + "9" * 5000):
+        with pytest.raises(DatasetNameError) as info:
+            check_version_string(bad, exact=False)
+        assert str(info.value).startswith(f"Invalid version {bad[:20]!r}... ({len(bad)} characters): MAJOR, MINOR and PATCH")
+        assert f"at most {MAX_VERSION_DIGITS} digits, such as 1.2.0." in str(info.value)
+    with pytest.raises(DatasetNameError, match="characters"):
+        check_version_string("1." * 20 + "1", exact=False)  # 41 characters, short parts
+
+
+@pytest.mark.parametrize(
+    "name, snake",
+    [
+        ("ProductA", "product_a"), ("Product_A", "product_a"), ("IRIS", "iris"), ("HTTPLogs", "http_logs"),
+        ("product-a", "product_a"), ("Shop--Orders", "shop_orders"), ("Iris_", "iris"), ("ab2Cd", "ab2_cd"),
+        ("getHTTPResponse", "get_http_response"), ("A", "a"),
+    ],
+)
+def test_an_invalid_name_suggests_its_snake_case(name, snake):
+    from labdatasets.naming import _camel_to_snake
+
+    assert _camel_to_snake(name) == snake
+    assert _camel_to_snake("_" + name + "-") == snake  # no leading or trailing underscores
+    with pytest.raises(DatasetNameError) as info:
+        parse_name(name + "x" * 20)  # no registered dataset is close: the rule and the snake_case form
+    rule = "use underscores" if "-" in name else "are snake_case"
+    assert f"Invalid dataset name {name + 'x' * 20!r}. Dataset names {rule}, e.g. " in str(info.value)
+    assert "(no dataset has that name; 'labdatasets list' shows them)." in str(info.value)
+
+
+def test_a_mistyped_registered_name_is_suggested():
+    for typed, meant in (("ProductA", "product_a"), ("Product_A", "product_a"), ("IRIS", "iris"), ("Iris", "iris")):
+        with pytest.raises(DatasetNameError) as info:
+            parse_name(f"{typed}:1.0.0")
+        assert f"Invalid dataset name {typed!r}. Dataset names are snake_case: did you mean {meant!r}?" in str(info.value)
+    with pytest.raises(DatasetNameError) as info:
+        parse_name("product-a")
+    assert "Dataset names use underscores: did you mean 'product_a'?" in str(info.value)
+    with pytest.raises(DatasetNameError) as info:
+        parse_name("digits/-small")
+    assert str(info.value).startswith("Invalid config name '-small' in 'digits/-small'.")
+    with pytest.raises(DatasetNameError) as info:
+        parse_name("_iris:1.0.0")  # not even the start of a name: the grammar only
+    from labdatasets.naming import GRAMMAR_HELP
+
+    assert str(info.value) == f"Invalid dataset name '_iris'. {GRAMMAR_HELP}"

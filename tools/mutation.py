@@ -57,6 +57,11 @@ def parse_targets(specs: list[str]) -> dict[str, list[str]]:
     return targets
 
 
+def _in_package(module: str) -> str:
+    """Where ``module`` sits in the workspace's import package: ``loaders/x.py`` is ``labdatasets/loaders/x.py``."""
+    return "labdatasets/" + module if module.startswith("loaders/") else module
+
+
 def _workspace(targets: dict[str, list[str]]) -> Path:
     work = Path(tempfile.mkdtemp(prefix="labdatasets-mutation-"))
     ignore = shutil.ignore_patterns(".venv", "__pycache__", ".hypothesis", "mutants", "*.egg-info")
@@ -66,10 +71,14 @@ def _workspace(targets: dict[str, list[str]]) -> Path:
             shutil.copytree(source, work / name, ignore=ignore)
         elif source.exists():
             shutil.copy2(source, work / name)
+    if any(m.startswith("loaders/") for m in targets):
+        # labdatasets.loaders is the top-level loaders/ folder (package_dir); mutmut mutates one
+        # source tree, so the workspace holds it inside the package, where the mutants are imported from
+        shutil.copytree(ROOT / "loaders", work / "labdatasets" / "loaders", ignore=ignore)
     tests = sorted({t for files in targets.values() for t in files})
     section = (
         "\n[mutmut]\nsource_paths = labdatasets\n"
-        + "only_mutate =\n" + "".join(f"    {m}\n" for m in targets)
+        + "only_mutate =\n" + "".join(f"    {_in_package(m)}\n" for m in targets)
         + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in tests)
         + "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n"
         + "also_copy =\n    tests\n    loaders\n    datasets\n"
@@ -85,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--default", action="store_true", help="run the default sample of data-path modules")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy (to run 'mutmut show NAME' in it)")
+    parser.add_argument("--only", nargs="+", default=[], help="mutant names (globs) to run, e.g. 'labdatasets.prepared.folder.x_move*'")
+    parser.add_argument("--results", help="also write every mutant's state to this file")
+    parser.add_argument("--no-diffs", action="store_true", help="list the survivors without their diffs (faster)")
     args = parser.parse_args(argv)
     targets = dict(DEFAULT) if args.default else {}
     targets.update(parse_targets(args.targets))
@@ -93,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     work = _workspace(targets)
     mutmut = [sys.executable, "-m", "mutmut"]
     try:
-        subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)], cwd=work, check=False)
+        subprocess.run([*mutmut, "run", "--max-children", str(args.max_children), *args.only], cwd=work, check=False)
         listed = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, check=True, capture_output=True, text=True)
         status: dict[str, str] = {}
         for line in listed.stdout.splitlines():
@@ -101,15 +113,25 @@ def main(argv: list[str] | None = None) -> int:
             if sep:
                 status[name] = state
         equivalents = read_equivalents()
-        counted = {n: s for n, s in status.items() if n not in equivalents and s != "skipped"}
+        counted = {n: s for n, s in status.items() if n not in equivalents and s not in ("skipped", "not checked")}
         killed = sum(s in KILLED for s in counted.values())
         survivors = sorted(n for n, s in counted.items() if s not in KILLED)
         score = 100.0 * killed / len(counted) if counted else 0.0
         print(f"\nmodules: {', '.join(targets)}")
-        print(f"mutants: {len(status)}, equivalent (listed): {len(status) - len(counted)}, "
+        listed = sum(n in equivalents for n in status)
+        print(f"mutants: {len(status)}, equivalent (listed): {listed}, not run: {len(status) - len(counted) - listed}, "
               f"killed: {killed}/{len(counted)}, score: {score:.1f}%")
+        states = sorted({*counted.values()})
+        print("by state: " + ", ".join(f"{s}: {sum(v == s for v in counted.values())}" for s in states))
+        if args.results:
+            Path(args.results).write_text(
+                "".join(f"{n}: {s}{'  (equivalent)' if n in equivalents else ''}\n" for n, s in sorted(status.items())),
+                encoding="utf-8",
+            )
         for name in survivors:
             print(f"  {counted[name]:<12} {name}")
+            if args.no_diffs:
+                continue
             shown = subprocess.run([*mutmut, "show", name], cwd=work, capture_output=True, text=True)
             print("    " + "\n    ".join(shown.stdout.strip().splitlines()[1:]))
         return 0 if not survivors else 1

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.processing.options import BuildOptions
 
 __all__ = [
+    "add_build_arguments",
     "add_data_dir",
     "add_beam_options",
     "build_options",
@@ -50,6 +51,13 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, metavar="N", help="run the DirectRunner with N worker processes (multi-processing mode)"
     )
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every verb that may build takes: ``--quiet``, ``--data-dir`` and the Beam options (:func:`build_options`)."""
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_data_dir(parser)
+    add_beam_options(parser)
 
 
 def build_options(args: argparse.Namespace) -> BuildOptions:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, build_options, print_json, print_splits, print_violations, splits_json
+from labdatasets.cli._common import add_build_arguments, build_options, print_json, print_splits, print_violations, splits_json
 
 HELP = "build (prepare) a dataset version from its pinned snapshots with Apache Beam"
 
@@ -13,9 +13,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("build", help=HELP, description=HELP)
     parser.add_argument("name", help="dataset[/config][:version] (default: the latest version)")
     parser.add_argument("--overwrite", action="store_true", help="rebuild even if already prepared")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    add_data_dir(parser)
-    add_beam_options(parser)
+    add_build_arguments(parser)
     parser.set_defaults(run=run)
 
 

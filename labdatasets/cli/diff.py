@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, build_options, print_json
+from labdatasets.cli._common import add_build_arguments, build_options, print_json
 
 HELP = "compare two dataset versions: schema, rows per split, rows added/removed by key, changed values"
 
@@ -16,9 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--examples", type=int, default=5, help="keys and values shown per change (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--no-build", action="store_true", help="fail instead of building a version that is not prepared")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    add_data_dir(parser)
-    add_beam_options(parser)
+    add_build_arguments(parser)
     parser.set_defaults(run=run)
 
 

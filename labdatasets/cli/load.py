@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, build_options, print_json
+from labdatasets.cli._common import add_build_arguments, build_options, print_json
 
 HELP = "load a dataset version and print its row counts and first rows"
 
@@ -24,9 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("name", help="dataset[/config][:version]")
     parser.add_argument("--split", help="split to show, e.g. train or 'train[:10%%]' (default: all)")
     parser.add_argument("--head", type=non_negative, default=5, help="rows to print per split (default 5)")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    add_data_dir(parser)
-    add_beam_options(parser)
+    add_build_arguments(parser)
     parser.set_defaults(run=run)
 
 

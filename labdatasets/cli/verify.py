@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labdatasets.cli._common import add_beam_options, add_data_dir, build_options
+from labdatasets.cli._common import add_build_arguments, build_options
 
 HELP = (
     "re-hash a version's snapshot objects and prepared files (--repair fixes what it can; --rebuild rebuilds "
@@ -21,9 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="rebuild from the pins in a temporary folder and compare each split's fingerprint with the recorded one",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    add_data_dir(parser)
-    add_beam_options(parser)
+    add_build_arguments(parser)
     parser.set_defaults(run=run)
 
 

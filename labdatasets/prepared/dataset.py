@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Iterator
 
 from labdatasets.errors import ConfigError, MissingDependencyError, RowIndexError, SplitError
-from labdatasets.prepared.decode import check_class_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -38,9 +37,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.info import DatasetInfo, SplitInfo
     from labdatasets.prepared.streaming import ShardFiles
 
-__all__ = ["Dataset", "DatasetDict", "SupervisedDataset", "read_prepared", "FORMATS"]
+__all__ = ["Dataset", "DatasetDict", "SupervisedDataset", "read_prepared", "FORMATS", "CLASS_LABEL_MODES"]
 
 FORMATS = ("pandas", "arrow", "numpy", "polars", "tf", "torch")
+#: How pandas and polars show a ClassLabel column: its int codes, its names, or a categorical.
+CLASS_LABEL_MODES = ("int", "str", "categorical")
 
 
 def _kind(features: "Features | None", name: str) -> str:
@@ -394,11 +395,11 @@ class DatasetDict(dict):
 def _read_split(info: "DatasetInfo", split_info: "SplitInfo", start: int, stop: int, shards: "ShardFiles | None" = None) -> "pa.Table":
     """Read rows [start, stop) of a split, touching only the row groups (and shard files) they live in.
 
-    Every read is checked (page checksums, row counts, columns): see :mod:`labdatasets.prepared.integrity`.
+    Every read is checked (page checksums, row counts, columns): see :mod:`labdatasets.prepared.folder`.
     """
     import pyarrow as pa
 
-    from labdatasets.prepared.integrity import read_shard
+    from labdatasets.prepared.folder import read_shard
 
     directory: Path = info.data_dir  # type: ignore[assignment]
     schema = info.features.arrow_schema()
@@ -426,7 +427,7 @@ def read_split(info: "DatasetInfo", spec: str, *, decode: bool = True, shards: "
     from labdatasets.splits import check_splits, parse_split
 
     from labdatasets.info import INFO_FILENAME
-    from labdatasets.prepared.integrity import damaged, info_problems
+    from labdatasets.prepared.folder import damaged, info_problems
 
     instructions = parse_split(spec)
     check_splits(instructions, info.splits, info.full_name)
@@ -445,6 +446,12 @@ def read_split(info: "DatasetInfo", spec: str, *, decode: bool = True, shards: "
 def check_format(format: str | None) -> None:
     if format is not None and format not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)} (or None for a Dataset), got {str(format)[:40]!r}")
+
+
+def check_class_labels(mode: str) -> str:
+    if mode not in CLASS_LABEL_MODES:
+        raise ConfigError(f"class_labels must be one of {', '.join(CLASS_LABEL_MODES)}, got {mode!r}")
+    return mode
 
 
 def convert(dataset: Dataset, format: str | None, *, as_supervised: bool = False, class_labels: str = "int") -> Any:

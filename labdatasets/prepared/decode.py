@@ -32,7 +32,7 @@ import struct
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from labdatasets.errors import ConfigError, MissingDependencyError, PreparedDataError
+from labdatasets.errors import MissingDependencyError, PreparedDataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -41,18 +41,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.features import Feature
 
 __all__ = [
-    "CLASS_LABEL_MODES",
     "decode_image",
     "decode_images",
     "pil_image",
     "have_pillow",
     "image_size",
     "thumbnail_html",
-    "check_class_labels",
     "class_label_values",
 ]
 
-CLASS_LABEL_MODES = ("int", "str", "categorical")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
 
@@ -65,10 +62,6 @@ def have_pillow() -> bool:
     return True
 
 
-def check_class_labels(mode: str) -> str:
-    if mode not in CLASS_LABEL_MODES:
-        raise ConfigError(f"class_labels must be one of {', '.join(CLASS_LABEL_MODES)}, got {mode!r}")
-    return mode
 
 
 # ---------------------------------------------------------------------------------------------- PNG without Pillow

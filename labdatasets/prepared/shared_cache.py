@@ -190,7 +190,7 @@ def published(builder: "DatasetBuilder") -> Release | None:
 
 
 def _check_local_files(builder: "DatasetBuilder", info: DatasetInfo, lock: "OutputRecord | None") -> None:
-    from labdatasets.prepared.integrity import full_problems
+    from labdatasets.prepared.folder import full_problems
 
     damaged, _ = full_problems(builder.prepared_dir, info, lock)
     if damaged:
@@ -299,7 +299,7 @@ def fetch(builder: "DatasetBuilder", record: "PinRecord", *, progress: bool = Tr
     with another pyarrow) the same rows, by content fingerprint. ``force``
     downloads again even if a prepared folder is there (a repair).
     """
-    from labdatasets.prepared.integrity import info_problems
+    from labdatasets.prepared.folder import info_problems
     from labdatasets.processing.code import expected_fingerprint
 
     release = published(builder)

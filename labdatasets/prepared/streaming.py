@@ -214,13 +214,13 @@ def _row_group_batches(
 ) -> Iterator["pa.RecordBatch"]:
     """Rows ``[lo, hi)`` of one Parquet file, streamed one row group at a time in batches of ``batch_size``.
 
-    Checked like every read (:mod:`labdatasets.prepared.integrity`): page checksums, the row count, and
+    Checked like every read (:mod:`labdatasets.prepared.folder`): page checksums, the row count, and
     any reader failure becomes a PreparedDataError naming the file.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from labdatasets.prepared.integrity import damaged
+    from labdatasets.prepared.folder import damaged
 
     try:
         with pq.ParquetFile(path, memory_map=False, pre_buffer=False, page_checksum_verification=True) as pf:
@@ -352,7 +352,7 @@ def arrow_dataset(info: "DatasetInfo", split: str, shards: ShardFiles | None = N
     A slice (``train[:10%]``) is the exact rows of the slice: the files when it
     covers whole shards, else the row groups it touches read into memory.
 
-    Checked like every other read (:mod:`labdatasets.prepared.integrity`): each
+    Checked like every other read (:mod:`labdatasets.prepared.folder`): each
     shard's footer must hold the rows ``dataset_info.json`` records for it and
     the declared columns (a footer read per shard, before anything is
     returned), and scans verify the Parquet page checksums, so a damaged page
@@ -390,7 +390,7 @@ def _check_footer(path: Path, shard: "ShardInfo", schema: "pa.Schema", full_name
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from labdatasets.prepared.integrity import damaged, same_columns
+    from labdatasets.prepared.folder import damaged, same_columns
 
     try:
         meta = pq.read_metadata(path)

@@ -173,7 +173,7 @@ def _verify_code(builder: "DatasetBuilder", record: Any, store: Any, report: Ver
 def _verify_files(builder: "DatasetBuilder", *, repair: bool, progress: bool) -> VerifyReport:
     from labdatasets.pinning.outputs import read_lock
     from labdatasets.pinning.pin import pin_context, snapshots_for
-    from labdatasets.prepared.integrity import full_problems
+    from labdatasets.prepared.folder import full_problems
 
     report = VerifyReport(builder.full_name)
     record = builder.require_pin_record()

@@ -40,6 +40,7 @@ from labdatasets.processing.ledger import LEDGER_FILENAME, check_ledger
 from labdatasets.present.progress import BuildBar, Stage
 from labdatasets.prepared import folder
 from labdatasets.processing.validation import checker_for, read_reports, with_checks
+from labdatasets.processing.runners import flag_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
@@ -62,14 +63,6 @@ def is_local_runner(runner: str, flags: Sequence[str] = ()) -> bool:
     from labdatasets.processing.runners import runs_on_this_machine
 
     return runs_on_this_machine(runner, flags, LOCAL_RUNNERS)
-
-
-def _option(flags: Sequence[str], name: str) -> str | None:
-    value = None
-    for flag in flags:
-        if flag.startswith(f"--{name}="):
-            value = flag.split("=", 1)[1]
-    return value
 
 
 def build(
@@ -201,7 +194,7 @@ def _staging_dir(builder: "DatasetBuilder", flags: Sequence[str], local: bool) -
     filesystems; this machine then copies and verifies the shards. The same
     happens on a local runner when ``temp_location`` is given.
     """
-    temp_location = _option(flags, "temp_location")
+    temp_location = flag_value(flags, "temp_location")
     if temp_location is None:
         if local:
             return None
@@ -290,11 +283,11 @@ def _run_pipeline(job: _Job) -> list[str]:
 
     builder = job.builder
     flags = list(job.flags)
-    if job.progress_dir is not None and not logger.isEnabledFor(logging.DEBUG) and not _option(flags, "default_sdk_harness_log_level"):
+    if job.progress_dir is not None and not logger.isEnabledFor(logging.DEBUG) and not flag_value(flags, "default_sdk_harness_log_level"):
         flags.append("--default_sdk_harness_log_level=ERROR")  # worker subprocesses log to our stderr otherwise
     options = PipelineOptions(flags)
     runner = None
-    if (_option(flags, "runner") or "").lower() in ("directrunner", "direct"):
+    if (flag_value(flags, "runner") or "").lower() in ("directrunner", "direct"):
         from labdatasets.processing.direct import direct_runner
 
         runner = direct_runner(options)
@@ -334,7 +327,7 @@ def _run_pipeline(job: _Job) -> list[str]:
     level = beam_logger.level
     if not logger.isEnabledFor(logging.DEBUG):
         beam_logger.setLevel(logging.CRITICAL)  # the error is re-raised below, once and readable
-    check_pipeline(pipeline, _option(flags, "runner") or "DirectRunner", where=builder.full_name, last_label="Write ledger")
+    check_pipeline(pipeline, flag_value(flags, "runner") or "DirectRunner", where=builder.full_name, last_label="Write ledger")
     by_value = _by_value_modules(builder)
     for module in by_value:
         cloudpickle.register_pickle_by_value(module)

@@ -280,8 +280,8 @@ def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> li
     """Columns worth dictionary encoding: few distinct values in a sample of the first rows.
 
     Arrow's default tries a dictionary for every column and gives up on
-    high-cardinality ones after paying for it (3x slower writes of text ids and
-    floats, and larger files). The choice depends on the data only, so the same
+    high-cardinality ones after paying for it (much slower writes of text ids and
+    floats, and larger files: benchmarks/README.md). The choice depends on the data only, so the same
     rows always give the same bytes.
     """
     import pyarrow.compute as pc

@@ -32,6 +32,7 @@ __all__ = [
     "DASK_RUNNER",
     "resolve_runner",
     "is_dask_runner",
+    "flag_value",
     "register_runner_options",
     "runs_on_this_machine",
     "check_pipeline",
@@ -98,15 +99,16 @@ def runs_on_this_machine(runner: str, flags: Sequence[str], local_runners: Any) 
         return True
     if not is_dask_runner(runner):
         return False
-    address = _flag(flags, "dask_client_address")
+    address = flag_value(flags, "dask_client_address")
     if address is None:
-        return _flag(flags, "dask_scheduler_file") is None
+        return flag_value(flags, "dask_scheduler_file") is None
     hostport = address.split("://", 1)[-1]
     host = hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 or hostport.endswith("]") or "]:" in hostport else hostport
     return _is_loopback(host)
 
 
-def _flag(flags: Sequence[str], name: str) -> str | None:
+def flag_value(flags: Sequence[str], name: str) -> str | None:
+    """The value of the last ``--name=value`` in ``flags``, or None."""
     value = None
     for flag in flags:
         if flag.startswith(f"--{name}="):

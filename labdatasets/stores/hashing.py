@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any, BinaryIO
 from collections.abc import Callable
+from labdatasets.errors import TransferError
 
 __all__ = ["CHUNK", "sha256_file", "sha256_bytes", "sha256_json", "canonical_json", "copy_and_hash", "copy_file_and_hash", "is_oid"]
 
@@ -86,7 +87,7 @@ def copy_and_hash(
                     while len(view):
                         written = dst.write(view)
                         if written is None:
-                            raise BlockingIOError(f"could not write to {getattr(dst, 'name', 'the destination')}")
+                            raise TransferError(f"could not write to {getattr(dst, 'name', 'the destination')}")
                         view = view[written:]
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 failure.append(exc)
@@ -150,7 +151,7 @@ def copy_file_and_hash(
                 try:
                     got = os.preadv(dst_fd, [memoryview(buf)[:n]], offset)
                     if got != n:
-                        raise OSError(f"read back {got} of {n} copied bytes")
+                        raise TransferError(f"read back {got} of {n} copied bytes")
                     digest.update(memoryview(buf)[:n])
                     if progress:
                         progress(n)

@@ -32,6 +32,7 @@ import random
 import threading
 from collections.abc import Callable
 from typing import Any
+from labdatasets.errors import TransferError
 
 __all__ = ["ResumingReader", "TransferInterrupted", "resilient_range", "retrying", "max_attempts", "backoff"]
 
@@ -58,7 +59,7 @@ def _wait(failure: int) -> None:
     threading.Event().wait(backoff(failure))
 
 
-class TransferInterrupted(IOError):
+class TransferInterrupted(TransferError):
     """A read kept failing: ``received`` of ``expected`` bytes arrived in ``attempts`` requests."""
 
     def __init__(self, received: int, expected: int, attempts: int, last: BaseException | None):

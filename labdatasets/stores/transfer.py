@@ -19,6 +19,7 @@ import concurrent.futures
 import io
 import os
 from collections.abc import Callable
+from labdatasets.errors import TransferError
 
 __all__ = ["RangedReader", "CHUNK_BYTES", "WORKERS", "parallel_ranges"]
 
@@ -78,7 +79,7 @@ class RangedReader(io.RawIOBase):
             expected, future = self._pending.popleft()
             data = future.result()
             if len(data) != expected:
-                raise OSError(f"a ranged read returned {len(data)} bytes instead of {expected}")
+                raise TransferError(f"a ranged read returned {len(data)} bytes instead of {expected}")
             self._current = memoryview(data)
             self._fill()
         n = min(len(buffer), len(self._current))

@@ -79,8 +79,7 @@ def lock_version(
     progress: bool = True,
 ) -> LockResult:
     """Build ``builder``'s version (or reuse its prepared folder), re-hash it and write its output record."""
-    from labdatasets.prepared.folder import built_info
-    from labdatasets.prepared.integrity import full_problems
+    from labdatasets.prepared.folder import built_info, full_problems
 
     builder.build(options=options, progress=progress)
     record = builder.require_pin_record()

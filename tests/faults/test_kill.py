@@ -129,9 +129,9 @@ def test_kill_during_build(killable, lab_home, fault_outcome):
         builder = labdatasets.builder(f"{name}:1.0.0")
         info = builder.prepared_info()
         if info is not None:  # whatever is there must be whole: every shard present and hashing right
-            from labdatasets.prepared.folder import damaged_files
+            from labdatasets.prepared.folder import full_problems
 
-            wrong += len(damaged_files(builder.prepared_dir, info))
+            wrong += len(full_problems(builder.prepared_dir, info, None)[0])
         if rows_of(name) == EXPECTED:
             survived += 1
         else:
@@ -166,9 +166,9 @@ def test_kill_during_publish_and_shared_cache_download(killable, lab_home, tmp_p
     fresh = labdatasets.builder(f"{name}:1.0.0")
     info = fresh.prepared_info()
     if info is not None:
-        from labdatasets.prepared.folder import damaged_files
+        from labdatasets.prepared.folder import full_problems
 
-        wrong += len(damaged_files(fresh.prepared_dir, info))
+        wrong += len(full_problems(fresh.prepared_dir, info, None)[0])
     if rows_of(name) == EXPECTED:
         survived += 1
     fault_outcome("kill -9 during publish (before the ref) and during a shared-cache download", tries=tries,

@@ -46,6 +46,26 @@ def _objects(store, n: int, size: int) -> dict[str, bytes]:
     return out
 
 
+def _cold_loads(name: str, rows, monkeypatch, homes, attempts: int = 4) -> tuple[int, int, int, int]:
+    """``load`` ``name:1.0.0`` on ``attempts`` cold machines (a fresh home each); ``(tries, survived, wrong, unclear)``."""
+    import labdatasets
+
+    tries = survived = wrong = unclear = 0
+    for attempt in range(attempts):
+        # A cold machine: nothing cached, nothing prepared.
+        monkeypatch.setenv("LABDATASETS_HOME", f"{homes}-{attempt}")
+        tries += 1
+        try:
+            df = labdatasets.load(f"{name}:1.0.0", split="train+test", format="pandas", progress=False)
+        except LabDatasetsError as exc:
+            unclear += name not in str(exc)
+            continue
+        same = sorted(df["id"].tolist()) == [r["id"] for r in rows]
+        survived += same
+        wrong += not same
+    return tries, survived, wrong, unclear
+
+
 @pytest.mark.parametrize("mode", ["stream", "ranges"])
 @pytest.mark.parametrize("kind", ["truncate", "drop", "status", "delay"])
 def test_store_fetch_survives_a_flaky_network(kind, mode, flaky_s3, s3_bucket, tmp_path, monkeypatch, fault_outcome):
@@ -141,19 +161,8 @@ def test_pin_and_load_through_a_flaky_s3_store(flaky_s3, s3_bucket, make_builder
     except LabDatasetsError as exc:
         unclear += "flaky_s3:1.0.0" not in str(exc)
         pytest.fail(f"pin failed through the flaky proxy: {exc}")
-    for attempt in range(4):
-        # A cold machine: nothing cached, nothing prepared.
-        monkeypatch.setenv("LABDATASETS_HOME", str(tmp_path / f"home-{attempt}"))
-        tries += 1
-        try:
-            df = labdatasets.load("flaky_s3:1.0.0", split="train+test", format="pandas", progress=False)
-        except LabDatasetsError as exc:
-            unclear += "flaky_s3" not in str(exc)
-            continue
-        if sorted(df["id"].tolist()) != [r["id"] for r in rows]:
-            wrong += 1
-        else:
-            survived += 1
+    loads, loaded, wrong, unclear_loads = _cold_loads("flaky_s3", rows, monkeypatch, tmp_path / "home")
+    tries, survived, unclear = tries + loads, survived + loaded, unclear + unclear_loads
     assert sum(flaky_s3.stats[k] for k in ("truncate", "drop", "status")) > 0, flaky_s3.stats
     fault_outcome("pin + 4 cold loads via s3:// store, 4% truncated/dropped/5xx each, 20% delayed",
                   tries=tries, survived=survived, wrong_data=wrong, unclear=unclear)
@@ -215,17 +224,7 @@ def test_cold_loads_from_an_s3_shared_cache_through_a_flaky_network(
         return original_build(self, *args, **kwargs)
 
     monkeypatch.setattr(builder_module.DatasetBuilder, "build", no_build)
-    tries = survived = wrong = unclear = 0
-    for attempt in range(4):
-        monkeypatch.setenv("LABDATASETS_HOME", str(tmp_path / f"cold-{attempt}"))
-        tries += 1
-        try:
-            df = labdatasets.load("flaky_cache:1.0.0", split="train+test", format="pandas", progress=False)
-        except LabDatasetsError as exc:
-            unclear += "flaky_cache" not in str(exc)
-            continue
-        wrong += sorted(df["id"].tolist()) != [r["id"] for r in rows]
-        survived += sorted(df["id"].tolist()) == [r["id"] for r in rows]
+    tries, survived, wrong, unclear = _cold_loads("flaky_cache", rows, monkeypatch, tmp_path / "cold")
     assert sum(flaky_s3.stats[k] for k in ("truncate", "drop", "status")) > 0, flaky_s3.stats
     assert not built, f"the shared cache was not used: {built}"
     fault_outcome("4 cold loads from an s3:// shared cache, 10% of GETs cut/dropped/5xx", tries=tries, survived=survived,
