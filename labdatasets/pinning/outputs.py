@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -74,10 +75,14 @@ __all__ = [
     "lock_path",
     "pin_digest",
     "read_lock",
+    "LockResult",
+    "write_output_record",
 ]
 
 LOCK_FORMAT = 1
 LOCK_SUFFIX = ".lock.json"
+
+logger = logging.getLogger(__name__)
 
 
 class OutputRecordError(SnapshotError):
@@ -388,3 +393,42 @@ def refuse(builder: "DatasetBuilder", where: str, problems: list[str], *, lock: 
         f"({'; '.join(problems[:5])}{'; ...' if len(problems) > 5 else ''}). It was not used. Run "
         f"'labdatasets verify --repair {builder.full_name}' to fetch it again from the shared cache or rebuild it."
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class LockResult:
+    """What ``lock`` did: ``written`` is False when the same record was there already."""
+
+    record: OutputRecord
+    path: Path
+    written: bool
+
+
+def write_output_record(builder: "DatasetBuilder", info: "DatasetInfo", record: "PinRecord") -> LockResult:
+    """Write the output record of a prepared version whose files were just checked (see the module docstring)."""
+    path = lock_path(builder)
+    from labdatasets.pinning.record import utc_now
+
+    new = OutputRecord.of_info(info, record, locked_at=utc_now())
+    try:
+        existing = read_lock(builder, record)
+    except OutputRecordError as exc:
+        raise PreparedDataError(
+            f"{exc} (If {builder.full_name} is not released yet, delete {path} and lock it again.)"
+        ) from exc
+    if existing is not None:
+        problems = compare_info(info, existing)
+        if problems:
+            raise PreparedDataError(
+                f"{builder.full_name} already has an output record ({path}) and this build is not what it says "
+                f"({'; '.join(problems[:5])}). A released version's outputs never change: if this build is wrong, "
+                f"compare the environment in dataset_info.json with the record's built_with; if {builder.full_name} "
+                "is not released yet, delete the record and lock it again."
+            )
+        return LockResult(existing, path, False)
+    new.write(path)
+    logger.warning(
+        "Output record written to %s: commit it with the pin record, so that every machine checks %s against it.",
+        path, builder.full_name,
+    )
+    return LockResult(dataclasses.replace(new, path=path), path, True)
