@@ -2,12 +2,18 @@
 
     python benchmarks/bench_validation.py                     # 1M rows, best of 3 alternating builds
     python benchmarks/bench_validation.py --rows 1000000 4000000 --repeat 3 --json out.json
+    python benchmarks/bench_validation.py --setup DIR --rows 1000000   # pin once, print the two build commands
 
 The data: ``--rows`` rows of {id int64, customer int64, count int64, x float64,
-y float32, label (3 classes), text (short string, mostly unique)} in one Parquet
-file, pinned once. The builder declares a rule of every kind (``nullable=False``,
+y float32, z float64, w float64, label (3 classes), text (short string, mostly
+unique), code (text of 20 values)} in one Parquet file, pinned once; the builder
+adds ``x2`` (11 columns). It declares a rule of every kind (``nullable=False``,
 a key, ``group_key``, ``Range``, ``AllowedValues``, ``Pattern``,
 ``MaxNullShare``) and splits 80/10/10 by customer.
+
+``--setup DIR`` prepares the data and the pin in ``DIR`` and prints the two
+commands that build it once each (with and without the checks), for a harness
+that times whole processes in pairs (``/usr/bin/time -v`` gives the peak).
 
 Each build runs in a fresh child process (so that its peak resident memory is its
 own) on the DirectRunner: "with" is a normal build (statistics of every column,
@@ -68,8 +74,11 @@ class Builder(lds.DatasetBuilder):
                 "count": F.Value("int64"),
                 "x": F.Value("float64"),
                 "y": F.Value("float32"),
+                "z": F.Value("float64"),
+                "w": F.Value("float64"),
                 "label": F.ClassLabel(names=LABELS),
                 "text": F.Text(),
+                "code": F.Text(),
                 "x2": F.Value("float64"),
             }),
             key="id",
@@ -80,6 +89,8 @@ class Builder(lds.DatasetBuilder):
                 E.AllowedValues("label", LABELS),
                 E.Pattern("text", r"[a-z]+ [a-z]+ [0-9]+"),
                 E.MaxNullShare("text", 0.01),
+                E.Range("z", min=-10.0, max=10.0),
+                E.Pattern("code", r"[A-Z][0-9]+"),
             ],
         )
 
@@ -110,8 +121,11 @@ def make_data(path: Path, rows: int) -> None:
             "count": rng.integers(0, 1000, rows),
             "x": rng.random(rows),
             "y": rng.random(rows).astype(np.float32),
+            "z": rng.normal(0.0, 1.0, rows),
+            "w": rng.exponential(3.0, rows),
             "label": pa.array(rng.choice(LABELS, rows)),
             "text": text,
+            "code": pa.array(np.char.add("K", (np.arange(rows) % 20).astype(str))),
         }
     )
     pq.write_table(table, path, row_group_size=BATCH_ROWS)
@@ -139,7 +153,27 @@ def _load_builder(folder: Path) -> type:
 
 
 def child(folder: Path, checks: bool, action: str) -> None:
-    """Run in a fresh process: pin, or build once; print a JSON line."""
+    """Run in a fresh process: pin, or build once; print a JSON line.
+
+    A build goes to ``$LABDATASETS_DATA_DIR`` when set, else to a new folder beside
+    ``folder`` that is removed afterwards (so that repeated builds start alike).
+    """
+    work = folder.parent.parent
+    for name, value in _env(work).items():
+        if name.startswith("LABDATASETS_"):
+            os.environ.setdefault(name, value)
+    scratch = None
+    if "LABDATASETS_DATA_DIR" not in os.environ:
+        scratch = Path(tempfile.mkdtemp(prefix="prepared-", dir=work))
+        os.environ["LABDATASETS_DATA_DIR"] = str(scratch)
+    try:
+        _child(folder, checks, action)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _child(folder: Path, checks: bool, action: str) -> None:
     from labdatasets.processing._beam_import import import_beam
 
     import_beam()  # imported before anything is timed, in both variants
@@ -180,14 +214,20 @@ def _run_child(work: Path, folder: Path, checks: bool, action: str, data_dir: Pa
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def setup(work: Path, rows: int) -> Path:
+    """The builder, its data and its pin under ``work``; returns the builder's folder."""
+    folder = work / "builders" / "bench_checks"
+    (folder / "data").mkdir(parents=True)
+    (folder / "bench_checks_dataset_builder.py").write_text(textwrap.dedent(BUILDER))
+    make_data(folder / "data" / "rows.parquet", rows)
+    _run_child(work, folder, True, "pin")
+    return folder
+
+
 def bench(rows: int, repeat: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-validation-"))
     try:
-        folder = work / "builders" / "bench_checks"
-        (folder / "data").mkdir(parents=True)
-        (folder / "bench_checks_dataset_builder.py").write_text(textwrap.dedent(BUILDER))
-        make_data(folder / "data" / "rows.parquet", rows)
-        _run_child(work, folder, True, "pin")
+        folder = setup(work, rows)
         results: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
         for i in range(repeat):
             for variant in ("without", "with") if i % 2 == 0 else ("with", "without"):
@@ -218,6 +258,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--setup", help="prepare the data and pin in this (new) folder; print the two build commands")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--checks", dest="checks", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-checks", dest="checks", action="store_false", help=argparse.SUPPRESS)
@@ -225,6 +266,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         child(Path(args.child), args.checks, args.action)
+        return
+    if args.setup:
+        work = Path(args.setup).resolve()
+        folder = setup(work, args.rows[0])
+        for flag in ("--checks", "--no-checks"):
+            print(f"{sys.executable} {Path(__file__).resolve()} --child {folder} {flag}")
         return
     results = [bench(rows, args.repeat) for rows in args.rows]
     print(f"\nbuild with and without statistics and expectations (best of {args.repeat}, alternating; DirectRunner)\n")

@@ -6,6 +6,8 @@ files were re-hashed. It is written once per version: locking again changes
 nothing when the build gives the same rows, and is refused when it gives other
 rows (a released version never changes; an unreleased one is locked again by
 deleting its record first). ``publish`` writes it too when the version has none.
+A record written before statistics existed gets them when its version is locked
+again and gives the same rows: the statistics are added, nothing else changes.
 
 Example::
 
