@@ -44,91 +44,28 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-LABELS = ["cat", "dog", "bird"]
-BATCH_ROWS = 65_536
+from _data import LABELS, load_builder_class, tabular_builder, write_tabular_parquet  # noqa: E402 - benchmarks/ is this script's folder
 
-BUILDER = '''
-import pyarrow as pa
-import pyarrow.compute as pc
-
-import labdatasets as lds
-from labdatasets import expectations as E, features as F, loaders, processing as P
-
-
-def derive(table):
-    return table.append_column("x2", pc.multiply(table["x"], 2.0))
-
-
-class Builder(lds.DatasetBuilder):
-    """Synthetic rows for the validation benchmark."""
-
-    name = "bench_checks"
-    VERSION = "1.0.0"
-    RELEASE_NOTES = {"1.0.0": "benchmark data"}
-
-    def _info(self):
-        return lds.DatasetInfo(
-            features=F.Features({
-                "id": F.Value("int64", nullable=False),
-                "customer": F.Value("int64", nullable=False),
-                "count": F.Value("int64"),
-                "x": F.Value("float64"),
-                "y": F.Value("float32"),
-                "z": F.Value("float64"),
-                "w": F.Value("float64"),
-                "label": F.ClassLabel(names=LABELS),
-                "text": F.Text(),
-                "code": F.Text(),
-                "x2": F.Value("float64"),
-            }),
-            key="id",
-            group_key="customer",
-            expectations=[
-                E.Range("x", min=0.0, max=1.0),
-                E.Range("count", min=0, max=999),
-                E.AllowedValues("label", LABELS),
-                E.Pattern("text", r"[a-z]+ [a-z]+ [0-9]+"),
-                E.MaxNullShare("text", 0.01),
-                E.Range("z", min=-10.0, max=10.0),
-                E.Pattern("code", r"[A-Z][0-9]+"),
-            ],
-        )
-
-    def _sources(self):
-        return {"rows": loaders.LocalSource("data/rows.parquet")}
-
-    def _process(self, sources):
-        rows = sources["rows"] | "Derive" >> P.MapBatches(derive)
-        return P.split_by_hash(rows, key="customer", ratios={"train": 0.8, "validation": 0.1, "test": 0.1})
-'''.replace("LABELS", repr(LABELS))
-
-
-def make_data(path: Path, rows: int) -> None:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    rng = np.random.default_rng(0)
-    words = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
-    text = pc.binary_join_element_wise(
-        pa.array(rng.choice(words, rows)), pa.array(rng.choice(words, rows)), pa.array(np.arange(rows).astype(str)), " "
-    )
-    table = pa.table(
-        {
-            "id": np.arange(rows, dtype=np.int64),
-            "customer": np.arange(rows, dtype=np.int64) // 7,
-            "count": rng.integers(0, 1000, rows),
-            "x": rng.random(rows),
-            "y": rng.random(rows).astype(np.float32),
-            "z": rng.normal(0.0, 1.0, rows),
-            "w": rng.exponential(3.0, rows),
-            "label": pa.array(rng.choice(LABELS, rows)),
-            "text": text,
-            "code": pa.array(np.char.add("K", (np.arange(rows) % 20).astype(str))),
-        }
-    )
-    pq.write_table(table, path, row_group_size=BATCH_ROWS)
+BUILDER = tabular_builder(
+    "bench_checks",
+    "Synthetic rows for the validation benchmark.",
+    customer=True,
+    extra=True,
+    split_key="customer",
+    info='''
+key="id",
+group_key="customer",
+expectations=[
+    E.Range("x", min=0.0, max=1.0),
+    E.Range("count", min=0, max=999),
+    E.AllowedValues("label", LABELS),
+    E.Pattern("text", r"[a-z]+ [a-z]+ [0-9]+"),
+    E.MaxNullShare("text", 0.01),
+    E.Range("z", min=-10.0, max=10.0),
+    E.Pattern("code", r"[A-Z][0-9]+"),
+],
+'''.replace("LABELS", repr(LABELS)),
+)
 
 
 def _env(work: Path, data_dir: Path | None = None) -> dict[str, str]:
@@ -139,17 +76,6 @@ def _env(work: Path, data_dir: Path | None = None) -> dict[str, str]:
         env["LABDATASETS_DATA_DIR"] = str(data_dir)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
-
-
-def _load_builder(folder: Path) -> type:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_checks_dataset_builder", folder / "bench_checks_dataset_builder.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.Builder
 
 
 def child(folder: Path, checks: bool, action: str) -> None:
@@ -179,7 +105,7 @@ def _child(folder: Path, checks: bool, action: str) -> None:
     import_beam()  # imported before anything is timed, in both variants
     import labdatasets.processing.build as build_module
 
-    cls = _load_builder(folder)
+    cls = load_builder_class(folder / "bench_checks_dataset_builder.py")
     b = cls()
     if action == "pin":
         b.pin(progress=False)
@@ -219,7 +145,7 @@ def setup(work: Path, rows: int) -> Path:
     folder = work / "builders" / "bench_checks"
     (folder / "data").mkdir(parents=True)
     (folder / "bench_checks_dataset_builder.py").write_text(textwrap.dedent(BUILDER))
-    make_data(folder / "data" / "rows.parquet", rows)
+    write_tabular_parquet(folder / "data" / "rows.parquet", rows, customer=True, extra=True)
     _run_child(work, folder, True, "pin")
     return folder
 

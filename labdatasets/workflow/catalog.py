@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from labdatasets import registry
 
 from labdatasets.present import summary
-from labdatasets.processing.outputs import SPLITS_FILE, recorded_splits
+from labdatasets.processing.split_names import SPLITS_FILE, recorded_splits
 from labdatasets.workflow.checkout import check_imported_from, find_checkout
 from labdatasets.errors import SnapshotNotFoundError
 
