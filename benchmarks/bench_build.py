@@ -45,50 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _data import BATCH_ROWS, LABELS, load_builder_class, write_tabular_parquet  # noqa: E402 - benchmarks/ is this script's folder
+from _data import BATCH_ROWS, LABELS, load_builder_class, tabular_builder, write_tabular_parquet  # noqa: E402 - benchmarks/ is this script's folder
 
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
-BUILDER = '''
-import pyarrow as pa
-import pyarrow.compute as pc
-
-import labdatasets as lds
-from labdatasets import features as F, loaders, processing as P
-
-
-def derive(table):
-    return table.append_column("x2", pc.multiply(table["x"], 2.0))
-
-
-class Builder(lds.DatasetBuilder):
-    """1M synthetic rows for the build benchmark."""
-
-    name = "bench_tabular"
-    VERSION = "1.0.0"
-    RELEASE_NOTES = {"1.0.0": "benchmark data"}
-
-    def _info(self):
-        return lds.DatasetInfo(
-            features=F.Features({
-                "id": F.Value("int64", nullable=False),
-                "count": F.Value("int64"),
-                "x": F.Value("float64"),
-                "y": F.Value("float32"),
-                "label": F.ClassLabel(names=LABELS),
-                "text": F.Text(),
-                "x2": F.Value("float64"),
-            }),
-            key="id",
-        )
-
-    def _sources(self):
-        return {"rows": loaders.LocalSource("data/rows.parquet")}
-
-    def _process(self, sources):
-        rows = sources["rows"] | "Derive" >> P.MapBatches(derive)
-        return P.split_by_hash(rows, key="id", ratios=RATIOS)
-'''.replace("LABELS", repr(LABELS)).replace("RATIOS", repr(RATIOS))
+BUILDER = tabular_builder("bench_tabular", "1M synthetic rows for the build benchmark.", ratios=RATIOS)
 
 
 @contextlib.contextmanager

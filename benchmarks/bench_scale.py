@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from _data import LABELS, WORDS, load_builder_class  # noqa: E402 - benchmarks/ is this script's folder
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
-BUILDER = '''
+BUILDER_TEMPLATE = '''
 import labdatasets as lds
 from labdatasets import features as F, loaders, processing as P
 
@@ -50,6 +50,7 @@ class Builder(lds.DatasetBuilder):
 
     name = "bench_scale"
     VERSION = "1.0.0"
+    NUM_SHARDS = %(shards)d
     RELEASE_NOTES = {"1.0.0": "benchmark data"}
 
     def _info(self):
@@ -63,7 +64,11 @@ class Builder(lds.DatasetBuilder):
 
     def _process(self, sources):
         return P.split_by_hash(sources["rows"], key="id", ratios=%(ratios)r)
-''' % {"labels": LABELS, "ratios": RATIOS}  # noqa: UP031 - the template is Python code full of braces
+'''
+
+
+def builder_source(shards: int = 1) -> str:
+    return BUILDER_TEMPLATE % {"labels": LABELS, "ratios": RATIOS, "shards": shards}  # noqa: UP031 - Python code full of braces
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -99,10 +104,10 @@ def _schema() -> Any:
     )
 
 
-def builder_folder(work: Path, csv: Path) -> Path:
+def builder_folder(work: Path, csv: Path, shards: int = 1) -> Path:
     folder = work / "builders" / "bench_scale"
     (folder / "data").mkdir(parents=True, exist_ok=True)
-    (folder / "bench_scale_dataset_builder.py").write_text(textwrap.dedent(BUILDER))
+    (folder / "bench_scale_dataset_builder.py").write_text(textwrap.dedent(builder_source(shards)))
     link = folder / "data" / "rows.csv"
     if link.is_symlink() or link.exists():
         link.unlink()
@@ -279,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="keep the generated CSV files here (default: a temporary folder)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker-memory", default="auto", help="each Dask worker's memory_limit (e.g. 6GB; default auto)")
+    parser.add_argument("--shards", type=int, default=1, help="the builder's NUM_SHARDS (files per split)")
     parser.add_argument("--skip-pin", action="store_true", help="builds only (the pin and its anchors are not run)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
@@ -311,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             csv = work / f"rows-{rows}.csv"
             if not csv.exists():
                 make_csv(csv, rows)
-            folder = builder_folder(work, csv)
+            folder = builder_folder(work, csv, args.shards)
             home = work / f"home-{rows}"
             shutil.rmtree(home, ignore_errors=True)
             env = dict(os.environ, LABDATASETS_HOME=str(home), LABDATASETS_PINS_DIR=str(home / "pins"), PYTHONPATH=str(ROOT))

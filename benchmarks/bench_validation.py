@@ -2,12 +2,18 @@
 
     python benchmarks/bench_validation.py                     # 1M rows, best of 3 alternating builds
     python benchmarks/bench_validation.py --rows 1000000 4000000 --repeat 3 --json out.json
+    python benchmarks/bench_validation.py --setup DIR --rows 1000000   # pin once, print the two build commands
 
 The data: ``--rows`` rows of {id int64, customer int64, count int64, x float64,
-y float32, label (3 classes), text (short string, mostly unique)} in one Parquet
-file, pinned once. The builder declares a rule of every kind (``nullable=False``,
+y float32, z float64, w float64, label (3 classes), text (short string, mostly
+unique), code (text of 20 values)} in one Parquet file, pinned once; the builder
+adds ``x2`` (11 columns). It declares a rule of every kind (``nullable=False``,
 a key, ``group_key``, ``Range``, ``AllowedValues``, ``Pattern``,
 ``MaxNullShare``) and splits 80/10/10 by customer.
+
+``--setup DIR`` prepares the data and the pin in ``DIR`` and prints the two
+commands that build it once each (with and without the checks), for a harness
+that times whole processes in pairs (``/usr/bin/time -v`` gives the peak).
 
 Each build runs in a fresh child process (so that its peak resident memory is its
 own) on the DirectRunner: "with" is a normal build (statistics of every column,
@@ -38,83 +44,28 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-LABELS = ["cat", "dog", "bird"]
-BATCH_ROWS = 65_536
+from _data import LABELS, load_builder_class, tabular_builder, write_tabular_parquet  # noqa: E402 - benchmarks/ is this script's folder
 
-BUILDER = '''
-import pyarrow as pa
-import pyarrow.compute as pc
-
-import labdatasets as lds
-from labdatasets import expectations as E, features as F, loaders, processing as P
-
-
-def derive(table):
-    return table.append_column("x2", pc.multiply(table["x"], 2.0))
-
-
-class Builder(lds.DatasetBuilder):
-    """Synthetic rows for the validation benchmark."""
-
-    name = "bench_checks"
-    VERSION = "1.0.0"
-    RELEASE_NOTES = {"1.0.0": "benchmark data"}
-
-    def _info(self):
-        return lds.DatasetInfo(
-            features=F.Features({
-                "id": F.Value("int64", nullable=False),
-                "customer": F.Value("int64", nullable=False),
-                "count": F.Value("int64"),
-                "x": F.Value("float64"),
-                "y": F.Value("float32"),
-                "label": F.ClassLabel(names=LABELS),
-                "text": F.Text(),
-                "x2": F.Value("float64"),
-            }),
-            key="id",
-            group_key="customer",
-            expectations=[
-                E.Range("x", min=0.0, max=1.0),
-                E.Range("count", min=0, max=999),
-                E.AllowedValues("label", LABELS),
-                E.Pattern("text", r"[a-z]+ [a-z]+ [0-9]+"),
-                E.MaxNullShare("text", 0.01),
-            ],
-        )
-
-    def _sources(self):
-        return {"rows": loaders.LocalSource("data/rows.parquet")}
-
-    def _process(self, sources):
-        rows = sources["rows"] | "Derive" >> P.MapBatches(derive)
-        return P.split_by_hash(rows, key="customer", ratios={"train": 0.8, "validation": 0.1, "test": 0.1})
-'''.replace("LABELS", repr(LABELS))
-
-
-def make_data(path: Path, rows: int) -> None:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    rng = np.random.default_rng(0)
-    words = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
-    text = pc.binary_join_element_wise(
-        pa.array(rng.choice(words, rows)), pa.array(rng.choice(words, rows)), pa.array(np.arange(rows).astype(str)), " "
-    )
-    table = pa.table(
-        {
-            "id": np.arange(rows, dtype=np.int64),
-            "customer": np.arange(rows, dtype=np.int64) // 7,
-            "count": rng.integers(0, 1000, rows),
-            "x": rng.random(rows),
-            "y": rng.random(rows).astype(np.float32),
-            "label": pa.array(rng.choice(LABELS, rows)),
-            "text": text,
-        }
-    )
-    pq.write_table(table, path, row_group_size=BATCH_ROWS)
+BUILDER = tabular_builder(
+    "bench_checks",
+    "Synthetic rows for the validation benchmark.",
+    customer=True,
+    extra=True,
+    split_key="customer",
+    info='''
+key="id",
+group_key="customer",
+expectations=[
+    E.Range("x", min=0.0, max=1.0),
+    E.Range("count", min=0, max=999),
+    E.AllowedValues("label", LABELS),
+    E.Pattern("text", r"[a-z]+ [a-z]+ [0-9]+"),
+    E.MaxNullShare("text", 0.01),
+    E.Range("z", min=-10.0, max=10.0),
+    E.Pattern("code", r"[A-Z][0-9]+"),
+],
+'''.replace("LABELS", repr(LABELS)),
+)
 
 
 def _env(work: Path, data_dir: Path | None = None) -> dict[str, str]:
@@ -127,25 +78,34 @@ def _env(work: Path, data_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
-def _load_builder(folder: Path) -> type:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_checks_dataset_builder", folder / "bench_checks_dataset_builder.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.Builder
-
-
 def child(folder: Path, checks: bool, action: str) -> None:
-    """Run in a fresh process: pin, or build once; print a JSON line."""
+    """Run in a fresh process: pin, or build once; print a JSON line.
+
+    A build goes to ``$LABDATASETS_DATA_DIR`` when set, else to a new folder beside
+    ``folder`` that is removed afterwards (so that repeated builds start alike).
+    """
+    work = folder.parent.parent
+    for name, value in _env(work).items():
+        if name.startswith("LABDATASETS_"):
+            os.environ.setdefault(name, value)
+    scratch = None
+    if "LABDATASETS_DATA_DIR" not in os.environ:
+        scratch = Path(tempfile.mkdtemp(prefix="prepared-", dir=work))
+        os.environ["LABDATASETS_DATA_DIR"] = str(scratch)
+    try:
+        _child(folder, checks, action)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _child(folder: Path, checks: bool, action: str) -> None:
     from labdatasets.processing._beam_import import import_beam
 
     import_beam()  # imported before anything is timed, in both variants
     import labdatasets.processing.build as build_module
 
-    cls = _load_builder(folder)
+    cls = load_builder_class(folder / "bench_checks_dataset_builder.py")
     b = cls()
     if action == "pin":
         b.pin(progress=False)
@@ -180,14 +140,20 @@ def _run_child(work: Path, folder: Path, checks: bool, action: str, data_dir: Pa
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def setup(work: Path, rows: int) -> Path:
+    """The builder, its data and its pin under ``work``; returns the builder's folder."""
+    folder = work / "builders" / "bench_checks"
+    (folder / "data").mkdir(parents=True)
+    (folder / "bench_checks_dataset_builder.py").write_text(textwrap.dedent(BUILDER))
+    write_tabular_parquet(folder / "data" / "rows.parquet", rows, customer=True, extra=True)
+    _run_child(work, folder, True, "pin")
+    return folder
+
+
 def bench(rows: int, repeat: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-validation-"))
     try:
-        folder = work / "builders" / "bench_checks"
-        (folder / "data").mkdir(parents=True)
-        (folder / "bench_checks_dataset_builder.py").write_text(textwrap.dedent(BUILDER))
-        make_data(folder / "data" / "rows.parquet", rows)
-        _run_child(work, folder, True, "pin")
+        folder = setup(work, rows)
         results: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
         for i in range(repeat):
             for variant in ("without", "with") if i % 2 == 0 else ("with", "without"):
@@ -218,6 +184,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--setup", help="prepare the data and pin in this (new) folder; print the two build commands")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--checks", dest="checks", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-checks", dest="checks", action="store_false", help=argparse.SUPPRESS)
@@ -225,6 +192,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         child(Path(args.child), args.checks, args.action)
+        return
+    if args.setup:
+        work = Path(args.setup).resolve()
+        folder = setup(work, args.rows[0])
+        for flag in ("--checks", "--no-checks"):
+            print(f"{sys.executable} {Path(__file__).resolve()} --child {folder} {flag}")
         return
     results = [bench(rows, args.repeat) for rows in args.rows]
     print(f"\nbuild with and without statistics and expectations (best of {args.repeat}, alternating; DirectRunner)\n")

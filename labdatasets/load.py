@@ -23,10 +23,10 @@ def check_split_before_build(b: DatasetBuilder, split: str) -> None:
     """Raise :class:`~labdatasets.errors.SplitError` for a malformed split or one the version will not have.
 
     Runs before a build (which can take minutes), from what is cheaply known of
-    the version's split names (see :mod:`labdatasets.processing.outputs`).
+    the version's split names (see :mod:`labdatasets.processing.split_names`).
     """
     from labdatasets.errors import SplitError
-    from labdatasets.processing.outputs import split_names
+    from labdatasets.processing.split_names import split_names
     from labdatasets.splits import check_splits, parse_split
 
     if not isinstance(split, str):

@@ -1,8 +1,8 @@
 """Rows of a MySQL result read straight off the wire into Arrow, a batch at a time.
 
 PyMySQL parses every row in Python (a packet header, then a length-prefixed
-string per column), which costs several microseconds per row: 8 s for a
-million rows of twelve columns. This reader takes over the socket of a
+string per column), which costs several microseconds per row (the figures are
+in benchmarks/README.md). This reader takes over the socket of a
 PyMySQL connection after the result's column definitions have been read
 (an unbuffered ``SSCursor.execute``), so the query still runs on the pin's
 one connection, inside its consistent-snapshot transaction, and:
@@ -50,7 +50,7 @@ __all__ = ["read_result", "parse_rows", "supported", "WireProtocolError", "BATCH
 
 # Rows per Arrow batch, and the most row bytes one batch holds (so wide rows keep memory flat).
 # Small batches keep the decoder's numpy temporaries small; the writer re-cuts them into row groups
-# of 65,536 rows (pinning/table_writer.py). 16,384 rows: 233 MB peak for a 1M-row pin, 65,536: 280 MB.
+# of 65,536 rows (pinning/table_writer.py); 16,384-row batches gave the lower pin peak (benchmarks/README.md).
 BATCH_ROWS = 16_384
 BATCH_BYTES = 8 << 20
 _READ_BYTES = 1 << 20

@@ -35,12 +35,11 @@ What a pin guarantees
 
 Two readers, one result
 -----------------------
-Measured on a 1M-row, 12-column MariaDB table on the lab's 2-core machine
-(``benchmarks/bench_loading.py``): ``mysql --batch`` reads it in about 1.1 s;
-PyMySQL with no per-value conversion and vectorised Arrow casts needs 7.3 s;
-mysqlclient's raw ``fetch_row`` 2.1 s (and it needs C headers to install);
-connectorx, reading straight into Arrow batches, 0.9 s including the Parquet
-write. So:
+Against ``mysql --batch`` on the same table (``benchmarks/bench_loading.py``; the
+figures are in benchmarks/README.md), PyMySQL is several times slower even with no
+per-value conversion and vectorised Arrow casts, mysqlclient's raw ``fetch_row`` is
+closer but needs C headers to install, and connectorx, reading straight into Arrow
+batches, keeps pace including the Parquet write. So:
 
 * **connectorx** reads a MySQL result when the pin has no other SQL source on
   the same connection. A single SELECT is consistent on its own (InnoDB reads
@@ -108,7 +107,7 @@ _MYSQL_DIALECTS = ("mysql", "mariadb")
 _FAST_URL_OPTIONS = {"charset"}
 
 # connectorx batches are re-cut into 65,536-row row groups anyway; smaller batches keep what
-# its reader thread buffers ahead of a slower Parquet writer small (measured: 276 vs 305 MB peak).
+# its reader thread buffers ahead of a slower Parquet writer small (peaks: benchmarks/README.md).
 CONNECTORX_BATCH_ROWS = 16_384
 # How connectorx reads, as pin records say it: InnoDB gives one statement one consistent read view.
 CONNECTORX_TRANSACTION = "one statement in its own session (SET SESSION TRANSACTION READ ONLY)"

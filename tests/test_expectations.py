@@ -124,3 +124,32 @@ def test_slices_of_a_shard_count_like_one_table(monkeypatch):
     kinds = {v.rule["kind"]: v for v in sliced}
     assert kinds["unique_key"].count == 2 and kinds["unique_key"].examples == ((3,), (9,))
     assert kinds["range"].count == 1 and kinds["range"].examples == ((5, -5.0),)
+
+
+def test_checks_across_splits_merge_many_runs_and_compare_values_not_hashes(monkeypatch):
+    """Key and group values go to sorted runs on disk (a few rows each here) and are merged by hash; values whose
+    hashes collide (every hash forced into 4 values) are still told apart by their values."""
+    import numpy as np
+
+    import labdatasets.processing.key_runs as key_runs
+    import labdatasets.processing.validation as validation
+
+    train = [row(i, customer=f"c{i // 3}") for i in range(0, 300)]
+    test = [row(i, customer=f"c{i // 3}") for i in range(300, 360)] + [row(17, customer="x"), row(298, customer="c5")]
+    valid = [row(i, customer=f"v{i}") for i in range(400, 420)] + [row(17, customer="c5"), row(310, customer="y")]
+    splits = {"train": train, "test": test, "validation": valid}
+    whole = run(splits, group_key="customer")
+    monkeypatch.setattr(key_runs, "RUN_ROWS", 7)
+    monkeypatch.setattr(key_runs, "SLICE_ROWS", 2)
+    monkeypatch.setattr(validation, "SLICE_ROWS", 5)
+    assert run(splits, group_key="customer") == whole
+    real = key_runs._hashes
+    monkeypatch.setattr(key_runs, "_hashes", lambda values: (real(values) >> np.uint64(62)) << np.uint64(62))
+    collided = run(splits, group_key="customer")
+    assert collided == whole
+    kinds = {v.rule["kind"]: v for v in whole}
+    assert kinds["disjoint_splits"].count == 3
+    assert kinds["disjoint_splits"].examples == ((17, "test, train, validation"), (298, "test, train"), (310, "test, validation"))
+    # only c5 straddles splits (x and y are each in one split; row 298 is a group of c5 in test, of c99 in train)
+    assert kinds["group_in_one_split"].count == 1
+    assert kinds["group_in_one_split"].examples == (("c5", "test, train, validation"),)

@@ -14,7 +14,8 @@ names what building them gives::
       "splits": {
         "train": {"num_rows": 240, "num_bytes": 31012, "fingerprint": "...",
                   "shards": [{"filename": "product_a-train-00000-of-00001.parquet",
-                              "num_rows": 240, "num_bytes": 31012, "sha256": "..."}]}
+                              "num_rows": 240, "num_bytes": 31012, "sha256": "..."}],
+                  "statistics": {"num_rows": 240, "columns": {...}}}
       },
       "built_with": {"pyarrow": "...", "apache_beam": "...", "labdatasets": "..."},
       "locked_at": "...",
@@ -29,6 +30,16 @@ are read, and never edited; the outputs exist only after a build, which for a
 large version runs later and elsewhere (a Dataflow job, a CI runner). The
 output record pins the pin record itself (``pin_record``), so an edit of
 ``code_fingerprint`` or ``code_files`` is noticed by ``labdatasets check``.
+
+Each split's statistics (:mod:`labdatasets.processing.statistics`) are recorded
+too when the build computed them, so that a pull request that bumps a version
+shows what moved in the data, not only which files changed. Their floats are
+written rounded to :data:`STATISTICS_DIGITS` significant digits (the build merges
+shard statistics in shard order, so the same rows give the same statistics on
+every runner; the rounding keeps the last bits of a mean or a standard deviation,
+which another numpy may sum differently, out of the record). ``check`` compares the
+counts of a recorded split (rows, nulls, values, classes) with the prepared ones,
+exactly; a record written before statistics existed has none, and still verifies.
 
 Row counts and split fingerprints are the contract of a version. Shard bytes
 (``sha256``) are what was released: a build here with another pyarrow may
@@ -46,6 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -74,10 +86,18 @@ __all__ = [
     "lock_path",
     "pin_digest",
     "read_lock",
+    "LockResult",
+    "write_output_record",
 ]
 
 LOCK_FORMAT = 1
 LOCK_SUFFIX = ".lock.json"
+#: Floats of the statistics in an output record are rounded to this many significant digits.
+STATISTICS_DIGITS = 12
+#: The fields of a column's statistics that ``check`` compares exactly (counts fixed by the rows).
+COUNTED = ("nulls", "count", "nan", "inf", "unreadable", "classes")
+
+logger = logging.getLogger(__name__)
 
 
 class OutputRecordError(SnapshotError):
@@ -101,14 +121,38 @@ class LockedSplit:
     num_bytes: int
     fingerprint: str
     shards: tuple[LockedShard, ...]
+    statistics: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "num_rows": self.num_rows,
             "num_bytes": self.num_bytes,
             "fingerprint": self.fingerprint,
             "shards": [s.to_json() for s in self.shards],
         }
+        if self.statistics is not None:
+            out["statistics"] = dict(self.statistics)
+        return out
+
+
+def rounded(value: Any, digits: int = STATISTICS_DIGITS) -> Any:
+    """``value`` (statistics JSON) with every float rounded to ``digits`` significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if value == value and abs(value) != float("inf") else value
+    if isinstance(value, Mapping):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def counted(statistics: Mapping[str, Any]) -> dict[str, Any]:
+    """The exact counts of a split's statistics: rows, and per column the fields in :data:`COUNTED`."""
+    columns = statistics.get("columns", {})
+    return {
+        "num_rows": statistics.get("num_rows"),
+        **{f"{name}.{field}": column[field] for name, column in sorted(columns.items()) for field in COUNTED if field in column},
+    }
 
 
 def features_digest(info: "DatasetInfo") -> str:
@@ -211,11 +255,15 @@ class OutputRecord:
                     )
                     for s in split["shards"]
                 )
+                statistics = split.get("statistics")
+                if statistics is not None and not isinstance(statistics, dict):
+                    raise TypeError(f"the statistics of split {name!r} are not an object")
                 splits[name] = LockedSplit(
                     num_rows=int(split["num_rows"]),
                     num_bytes=int(split["num_bytes"]),
                     fingerprint=str(split["fingerprint"]),
                     shards=shards,
+                    statistics=statistics,
                 )
             return cls(
                 dataset=data["dataset"],
@@ -258,6 +306,7 @@ class OutputRecord:
                     num_bytes=split.num_bytes,
                     fingerprint=split.fingerprint,
                     shards=tuple(LockedShard(s.filename, s.num_rows, s.num_bytes, s.sha256) for s in split.shards),
+                    statistics=rounded(split.statistics) if split.statistics is not None else None,
                 )
                 for name, split in info.splits.items()
             },
@@ -375,6 +424,15 @@ def compare_info(info: "DatasetInfo", lock: OutputRecord, *, exact_bytes: bool =
             for shard, locked in zip(got.shards, want.shards, strict=True):
                 if (shard.sha256, shard.num_bytes) != (locked.sha256, locked.num_bytes):
                     problems.append(f"{shard.filename}: sha256 {shard.sha256[:12]}, committed {locked.sha256[:12]}")
+        if got.statistics is not None and want.statistics is not None:
+            mine, theirs = counted(got.statistics), counted(want.statistics)
+            moved = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+            if moved:
+                problems.append(
+                    f"{INFO}: split {name!r} statistics differ from the committed ones in "
+                    + ", ".join(f"{k} ({mine.get(k)!r}, committed {theirs.get(k)!r})" for k in moved[:3])
+                    + ("; ..." if len(moved) > 3 else "")
+                )
     return problems
 
 
@@ -388,3 +446,53 @@ def refuse(builder: "DatasetBuilder", where: str, problems: list[str], *, lock: 
         f"({'; '.join(problems[:5])}{'; ...' if len(problems) > 5 else ''}). It was not used. Run "
         f"'labdatasets verify --repair {builder.full_name}' to fetch it again from the shared cache or rebuild it."
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class LockResult:
+    """What ``lock`` did: ``written`` is False when the same record was there already."""
+
+    record: OutputRecord
+    path: Path
+    written: bool
+
+
+def write_output_record(builder: "DatasetBuilder", info: "DatasetInfo", record: "PinRecord") -> LockResult:
+    """Write the output record of a prepared version whose files were just checked (see the module docstring)."""
+    path = lock_path(builder)
+    from labdatasets.pinning.record import utc_now
+
+    new = OutputRecord.of_info(info, record, locked_at=utc_now())
+    try:
+        existing = read_lock(builder, record)
+    except OutputRecordError as exc:
+        raise PreparedDataError(
+            f"{exc} (If {builder.full_name} is not released yet, delete {path} and lock it again.)"
+        ) from exc
+    if existing is not None:
+        problems = compare_info(info, existing)
+        if problems:
+            raise PreparedDataError(
+                f"{builder.full_name} already has an output record ({path}) and this build is not what it says "
+                f"({'; '.join(problems[:5])}). A released version's outputs never change: if this build is wrong, "
+                f"compare the environment in dataset_info.json with the record's built_with; if {builder.full_name} "
+                "is not released yet, delete the record and lock it again."
+            )
+        missing = {n for n, s in existing.splits.items() if s.statistics is None and new.splits[n].statistics is not None}
+        if not missing:
+            return LockResult(existing, path, False)
+        # a record from before statistics existed: add them, change nothing else (rows and fingerprints matched)
+        upgraded = dataclasses.replace(
+            existing,
+            splits={n: dataclasses.replace(s, statistics=new.splits[n].statistics) if n in missing else s
+                    for n, s in existing.splits.items()},
+        )
+        upgraded.write(path)
+        logger.warning("Statistics added to the output record %s (rows and fingerprints unchanged): commit it.", path)
+        return LockResult(upgraded, path, True)
+    new.write(path)
+    logger.warning(
+        "Output record written to %s: commit it with the pin record, so that every machine checks %s against it.",
+        path, builder.full_name,
+    )
+    return LockResult(dataclasses.replace(new, path=path), path, True)

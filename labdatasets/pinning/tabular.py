@@ -85,7 +85,7 @@ def read_table(path: Path, fmt: str, read_options: Mapping[str, Any], schema: "p
 
 JSONL_PIECE = 16 << 20
 # Arrow's streaming CSV reader reads a few dozen blocks ahead of its consumer: 4 MiB blocks keep that
-# to about 150 MB (16 MiB blocks: about 400 MB) at the same speed.
+# memory well below what 16 MiB blocks take, at the same speed (benchmarks/README.md).
 CSV_BLOCK = 4 << 20
 
 

@@ -284,7 +284,7 @@ def publish(
 def _record_outputs(builder: "DatasetBuilder", info: DatasetInfo, record: "PinRecord", lock: "OutputRecord | None") -> None:
     """A version published without an output record gets one (to be committed) from the build it published."""
     if lock is None:
-        from labdatasets.workflow.lock import write_output_record
+        from labdatasets.pinning.outputs import write_output_record
 
         write_output_record(builder, info, record)
 

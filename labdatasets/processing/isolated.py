@@ -36,18 +36,18 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from labdatasets.errors import LabDatasetsError, ProcessingError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from labdatasets.processing.build import _Job
-
 __all__ = ["in_ipython", "run_pipeline_in_child"]
 
 logger = logging.getLogger(__name__)
+
+#: The build's job (a dataclass with a ``builder`` field); this module runs it without knowing it.
+Job = TypeVar("Job")
 
 
 def in_ipython() -> bool:
@@ -61,7 +61,7 @@ def in_ipython() -> bool:
 
 
 def run_pipeline_in_child(
-    job: "_Job", builder: Any, run: Callable[["_Job"], list[str]], modules: Sequence[ModuleType]
+    job: Job, builder: Any, run: Callable[[Job], list[str]], modules: Sequence[ModuleType]
 ) -> list[str]:
     """Run ``run(job)`` in a child process; return its split names or raise its error.
 
@@ -83,7 +83,7 @@ def run_pipeline_in_child(
             "log_level": logging.getLogger("labdatasets").getEffectiveLevel(),
             # the processing builder may be a version's archived code, loaded from the store: the child
             # derives it again from the builder asked for, as this process did
-            "job": cloudpickle.dumps({"job": dataclasses.replace(job, builder=None), "builder": builder, "run": run}),  # type: ignore[arg-type]
+            "job": cloudpickle.dumps({"job": dataclasses.replace(job, builder=None), "builder": builder, "run": run}),  # type: ignore[type-var]
         }
         job_path.write_bytes(pickle.dumps(payload))
         env = dict(os.environ)

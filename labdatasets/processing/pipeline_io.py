@@ -280,8 +280,8 @@ def parquet_dictionary_columns(table: pa.Table, sample_rows: int = 16_384) -> li
     """Columns worth dictionary encoding: few distinct values in a sample of the first rows.
 
     Arrow's default tries a dictionary for every column and gives up on
-    high-cardinality ones after paying for it (3x slower writes of text ids and
-    floats, and larger files). The choice depends on the data only, so the same
+    high-cardinality ones after paying for it (much slower writes of text ids and
+    floats, and larger files: benchmarks/README.md). The choice depends on the data only, so the same
     rows always give the same bytes.
     """
     import pyarrow.compute as pc
@@ -453,14 +453,15 @@ def _write_shard(
     tables: Iterable[pa.Table],
     progress: Any = None,
     checker: Any = None,
-    across: bool = True,
+    runs_dir: str | None = None,
 ) -> Iterator[Any]:
     """Write one shard from its rows in key order; yields its manifest.
 
     With a ``checker`` it also checks the rows as they pass (statistics, row rules,
     repeated keys; in a thread, beside the Parquet writer) and yields
-    ``("manifest", manifest)``, ``("checks", (split, ShardResult))`` and
-    ``("keys", ((rule, bucket), (split, values)))`` for the checks across splits.
+    ``("manifest", manifest)``, ``("checks", (split, index, ShardResult))`` and, with a
+    ``runs_dir``, ``("runs", (rule, split, path))`` for each run of key or group values
+    written there for the checks across splits (:mod:`labdatasets.processing.key_runs`).
     """
     filename = shard_filename(dataset, split, index, num_shards)
     writer = ShardWriter(out_dir, filename, split=split, index=index, sort_columns=sort_columns, fingerprint=num_shards == 1)
@@ -470,7 +471,7 @@ def _write_shard(
     if checker is not None:
         from labdatasets.processing.validation import ShardCheck
 
-        check = ShardCheck(checker, across=across)
+        check = ShardCheck(checker, split, runs_dir)
         pool = concurrent.futures.ThreadPoolExecutor(1, "labdatasets-checks")
     try:
         for table in tables:
@@ -496,11 +497,11 @@ def _write_shard(
     if check is None:
         yield manifest
         return
-    result, parts = check.finish()
+    result, runs = check.finish()
     yield "manifest", manifest
-    yield "checks", (split, result)
-    for rule, bucket, part in parts:
-        yield "keys", ((rule, bucket), (split, part))
+    yield "checks", (split, index, result)
+    for run in runs:
+        yield "runs", run
 
 
 def _select(element: tuple[str, Any], kind: str) -> Iterator[Any]:
@@ -544,24 +545,25 @@ class SplitChecksFn(beam.CombineFn):
 
 
 class _Checks:
-    """The accumulator of :class:`_BuildChecksFn`: a split's merged checks, or one bucket's key values."""
+    """The accumulator of :class:`_BuildChecksFn`: a split's merged checks, or the runs of one rule across splits."""
 
     def __init__(self) -> None:
         self.split: str | None = None
-        self.result: Any = None
+        self.shards: dict[int, Any] = {}  # shard index -> its result, merged in shard order at the end
         self.rule: int | None = None
-        self.bucket: int | None = None
-        self.parts: list[tuple[str, pa.Table]] = []
+        self.runs: list[tuple[str, str]] = []
 
 
 class _BuildChecksFn(beam.CombineFn):
     """Everything the build's checks gather, in one combine (one shuffle, few steps on any runner).
 
     Keyed by ``("split", name)``: merges the split's shard results (statistics and rule
-    tallies, fixed-size, as :class:`SplitChecksFn`). Keyed by ``("keys", rule, bucket)``:
-    gathers one bucket of key or group values from every split and checks which are in
-    more than one. Outputs one report dict per key (``stage`` ``checks`` or ``across``),
-    which goes into the ledger.
+    tallies, fixed-size, as :class:`SplitChecksFn`) in the order of the shards, so that a
+    split's statistics are the same floats on every runner. Keyed by ``("runs", rule)``: gathers
+    the names of the runs of key or group values every shard wrote, and merges them to
+    find the values in more than one split (:func:`~labdatasets.processing.validation.check_runs`).
+    Outputs one report dict per key (``stage`` ``checks`` or ``across``), which goes into
+    the ledger.
     """
 
     def __init__(self, checker: Any):
@@ -572,45 +574,50 @@ class _BuildChecksFn(beam.CombineFn):
 
     def add_input(self, accumulator: _Checks, element: tuple[Any, ...]) -> _Checks:
         if element[0] == "checks":
-            _, split, result = element
+            _, split, index, result = element
             accumulator.split = split
-            accumulator.result = result if accumulator.result is None else accumulator.result.merge(result)
+            accumulator.shards[index] = result
         else:
-            _, rule, bucket, split, part = element
-            accumulator.rule, accumulator.bucket = rule, bucket
-            accumulator.parts.append((split, part))
+            _, rule, split, path = element
+            accumulator.rule = rule
+            accumulator.runs.append((split, path))
         return accumulator
 
     def merge_accumulators(self, accumulators: Iterable[_Checks]) -> _Checks:
         out = _Checks()
         for acc in accumulators:
-            if acc.result is not None:
+            if acc.shards:
                 out.split = acc.split
-                out.result = acc.result if out.result is None else out.result.merge(acc.result)
-            if acc.parts:
-                out.rule, out.bucket = acc.rule, acc.bucket
-                out.parts.extend(acc.parts)
+                out.shards.update(acc.shards)
+            if acc.runs:
+                out.rule = acc.rule
+                out.runs.extend(acc.runs)
         return out
 
     def extract_output(self, accumulator: _Checks) -> dict[str, Any] | None:
+        from labdatasets.processing.validation import check_runs
         from labdatasets.processing.validation import tally_json
 
-        if accumulator.result is not None:
-            return {"stage": "checks", "split": accumulator.split, **accumulator.result.to_json()}
+        if accumulator.shards:
+            # merged in shard order, whatever order the runner combined them in: the same floats on every runner
+            merged = self.checker.empty()
+            for _, result in sorted(accumulator.shards.items()):
+                merged.merge(result)
+            return {"stage": "checks", "split": accumulator.split, **merged.to_json()}
         if accumulator.rule is None:
             return None
-        tally = self.checker.check_bucket(accumulator.rule, accumulator.parts)
-        return {"stage": "across", "rule": accumulator.rule, "bucket": accumulator.bucket, **tally_json(tally)}
+        tally = check_runs(self.checker, accumulator.rule, accumulator.runs)
+        return {"stage": "across", "rule": accumulator.rule, **tally_json(tally)}
 
 
 def _check_inputs(element: tuple[str, Any]) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
     kind, value = element
     if kind == "checks":
-        split, result = value
-        yield ("split", split), ("checks", split, result)
-    elif kind == "keys":
-        (rule, bucket), (split, part) = value
-        yield ("keys", rule, bucket), ("keys", rule, bucket, split, part)
+        split, index, result = value
+        yield ("split", split), ("checks", split, index, result)
+    elif kind == "runs":
+        rule, split, path = value
+        yield ("runs", rule), ("runs", rule, split, path)
 
 
 def _report(element: tuple[Any, dict[str, Any] | None]) -> Iterator[dict[str, Any]]:
@@ -630,7 +637,7 @@ class _ShardWriterFn(beam.DoFn):
         sort_columns: Sequence[str],
         progress_dir: str | None = None,
         checker: Any = None,
-        across: bool = True,
+        runs_dir: str | None = None,
     ):
         self.out_dir = out_dir
         self.dataset = dataset
@@ -638,7 +645,7 @@ class _ShardWriterFn(beam.DoFn):
         self.sort_columns = list(sort_columns)
         self.progress_dir = progress_dir  # rows written are counted there (a local build's bar)
         self.checker = checker
-        self.across = across
+        self.runs_dir = runs_dir  # where the checks across splits write their runs (none with a single split)
         self._progress: Any = None
 
     def setup(self) -> None:
@@ -653,7 +660,7 @@ class _WriteShard(_ShardWriterFn):
         table = sort_rows(pa.concat_tables(list(tables)), self.sort_columns)
         yield from _write_shard(
             self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, [table], self._progress,
-            self.checker, self.across,
+            self.checker, self.runs_dir,
         )
 
 
@@ -712,7 +719,7 @@ class _MergeShard(_ShardWriterFn):
         spec = sort_spec(schema, self.sort_columns) if schema is not None else []
         yield from _write_shard(
             self.out_dir, self.dataset, self.num_shards, self.sort_columns, split, index, merge_runs(paths, spec),
-            self._progress, self.checker, self.across,
+            self._progress, self.checker, self.runs_dir,
         )
 
 
@@ -787,7 +794,9 @@ class WriteSplits(beam.PTransform):
             for name, pcoll in zip(names, keyed, strict=True)
         ]
         entry = [pcoll | f"Entry tallies {name}" >> beam.FlatMap(_tallies_only) for name, pcoll in zip(names, keyed, strict=True)]
-        checker, across = self.checker, len(names) > 1
+        checker, runs_dir = self.checker, None
+        if checker is not None and len(names) > 1:  # runs of key and group values for the checks across splits
+            runs_dir = os.path.join(self.spill_dir, "checks") if self.spill_dir is not None else _join(self.out_dir, "_checks")
         if self.spill_dir is None:  # a shuffle of the rows: the runner's own (Dask, Dataflow, Flink, Spark)
             written = (
                 rows
@@ -795,7 +804,7 @@ class WriteSplits(beam.PTransform):
                 | "GroupShards" >> beam.GroupByKey()
                 | "WriteShards"
                 >> beam.ParDo(
-                    _WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir, checker, across)
+                    _WriteShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir, checker, runs_dir)
                 )
             )
         else:  # on this machine: sorted runs on disk, a shuffle of their names only, a merge per shard
@@ -809,7 +818,7 @@ class WriteSplits(beam.PTransform):
                 | "GroupRuns" >> beam.GroupByKey()
                 | "MergeShards"
                 >> beam.ParDo(
-                    _MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir, checker, across)
+                    _MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir, checker, runs_dir)
                 )
             )
         manifests = written if checker is None else written | "Manifests" >> beam.FlatMap(_select, "manifest")

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import struct
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -58,6 +58,7 @@ __all__ = [
     "TemporalStats",
     "NullStats",
     "hash_column",
+    "combined_hash",
     "image_size",
     "HISTOGRAM_BINS",
     "DISTINCT_SKETCH",
@@ -90,14 +91,24 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
 HASHED_TEXT_BYTES = 64
 
 
+def _mix(x: np.ndarray) -> np.ndarray:
+    """One multiply-xorshift round (in place)."""
+    with np.errstate(over="ignore"):
+        x *= _U64(0xBF58476D1CE4E5B9)
+    x ^= x >> _U64(31)
+    return x
+
+
 def _string_hash(column: "pa.Array") -> np.ndarray:
     """A 64-bit hash of every string or binary value, vectorized over the Arrow buffers (nulls hash as 0).
 
-    Each value's length and its bytes, read eight at a time as little-endian words
-    straight from the data buffer (one gather per word, not per byte), are mixed
-    with SplitMix64. Values longer than :data:`HASHED_TEXT_BYTES` add their last
-    eight bytes: two long texts that differ only in the middle hash alike, which
-    can only lower a distinct-count estimate (equality checks compare the values).
+    Each value's length, then its bytes read eight at a time as little-endian words
+    straight from the data buffer (one gather per word, not per byte; the last word
+    of a value masked to its own bytes), are mixed by a multiply-xorshift round each
+    and finished with SplitMix64. A value's hash depends on its bytes alone, never on
+    the other values of the array. Values longer than :data:`HASHED_TEXT_BYTES` add
+    their last eight bytes: two long texts that differ only in the middle hash alike,
+    which can only lower a distinct-count estimate (equality checks compare the values).
     """
     import pyarrow as pa
 
@@ -109,26 +120,28 @@ def _string_hash(column: "pa.Array") -> np.ndarray:
     raw = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
     raw = raw[int(offsets[0]) : int(offsets[-1])]
     offsets = offsets - offsets[0]
-    data = np.zeros(len(raw) + 8, dtype=np.uint8)
+    data = np.zeros(len(raw) + 16, dtype=np.uint8)
     data[: len(raw)] = raw
     # an unaligned view: words[i] is the 8 bytes starting at byte i
     words = np.ndarray(shape=(len(raw) + 1,), dtype="<u8", buffer=data, offset=0, strides=(1,))
     starts, lengths = offsets[:-1], np.diff(offsets)
-    out = _splitmix(lengths.astype(np.uint64))
-    every_bit = _U64(0xFFFFFFFFFFFFFFFF)
-    for j in range(HASHED_TEXT_BYTES // 8):
+    out = _mix(lengths.astype(np.uint64) + _U64(0x9E3779B97F4A7C15))
+    longest = int(lengths.max()) if n else 0
+    for j in range(min(-(-longest // 8), HASHED_TEXT_BYTES // 8)):
         remaining = lengths - 8 * j
-        if not (remaining > 0).any():
-            break
-        word = words[np.minimum(starts + 8 * j, len(raw))]
-        keep = np.clip(remaining, 0, 8).astype(np.uint64)
-        with np.errstate(over="ignore"):
-            mask = np.where(keep >= 8, every_bit, (_U64(1) << (keep * _U64(8))) - _U64(1))
-        out = _splitmix(out ^ (word & mask))
-    longer = lengths > HASHED_TEXT_BYTES
-    if longer.any():
-        tail = words[np.maximum(offsets[1:] - 8, 0)]
-        out = np.where(longer, _splitmix(out ^ tail), out)
+        if bool((remaining >= 8).all()):
+            out ^= words[starts + 8 * j]
+            _mix(out)
+            continue
+        active = np.flatnonzero(remaining > 0)
+        word = words[starts[active] + 8 * j]
+        shift = ((8 - np.minimum(remaining[active], 8)) * 8).astype(np.uint64)  # keep the value's own bytes
+        word = (word << shift) >> shift
+        out[active] = _mix(out[active] ^ word)
+    longer = np.flatnonzero(lengths > HASHED_TEXT_BYTES)
+    if len(longer):
+        out[longer] = _mix(out[longer] ^ words[offsets[1:][longer] - 8])
+    out = _splitmix(out)
     if column.null_count:
         out[column.is_null().to_numpy(zero_copy_only=False)] = _U64(0)
     return out
@@ -159,6 +172,15 @@ def hash_column(column: "pa.Array | pa.ChunkedArray") -> np.ndarray:
     out = _splitmix(values)
     if column.null_count:
         out[column.is_null().to_numpy(zero_copy_only=False)] = _U64(0)
+    return out
+
+
+def combined_hash(table: "pa.Table", columns: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash per row of ``columns`` (nulls hash as 0)."""
+    out = np.zeros(table.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in columns:
+            out = (out * np.uint64(0x100000001B3)) ^ hash_column(table.column(name))
     return out
 
 
@@ -230,12 +252,13 @@ class NumberStats:
         n = len(values)
         mean = float(values.mean())
         centered = values - mean
-        m2 = float(np.dot(centered, centered))
+        # squared and summed by numpy's pairwise sum, not np.dot: BLAS wakes its threads for every call
+        # (several milliseconds of spinning on a busy machine) and picks its kernel by the CPU it runs on
+        m2 = float(np.square(centered, out=centered).sum())
         exponent = _bin_exponent(lo, hi, 0 if self.integer else -40)
         base = math.floor(math.ldexp(lo, -exponent))
         scaled = np.multiply(values, math.ldexp(1.0, -exponent), out=centered)  # exact: a power of two
-        np.floor(scaled, out=scaled)
-        scaled -= base  # exact: integers below 2**53
+        scaled -= base  # exact (below 2**53) and >= 0, so the cast to integers below is the floor
         bins = np.bincount(scaled.astype(np.int64), minlength=HISTOGRAM_BINS)[:HISTOGRAM_BINS].astype(np.int64)
         other = NumberStats(self.integer)
         other.count, other.min, other.max, other.mean, other.m2 = n, lo_exact, hi_exact, mean, m2
@@ -377,6 +400,16 @@ class TopCounter:
         return [[v, c] for v, c in ranked[:n]]
 
 
+def _ascii(column: "pa.Array") -> bool:
+    """Whether every byte of a string array's data is ASCII (then its lengths in bytes are its lengths in characters)."""
+    data = column.buffers()[2]
+    if data is None:
+        return True
+    raw = np.frombuffer(data, dtype=np.uint8)
+    whole = len(raw) // 8 * 8
+    return not (raw[:whole].view(np.uint64) & _U64(0x8080808080808080)).any() and not (raw[whole:] & 0x80).any()
+
+
 def _is_text(type_: "pa.DataType") -> bool:
     import pyarrow as pa
 
@@ -405,7 +438,7 @@ class TextStats:
         self.count += len(values)
         if not len(values):
             return
-        self.length.add_array(pc.utf8_length(values) if _is_text(values.type) else pc.binary_length(values))
+        self.length.add_array(pc.utf8_length(values) if _is_text(values.type) and not _ascii(values) else pc.binary_length(values))
         probe = values.slice(0, PROBE_ROWS)
         if pc.count_distinct(probe).as_py() * 8 <= len(probe):  # few distinct values (as Parquet's dictionary choice)
             counted = pc.value_counts(values)

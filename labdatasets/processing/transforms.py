@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from labdatasets.errors import ColumnNotFoundError, DeclarationError, ProcessingError
+from labdatasets.processing import _BEAM_NAMES
 from labdatasets.processing._beam_import import import_beam
 from labdatasets.processing.splitting import assign_hashes, key_hash, normalize_ratios
 from labdatasets.processing.tables import as_table, bucket_slices, sort_rows, sortable_columns
@@ -32,20 +33,8 @@ if TYPE_CHECKING:  # the type checker reads Beam's own names
 else:
     beam = import_beam()
 
-__all__ = [
-    "MapBatches",
-    "MapRows",
-    "Filter",
-    "SelectColumns",
-    "RenameColumns",
-    "MapColumns",
-    "Join",
-    "Deduplicate",
-    "split_by_hash",
-    "ReadPinnedSource",
-    "WriteSplit",
-    "as_table",
-]
+# what ``labdatasets.processing`` serves from this module (listed there, so that the package needs no Beam)
+__all__ = [*_BEAM_NAMES, "as_table"]
 
 logger = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ The build (:class:`labdatasets.processing.pipeline_io.WriteSplits`) and
   (a sorted shard holds every copy of its keys). It returns a
   :class:`ShardResult`: mergeable, of fixed size (counts and at most five
   example keys per rule).
-* :meth:`Checker.key_parts` cuts the key columns (``DisjointSplits``) and the
-  distinct group values (``GroupInOneSplit``) of a shard into
-  :data:`CROSS_BUCKETS` buckets by a hash of the value, so that one value of
-  every split meets in one bucket; :meth:`Checker.check_bucket` finds the values
-  present in more than one split.
+* :class:`ShardCheck` also writes the key columns (``DisjointSplits``) and the
+  distinct group values (``GroupInOneSplit``) of a shard as runs sorted by hash
+  on disk (:mod:`labdatasets.processing.key_runs`), which
+  :func:`check_runs` merges to find the values
+  present in more than one split, in fixed memory.
 * :func:`violations` turns the merged results into :class:`Violation` objects,
   adding ``MaxNullShare`` from the statistics.
 """
@@ -24,7 +24,7 @@ import dataclasses
 import datetime
 import decimal
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,7 +32,6 @@ from labdatasets.errors import ConfigError, DeclarationTypeError
 from labdatasets.expectations import (
     EXAMPLES,
     AllowedValues,
-    DisjointSplits,
     Expectation,
     GroupInOneSplit,
     MaxNullShare,
@@ -42,16 +41,15 @@ from labdatasets.expectations import (
     UniqueKey,
     Violation,
 )
-from labdatasets.processing.statistics import SLICE_ROWS, SplitStatistics, hash_column
+from labdatasets.processing.statistics import SLICE_ROWS, SplitStatistics, combined_hash
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
     from labdatasets.features import Features
 
-__all__ = ["Tally", "ShardResult", "Checker", "ShardCheck", "violations", "check_tables", "CROSS_BUCKETS", "jsonable"]
+__all__ = ["Tally", "ShardResult", "Checker", "ShardCheck", "violations", "check_tables", "combined_hash", "jsonable"]
 
-CROSS_BUCKETS = 16
 _SPLIT = "__labdatasets_split__"
 
 
@@ -158,14 +156,6 @@ def _castable(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _combined_hash(table: "pa.Table", columns: Sequence[str]) -> np.ndarray:
-    out = np.zeros(table.num_rows, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for name in columns:
-            out = (out * np.uint64(0x100000001B3)) ^ hash_column(table.column(name))
-    return out
-
-
 class Checker:
     """Every rule of one dataset version, ready to run on shards (picklable: workers get a copy)."""
 
@@ -203,7 +193,7 @@ class Checker:
         Works through the shard in slices of :data:`SLICE_ROWS` rows, so that its
         temporary arrays do not grow with the shard (see :class:`ShardCheck`).
         """
-        check = ShardCheck(self, across=False)
+        check = ShardCheck(self)
         check.add(table)
         return check.finish()[0]
 
@@ -237,38 +227,9 @@ class Checker:
                     rows = np.flatnonzero(same.to_numpy(zero_copy_only=False)) + 1
                     result.tallies.setdefault(index, Tally()).add(count, self._examples(part, rows, None))
 
-    def key_parts(self, table: "pa.Table") -> Iterator[tuple[int, int, "pa.Table"]]:
-        """``(rule index, bucket, values)`` for the rules checked across splits (one table per bucket)."""
-        check = ShardCheck(self)
-        check.add_keys(table)
-        yield from check.finish()[1]
-
-    def _bucketed(self, part: "pa.Table") -> Iterator[tuple[int, int, "pa.Table"]]:
-        """One slice's key (``DisjointSplits``) and distinct group values (``GroupInOneSplit``), by bucket."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        for index, rule in enumerate(self.rules):
-            if isinstance(rule, DisjointSplits):
-                values = part.select(list(self.key))
-            elif isinstance(rule, GroupInOneSplit):
-                values = pa.table({rule.column: pc.unique(part.column(rule.column).combine_chunks()).drop_null()})
-            else:
-                continue
-            if not values.num_rows:
-                continue
-            bucket = (_combined_hash(values, values.column_names) % np.uint64(CROSS_BUCKETS)).astype(np.int64)
-            order = np.argsort(bucket, kind="stable")
-            counts = np.bincount(bucket, minlength=CROSS_BUCKETS)
-            start = 0
-            for b in range(CROSS_BUCKETS):
-                if counts[b]:
-                    # a compact copy per bucket: a slice would drag the whole table through a pickled shuffle
-                    yield index, b, values.take(pa.array(order[start : start + int(counts[b])]))
-                start += int(counts[b])
-
     def check_bucket(self, index: int, parts: Iterable[tuple[str, "pa.Table"]]) -> Tally:
-        """The values of one bucket found in more than one split (for rule ``index``)."""
+        """The values found in more than one split among ``[(split, values)]`` (for rule ``index``), compared
+        by value (:func:`check_runs` hands it the values of equal hash)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -299,18 +260,20 @@ class ShardCheck:
     """The checks of one shard, fed its rows in key order in as many tables as come (as a streaming writer
     gets them from a merge of sorted runs).
 
-    :meth:`add` each table, then :meth:`finish` gives the shard's :class:`ShardResult` and its
-    key values by bucket for the checks across splits. Temporary arrays are of
-    :data:`SLICE_ROWS` rows at most; a repeated key that straddles two tables is still found
-    (the last row of each is kept for the next).
+    :meth:`add` each table, then :meth:`finish` gives the shard's :class:`ShardResult` and the
+    runs of key and group values it wrote under ``runs_dir`` for the checks across splits
+    (:class:`~labdatasets.processing.key_runs.KeyRunWriter`; none without a ``runs_dir``).
+    Temporary arrays are of :data:`SLICE_ROWS` rows at most; a repeated key that straddles
+    two tables is still found (the last row of each is kept for the next).
     """
 
-    def __init__(self, checker: Checker, across: bool = True):
+    def __init__(self, checker: Checker, split: str = "", runs_dir: str | None = None):
+        from labdatasets.processing.key_runs import KeyRunWriter
+
         self.checker = checker
-        self.across = across
         self.result = checker.empty()
         self._last: "pa.Table | None" = None
-        self._buckets: dict[tuple[int, int], list["pa.Table"]] = {}
+        self._runs = KeyRunWriter(checker, split, runs_dir) if runs_dir is not None else None
         self._pending: list["pa.Table"] = []
         self._pending_rows = 0
 
@@ -335,6 +298,8 @@ class ShardCheck:
         names = list(checker.features)
         for offset in range(0, table.num_rows, SLICE_ROWS):
             part = table.slice(offset, SLICE_ROWS).select(names)
+            if any(column.num_chunks != 1 for column in part.columns):  # one copy, not one per check of a column
+                part = part.combine_chunks()
             self.result.statistics.add_table(part)
             if self._last is not None and checker.key:
                 checker._check_slice(pa.concat_tables([self._last, part]), 1, self.result)
@@ -342,29 +307,17 @@ class ShardCheck:
                 checker._check_slice(part, 0, self.result)
             if part.num_rows:
                 self._last = part.slice(part.num_rows - 1)
-            if self.across:
-                self._add_keys(part)
+            if self._runs is not None:
+                self._runs.add(part)
 
-    def add_keys(self, table: "pa.Table") -> None:
-        """Only the key values of ``table`` (for the checks across splits)."""
-        for offset in range(0, table.num_rows, SLICE_ROWS):
-            self._add_keys(table.slice(offset, SLICE_ROWS))
-
-    def _add_keys(self, part: "pa.Table") -> None:
-        for rule, bucket, values in self.checker._bucketed(part):
-            self._buckets.setdefault((rule, bucket), []).append(values)
-
-    def finish(self) -> "tuple[ShardResult, list[tuple[int, int, pa.Table]]]":
+    def finish(self) -> "tuple[ShardResult, list[tuple[int, str, str]]]":
+        """``(the shard's result, [(rule index, split, path)] of its runs for the checks across splits)``."""
         import pyarrow as pa
 
         if self._pending_rows:
             self._process(pa.concat_tables(self._pending))
             self._pending, self._pending_rows = [], 0
-        parts = [
-            (rule, bucket, pa.concat_tables(tables).combine_chunks())
-            for (rule, bucket), tables in sorted(self._buckets.items())
-        ]
-        return self.result, parts
+        return self.result, self._runs.finish() if self._runs is not None else []
 
 
 def violations(
@@ -423,24 +376,44 @@ def check_tables(
 ) -> tuple[dict[str, dict[str, Any]], dict[int, Tally]]:
     """Run every check in this process on ``{split: shards}`` (each shard sorted by key), as the build does.
 
-    Memory holds one shard at a time plus the key columns for the checks across
-    splits (``labdatasets validate`` on prepared data).
+    Memory holds one shard at a time; the key and group values for the checks
+    across splits go to sorted runs in a temporary folder (``labdatasets validate``
+    on prepared data).
     """
+    import shutil
+    import tempfile
+
     results: dict[str, dict[str, Any]] = {}
-    buckets: dict[tuple[int, int], list[tuple[str, Any]]] = {}
-    for split, shards in splits.items():
-        result = checker.empty()
-        for shard in shards:
-            if checker.key and shard.num_rows > 1:
-                shard = shard.sort_by([(k, "ascending") for k in checker.key])
-            result.merge(checker.check_shard(shard))
-            for index, bucket, part in checker.key_parts(shard):
-                buckets.setdefault((index, bucket), []).append((split, part))
-        results[split] = result.to_json()
-    cross: dict[int, Tally] = {}
-    for (index, _bucket), parts in sorted(buckets.items()):
-        cross.setdefault(index, Tally()).merge(checker.check_bucket(index, parts))
+    runs: dict[int, list[tuple[str, str]]] = {}
+    folder = tempfile.mkdtemp(prefix="labdatasets-checks-")
+    try:
+        for split, shards in splits.items():
+            result = checker.empty()
+            for shard in shards:
+                if checker.key and shard.num_rows > 1:
+                    shard = shard.sort_by([(k, "ascending") for k in checker.key])
+                check = ShardCheck(checker, split, folder)
+                check.add(shard)
+                shard_result, shard_runs = check.finish()
+                result.merge(shard_result)
+                for index, run_split, path in shard_runs:
+                    runs.setdefault(index, []).append((run_split, path))
+            results[split] = result.to_json()
+        cross = {index: check_runs(checker, index, parts) for index, parts in sorted(runs.items())}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return results, cross
+
+
+def check_runs(checker: Checker, index: int, runs: Iterable[tuple[str, str]]) -> Tally:
+    """The values of rule ``index`` (``DisjointSplits``, ``GroupInOneSplit``) in more than one split, from the runs
+    ``[(split, path)]`` the shards wrote (:mod:`labdatasets.processing.key_runs`; removed after)."""
+    from labdatasets.processing.key_runs import shared_values
+
+    tally = Tally()
+    for found in shared_values(runs, ignore=getattr(checker.rules[index], "ignore", ())):
+        tally.merge(checker.check_bucket(index, found))
+    return tally
 
 
 # ----------------------------------------------------------------------------------------- the build's side

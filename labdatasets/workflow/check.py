@@ -196,7 +196,7 @@ def _check_expectations(b: "DatasetBuilder", report: CheckReport) -> None:
     """Declared expectations must fit the features (error); the rules a prepared or recorded build of
     this version broke as warnings are listed (warning)."""
     from labdatasets.expectations import Violation, resolve
-    from labdatasets.workflow.catalog import recorded_splits
+    from labdatasets.processing.split_names import recorded_splits
 
     name = b.full_name
     try:

@@ -15,17 +15,28 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labdatasets.errors import LabDatasetsError
 
 if TYPE_CHECKING:  # pragma: no cover
     from labdatasets.builder import DatasetBuilder
 
-__all__ = ["split_names"]
+__all__ = ["split_names", "recorded_splits", "SPLITS_FILE"]
 
 logger = logging.getLogger(__name__)
+
+#: The split-size record next to each builder (written by ``labdatasets docs``, see
+#: :mod:`labdatasets.workflow.catalog`).
+SPLITS_FILE = "splits.json"
+
+
+def recorded_splits(builder_cls: type["DatasetBuilder"]) -> dict[str, Any]:
+    """The builder's ``splits.json``: ``{full name: {"snapshot_id", "splits": {split: sizes}}}``."""
+    path = builder_cls.module_dir() / SPLITS_FILE
+    return json.loads(path.read_text("utf-8")) if path.is_file() else {}
 
 
 def _from_graph(builder: "DatasetBuilder") -> list[str] | None:
@@ -57,7 +68,6 @@ def split_names(builder: "DatasetBuilder", *, construct: bool = True) -> list[st
     info = builder.prepared_info()
     if info is not None and info.splits:
         return list(info.splits)
-    from labdatasets.workflow.catalog import recorded_splits
 
     record = builder.pin_record()
     try:
