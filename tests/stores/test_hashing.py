@@ -142,12 +142,26 @@ def test_copy_file_and_hash_raises_when_the_kernel_copy_fails_half_way(tmp_path,
         os.close(fd)
 
 
+@pytest.mark.timeout(30)
 def test_copy_file_and_hash_raises_when_the_copied_bytes_do_not_read_back(tmp_path, monkeypatch):
-    real = os.preadv
+    """The hasher fails once the copier has queued more chunks than the queue holds: no deadlock."""
+    import threading
+
+    real_read, real_copy = os.preadv, os.copy_file_range
+    queued_many = threading.Event()
+    copies = []
+
+    def copy(*args):
+        copies.append(1)
+        if len(copies) >= 9:  # the queue (8) is full: the copier waits on the hasher from here
+            queued_many.set()
+        return real_copy(*args)
 
     def short(fd, buffers, offset):
-        return real(fd, buffers, offset) - 1
+        queued_many.wait(5)
+        return real_read(fd, buffers, offset) - 1
 
+    monkeypatch.setattr(os, "copy_file_range", copy)
     monkeypatch.setattr(os, "preadv", short)
     src = tmp_path / "src"
     src.write_bytes(DATA)
