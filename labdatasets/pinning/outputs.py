@@ -257,7 +257,9 @@ class OutputRecord:
                 )
                 statistics = split.get("statistics")
                 if statistics is not None and not isinstance(statistics, dict):
-                    raise TypeError(f"the statistics of split {name!r} are not an object")
+                    raise OutputRecordError(
+                        f"{where} is malformed: the statistics of split {name!r} are not an object; restore it from git."
+                    )
                 splits[name] = LockedSplit(
                     num_rows=int(split["num_rows"]),
                     num_bytes=int(split["num_bytes"]),

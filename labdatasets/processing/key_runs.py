@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from labdatasets.errors import ProcessingError
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
@@ -262,7 +264,8 @@ class _Run:
         self.h = h if not self.rows else np.concatenate([self.h, h])
 
     def take(self, count: int) -> tuple[np.ndarray, "pa.Table"]:
-        assert self.table is not None
+        if self.table is None:
+            raise ProcessingError("internal error: a run of key hashes was read past its end; please report it")
         h, table = self.h[:count], self.table.slice(0, count)
         self.h, self.table = self.h[count:], self.table.slice(count)
         return h, table

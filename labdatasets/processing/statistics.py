@@ -440,13 +440,13 @@ class TextStats:
             return
         self.length.add_array(pc.utf8_length(values) if _is_text(values.type) and not _ascii(values) else pc.binary_length(values))
         probe = values.slice(0, PROBE_ROWS)
-        if pc.count_distinct(probe).as_py() * 8 <= len(probe):  # few distinct values (as Parquet's dictionary choice)
+        sampled = pc.value_counts(probe)  # its length is the probe's distinct count
+        if len(sampled) * 8 <= len(probe):  # few distinct values (as Parquet's dictionary choice)
             counted = pc.value_counts(values)
             self.distinct.add_hashes(hash_column(counted.field("values")))
             self.top.add_counts(counted.field("values").to_pylist(), counted.field("counts").to_pylist())
             return
         self.distinct.add_hashes(hash_column(values))
-        sampled = pc.value_counts(probe)
         repeated = sampled.filter(pc.greater(sampled.field("counts"), 1)).field("values")
         self.top.exact = False
         if len(repeated):
