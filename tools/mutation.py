@@ -82,6 +82,9 @@ def _workspace(targets: dict[str, list[str]]) -> Path:
         + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in tests)
         + "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n"
         + "also_copy =\n    tests\n    loaders\n    datasets\n"
+        # a mutant that hangs (a loop that never ends, a reader waiting for bytes) is killed after
+        # 4x the clean run's time, not mutmut's 15x: it is counted as killed either way
+        + "timeout_multiplier = 4\n"
     )
     with open(work / "setup.cfg", "a", encoding="utf-8") as cfg:
         cfg.write(section)

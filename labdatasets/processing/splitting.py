@@ -32,12 +32,28 @@ _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.uint64, copy=True)
+    """SplitMix64's finalizer of each value of ``x`` (a new array)."""
+    out = x.astype(np.uint64, copy=True)
+    return _mix_in_place(out, np.empty_like(out))
+
+
+_C1, _C2, _C3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
+def _mix_in_place(x: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """:func:`_splitmix64` in ``x`` itself (uint64), with ``scratch`` (as big) for the shifts: the same values
+    without the seven temporary arrays of the expression (this runs on every row, several times a build)."""
     with np.errstate(over="ignore"):
-        x += np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        x = x ^ (x >> np.uint64(31))
+        x += _C1
+        np.right_shift(x, _S30, out=scratch)
+        x ^= scratch
+        x *= _C2
+        np.right_shift(x, _S27, out=scratch)
+        x ^= scratch
+        x *= _C3
+        np.right_shift(x, _S31, out=scratch)
+        x ^= scratch
     return x
 
 
@@ -53,34 +69,46 @@ def _value_bytes(value: object) -> bytes:
     return repr(value).encode("utf-8")
 
 
-def _column_hash(column: "pa.ChunkedArray | pa.Array") -> np.ndarray:
+def _column_hash(column: "pa.ChunkedArray | pa.Array", scratch: np.ndarray | None = None) -> np.ndarray:
+    """The SplitMix64 of each value's 64 bits (integers, dates and times as int64, floats as float64; other
+    types through BLAKE2b of their bytes); nulls hash to one constant. A new array, which the caller may change."""
     import pyarrow as pa
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     t = column.type
     if pa.types.is_integer(t) or pa.types.is_boolean(t):
-        values = column.cast(pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False).view(np.uint64)
+        as_int = column if t == pa.int64() else column.cast(pa.int64(), safe=False)
+        values = _owned_uint64(as_int, 0)
     elif pa.types.is_temporal(t):
         narrow = pa.types.is_date32(t) or pa.types.is_time32(t)
-        as_int = column.cast(pa.int32() if narrow else pa.int64()).cast(pa.int64())
-        values = as_int.fill_null(0).to_numpy(zero_copy_only=False).view(np.uint64)
+        values = _owned_uint64(column.cast(pa.int32() if narrow else pa.int64()).cast(pa.int64()), 0)
     elif pa.types.is_floating(t):
-        values = column.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False).view(np.uint64)
+        values = _owned_uint64(column if t == pa.float64() else column.cast(pa.float64()), 0.0)
     else:
         values = np.fromiter(
             (int.from_bytes(hashlib.blake2b(_value_bytes(v), digest_size=8).digest(), "little") for v in column.to_pylist()),
             dtype=np.uint64,
             count=len(column),
         )
-    hashed = _splitmix64(values)
+    hashed = _mix_in_place(values, np.empty_like(values) if scratch is None else scratch)
     if column.null_count:
         hashed[column.is_null().to_numpy(zero_copy_only=False)] = np.uint64(0x5BD1E995)
     return hashed
 
 
+def _owned_uint64(column: "pa.Array", fill: float) -> np.ndarray:
+    """The 64 bits of each value of an int64 or float64 array (nulls as ``fill``), in a new writable array."""
+    if column.null_count:
+        column = column.fill_null(fill)
+    return np.array(column.to_numpy(zero_copy_only=False).view(np.uint64), copy=True)
+
+
 def key_hash(table: "pa.Table", key: str | Sequence[str], salt: str = "") -> np.ndarray:
-    """A uint64 hash per row of the ``key`` column(s), mixed with ``salt``."""
+    """A uint64 hash per row of the ``key`` column(s), mixed with ``salt``.
+
+    Per row: ``h = salt64; for each column: h = splitmix64(h ^ column_hash)`` (computed in place).
+    """
     columns = [key] if isinstance(key, str) else list(key)
     missing = [c for c in columns if c not in table.column_names]
     if missing:
@@ -88,10 +116,17 @@ def key_hash(table: "pa.Table", key: str | Sequence[str], salt: str = "") -> np.
             f"split key column(s) {missing} not in the data (columns: {table.column_names}); name columns the "
             "processing produces in key="
         )
-    h = np.full(table.num_rows, _salt64(salt), dtype=np.uint64)
+    scratch = np.empty(table.num_rows, dtype=np.uint64)
+    h: np.ndarray | None = None
     for name in columns:
-        h = _splitmix64(h ^ _column_hash(table.column(name)))
-    return h
+        part = _column_hash(table.column(name), scratch)
+        if h is None:
+            h = part
+            h ^= _salt64(salt)
+        else:
+            h ^= part
+        _mix_in_place(h, scratch)
+    return np.full(table.num_rows, _salt64(salt), dtype=np.uint64) if h is None else h
 
 
 def unit_interval(hashes: np.ndarray) -> np.ndarray:

@@ -147,6 +147,8 @@ def copy_file_and_hash(
         def hasher() -> None:
             buf = bytearray(CHUNK)
             while (item := copied.get()) is not None:
+                if failure:  # keep taking chunks until the copier stops: it must never wait on a full queue
+                    continue
                 offset, n = item
                 try:
                     got = os.preadv(dst_fd, [memoryview(buf)[:n]], offset)
@@ -157,7 +159,6 @@ def copy_file_and_hash(
                         progress(n)
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                     failure.append(exc)
-                    return
 
         thread = threading.Thread(target=hasher, name="labdatasets-hash", daemon=True)
         thread.start()

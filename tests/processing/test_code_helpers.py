@@ -74,3 +74,36 @@ def test_editing_a_helper_in_a_subfolder_asks_for_a_version_bump(make_builder, c
 
     (folder / "helpers" / "text" / "extra.py").write_text("X = 1\n")  # a new helper is a change too
     assert cls.code_fingerprint() != pinned and not check(["toy_helpers"]).ok
+
+
+def test_the_fingerprint_ignores_line_endings_and_the_order_paths_are_given_in(tmp_path):
+    from labdatasets.processing.code import fingerprint_code
+
+    for rel, text in {"a/x.py": "A = 1\n", "a-b/x.py": "B = 2\n", "a/__init__.py": "", "top.py": "import a\n"}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    whole = fingerprint_code(tmp_path)
+    listed = code_paths(tmp_path)
+    assert listed == ["a/__init__.py", "a/x.py", "a-b/x.py", "top.py"]  # folders before their siblings' names
+    assert fingerprint_code(tmp_path, list(reversed(listed))) == whole
+    assert fingerprint_code(tmp_path, ["top.py"]) != whole
+    (tmp_path / "a" / "x.py").write_bytes(b"A = 1\r\n")  # a checkout on Windows
+    assert fingerprint_code(tmp_path) == whole
+    (tmp_path / "a" / "x.py").write_bytes(b"A = 1\r\r\n")
+    assert fingerprint_code(tmp_path) != whole
+
+
+def test_which_code_fingerprint_a_version_is_built_with(make_builder):
+    from types import SimpleNamespace
+
+    from labdatasets.processing.code import expected_fingerprint, is_newest
+
+    cls = make_builder.tabular("toy_expected", rows=[], version="1.1.0", supported=["1.0.0"])
+    current = cls.code_fingerprint()
+    newest, older = labdatasets.builder("toy_expected:1.1.0"), labdatasets.builder("toy_expected:1.0.0")
+    assert is_newest(newest) and not is_newest(older)
+    pinned = SimpleNamespace(code_fingerprint="f" * 64)
+    assert expected_fingerprint(newest, pinned) == current  # the newest version: the code as it is
+    assert expected_fingerprint(older, pinned) == "f" * 64  # an older one: the code it was pinned with
+    assert expected_fingerprint(older, SimpleNamespace(code_fingerprint=current)) == current
+    assert expected_fingerprint(older, SimpleNamespace(code_fingerprint="")) == current  # pinned before fingerprints

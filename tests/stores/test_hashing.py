@@ -24,7 +24,7 @@ def small_chunks(monkeypatch):
 def test_is_oid_wants_64_lowercase_hex_digits():
     oid = hashlib.sha256(b"x").hexdigest()
     assert is_oid(oid) and is_oid("0" * 64) and is_oid("f" * 64)
-    for bad in (oid[:63], oid + "0", oid.upper(), "g" + oid[1:], "", " " + oid[1:]):
+    for bad in (oid[:63], oid + "0", oid.upper(), "g" + oid[1:], "", " " + oid[1:], "X" * 64):
         assert not is_oid(bad), bad
 
 
@@ -85,6 +85,10 @@ def test_copy_and_hash_writes_every_byte_it_hashed(source):
 def test_copy_and_hash_raises_what_the_destination_raised():
     with pytest.raises(TransferError, match="could not write to the destination"):
         copy_and_hash(io.BytesIO(DATA), _Trickle(None))
+    named = _Trickle(None)
+    named.name = "/store/tmp/add.123"  # type: ignore[attr-defined]
+    with pytest.raises(TransferError, match="could not write to /store/tmp/add.123"):
+        copy_and_hash(io.BytesIO(DATA), named)
 
     class Full(_Trickle):
         def write(self, b):
@@ -105,7 +109,7 @@ def test_copy_file_and_hash_hashes_the_stored_bytes(tmp_path, monkeypatch, kerne
             raise OSError(errno.EXDEV, "Invalid cross-device link")
 
         monkeypatch.setattr(os, "copy_file_range", refuse)
-    for data in (DATA, b""):
+    for data in (DATA, b"", b"x"):
         src.write_bytes(data)
         dst = tmp_path / f"dst-{len(data)}"
         fd = os.open(dst, os.O_RDWR | os.O_CREAT, 0o644)
@@ -133,6 +137,37 @@ def test_copy_file_and_hash_raises_when_the_kernel_copy_fails_half_way(tmp_path,
     fd = os.open(tmp_path / "dst", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         with pytest.raises(OSError, match="Input/output error"):
+            copy_file_and_hash(src, fd)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.timeout(30)
+def test_copy_file_and_hash_raises_when_the_copied_bytes_do_not_read_back(tmp_path, monkeypatch):
+    """The hasher fails once the copier has queued more chunks than the queue holds: no deadlock."""
+    import threading
+
+    real_read, real_copy = os.preadv, os.copy_file_range
+    queued_many = threading.Event()
+    copies = []
+
+    def copy(*args):
+        copies.append(1)
+        if len(copies) >= 9:  # the queue (8) is full: the copier waits on the hasher from here
+            queued_many.set()
+        return real_copy(*args)
+
+    def short(fd, buffers, offset):
+        queued_many.wait(5)
+        return real_read(fd, buffers, offset) - 1
+
+    monkeypatch.setattr(os, "copy_file_range", copy)
+    monkeypatch.setattr(os, "preadv", short)
+    src = tmp_path / "src"
+    src.write_bytes(DATA)
+    fd = os.open(tmp_path / "dst", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        with pytest.raises(TransferError, match="read back 99 of 100 copied bytes"):
             copy_file_and_hash(src, fd)
     finally:
         os.close(fd)

@@ -1,0 +1,190 @@
+"""Redaction case by case: what each rule hides, and what it must leave alone."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from labdatasets.present import redact as redact_module
+from labdatasets.present.redact import (
+    RedactingFilter,
+    ambiguous_password,
+    configure_logging,
+    redact,
+    redact_mapping,
+    redact_traceback,
+    redact_url,
+    register_secret,
+    url_password,
+)
+
+
+@pytest.fixture(autouse=True)
+def no_known_secrets(monkeypatch):
+    monkeypatch.setattr(redact_module, "_registered", set())
+    for name in list(__import__("os").environ):
+        if any(w in name.upper() for w in ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY")) or name.upper().startswith(
+            "LABDATASETS_CONNECTION_"
+        ):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("mysql+pymysql://reader:s3cret@db:3306/shop", "mysql+pymysql://reader:***@db:3306/shop"),
+        ("mysql://reader:p@ss@db.lab:3306/shop", "mysql://reader:***@db.lab:3306/shop"),
+        ("see postgresql://u:pw@host/db, then mysql://v:pw2@h2/db", "see postgresql://u:***@host/db, then mysql://v:***@h2/db"),
+        ("a line mysql://u:pw@h\nnext mysql://u2:pw2@h2", "a line mysql://u:***@h\nnext mysql://u2:***@h2"),
+        ("redis://:onlypass@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("mysql://u:pw@[::1]:3306/db", "mysql://u:***@[::1]:3306/db"),
+        ("mysql://u:pa ss@host/db", "mysql://u:***@host/db"),
+        ("mysql://u:pw@host.", "mysql://u:***@host."),
+        ("mysql://user:@host/db", "mysql://user:***@host/db"),
+        ("(mysql://u:pw@host)", "(mysql://u:***@host)"),
+        ("'mysql://u:pw@host'", "'mysql://u:***@host'"),
+        # left alone: no password, a path that looks like one, a port, no scheme
+        ("s3://bucket/a:b@c/key", "s3://bucket/a:b@c/key"),
+        ("ftp://user@host/file", "ftp://user@host/file"),
+        ("mysql://u:12345", "mysql://u:12345"),
+        ("://nothing:here@x", "://nothing:here@x"),
+        ("user:pass@host without scheme", "user:pass@host without scheme"),
+        ("plain text: a:b and c@d", "plain text: a:b and c@d"),
+        # query strings, headers, tokens, keys
+        ("https://h/x?token=abc&x=1&password=p;sig=zz", "https://h/x?token=***&x=1&password=***;sig=***"),
+        ("https://h/x?X-Amz-Signature=abcd&X-Amz-Credential=AKIA/x&plain=1", "https://h/x?X-Amz-Signature=***&X-Amz-Credential=***&plain=1"),
+        ("https://h/x?tokens=abc&passwords=p", "https://h/x?tokens=abc&passwords=p"),
+        ("Authorization: Bearer abc.def+/=", "Authorization: Bearer ***"),
+        ("bearer   eyJhbGci.x_y-z~", "bearer   ***"),
+        ("'authorization': 'Basic dXNlcjpwYXNz'", "'authorization': '***'"),
+        ("x-amz-security-token: FQoGZXIvYXdzE", "x-amz-security-token: ***"),
+        ('"X-Amz-Security-Token"="FQoG"', '"X-Amz-Security-Token"="***"'),
+        ("x-goog-iam-authorization-token=ya29.abc", "x-goog-iam-authorization-token=***"),
+        ("key AKIAIOSFODNN7EXAMPLE used, ASIAIOSFODNN7EXAMPLE too, AKIAshort no", "key *** used, *** too, AKIAshort no"),
+        ("XAKIAIOSFODNN7EXAMPLE", "XAKIAIOSFODNN7EXAMPLE"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\nabc\n-----END RSA PRIVATE KEY----- after", "*** after"),
+        ("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----", "***"),
+        ("-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----", "-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----"),
+        (12345, "12345"),
+    ],
+)
+def test_free_text(text, shown):
+    assert redact(text) == shown
+
+
+@pytest.mark.parametrize(
+    "url, shown, password, ambiguous",
+    [
+        ("mysql://u:p%40ss@h/db", "mysql://u:***@h/db", "p%40ss", False),
+        ("mysql://u:p@ss@h/db", "mysql://u:***@h/db", "p@ss", True),
+        ("mysql://u@h/db", "mysql://u@h/db", None, False),
+        ("mysql://u:pw@h/db?password=x&charset=utf8", "mysql://u:***@h/db?charset=utf8&password=***", "pw", False),
+        ("not a url", "not a url", None, False),
+        ("sqlite:///x.db", "sqlite:///x.db", None, False),
+    ],
+)
+def test_urls(url, shown, password, ambiguous):
+    assert redact_url(url) == shown
+    assert url_password(url) == password
+    assert ambiguous_password(url) is ambiguous
+
+
+def test_url_objects_and_none():
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    url = sqlalchemy.engine.make_url("mysql+pymysql://u:pw0rd@h:3306/db?token=tt")
+    assert redact_url(url) == "mysql+pymysql://u:***@h:3306/db?token=***"
+    assert redact_url(None) == ""
+
+
+def test_registered_secrets_are_scrubbed_in_every_spelling():
+    register_secret("p@ss word/1")
+    register_secret(None)
+    register_secret("")
+    register_secret("abc")  # too short to scrub from free text
+    text = "raw p@ss word/1, quoted p%40ss%20word%2F1, path-quoted p%40ss%20word/1, form p%40ss+word%2F1; abc"
+    assert redact(text) == "raw ***, quoted ***, path-quoted ***, form ***; abc"
+    register_secret("s3%2Fcr3t")  # given encoded: its decoded form is a secret too
+    assert redact("s3/cr3t and s3%2Fcr3t") == "*** and ***"
+
+
+def test_a_longer_secret_is_scrubbed_before_one_it_contains():
+    register_secret("abcd")
+    register_secret("abcdefgh")
+    assert redact("xabcdefghx abcd") == "x***x ***"
+
+
+def test_secrets_in_the_environment(monkeypatch):
+    monkeypatch.setenv("WAREHOUSE_PASSWORD", "longsecret1")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_abcdef")
+    monkeypatch.setenv("SECRET_SCANNING", "enabled")
+    monkeypatch.setenv("SHORT_SECRET", "abcde")
+    monkeypatch.setenv("EMPTY_TOKEN", "")
+    monkeypatch.setenv("LABDATASETS_CONNECTION_WAREHOUSE", "mysql://u:connpw99@h/db")
+    monkeypatch.setenv("LABDATASETS_CONNECTION_LOCAL", "sqlite:///lab.db")
+    monkeypatch.setenv("EDITOR", "longsecret2")
+    text = "longsecret1 ghp_abcdef enabled abcde connpw99 longsecret2"
+    assert redact(text) == "*** *** enabled abcde *** longsecret2"
+
+
+def test_mappings_hide_values_under_secret_keys():
+    data = {
+        "Password": "x", "token": "", "api_key": None, "t": ("mysql://u:pw@h/d", 3), "n": [1, {"secret": 0, "note": "Bearer abc"}],
+        "AUTHORIZATION": "Basic x", "name": "password",
+    }
+    assert redact_mapping(data) == {
+        "Password": "***", "token": "", "api_key": None, "t": ("mysql://u:***@h/d", 3), "n": [1, {"secret": 0, "note": "Bearer ***"}],
+        "AUTHORIZATION": "***", "name": "password",
+    }
+
+
+def test_tracebacks_and_log_records_are_redacted():
+    try:
+        try:
+            raise ValueError("cannot reach mysql://u:tb-secret@h/db")
+        except ValueError as exc:
+            raise RuntimeError("wrapped Bearer tok123") from exc
+    except RuntimeError as exc:
+        text = redact_traceback(exc)
+        error = exc
+    assert "tb-secret" not in text and "tok123" not in text
+    assert "mysql://u:***@h/db" in text and "Bearer ***" in text and "The above exception was the direct cause" in text
+
+    record = logging.LogRecord("labdatasets.x", logging.ERROR, __file__, 1, "failed %s %d", ("mysql://u:pw1@h", 3), None)
+    record.exc_info = (RuntimeError, error, error.__traceback__)
+    record.stack_info = "Stack: mysql://u:pw3@h"
+    assert RedactingFilter().filter(record) is True
+    assert (record.msg, record.args, record.exc_info, record.stack_info) == ("failed mysql://u:***@h 3", None, None, "Stack: mysql://u:***@h")
+    assert "tb-secret" not in record.exc_text and "mysql://u:***@h/db" in record.exc_text
+
+    bad = logging.LogRecord("labdatasets.x", logging.ERROR, __file__, 1, "%d and mysql://u:pw2@h", ("not a number",), None)
+    RedactingFilter().filter(bad)
+    assert bad.msg == "%d and mysql://u:***@h" and bad.args is None
+
+
+def test_configure_logging_turns_up_our_loggers_only():
+    stream = io.StringIO()
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    levels = {n: logging.getLogger(n).level for n in ("labdatasets", "loaders", "datasets", "botocore", "extra")}
+    try:
+        first = configure_logging(True, stream=stream, extra_loggers=["extra"])
+        handler = configure_logging(True, stream=stream, extra_loggers=["extra"])
+        assert first not in root.handlers and handler in root.handlers  # one handler, not two
+        assert root.level == logging.WARNING
+        assert [logging.getLogger(n).level for n in ("labdatasets", "loaders", "datasets", "extra")] == [logging.DEBUG] * 4
+        assert logging.getLogger("botocore").level == levels["botocore"]
+        logging.getLogger("labdatasets.test").debug("connecting to mysql://u:dbg-secret@h/db")
+        assert stream.getvalue() == "DEBUG labdatasets.test: connecting to mysql://u:***@h/db\n"
+        configure_logging(False, stream=stream)
+        assert logging.getLogger("labdatasets").level == logging.NOTSET
+    finally:
+        for h in [h for h in root.handlers if getattr(h, "_labdatasets", False)]:
+            root.removeHandler(h)
+        for h in before[0]:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(before[1])
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
