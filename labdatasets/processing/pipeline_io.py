@@ -467,8 +467,9 @@ def _write_shard(
     writer = ShardWriter(out_dir, filename, split=split, index=index, sort_columns=sort_columns, fingerprint=num_shards == 1)
     check = None
     pool = None
-    pending: list[concurrent.futures.Future[Any]] = []
+    pending: list[tuple[concurrent.futures.Future[Any], int]] = []
     if checker is not None:
+        from labdatasets.processing.statistics import SLICE_ROWS
         from labdatasets.processing.validation import ShardCheck
 
         check = ShardCheck(checker, split, runs_dir)
@@ -476,14 +477,16 @@ def _write_shard(
     try:
         for table in tables:
             if pool is not None and check is not None:
-                while len(pending) >= 2:  # at most a few tables wait for the checks
-                    pending.pop(0).result()
-                pending.append(pool.submit(check.add, table))
+                # the checks work on slices of SLICE_ROWS rows: up to two slices' worth of tables wait for them,
+                # so that the writer goes on while a slice is checked (a few thousand rows come at a time)
+                while pending and sum(rows for _, rows in pending) >= 2 * SLICE_ROWS:
+                    pending.pop(0)[0].result()
+                pending.append((pool.submit(check.add, table), table.num_rows))
             writer.write(table)
             if progress is not None:
                 progress.add(table.num_rows)
         manifest = writer.close()
-        for future in pending:
+        for future, _ in pending:
             future.result()
     except BaseException:
         writer.abort()

@@ -402,10 +402,15 @@ class TopCounter:
 
 def _ascii(column: "pa.Array") -> bool:
     """Whether every byte of a string array's data is ASCII (then its lengths in bytes are its lengths in characters)."""
+    import pyarrow as pa
+
     data = column.buffers()[2]
-    if data is None:
+    if data is None or not len(column):
         return True
-    raw = np.frombuffer(data, dtype=np.uint8)
+    # a slice shares its parent's data buffer: read only the bytes of its own values
+    large = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if large else np.int32)
+    raw = np.frombuffer(data, dtype=np.uint8)[int(offsets[column.offset]) : int(offsets[column.offset + len(column)])]
     whole = len(raw) // 8 * 8
     return not (raw[:whole].view(np.uint64) & _U64(0x8080808080808080)).any() and not (raw[whole:] & 0x80).any()
 
@@ -428,24 +433,28 @@ class TextStats:
         self.top = TopCounter()
         self.length = NumberStats(integer=True)
 
-    def add_array(self, column: "pa.Array") -> None:
-        """Add values. Few distinct values: exact counts, hashed once each. Many: every value hashed, and the
-        most frequent ones found among the first :data:`PROBE_ROWS` values, then counted exactly in all."""
+    def add_array(self, column: "pa.Array") -> "pa.DictionaryArray | None":
+        """Add values. Few distinct values: the column dictionary-encoded, exact counts, each value hashed once
+        (returns the encoded column, row for row, so that the rules on it test each distinct value once). Many:
+        every value hashed, and the most frequent ones found among the first :data:`PROBE_ROWS` values, then
+        counted exactly in all (returns None)."""
         import pyarrow.compute as pc
 
         self.nulls += column.null_count
         values = column.drop_null() if column.null_count else column
         self.count += len(values)
         if not len(values):
-            return
+            return None
         self.length.add_array(pc.utf8_length(values) if _is_text(values.type) and not _ascii(values) else pc.binary_length(values))
         probe = values.slice(0, PROBE_ROWS)
         sampled = pc.value_counts(probe)  # its length is the probe's distinct count
         if len(sampled) * 8 <= len(probe):  # few distinct values (as Parquet's dictionary choice)
-            counted = pc.value_counts(values)
-            self.distinct.add_hashes(hash_column(counted.field("values")))
-            self.top.add_counts(counted.field("values").to_pylist(), counted.field("counts").to_pylist())
-            return
+            encoded = pc.dictionary_encode(column)  # nulls stay null; the dictionary holds the other values once
+            indices = encoded.indices.drop_null() if column.null_count else encoded.indices
+            counts = np.bincount(indices.to_numpy(zero_copy_only=False), minlength=len(encoded.dictionary))
+            self.distinct.add_hashes(hash_column(encoded.dictionary))
+            self.top.add_counts(encoded.dictionary.to_pylist(), counts.tolist())
+            return encoded
         self.distinct.add_hashes(hash_column(values))
         repeated = sampled.filter(pc.greater(sampled.field("counts"), 1)).field("values")
         self.top.exact = False
@@ -453,6 +462,7 @@ class TextStats:
             matched = values.filter(pc.is_in(values, value_set=repeated))
             counted = pc.value_counts(matched)
             self.top.add_counts(counted.field("values").to_pylist(), counted.field("counts").to_pylist())
+        return None
 
     def merge(self, other: "TextStats") -> None:
         self.nulls += other.nulls
@@ -682,14 +692,20 @@ class SplitStatistics:
         self.num_rows = 0
         self.columns = {name: _for_feature(feature) for name, feature in features.items()}
 
-    def add_table(self, table: "pa.Table") -> "SplitStatistics":
-        """Add rows (columns as declared; other columns are ignored), in slices of :data:`SLICE_ROWS`."""
+    def add_table(self, table: "pa.Table", encoded: "dict[str, pa.DictionaryArray] | None" = None) -> "SplitStatistics":
+        """Add rows (columns as declared; other columns are ignored), in slices of :data:`SLICE_ROWS`.
+
+        With ``encoded`` (a table of at most :data:`SLICE_ROWS` rows), the text columns of few distinct values
+        are left there dictionary-encoded, row for row (the rules on them test each distinct value once).
+        """
         for offset in range(0, table.num_rows, SLICE_ROWS):
             part = table.slice(offset, SLICE_ROWS)
             self.num_rows += part.num_rows
             for name, stats in self.columns.items():
                 column = part.column(name)
-                stats.add_array(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
+                found = stats.add_array(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
+                if found is not None and encoded is not None and part.num_rows == table.num_rows:
+                    encoded[name] = found
         return self
 
     def merge(self, other: "SplitStatistics") -> "SplitStatistics":

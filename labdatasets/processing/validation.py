@@ -121,10 +121,15 @@ def tally_from_json(data: Mapping[str, Any]) -> Tally:
     return Tally(int(data["count"]), [tuple(e) for e in data.get("examples", ())])
 
 
-def _row_mask(rule: Expectation, column: "pa.Array", feature: Any) -> "pa.Array":
+def _row_mask(rule: Expectation, column: "pa.Array", feature: Any, encoded: "pa.DictionaryArray | None" = None) -> "pa.Array":
+    """True for the rows of ``column`` that break ``rule``. ``encoded``: the same column dictionary-encoded
+    (a text column of few distinct values, from its statistics): ``AllowedValues`` and ``Pattern`` then test
+    each distinct value once and take the answer for every row."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if encoded is not None and isinstance(rule, (AllowedValues, Pattern)) and len(encoded) == len(column):
+        return pc.take(_row_mask(rule, encoded.dictionary, feature), encoded.indices).fill_null(False)
     if isinstance(rule, NotNull):
         return pc.is_null(column)
     if isinstance(rule, Range):
@@ -143,7 +148,8 @@ def _row_mask(rule: Expectation, column: "pa.Array", feature: Any) -> "pa.Array"
         if names is not None:
             values = [names.index(str(v)) for v in values]
         value_set = pa.array(values).cast(column.type)
-        return pc.fill_null(pc.invert(pc.is_in(column, value_set=value_set)), False)
+        outside = pc.invert(pc.is_in(column, value_set=value_set))  # a null is outside any set without a null...
+        return pc.and_(outside, pc.is_valid(column)) if column.null_count else outside  # ...but breaks no rule
     if isinstance(rule, Pattern):
         matched = pc.match_substring_regex(column, pattern=f"^(?:{rule.regex})$")
         return pc.fill_null(pc.invert(matched), False)
@@ -197,7 +203,9 @@ class Checker:
         check.add(table)
         return check.finish()[0]
 
-    def _check_slice(self, part: "pa.Table", overlap: int, result: ShardResult) -> None:
+    def _check_slice(
+        self, part: "pa.Table", overlap: int, result: ShardResult, encoded: "Mapping[str, pa.DictionaryArray] | None" = None
+    ) -> None:
         import pyarrow.compute as pc
 
         for index, rule in enumerate(self.rules):
@@ -208,7 +216,10 @@ class Checker:
                 column = part.column(name).slice(overlap)
                 if isinstance(rule, NotNull) and not column.null_count:
                     continue
-                mask = _row_mask(rule, column.combine_chunks() if column.num_chunks != 1 else column.chunk(0), self.features[name])
+                mask = _row_mask(
+                    rule, column.combine_chunks() if column.num_chunks != 1 else column.chunk(0), self.features[name],
+                    encoded.get(name) if encoded else None,
+                )
                 count = int(pc.sum(mask).as_py() or 0)
                 if count:
                     rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False)) + overlap
@@ -300,11 +311,12 @@ class ShardCheck:
             part = table.slice(offset, SLICE_ROWS).select(names)
             if any(column.num_chunks != 1 for column in part.columns):  # one copy, not one per check of a column
                 part = part.combine_chunks()
-            self.result.statistics.add_table(part)
+            encoded: dict[str, pa.DictionaryArray] = {}  # text columns of few values, encoded once for the rules too
+            self.result.statistics.add_table(part, encoded)
             if self._last is not None and checker.key:
-                checker._check_slice(pa.concat_tables([self._last, part]), 1, self.result)
+                checker._check_slice(pa.concat_tables([self._last, part]), 1, self.result, encoded)
             else:
-                checker._check_slice(part, 0, self.result)
+                checker._check_slice(part, 0, self.result, encoded)
             if part.num_rows:
                 self._last = part.slice(part.num_rows - 1)
             if self._runs is not None:

@@ -1,0 +1,66 @@
+"""Row rules on text columns of few values (tested once per distinct value) find exactly the rows a per-row test finds."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow as pa
+
+from labdatasets import expectations as E, features as F
+from labdatasets.processing.statistics import SLICE_ROWS, SplitStatistics
+from labdatasets.processing.validation import Checker, violations
+
+FEATURES = F.Features({"id": F.Value("int64", nullable=False), "code": F.Text(), "word": F.Text()})
+
+
+def _rows(rows: int) -> pa.Table:
+    rng = np.random.default_rng(3)
+    codes = np.array(["K1", "K22", "k3", "K4x", "Z9"], dtype=object)[rng.integers(0, 5, rows)]
+    codes[rng.random(rows) < 0.05] = None
+    words = [f"w{i}" for i in range(rows)]  # all distinct: tested row by row
+    return pa.table({"id": np.arange(rows), "code": pa.array(codes.tolist(), pa.string()), "word": words})
+
+
+def test_pattern_and_allowed_values_on_few_distinct_values_find_every_breaking_row():
+    table = _rows(3 * SLICE_ROWS + 1234)  # several slices and a short last one
+    rules = [E.Pattern("code", r"[A-Z][0-9]+"), E.AllowedValues("code", ["K1", "K22", "Z9"]), E.Pattern("word", r"w[0-9]*7")]
+    checker = Checker(FEATURES, ("id",), E.resolve(FEATURES, key=("id",), declared=rules))
+    found = {(v.rule["kind"], v.column): v for v in violations(checker, {"train": checker.check_shard(table).to_json()}, {})}
+    codes = table.column("code").to_pylist()
+    broken_pattern = [i for i, c in enumerate(codes) if c is not None and not re.fullmatch(r"[A-Z][0-9]+", c)]
+    broken_allowed = [i for i, c in enumerate(codes) if c is not None and c not in ("K1", "K22", "Z9")]
+    broken_word = [i for i, w in enumerate(table.column("word").to_pylist()) if not re.fullmatch(r"w[0-9]*7", w)]
+    assert found[("pattern", "code")].count == len(broken_pattern)
+    assert [e[0] for e in found[("pattern", "code")].examples] == broken_pattern[:5]
+    assert found[("allowed_values", "code")].count == len(broken_allowed)
+    assert [e[0] for e in found[("allowed_values", "code")].examples] == broken_allowed[:5]
+    assert found[("pattern", "word")].count == len(broken_word)
+
+
+def test_few_distinct_text_statistics_count_every_value():
+    table = _rows(SLICE_ROWS + 999)
+    out = SplitStatistics(FEATURES).add_table(table).to_json()["columns"]["code"]
+    counts = table.column("code").value_counts().to_pylist()
+    truth = {c["values"]: c["counts"] for c in counts if c["values"] is not None}
+    assert out["top_exact"] and dict((v, c) for v, c in out["top"]) == truth
+    assert out["distinct"] == len(truth) and out["nulls"] == table.column("code").null_count
+
+
+def test_text_lengths_of_a_slice_count_its_own_characters():
+    # an ASCII slice of an array whose other values are not ASCII: lengths in characters either way
+    column = pa.array(["ab", "cde", "é" * 4, "ü"])
+    stats = SplitStatistics(F.Features({"t": F.Text()}))
+    stats.add_table(pa.table({"t": column.slice(0, 2)}))
+    stats.add_table(pa.table({"t": column.slice(2, 2)}))
+    assert stats.to_json()["columns"]["t"]["length"] == {"min": 1, "max": 4, "mean": 2.5}
+
+
+def test_a_null_is_no_break_of_allowed_values_on_any_column():
+    feats = F.Features({"id": F.Value("int64"), "n": F.Value("int64"), "t": F.Text()})
+    table = pa.table({"id": [1, 2, 3, 4], "n": [1, None, 5, 1], "t": ["a", None, "b", "zz"]})
+    rules = [E.AllowedValues("n", [1]), E.AllowedValues("t", ["a", "b"])]
+    checker = Checker(feats, ("id",), E.resolve(feats, key=("id",), declared=rules))
+    found = {v.column: v for v in violations(checker, {"train": checker.check_shard(table).to_json()}, {})}
+    assert found["n"].count == 1 and found["n"].examples == ((3, 5),)
+    assert found["t"].count == 1 and found["t"].examples == ((4, "zz"),)
