@@ -159,3 +159,30 @@ def test_a_mistyped_registered_name_is_suggested():
     from labdatasets.naming import GRAMMAR_HELP
 
     assert str(info.value) == f"Invalid dataset name '_iris'. {GRAMMAR_HELP}"
+
+
+def test_versions_references_and_their_messages_in_detail():
+    from labdatasets.naming import GRAMMAR_HELP, check_version_string, is_valid_name
+
+    assert str(DatasetReference("digits", "small", "1.0.0")) == "digits/small:1.0.0"
+    assert str(DatasetReference("digits", "small")) == "digits/small" and str(DatasetReference("iris")) == "iris"
+    assert hash(Version("1.2.3")) == hash(Version("1.2.3")) != hash(Version("1.2.4"))
+    assert not Version("1.0.0") < "1.0.0" and Version("1.0.0") < "1.0.1" and Version("1.0.0") != object()
+    for bad in ("1.2", "1.*.0"):
+        with pytest.raises(DatasetNameError):
+            Version(bad)
+    assert is_valid_name("product_a") and not is_valid_name("Product") and not is_valid_name("1abc")
+    with pytest.raises(DatasetNameError) as info:
+        check_version_string("x" * 40, exact=False)  # 40 characters: still read for a hint
+    assert str(info.value) == f"Invalid version {'x' * 40!r}: a version is MAJOR.MINOR.PATCH such as 1.2.0, or a pattern such as 1.2.*. {GRAMMAR_HELP}"
+    with pytest.raises(VersionNotFoundError) as missing:
+        resolve_version("d", "3.*.*", ["1.0.0", "2.0.0"], "2.0.0")
+    assert str(missing.value) == (
+        "Dataset 'd' has no version matching '3.*.*'. Versions: 2.0.0 (latest), 1.0.0. Load one of them, e.g. labdatasets.load('d:2.0.0')."
+    )
+    assert missing.value.shell_message == (
+        "Dataset 'd' has no version matching '3.*.*'. Versions: 2.0.0 (latest), 1.0.0. Use one of them, e.g. 'labdatasets load d:2.0.0'."
+    )
+    with pytest.raises(VersionNotFoundError) as none:
+        resolve_version("d", "1.0.0", [], "1.1.0")
+    assert "Versions: . Load one of them, e.g. labdatasets.load('d:1.1.0')." in str(none.value)

@@ -45,3 +45,18 @@ def test_hand_edited_records_are_refused(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(SnapshotError, match="edited by hand"):
         PinRecord.read(path)
+
+
+def test_committed_pin_records_read_back_and_write_out_byte_for_byte():
+    """The repository's pin records are the golden files: their snapshot ids, manifests and layout."""
+    from pathlib import Path
+
+    committed = sorted(p for p in (Path(__file__).resolve().parents[2] / "snapshots").rglob("*.json") if not p.name.endswith(".lock.json"))
+    assert len(committed) >= 3
+    for path in committed:
+        rec = PinRecord.read(path)
+        assert rec.dumps() == path.read_text(encoding="utf-8"), path.name
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert rec.snapshot_id == data["snapshot_id"], path.name  # recomputed from the sources' manifests
+        for name, pin in rec.sources.items():
+            assert pin.to_json() == data["sources"][name], (path.name, name)

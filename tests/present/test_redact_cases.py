@@ -188,3 +188,68 @@ def test_configure_logging_turns_up_our_loggers_only():
         root.setLevel(before[1])
         for n, level in levels.items():
             logging.getLogger(n).setLevel(level)
+
+
+@pytest.mark.parametrize(
+    "text, start, end, span",
+    [
+        ("mysql://u:pw@host/path@x!y", 8, None, (10, 12)),  # the last '@' followed by a host name ends the user info
+        ("mysql://u:pw@h\nnext u:x@y", 8, None, (10, 12)),  # a URL ends at the end of its line
+        ("mysql://u:pw@h", 8, None, (10, 12)),
+        ("mysql://u:p@w@h.lab.", 8, None, (10, 13)),
+        ("mysql://u:p@w@h.lab:", 8, None, (10, 13)),
+        ("mysql://u:pw@", 8, None, (10, 12)),
+        ("mysql://u:pw@ host", 8, None, (10, 12)),
+        ("mysql://u:pw@(h)", 8, None, (10, 12)),
+        ("mysql://u/x:pw@h", 8, None, None),
+        ("mysql://upw@h", 8, None, None),
+        ("mysql://u:pw", 8, None, None),
+        ("xx mysql://u:pw@h yy", 11, 17, (13, 15)),
+        ("xx mysql://u:pw@h yy@z", 11, 17, (13, 15)),
+        ("mysql://u:pw@h,more@x", 8, None, (10, 19)),
+        ("mysql://u:a@b c@h", 8, None, (10, 15)),
+    ],
+)
+def test_where_a_password_lies(text, start, end, span):
+    from labdatasets.present.redact import url_password_span
+
+    assert (url_password_span(text, start) if end is None else url_password_span(text, start, end)) == span
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("see mysql://u:pa ss@h/db now", "see mysql://u:***@h/db now"),
+        ("mysql://u:pw@h/db, and https://x/y?token=1", "mysql://u:***@h/db, and https://x/y?token=***"),
+        ("a://b", "a://b"),
+        ("x://u:pw@h", "x://u:***@h"),
+        ("9+a.b-c://u:pw@h", "9+a.b-c://u:***@h"),
+        ("://u:pw@h", "://u:pw@h"),
+        ("mysql://u:3306/db and more@x", "mysql://u:3306/db and more@x"),
+        ("mysql://u:pw. next", "mysql://u:pw. next"),
+        ("mysql://u:p w@h", "mysql://u:***@h"),
+        ("mysql://u:p w", "mysql://u:p w"),
+        ("mysql://u:12, x@h", "mysql://u:12, x@h"),
+        ("mysql://u:pw@host/path@x!y", "mysql://u:***@host/path@x!y"),
+        ("first mysql://a:b@h\nthen mysql://c:d@h", "first mysql://a:***@h\nthen mysql://c:***@h"),
+    ],
+)
+def test_urls_in_free_text(text, shown):
+    assert redact(text) == shown
+
+
+@pytest.mark.parametrize(
+    "token, goes_on",
+    [("u:pw", True), ("u:pw,", True), ("u::pw", True), ("u:1:2", True), ("u:12.", False), ("u:12)", False),
+     ("u:3306", False), ("u:pw/x", False), ("a:b/c", False), (":pw", False), ("u:", False), ("upw", False)],
+)
+def test_a_password_may_go_on_past_a_space(token, goes_on):
+    from labdatasets.present.redact import _may_continue_past_space
+
+    assert _may_continue_past_space(token) is goes_on
+
+
+def test_pure_url_reading_when_sqlalchemy_reads_it_differently():
+    assert redact_url("mysql://u:pw@host/path@x!y") == "mysql://u:***@host/path%40x%21y"
+    assert url_password("mysql://u:p w@h/db") == "p w"
+    assert redact_url("x://u:pw@h/d?sig=1&pwd=2") == "x://u:***@h/d?pwd=***&sig=***"

@@ -117,3 +117,36 @@ def test_multi_column_keys_and_split_table():
         key_hash(table, "nope")
     with pytest.raises(ValueError, match="positive"):
         assign(table, "user", {"a": 1.0, "b": 0.0})
+
+
+def test_split_key_errors_and_ratio_errors_say_what_to_do():
+    import pyarrow as pa
+
+    from labdatasets.errors import ColumnNotFoundError, DeclarationError
+    from labdatasets.processing.splitting import key_hash, normalize_ratios
+
+    with pytest.raises(DeclarationError) as info:
+        normalize_ratios({})
+    assert str(info.value) == "split ratios must name at least one split, e.g. {'train': 0.8, 'test': 0.2}"
+    with pytest.raises(ColumnNotFoundError) as info:
+        key_hash(pa.table({"id": [1]}), ["id", "user"])
+    assert str(info.value) == (
+        "split key column(s) ['user'] not in the data (columns: ['id']); name columns the processing produces in key="
+    )
+
+
+def test_key_hashes_of_extreme_and_narrow_integers():
+    import numpy as np
+    import pyarrow as pa
+
+    from labdatasets.processing.splitting import key_hash
+
+    big = pa.table({"k": pa.array([0, 2**63, 2**64 - 1, None], pa.uint64())})
+    hashes = key_hash(big, "k")  # values above int64's range hash like any other
+    assert hashes.dtype == np.uint64 and len(set(hashes.tolist())) == 4
+    narrow = pa.table({"k": pa.array([1, -1, 7], pa.int8())})
+    wide = pa.table({"k": pa.array([1, -1, 7], pa.int64())})
+    assert key_hash(narrow, "k").tolist() == key_hash(wide, "k").tolist()  # a key is its value, not its width
+    assert key_hash(pa.table({"k": [1.5, None]}), "k").dtype == np.uint64
+    assert key_hash(pa.table({"k": [1, 2]}), []).tolist() == key_hash(pa.table({"k": [3, 4]}), []).tolist()  # no key: all alike
+    assert key_hash(pa.table({"k": [1, 2]}), [], salt="s").dtype == np.uint64
