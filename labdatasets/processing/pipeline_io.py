@@ -458,7 +458,7 @@ def _write_shard(
     """Write one shard from its rows in key order; yields its manifest.
 
     With a ``checker`` it also checks the rows as they pass (statistics, row rules,
-    repeated keys; in a thread, beside the Parquet writer) and yields
+    repeated keys, as the Parquet writer gets them) and yields
     ``("manifest", manifest)``, ``("checks", (split, index, ShardResult))`` and, with a
     ``runs_dir``, ``("runs", (rule, split, path))`` for each run of key or group values
     written there for the checks across splits (:mod:`labdatasets.processing.key_runs`).
@@ -466,34 +466,23 @@ def _write_shard(
     filename = shard_filename(dataset, split, index, num_shards)
     writer = ShardWriter(out_dir, filename, split=split, index=index, sort_columns=sort_columns, fingerprint=num_shards == 1)
     check = None
-    pool = None
-    pending: list[tuple[concurrent.futures.Future[Any], int]] = []
     if checker is not None:
-        from labdatasets.processing.statistics import SLICE_ROWS
         from labdatasets.processing.validation import ShardCheck
 
         check = ShardCheck(checker, split, runs_dir)
-        pool = concurrent.futures.ThreadPoolExecutor(1, "labdatasets-checks")
     try:
         for table in tables:
-            if pool is not None and check is not None:
-                # the checks work on slices of SLICE_ROWS rows: up to two slices' worth of tables wait for them,
-                # so that the writer goes on while a slice is checked (a few thousand rows come at a time)
-                while pending and sum(rows for _, rows in pending) >= 2 * SLICE_ROWS:
-                    pending.pop(0)[0].result()
-                pending.append((pool.submit(check.add, table), table.num_rows))
+            if check is not None:
+                # in this thread: beside the writer in a thread of their own, the checks cost more CPU and time than
+                # they hid on a busy machine (hand-offs of the GIL with the writer and the merge; benchmarks/README.md)
+                check.add(table)
             writer.write(table)
             if progress is not None:
                 progress.add(table.num_rows)
         manifest = writer.close()
-        for future, _ in pending:
-            future.result()
     except BaseException:
         writer.abort()
         raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
     _write_manifest(out_dir, manifest)
     if progress is not None:
         progress.flush()

@@ -120,27 +120,40 @@ def _string_hash(column: "pa.Array") -> np.ndarray:
     raw = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
     raw = raw[int(offsets[0]) : int(offsets[-1])]
     offsets = offsets - offsets[0]
-    data = np.zeros(len(raw) + 16, dtype=np.uint8)
+    data = np.zeros((len(raw) + 23) // 8 * 8, dtype=np.uint8)  # zero-padded, 8-byte aligned: read as aligned words
     data[: len(raw)] = raw
-    # an unaligned view: words[i] is the 8 bytes starting at byte i
-    words = np.ndarray(shape=(len(raw) + 1,), dtype="<u8", buffer=data, offset=0, strides=(1,))
+    aligned = data.view("<u8")
+
+    def words(at: np.ndarray) -> np.ndarray:
+        """The 8 bytes starting at each byte position ``at`` (little-endian), from two aligned words."""
+        shift = ((at & 7) << 3).astype(np.uint64)
+        first = at >> 3
+        return (aligned[first] >> shift) | (aligned[first + 1] << (_U64(64) - shift))  # a shift by 64 gives 0
+
     starts, lengths = offsets[:-1], np.diff(offsets)
     out = _mix(lengths.astype(np.uint64) + _U64(0x9E3779B97F4A7C15))
     longest = int(lengths.max()) if n else 0
+    shortest = int(lengths.min()) if n else 0
     for j in range(min(-(-longest // 8), HASHED_TEXT_BYTES // 8)):
+        if shortest >= 8 * (j + 1):  # every value has 8 more bytes
+            out ^= words(starts + 8 * j)
+            _mix(out)
+            continue
         remaining = lengths - 8 * j
-        if bool((remaining >= 8).all()):
-            out ^= words[starts + 8 * j]
+        if shortest > 8 * j:  # every value has more bytes, not all 8
+            word = words(starts + 8 * j)
+            shift = ((8 - np.minimum(remaining, 8)) * 8).astype(np.uint64)  # keep the value's own bytes
+            out ^= (word << shift) >> shift
             _mix(out)
             continue
         active = np.flatnonzero(remaining > 0)
-        word = words[starts[active] + 8 * j]
-        shift = ((8 - np.minimum(remaining[active], 8)) * 8).astype(np.uint64)  # keep the value's own bytes
+        word = words(starts[active] + 8 * j)
+        shift = ((8 - np.minimum(remaining[active], 8)) * 8).astype(np.uint64)
         word = (word << shift) >> shift
         out[active] = _mix(out[active] ^ word)
     longer = np.flatnonzero(lengths > HASHED_TEXT_BYTES)
     if len(longer):
-        out[longer] = _mix(out[longer] ^ words[offsets[1:][longer] - 8])
+        out[longer] = _mix(out[longer] ^ words(offsets[1:][longer] - 8))
     out = _splitmix(out)
     if column.null_count:
         out[column.is_null().to_numpy(zero_copy_only=False)] = _U64(0)

@@ -178,3 +178,34 @@ def test_empty_and_all_null_columns():
     out = SplitStatistics(F.Features({"x": F.Value("float64")})).add_table(nulls).to_json()
     assert out["columns"]["x"] == {"kind": "number", "nulls": 2, "count": 0}
     assert pd.isna(pd.Series([None, None], dtype=float).mean())
+
+
+def _reference_text_hash(value: bytes) -> int:
+    """The text hash, one value at a time in Python integers (what every committed distinct estimate rests on)."""
+    mask = (1 << 64) - 1
+
+    def mix(x: int) -> int:
+        x = (x * 0xBF58476D1CE4E5B9) & mask
+        return x ^ (x >> 31)
+
+    out = mix((len(value) + 0x9E3779B97F4A7C15) & mask)
+    for j in range(min(-(-len(value) // 8), 8)):
+        out = mix(out ^ int.from_bytes(value[8 * j : 8 * j + 8], "little"))
+    if len(value) > 64:
+        out = mix(out ^ int.from_bytes(value[-8:], "little"))
+    out = (out + 0x9E3779B97F4A7C15) & mask
+    out = ((out ^ (out >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    out = ((out ^ (out >> 27)) * 0x94D049BB133111EB) & mask
+    return out ^ (out >> 31)
+
+
+def test_text_hash_equals_its_definition_value_by_value():
+    rng = np.random.default_rng(5)
+    lengths = [0, 1, 5, 7, 8, 9, 15, 16, 17, 23, 24, 31, 63, 64, 65, 71, 130]
+    values = ["".join(rng.choice(list("ab\u00e9z09 \u4e2d"), n)) for n in lengths for _ in range(3)]
+    column = pa.array(values)
+    expected = [_reference_text_hash(v.encode()) for v in values]
+    assert hash_column(column).tolist() == expected
+    assert hash_column(column.slice(5, 20)).tolist() == expected[5:25]  # a slice reads only its own bytes
+    longer = pa.array([v for v in values if len(v.encode()) >= 9])  # every value has a second word
+    assert hash_column(longer).tolist() == [_reference_text_hash(v.encode()) for v in values if len(v.encode()) >= 9]
