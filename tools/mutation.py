@@ -81,7 +81,7 @@ def _workspace(targets: dict[str, list[str]]) -> Path:
         + "only_mutate =\n" + "".join(f"    {_in_package(m)}\n" for m in targets)
         + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in tests)
         + "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n"
-        + "also_copy =\n    tests\n    loaders\n    datasets\n"
+        + "also_copy =\n    tests\n    loaders\n    datasets\n    snapshots\n"
         # a mutant that hangs (a loop that never ends, a reader waiting for bytes) is killed after
         # 4x the clean run's time, not mutmut's 15x: it is counted as killed either way
         + "timeout_multiplier = 4\n"

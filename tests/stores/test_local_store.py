@@ -154,3 +154,51 @@ def test_leftover_files_in_the_object_folders_are_not_objects(store, tmp_path):
     (store.root / "tmp" / "add.killed").write_text("a writer killed half way")
     assert list(store.iter_oids()) == [info.oid]
     assert store.has(info.oid) and not store.has("ab" + "0" * 62)
+
+
+def test_small_objects_streams_and_uploads_are_stored_once_and_named_by_their_bytes(store, tmp_path):
+    import hashlib
+    import io
+
+    data = b"small object \x00\xff" * 3
+    oid = hashlib.sha256(data).hexdigest()
+    first, again = store.add_small(data), store.add_small(data)
+    assert (first.oid, first.size, first.written) == (oid, len(data), True)
+    assert (again.oid, again.size, again.written) == (oid, len(data), False)
+    streamed = store.add_stream(io.BytesIO(data * 1000))
+    assert (streamed.oid, streamed.size, streamed.written) == (hashlib.sha256(data * 1000).hexdigest(), len(data) * 1000, True)
+    assert store.add_stream(io.BytesIO(data * 1000)).written is False
+    src = tmp_path / "big.bin"
+    src.write_bytes(data * 7)
+    other = LocalStore(f"file://{tmp_path / 'other'}")
+    put = other.put_known(src, sha256_bytes(data * 7))
+    assert (put.oid, put.size, put.written) == (sha256_bytes(data * 7), len(data) * 7, True)
+    assert other.put_known(src, sha256_bytes(data * 7)).written is False
+    assert store.get_bytes(oid) == data and other.get_bytes(put.oid) == data * 7
+    assert not list(store.staging_dir().iterdir()) and not list(other.staging_dir().iterdir())  # no temporary file left
+
+
+def test_missing_and_corrupted_objects_are_named_with_their_context(store, tmp_path):
+    info = store.add_small(b"some bytes to damage")
+    missing = "ab" * 32
+    with pytest.raises(SnapshotNotFoundError) as err:
+        store.get_bytes(missing, context="toy:1.0.0 source 'rows'")
+    assert str(err.value).startswith(f"Object {missing[:12]} (toy:1.0.0 source 'rows') is not in the snapshot store ")
+    path = store.path(info.oid)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"SOME bytes to damage")
+    with pytest.raises(SnapshotCorruptedError) as err:
+        store.get_bytes(info.oid, context="toy:1.0.0 source 'rows'")
+    assert str(path) in str(err.value) and "toy:1.0.0" in str(err.value) and info.oid[:12] in str(err.value)
+    store.quarantine(info.oid)
+    assert not store.has(info.oid)
+    assert [p.name.split(".")[0] for p in (store.root / "quarantine").iterdir()] == [info.oid]
+    store.quarantine(info.oid)  # nothing left to move: no error
+
+
+def test_refs_are_written_once(store):
+    assert store.get_ref("prepared/toy/1.0.0.json") is None
+    assert store.put_ref("prepared/toy/1.0.0.json", b'{"a": 1}') is True
+    assert store.put_ref("prepared/toy/1.0.0.json", b'{"a": 2}') is False
+    assert store.get_ref("prepared/toy/1.0.0.json") == b'{"a": 1}'
+    assert not list(store.staging_dir().iterdir())
