@@ -250,26 +250,72 @@ def _tallies_only(element: tuple[tuple[str, int], pa.Table]) -> Iterator[dict[st
         yield from tally_records(element[1])
 
 
-def _written(manifest: dict[str, Any]) -> dict[str, Any]:
-    return {"stage": "written", **manifest}
+def _written(output: Any) -> Iterator[Any]:
+    """A shard writer's output as the ledger gets it: its manifest as a ``written`` report; with checks, the
+    ``("checks", split, index, result)`` and ``("runs", rule, split, path)`` tuples as they are."""
+    if isinstance(output, dict):  # a shard written without checks
+        yield {"stage": "written", **output}
+    elif output[0] == "manifest":
+        yield {"stage": "written", **output[1]}
+    else:
+        yield (output[0], *output[1])
 
 
-def _keyed_by_none(record: dict[str, Any]) -> tuple[None, dict[str, Any]]:
+def _check_reports(checker: Any, items: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The checks' reports (``stage`` ``checks`` per split, ``across`` per rule that found values in two splits)
+    from the shards' results and runs. A split's shard results are merged in shard order, whatever order
+    they came in: the same floats on every runner."""
+    from labdatasets.processing.validation import check_runs, tally_json
+
+    shards: dict[str, dict[int, Any]] = {}
+    runs: dict[int, list[tuple[str, str]]] = {}
+    for item in items:
+        if item[0] == "checks":
+            _, split, index, result = item
+            shards.setdefault(split, {})[index] = result
+        else:
+            _, rule, split, path = item
+            runs.setdefault(rule, []).append((split, path))
+    reports = []
+    for split, results in sorted(shards.items()):
+        merged = checker.empty()
+        for _, result in sorted(results.items()):
+            merged.merge(result)
+        reports.append({"stage": "checks", "split": split, **merged.to_json()})
+    for rule, paths in sorted(runs.items()):
+        tally = check_runs(checker, rule, paths)
+        if tally.count:
+            reports.append({"stage": "across", "rule": rule, **tally_json(tally)})
+    return reports
+
+
+def _keyed_by_none(record: Any) -> tuple[None, Any]:
     return None, record
 
 
 class _WriteLedger(beam.DoFn):
-    """All reports of the build in one ``_ledger.json`` (one element: the last step of the pipeline)."""
+    """All reports of the build in one ``_ledger.json`` (one element: the last step of the pipeline).
 
-    def __init__(self, out_dir: str):
+    With a ``checker``, the shards' check results and runs (tuples, see :func:`_written`) come along and
+    become the checks' reports (:func:`_check_reports`) here: no step or shuffle of their own.
+    """
+
+    def __init__(self, out_dir: str, checker: Any = None):
         self.out_dir = out_dir
+        self.checker = checker
 
-    def process(self, grouped: tuple[None, Iterable[dict[str, Any]]]) -> Iterator[str]:
+    def process(self, grouped: tuple[None, Iterable[Any]]) -> Iterator[str]:
         from apache_beam.io.filesystems import FileSystems
 
         from labdatasets.processing.ledger import LEDGER_FILENAME
 
-        records = sorted(grouped[1], key=lambda r: json.dumps(r, sort_keys=True))
+        records: list[dict[str, Any]] = []
+        checks: list[tuple[Any, ...]] = []
+        for item in grouped[1]:
+            (records if isinstance(item, dict) else checks).append(item)
+        if checks:
+            records.extend(_check_reports(self.checker, checks))
+        records = sorted(records, key=lambda r: json.dumps(r, sort_keys=True))
         path = FileSystems.join(self.out_dir, LEDGER_FILENAME)
         with FileSystems.create(path, mime_type="application/json") as fh:
             fh.write(json.dumps({"records": records}).encode("utf-8"))
@@ -496,12 +542,6 @@ def _write_shard(
         yield "runs", run
 
 
-def _select(element: tuple[str, Any], kind: str) -> Iterator[Any]:
-    """One kind of a step's outputs (rather than tagged outputs, which Beam's DaskRunner mixes up)."""
-    if element[0] == kind:
-        yield element[1]
-
-
 class SplitChecksFn(beam.CombineFn):
     """Statistics and expectation tallies of a split, over Arrow tables (a Beam ``CombineFn``).
 
@@ -534,88 +574,6 @@ class SplitChecksFn(beam.CombineFn):
 
     def extract_output(self, accumulator: Any) -> dict[str, Any]:
         return accumulator.to_json()
-
-
-class _Checks:
-    """The accumulator of :class:`_BuildChecksFn`: a split's merged checks, or the runs of one rule across splits."""
-
-    def __init__(self) -> None:
-        self.split: str | None = None
-        self.shards: dict[int, Any] = {}  # shard index -> its result, merged in shard order at the end
-        self.rule: int | None = None
-        self.runs: list[tuple[str, str]] = []
-
-
-class _BuildChecksFn(beam.CombineFn):
-    """Everything the build's checks gather, in one combine (one shuffle, few steps on any runner).
-
-    Keyed by ``("split", name)``: merges the split's shard results (statistics and rule
-    tallies, fixed-size, as :class:`SplitChecksFn`) in the order of the shards, so that a
-    split's statistics are the same floats on every runner. Keyed by ``("runs", rule)``: gathers
-    the names of the runs of key or group values every shard wrote, and merges them to
-    find the values in more than one split (:func:`~labdatasets.processing.validation.check_runs`).
-    Outputs one report dict per key (``stage`` ``checks`` or ``across``), which goes into
-    the ledger.
-    """
-
-    def __init__(self, checker: Any):
-        self.checker = checker
-
-    def create_accumulator(self) -> _Checks:
-        return _Checks()
-
-    def add_input(self, accumulator: _Checks, element: tuple[Any, ...]) -> _Checks:
-        if element[0] == "checks":
-            _, split, index, result = element
-            accumulator.split = split
-            accumulator.shards[index] = result
-        else:
-            _, rule, split, path = element
-            accumulator.rule = rule
-            accumulator.runs.append((split, path))
-        return accumulator
-
-    def merge_accumulators(self, accumulators: Iterable[_Checks]) -> _Checks:
-        out = _Checks()
-        for acc in accumulators:
-            if acc.shards:
-                out.split = acc.split
-                out.shards.update(acc.shards)
-            if acc.runs:
-                out.rule = acc.rule
-                out.runs.extend(acc.runs)
-        return out
-
-    def extract_output(self, accumulator: _Checks) -> dict[str, Any] | None:
-        from labdatasets.processing.validation import check_runs
-        from labdatasets.processing.validation import tally_json
-
-        if accumulator.shards:
-            # merged in shard order, whatever order the runner combined them in: the same floats on every runner
-            merged = self.checker.empty()
-            for _, result in sorted(accumulator.shards.items()):
-                merged.merge(result)
-            return {"stage": "checks", "split": accumulator.split, **merged.to_json()}
-        if accumulator.rule is None:
-            return None
-        tally = check_runs(self.checker, accumulator.rule, accumulator.runs)
-        return {"stage": "across", "rule": accumulator.rule, **tally_json(tally)}
-
-
-def _check_inputs(element: tuple[str, Any]) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
-    kind, value = element
-    if kind == "checks":
-        split, index, result = value
-        yield ("split", split), ("checks", split, index, result)
-    elif kind == "runs":
-        rule, split, path = value
-        yield ("runs", rule), ("runs", rule, split, path)
-
-
-def _report(element: tuple[Any, dict[str, Any] | None]) -> Iterator[dict[str, Any]]:
-    report = element[1]
-    if report is not None and (report["stage"] == "checks" or report["count"]):
-        yield report
 
 
 class _ShardWriterFn(beam.DoFn):
@@ -813,19 +771,12 @@ class WriteSplits(beam.PTransform):
                     _MergeShard(self.out_dir, self.dataset, self.num_shards, self.sort_columns, self.progress_dir, checker, runs_dir)
                 )
             )
-        manifests = written if checker is None else written | "Manifests" >> beam.FlatMap(_select, "manifest")
         reports = [
             pipeline | "Ledger seed" >> beam.Create([{"stage": "seed", "origins": origins}]),
             *entry,
-            manifests | "Written" >> beam.Map(_written),
+            # with checks, the shards' results ride along to the ledger's step, which merges them (no step of their own)
+            written | "Written" >> beam.FlatMap(_written),
         ]
-        if checker is not None:  # statistics and expectations: one combine, its reports go into the ledger
-            reports.append(
-                written
-                | "Check inputs" >> beam.FlatMap(_check_inputs)
-                | "Checks" >> beam.CombinePerKey(_BuildChecksFn(checker))
-                | "Check reports" >> beam.FlatMap(_report)
-            )
         for i, tallies in enumerate(split_tallies):
             reports.append(tallies | f"Split tallies {i}" >> beam.FlatMap(_tally_dicts))
         return (
@@ -833,7 +784,7 @@ class WriteSplits(beam.PTransform):
             | "Reports" >> beam.Flatten()
             | "One ledger" >> beam.Map(_keyed_by_none)
             | "Gather" >> beam.GroupByKey()
-            | "Write ledger" >> beam.ParDo(_WriteLedger(self.out_dir))
+            | "Write ledger" >> beam.ParDo(_WriteLedger(self.out_dir, checker))
         )
 
 
