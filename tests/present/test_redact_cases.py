@@ -250,6 +250,12 @@ def test_a_password_may_go_on_past_a_space(token, goes_on):
 
 
 def test_pure_url_reading_when_sqlalchemy_reads_it_differently():
-    assert redact_url("mysql://u:pw@host/path@x!y") == "mysql://u:***@host/path%40x%21y"
+    # SQLAlchemy 2.0 renders the database name as given, 2.1 percent-encodes it: both hide the
+    # password and name the same database.
+    from urllib.parse import unquote
+
+    shown = redact_url("mysql://u:pw@host/path@x!y")
+    assert "pw" not in shown
+    assert unquote(shown) == "mysql://u:***@host/path@x!y"
     assert url_password("mysql://u:p w@h/db") == "p w"
     assert redact_url("x://u:pw@h/d?sig=1&pwd=2") == "x://u:***@h/d?pwd=***&sig=***"
