@@ -147,11 +147,12 @@ def cell_text(value: object, feature: object = None) -> str:
         size = image_size(bytes(value)) if kind == "image" else None
         what = "image" if kind == "image" else "bytes"
         return f"<{what} {size[0]}x{size[1]}, {len(value):,} B>" if size else f"<{what}, {len(value):,} B>"
-    if isinstance(value, float) and getattr(feature, "dtype", "") in ("float32", "float16"):
+    dtype = getattr(feature, "dtype", "")
+    if isinstance(value, float) and dtype in ("float32", "float16"):
         # The shortest text that reads back as the same float32: 38.8, not 38.79999923706055.
         import numpy as np
 
-        text = str(np.float32(value) if feature.dtype == "float32" else np.float16(value))  # type: ignore[attr-defined]
+        text = str(np.dtype(dtype).type(value))
     else:
         text = str(value)
     return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 3] + "..."
