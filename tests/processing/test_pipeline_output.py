@@ -8,6 +8,7 @@ disk, an error while writing records no shard, and errors name the dataset, vers
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -192,14 +193,18 @@ def _fingerprint_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("labdatasets-fingerprint")]
 
 
-def test_aborting_a_shard_closes_its_file_and_stops_its_thread(tmp_path, small_groups):
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_aborting_a_shard_removes_its_partial_file_and_stops_its_thread(tmp_path, small_groups):
     before = _fingerprint_threads()
     writer = ShardWriter(str(tmp_path), "a.parquet", split="train", index=0, sort_columns=["id"], fingerprint=True)
     writer.write(rows(250))
-    assert writer._fh is not None and not writer._fh.closed
+    assert writer._fh is not None and not writer._fh.closed and (tmp_path / "a.parquet").exists()
     writer.abort()
     assert writer._fh.closed
+    assert not (tmp_path / "a.parquet").exists()  # no partial shard for anything to pick up
     assert _fingerprint_threads() == before
+    del writer
+    gc.collect()  # the Parquet writer's finalizer neither writes a footer nor fails on the closed file
     ShardWriter(str(tmp_path), "b.parquet", split="train", index=0, sort_columns=["id"], fingerprint=True).abort()  # nothing written
 
 
@@ -229,6 +234,7 @@ def test_writing_a_shard_records_its_manifest_and_counts_rows(tmp_path, small_gr
     assert one[0]["fingerprint"] == fingerprint_tables(whole.schema, [whole])  # one shard: fingerprinted as written
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_an_error_while_writing_a_shard_records_no_manifest(tmp_path, small_groups):
     def failing():
         yield rows(150)
@@ -237,6 +243,7 @@ def test_an_error_while_writing_a_shard_records_no_manifest(tmp_path, small_grou
     with pytest.raises(OSError, match="disk full"):
         list(io_._write_shard(str(tmp_path), "toy", 1, ["id"], "train", 0, failing()))
     assert not (tmp_path / MANIFEST_DIR).exists()  # the build learns of no shard: nothing of it is kept
+    assert list(tmp_path.iterdir()) == []
     assert _fingerprint_threads() == []
 
 
@@ -459,17 +466,78 @@ def test_counters_live_in_their_subfolder_of_the_progress_folder(tmp_path):
     assert counter.path.parent == tmp_path / WRITTEN_DIR
 
 
+# ------------------------------------------------------------------------------------------------ reading pins
+def pinned(tmp: Path, fmt: str, tables_or_bytes: list, *, missing: bool = False):
+    """A snapshot store in ``tmp`` holding one object per item, and the pin of a source made of them."""
+    from labdatasets.pinning.record import ObjectEntry, SourcePin
+    from labdatasets.stores import Snapshots
+
+    store = Snapshots("file://" + str(tmp / "store"))
+    objects = []
+    for i, item in enumerate(tables_or_bytes):
+        path = tmp / f"part{i}.{fmt}"
+        if fmt == "parquet":
+            pq.write_table(item, path)
+        else:
+            path.write_bytes(item)
+        info = store.add_file(path)
+        objects.append(ObjectEntry(path.name, "0" * 64 if missing else info.oid, info.size))
+    schema = FEATURES.arrow_schema() if fmt == "parquet" else pa.schema([])
+    return store, SourcePin.of_table(kind="local", location={}, format=fmt, objects=objects, schema=schema, num_rows=None)
+
+
+def test_reading_a_pinned_source_gives_its_rows_in_batches_and_counts_bytes(tmp_path):
+    from labdatasets.present.progress import CounterFile  # noqa: F401 - the bar's files are CounterFiles
+
+    data = rows(130)
+    store, pin = pinned(tmp_path, "parquet", cuts(data, [90, 40]))
+    fn = io_._ReadObjects(pin, store.to_uris(), "toy:1.2.0 source 'rows'", 40, str(tmp_path / "bar"))
+    fn.setup()
+    out = list(fn.process(list(pin.objects)))
+    fn.finish_bundle()
+    assert [t.num_rows for t in out] == [40, 40, 10, 40]
+    assert pa.concat_tables(out).equals(data)
+    [count] = [f for f in (tmp_path / "bar").iterdir() if f.is_file()]
+    assert count.read_text() == str(sum(o.size for o in pin.objects))
+    fresh = io_._ReadObjects(pin, store.to_uris(), "toy", 1000, None)  # process() before setup(): opens the store
+    assert pa.concat_tables(list(fresh.process(list(pin.objects)))).equals(data)
+    fresh.finish_bundle()
+
+
+def test_reading_pinned_files_gives_paths_and_bytes(tmp_path):
+    store, pin = pinned(tmp_path, "files", [b"abc", b"de"])
+    fn = io_._ReadObjects(pin, store.to_uris(), "toy", 10, str(tmp_path / "bar"))
+    fn.setup()
+    [table] = fn.process(list(pin.objects))
+    fn.finish_bundle()
+    assert table.to_pylist() == [{"path": "part0.files", "data": b"abc"}, {"path": "part1.files", "data": b"de"}]
+    [count] = [f for f in (tmp_path / "bar").iterdir() if f.is_file()]
+    assert count.read_text() == "5"
+
+
+def test_a_missing_pinned_object_is_named_with_its_source(tmp_path):
+    store, pin = pinned(tmp_path, "parquet", [rows(3)], missing=True)
+    fn = io_._ReadObjects(pin, store.to_uris(), "toy:1.2.0 source 'rows'", 10, None)
+    fn.setup()
+    with pytest.raises(Exception, match=r"toy:1\.2\.0 source 'rows' object 'part0\.parquet'"):
+        list(fn.process(list(pin.objects)))
+    (tmp_path / "f").mkdir()
+    _, files = pinned(tmp_path / "f", "files", [b"x"], missing=True)
+    with pytest.raises(Exception, match=r"toy:1\.2\.0 source 'rows' object 'part0\.files'"):
+        list(fn.process(list(files.objects)))
+
+
 # ------------------------------------------------------------------------------------------------ real pipelines
 @pytest.fixture(scope="module")
 def split_build(tmp_path_factory):
-    """One small build on the DirectRunner: split_by_hash into two splits, two shards each, sorted on disk,
-    with checks and a progress folder."""
-    from labdatasets.processing.transforms import split_by_hash
+    """One small build on the DirectRunner: a pinned source read from its store, split_by_hash into two splits,
+    two shards each, sorted on disk, with checks and a progress folder."""
+    from labdatasets.processing.transforms import ReadPinnedSource, split_by_hash
 
     tmp = tmp_path_factory.mktemp("split_build")
-    source = shuffled(rows(300), seed=2)
+    store, pin = pinned(tmp, "parquet", cuts(shuffled(rows(300), seed=2), [100, 120, 80]))
     with beam.Pipeline(runner="DirectRunner") as p:
-        pcoll = p | beam.Create(cuts(source, [100, 120, 80]), reshuffle=False)
+        pcoll = p | ReadPinnedSource(pin, store.to_uris(), label="toy source", batch_rows=60, progress_dir=str(tmp / "bar"))
         splits = split_by_hash(pcoll, key="id", ratios={"train": 0.7, "test": 0.3}, salt="s")
         _ = splits | WriteSplits(
             out_dir=str(tmp / "out"), dataset="toy", features=FEATURES, key=["id"], num_shards=2, where=WHERE,
@@ -500,6 +568,9 @@ def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(s
         ids += split_ids
     assert sorted(ids) == list(range(300))
     assert sum(int(f.read_text()) for f in (split_build / "bar" / "written").iterdir()) == 300
+    assert sum(int(f.read_text()) for f in (split_build / "bar" / "conformed").iterdir()) == 300
+    assert sum(int(f.read_text()) for f in (split_build / "bar").iterdir() if f.is_file()) == sum(
+        f.stat().st_size for f in split_build.glob("part*.parquet"))  # bytes read
 
 
 def test_a_build_of_one_split_without_spill_writes_one_fingerprinted_shard(tmp_path):
