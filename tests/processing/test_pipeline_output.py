@@ -528,25 +528,21 @@ def test_a_missing_pinned_object_is_named_with_its_source(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ real pipelines
-@pytest.fixture(scope="module")
-def split_build(tmp_path_factory):
+def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(tmp_path):
     """One small build on the DirectRunner: a pinned source read from its store, split_by_hash into two splits,
-    two shards each, sorted on disk, with checks and a progress folder."""
+    two shards each, sorted on disk, with checks and a progress folder (in the test, not a fixture: mutmut
+    times a test's call, and a mutant's time limit follows from it)."""
     from labdatasets.processing.transforms import ReadPinnedSource, split_by_hash
 
-    tmp = tmp_path_factory.mktemp("split_build")
-    store, pin = pinned(tmp, "parquet", cuts(shuffled(rows(300), seed=2), [100, 120, 80]))
+    split_build = tmp_path
+    store, pin = pinned(tmp_path, "parquet", cuts(shuffled(rows(300), seed=2), [100, 120, 80]))
     with beam.Pipeline(runner="DirectRunner") as p:
-        pcoll = p | ReadPinnedSource(pin, store.to_uris(), label="toy source", batch_rows=60, progress_dir=str(tmp / "bar"))
+        pcoll = p | ReadPinnedSource(pin, store.to_uris(), label="toy source", batch_rows=60, progress_dir=str(tmp_path / "bar"))
         splits = split_by_hash(pcoll, key="id", ratios={"train": 0.7, "test": 0.3}, salt="s")
         _ = splits | WriteSplits(
-            out_dir=str(tmp / "out"), dataset="toy", features=FEATURES, key=["id"], num_shards=2, where=WHERE,
-            spill_dir=str(tmp / "spill"), progress_dir=str(tmp / "bar"), checker=checker(),
+            out_dir=str(tmp_path / "out"), dataset="toy", features=FEATURES, key=["id"], num_shards=2, where=WHERE,
+            spill_dir=str(tmp_path / "spill"), progress_dir=str(tmp_path / "bar"), checker=checker(),
         )
-    return tmp
-
-
-def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(split_build):
     out = split_build / "out"
     records = json.loads((out / LEDGER_FILENAME).read_text())["records"]
     counts = check_ledger(records, splits=["train", "test"], runner="DirectRunner", where=WHERE)
@@ -586,3 +582,14 @@ def test_a_build_of_one_split_without_spill_writes_one_fingerprinted_shard(tmp_p
     assert manifest["fingerprint"] == fingerprint_tables(whole.schema, [whole]) and manifest["sha256"] == sha256(path)
     records = json.loads((tmp_path / LEDGER_FILENAME).read_text())["records"]
     assert check_ledger(records, splits=["train"], runner="DirectRunner", where=WHERE) == {"train": 120}
+
+
+def test_the_ledger_is_the_last_step_as_dask_builds_require(tmp_path):
+    from labdatasets.processing.runners import check_pipeline
+
+    for spill in (None, str(tmp_path / "spill")):
+        p = beam.Pipeline(runner="DirectRunner")
+        _ = p | beam.Create([rows(3)]) | WriteSplit(
+            split="train", out_dir=str(tmp_path), dataset="toy", features=FEATURES, key=["id"], spill_dir=spill
+        )
+        check_pipeline(p, "DaskRunner", where=WHERE, last_label="Write ledger")  # the label build.py checks for
