@@ -95,6 +95,8 @@ def test_objects_are_read_in_chunks_bounded_by_bytes_and_count():
     chunks = io_._chunk_objects(objs, max_bytes=10, max_count=3)
     assert [[o.n for o in c] for c in chunks] == [[0, 1], [2, 3, 4], [5, 6], [7], [8, 9], [10]]
     assert io_._chunk_objects(objs[9:], max_bytes=10, max_count=2) == [objs[9:]]  # exactly the limits: one chunk
+    fits = [SimpleNamespace(size=s) for s in (10, 5, 5)]
+    assert io_._chunk_objects(fits, max_bytes=10, max_count=3) == [fits[:1], fits[1:]]  # a new chunk starts empty
     assert io_._chunk_objects([], max_bytes=10, max_count=3) == []
 
 
@@ -396,13 +398,14 @@ def test_spilled_runs_hold_every_row_once_sorted_biggest_group_first(tmp_path):
     fn = io_._SpillRuns(str(tmp_path), ["id"], 100)
     fn.start_bundle()
     data = shuffled(rows(400), seed=5)
-    pieces = cuts(data, [30, 50, 40, 10, 70, 60, 40, 100])
-    shards = [("train", 0), ("train", 1), ("train", 1), ("test", 0), ("train", 1), ("train", 0), ("test", 0), ("test", 0)]
+    pieces = cuts(data, [30, 50, 20, 10, 70, 60, 60, 100])
+    shards = [("train", 0), ("test", 0), ("test", 0), ("train", 1), ("train", 1), ("train", 0), ("test", 0), ("test", 0)]
     out = []
     for key, piece in zip(shards, pieces, strict=True):
         out += [("now", o) for o in fn.process((key, piece))]
     out += [("end", o) for o in fn.finish_bundle()]
-    assert out[0] == ("now", (("train", 1), (out[0][1][1][0], 90)))  # 30 + 90 rows: the bigger group is spilled
+    # 100 rows gathered (30 + 70): the biggest group is spilled at once
+    assert out[0] == ("now", (("test", 0), (out[0][1][1][0], 70)))
     got: dict[tuple[str, int], list[int]] = {}
     for when, item in out:
         if when == "end":
@@ -437,10 +440,12 @@ def test_merged_and_in_memory_shards_are_written_in_key_order(tmp_path, small_gr
     [count] = (tmp_path / "bar" / WRITTEN_DIR).iterdir()
     assert count.read_text() == "600"
 
-    shard = io_._WriteShard(str(tmp_path / "w"), "toy", 1, ["id"])
+    shard = io_._WriteShard(str(tmp_path / "w"), "toy", 1, ["id"], str(tmp_path / "bar2"))
     shard.setup()
     [manifest] = shard.process((("test", 0), cuts(data, [1, 299, 300])))
     assert pq.read_table(tmp_path / "w" / "toy-test-00000-of-00001.parquet").equals(whole)
+    [count] = (tmp_path / "bar2" / WRITTEN_DIR).iterdir()
+    assert count.read_text() == "600"
     assert manifest["fingerprint"] == fingerprint_tables(whole.schema, [whole])
 
 
@@ -528,6 +533,15 @@ def test_a_missing_pinned_object_is_named_with_its_source(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ real pipelines
+def test_a_missing_pinned_object_fails_a_pipeline_naming_its_source(tmp_path):
+    from labdatasets.processing.transforms import ReadPinnedSource
+
+    store, pin = pinned(tmp_path, "parquet", [rows(3)], missing=True)
+    with pytest.raises(Exception, match=r"toy:1\.2\.0 source 'rows' object 'part0\.parquet'"):
+        with beam.Pipeline(runner="DirectRunner") as p:
+            _ = p | ReadPinnedSource(pin, store.to_uris(), label="toy:1.2.0 source 'rows'")
+
+
 def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(tmp_path):
     """One small build on the DirectRunner: a pinned source read from its store, split_by_hash into two splits,
     two shards each, sorted on disk, with checks and a progress folder (in the test, not a fixture: mutmut
