@@ -302,6 +302,24 @@ def test_check_reports_merge_a_splits_shards_in_shard_order():
                        {"stage": "checks", "split": "train", **merged.to_json()}]
 
 
+def test_check_reports_find_keys_written_to_two_splits(tmp_path):
+    from labdatasets.processing.validation import read_reports, tally_json, violations
+
+    c = checker()
+    runs = str(tmp_path / "runs")
+    items = []
+    for split, table in (("train", rows(60)), ("test", rows(50, start=50))):  # ids 50..59 in both
+        items += [io_._written(o) for o in io_._write_shard(str(tmp_path), "toy", 1, ["id"], split, 0, [table], None, c, runs)]
+    reports = io_._check_reports(c, [t for out in items for t in out if not isinstance(t, dict)])
+    [across] = [r for r in reports if r.get("stage") == "across"]
+    rule = next(i for i, r in enumerate(c.rules) if r.kind == "disjoint_splits")
+    assert across["rule"] == rule and {k: v for k, v in across.items() if k not in ("stage", "rule")} == tally_json(
+        next(iter(read_reports(reports)[1].values()))
+    )
+    [found] = violations(c, *read_reports(reports))
+    assert (found.rule["kind"], found.count, found.examples[0]) == ("disjoint_splits", 10, (50, "test, train"))
+
+
 def test_the_ledger_is_one_sorted_file_of_every_report(tmp_path):
     records = [{"stage": "written", "split": "b", "rows": 2}, {"stage": "entry", "split": "a", "rows": 1}, {"stage": "seed", "origins": {}}]
     out = list(io_._WriteLedger(str(tmp_path)).process((None, records)))
@@ -391,6 +409,9 @@ def test_rows_that_do_not_fit_the_features_name_dataset_version_split_and_row():
     bad = pa.table({"id": pa.array([1, None], pa.int64()), "label": [0, 1], "x": [0.0, 1.0]})
     with pytest.raises(ProcessingError, match=r"toy:1\.2\.0 split 'train': column 'id'"):
         list(_conform(1).process(bad))
+    wrong = pa.table({"id": [7, 8], "label": ["1", "one"], "x": [0.0, 1.0]})
+    with pytest.raises(ProcessingError, match=r"toy:1\.2\.0 split 'train': column 'label', row with id=8"):
+        list(_conform(1).process(wrong))
 
 
 # ------------------------------------------------------------------------------------------------ spill and merge
@@ -472,7 +493,7 @@ def test_counters_live_in_their_subfolder_of_the_progress_folder(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ reading pins
-def pinned(tmp: Path, fmt: str, tables_or_bytes: list, *, missing: bool = False):
+def pinned(tmp: Path, fmt: str, tables_or_bytes: list, *, missing: bool = False, read_options=None):
     """A snapshot store in ``tmp`` holding one object per item, and the pin of a source made of them."""
     from labdatasets.pinning.record import ObjectEntry, SourcePin
     from labdatasets.stores import Snapshots
@@ -484,11 +505,13 @@ def pinned(tmp: Path, fmt: str, tables_or_bytes: list, *, missing: bool = False)
         if fmt == "parquet":
             pq.write_table(item, path)
         else:
-            path.write_bytes(item)
+            path.write_bytes(item)  # files, or the text of a csv
         info = store.add_file(path)
         objects.append(ObjectEntry(path.name, "0" * 64 if missing else info.oid, info.size))
-    schema = FEATURES.arrow_schema() if fmt == "parquet" else pa.schema([])
-    return store, SourcePin.of_table(kind="local", location={}, format=fmt, objects=objects, schema=schema, num_rows=None)
+    schema = FEATURES.arrow_schema() if fmt in ("parquet", "csv") else pa.schema([])
+    return store, SourcePin.of_table(
+        kind="local", location={}, format=fmt, objects=objects, schema=schema, num_rows=None, read_options=read_options
+    )
 
 
 def test_reading_a_pinned_source_gives_its_rows_in_batches_and_counts_bytes(tmp_path):
@@ -509,13 +532,24 @@ def test_reading_a_pinned_source_gives_its_rows_in_batches_and_counts_bytes(tmp_
     fresh.finish_bundle()
 
 
+def test_reading_a_pinned_csv_uses_its_read_options(tmp_path):
+    store, pin = pinned(tmp_path, "csv", [b"id;label;x\n1;2;0.5\n3;4;1.5\n"], read_options={"delimiter": ";"})
+    fn = io_._ReadObjects(pin, store.to_uris(), "toy", 10, None)
+    fn.setup()
+    [table] = fn.process(list(pin.objects))
+    assert table.to_pylist() == [{"id": 1, "label": 2, "x": 0.5}, {"id": 3, "label": 4, "x": 1.5}]
+
+
 def test_reading_pinned_files_gives_paths_and_bytes(tmp_path):
+    from labdatasets.pinning.tabular import files_schema
+
     store, pin = pinned(tmp_path, "files", [b"abc", b"de"])
     fn = io_._ReadObjects(pin, store.to_uris(), "toy", 10, str(tmp_path / "bar"))
     fn.setup()
     [table] = fn.process(list(pin.objects))
     fn.finish_bundle()
     assert table.to_pylist() == [{"path": "part0.files", "data": b"abc"}, {"path": "part1.files", "data": b"de"}]
+    assert table.schema.equals(files_schema())  # neither column may hold a null
     [count] = [f for f in (tmp_path / "bar").iterdir() if f.is_file()]
     assert count.read_text() == "5"
 
