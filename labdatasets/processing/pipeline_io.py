@@ -198,7 +198,7 @@ class _ConformAndShard(beam.DoFn):
     ):
         self.split = split
         self.features = features
-        self.where = f"{where} split {split!r}"
+        self.where = f"{where} split {split!r}".lstrip()  # "split 'train'" when WriteSplits is given no where
         self.key = tuple(key)
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)

@@ -632,6 +632,15 @@ def test_a_build_of_one_split_without_spill_writes_one_fingerprinted_shard(tmp_p
     assert check_ledger(records, splits=["train"], runner="DirectRunner", where=WHERE) == {"train": 120}
 
 
+def test_a_pipeline_of_rows_that_do_not_fit_fails_naming_the_split(tmp_path):
+    bad = pa.table({"id": pa.array([1, None], pa.int64()), "label": [0, 1], "x": [0.0, 1.0]})
+    with pytest.raises(ProcessingError) as raised:
+        with beam.Pipeline(runner="DirectRunner") as p:  # WriteSplit used directly, without where=
+            _ = p | beam.Create([bad]) | WriteSplit(split="train", out_dir=str(tmp_path), dataset="toy", features=FEATURES, key=["id"])
+    assert str(raised.value).startswith("split 'train': column 'id', row with id=None: null")
+    assert not list(tmp_path.glob("*.parquet"))
+
+
 def test_the_ledger_is_the_last_step_as_dask_builds_require(tmp_path):
     from labdatasets.processing.runners import check_pipeline
 
