@@ -386,3 +386,17 @@ def test_refs_are_read_only_and_quarantine_keeps_every_damaged_copy(store, tmp_p
         store.quarantine(oid)  # verify --repair of two damaged objects
     assert sorted(p.name.split(".")[0] for p in (store.root / "quarantine").iterdir()) == sorted(oids)
     assert not any(store.has(oid) for oid in oids) and list(store.iter_oids()) == []
+
+
+def test_refs_are_written_once_on_a_filesystem_without_hard_links(store, monkeypatch):
+    """The shared prepared cache publishes refs on the same mounts as objects: no ``os.link`` there either."""
+    import errno
+
+    def no_links(src, dst, *args, **kwargs):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported", str(dst))
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert store.put_ref("prepared/toy/1.0.0.json", b'{"a": 1}') is True
+    assert store.put_ref("prepared/toy/1.0.0.json", b'{"a": 2}') is False
+    assert store.get_ref("prepared/toy/1.0.0.json") == b'{"a": 1}'
+    assert not list(store.staging_dir().iterdir())

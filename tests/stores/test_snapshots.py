@@ -174,7 +174,7 @@ def test_bad_arguments_raise_errors_of_the_tree_that_are_still_value_errors(tmp_
 # ------------------------------------------------------------------ no reach-ins from outside labdatasets/stores
 # The two stores behind Snapshots, and the private helpers of the stores, are reached through Snapshots' API only.
 _INTERNALS = {"primary", "cache", "_primary", "_cache", "_tmp_dir", "_publish", "_upload", "_download",
-              "_quarantine", "_put_ref", "_get_ref", "_link_into_place", "_writing", "_under_prefix"}
+              "_quarantine", "_put_ref", "_get_ref", "_link_into_place", "_link_new", "_writing", "_under_prefix"}
 
 
 def reach_ins(source: str, filename: str = "<code>") -> list[str]:
