@@ -354,8 +354,8 @@ def test_a_range_that_keeps_failing_is_bounded_and_says_what_arrived(monkeypatch
     assert calls == [10, 15, 15, 15]
     empty = []
     with pytest.raises(TransferInterrupted) as info:
-        resilient_range(0, 5, lambda s, e: empty.append(s) or b"", transient=transient)
-    assert info.value.last is None and len(empty) == 3
+        resilient_range(10, 15, lambda s, e: empty.append(s) or b"", transient=transient)
+    assert (info.value.received, info.value.expected, info.value.last) == (0, 5, None) and empty == [10] * 3
 
 
 def test_a_range_error_that_is_not_transient_is_raised_at_once():
