@@ -50,6 +50,11 @@ def test_a_plain_path_is_a_local_store_at_its_absolute_path(tmp_path, monkeypatc
     assert open_store(str(tmp_path / "a" / ".." / "b")).uri == f"file://{tmp_path / 'b'}"
 
 
+def test_the_scheme_is_what_comes_before_the_first_separator(tmp_path):
+    store = open_store(f"file://{tmp_path}/odd://name")
+    assert type(store) is LocalStore and store.root == tmp_path / "odd:" / "name"
+
+
 def test_a_store_is_opened_once_per_uri(tmp_path):
     first = open_store(f"file://{tmp_path / 'one'}")
     assert open_store(f"file://{tmp_path / 'one'}") is first

@@ -111,6 +111,26 @@ def test_at_most_workers_ranges_are_asked_ahead_and_close_cancels_the_rest():
     assert not reader._pending and sorted(started) in ([0, 100, 200], [0, 100])
 
 
+def test_close_returns_only_when_no_range_request_is_still_running():
+    gate = threading.Event()
+    started: list[int] = []
+    finished: list[int] = []
+
+    def fetch(start, end):
+        started.append(start)
+        gate.wait(30)
+        threading.Event().wait(0.05)  # a request still finishing its last bytes
+        finished.append(start)
+        return DATA[start:end]
+
+    reader = RangedReader(1000, fetch, chunk=100, workers=2)
+    while len(started) < 2:  # both requests in flight
+        threading.Event().wait(0.001)
+    gate.set()
+    reader.close()
+    assert sorted(finished) == sorted(started) == [0, 100]
+
+
 @pytest.mark.parametrize("env,workers", [(None, 8), ("3", 3), ("", 8)])
 def test_the_number_of_ranges_in_flight_follows_the_setting(monkeypatch, env, workers):
     if env is not None:
@@ -354,8 +374,8 @@ def test_a_range_that_keeps_failing_is_bounded_and_says_what_arrived(monkeypatch
     assert calls == [10, 15, 15, 15]
     empty = []
     with pytest.raises(TransferInterrupted) as info:
-        resilient_range(0, 5, lambda s, e: empty.append(s) or b"", transient=transient)
-    assert info.value.last is None and len(empty) == 3
+        resilient_range(10, 15, lambda s, e: empty.append(s) or b"", transient=transient)
+    assert (info.value.received, info.value.expected, info.value.last) == (0, 5, None) and empty == [10] * 3
 
 
 def test_a_range_error_that_is_not_transient_is_raised_at_once():
