@@ -587,17 +587,20 @@ def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(t
     with beam.Pipeline(runner="DirectRunner") as p:
         pcoll = p | ReadPinnedSource(pin, store.to_uris(), label="toy source", batch_rows=60, progress_dir=str(tmp_path / "bar"))
         splits = split_by_hash(pcoll, key="id", ratios={"train": 0.7, "test": 0.3}, salt="s")
+        splits["extra"] = p | "extra" >> beam.Create([rows(5)])  # ids 0..4 again: found by the checks across splits
         _ = splits | WriteSplits(
             out_dir=str(tmp_path / "out"), dataset="toy", features=FEATURES, key=["id"], num_shards=2, where=WHERE,
             spill_dir=str(tmp_path / "spill"), progress_dir=str(tmp_path / "bar"), checker=checker(),
         )
     out = split_build / "out"
     records = json.loads((out / LEDGER_FILENAME).read_text())["records"]
-    counts = check_ledger(records, splits=["train", "test"], runner="DirectRunner", where=WHERE)
+    counts = check_ledger(records, splits=["train", "test", "extra"], runner="DirectRunner", where=WHERE)
     [seed] = [r for r in records if r["stage"] == "seed"]
     assert sorted(seed["origins"]) == ["test", "train"]
     assert sum(r["rows"] for r in records if r["stage"] == "split") == 300  # split_by_hash's tallies, once
-    assert {r["split"] for r in records if r["stage"] == "checks"} == {"train", "test"}
+    assert {r["split"] for r in records if r["stage"] == "checks"} == {"train", "test", "extra"}
+    [across] = [r for r in records if r["stage"] == "across"]
+    assert across["count"] == 5
     ids = []
     for split in ("train", "test"):
         split_ids = []
@@ -610,9 +613,9 @@ def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(t
             split_ids += got
         assert len(split_ids) == counts[split]
         ids += split_ids
-    assert sorted(ids) == list(range(300))
-    assert sum(int(f.read_text()) for f in (split_build / "bar" / "written").iterdir()) == 300
-    assert sum(int(f.read_text()) for f in (split_build / "bar" / "conformed").iterdir()) == 300
+    assert sorted(ids) == list(range(300)) and counts["extra"] == 5
+    assert sum(int(f.read_text()) for f in (split_build / "bar" / "written").iterdir()) == 305
+    assert sum(int(f.read_text()) for f in (split_build / "bar" / "conformed").iterdir()) == 305
     assert sum(int(f.read_text()) for f in (split_build / "bar").iterdir() if f.is_file()) == sum(
         f.stat().st_size for f in split_build.glob("part*.parquet"))  # bytes read
 
