@@ -94,7 +94,7 @@ def test_free_text(text, shown):
         # the readings agree once decoded: SQLAlchemy renders it (query sorted)
         ("mysql://u:p%40ss@h/db?password=x&charset=utf8", "mysql://u:***@h/db?charset=utf8&password=***", "p%40ss", False),
         # what SQLAlchemy would send is a password even where the pure parser reads none
-        ("mysql://u@h:pw@'db'/x", "mysql://u%40h:***@'db'/x", "pw", False),
+        ("mysql://u@h x:pw@'db'/shop", "mysql://u%40h x:***@'db'/shop", "pw", False),
         # no scheme: not a URL
         ("://u:pw@h", "://u:pw@h", None, False),
         ("user:pw@host", "user:pw@host", None, False),
@@ -262,6 +262,12 @@ def test_where_a_password_lies(text, start, end, span):
     assert (url_password_span(text, start) if end is None else url_password_span(text, start, end)) == span
 
 
+def test_a_password_span_starts_at_the_beginning_by_default():
+    from labdatasets.present.redact import url_password_span
+
+    assert url_password_span(":pw@h") == (1, 3)
+
+
 @pytest.mark.parametrize(
     "text, shown",
     [
@@ -284,6 +290,7 @@ def test_where_a_password_lies(text, start, end, span):
         ("mysql://u:pw/x y@h/db", "mysql://u:***@h/db"),
         ("mysql://u:pw@h/db: Access denied for user 'u'@'10.0.0.1'", "mysql://u:***@h/db: Access denied for user 'u'@'10.0.0.1'"),
         ("mysql://reader@db:3306/shop as reader@host", "mysql://reader@db:3306/shop as reader@host"),
+        ("mysql://u@corp:p@ss w0rd@db", "mysql://u@corp:***@db"),  # a user name may hold '@'
         # schemes: letters, digits and + - . right before '://'
         ("x-://u:pw@h", "x-://u:***@h"),
         ("see ://u:pw@h", "see ://u:pw@h"),
@@ -302,7 +309,8 @@ def test_urls_in_free_text(text, shown):
     "token, goes_on",
     [("u:pw", True), ("u:pw,", True), ("u::pw", True), ("u:1:2", True), ("u:12.", False), ("u:12)", False),
      ("u:3306", False), ("u:3306/db", False), ("u:12,/x", False), ("u:pw/x", True), ("a:b/c", True), ("h/a:b", False),
-     ("u:p@ss", True), ("u:@h", True), ("u@h:pw", False), ("u@h:3306", False), (":pw", False), ("u:", False), ("upw", False)],
+     ("u:p@ss", True), ("u:@h", True), ("u@h:pw", False), ("u@h:3306", False), ("@h:pw", False), ("u@h:p@x", True),
+     ("u:3306/db/t", False), ("h:a3306", True), ("u:12X", True), (":pw", False), ("u:", False), ("upw", False)],
 )
 def test_a_password_may_go_on_past_a_space(token, goes_on):
     from labdatasets.present.redact import _may_continue_past_space
