@@ -202,11 +202,13 @@ def test_configure_logging_turns_up_our_loggers_only():
     root = logging.getLogger()
     before = (list(root.handlers), root.level)
     levels = {n: logging.getLogger(n).level for n in ("labdatasets", "loaders", "datasets", "botocore", "extra")}
+    foreign = logging.NullHandler()
+    root.addHandler(foreign)
     try:
         first = configure_logging(True, stream=stream, extra_loggers=["extra"])
         handler = configure_logging(True, stream=stream, extra_loggers=["extra"])
         assert first not in root.handlers and handler in root.handlers  # one handler, not two
-        assert all(h in root.handlers for h in before[0])  # handlers that are not ours stay
+        assert foreign in root.handlers  # a handler that is not ours stays
         assert root.level == logging.WARNING
         assert [logging.getLogger(n).level for n in ("labdatasets", "loaders", "datasets", "extra")] == [logging.DEBUG] * 4
         assert logging.getLogger("botocore").level == levels["botocore"]
@@ -215,6 +217,7 @@ def test_configure_logging_turns_up_our_loggers_only():
         configure_logging(False, stream=stream)
         assert logging.getLogger("labdatasets").level == logging.NOTSET
     finally:
+        root.removeHandler(foreign)
         for h in [h for h in root.handlers if getattr(h, "_labdatasets", False)]:
             root.removeHandler(h)
         for h in before[0]:
