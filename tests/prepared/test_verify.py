@@ -19,7 +19,7 @@ import pytest
 import labdatasets
 from labdatasets.cli import main
 from labdatasets.errors import PreparedDataError, SnapshotNotFoundError
-from labdatasets.prepared.verify import VerifyReport, repair_prepared, verify
+from labdatasets.prepared.verify import VerifyReport, rebuild_and_compare, repair_prepared, verify
 from tests.faults._tamper import flip, offset_of
 from tests.prepared.world import NAME, world, world_root  # noqa: F401 - fixtures
 
@@ -328,3 +328,77 @@ def test_repair_prepared_takes_the_verified_release_from_the_shared_cache(world)
     assert path == b.prepared_dir and snapshot(path) == before
     assert "info" not in b.__dict__ or b.info.splits == info_before.splits
 
+
+
+# ----------------------------------------------------------------------------- verify --rebuild
+def test_the_recorded_fingerprints_come_from_the_prepared_data_else_the_shared_cache(world, tmp_path, monkeypatch):
+    from labdatasets.prepared.shared_cache import published
+    from labdatasets.prepared.verify import _recorded_fingerprints
+
+    b = world.builder()
+    fingerprints = {n: s.fingerprint for n, s in b.prepared_info().splits.items()}
+    assert _recorded_fingerprints(b) == (fingerprints, f"the prepared data in {b.prepared_dir}")
+    shutil.rmtree(b.prepared_dir)
+    assert _recorded_fingerprints(world.builder()) is None
+    world.use_cache()
+    release = published(world.builder())
+    assert _recorded_fingerprints(world.builder()) == (fingerprints, f"the shared cache ({release.published_at})")
+
+
+def test_rebuild_with_nothing_recorded_says_so_without_building(world):
+    b = world.builder()
+    shutil.rmtree(b.prepared_dir)
+    report = verify(b, rebuild=True, progress=False)
+    assert report.problems == [
+        f"nothing recorded to compare a rebuild with: {FULL} is neither prepared here nor published in the shared "
+        "cache (build or load it first)"
+    ]
+    assert report.rebuilt == {} and not b.prepared_dir.exists()
+    alone = rebuild_and_compare(world.builder())
+    assert alone.name == FULL and alone.problems == report.problems
+
+
+@pytest.mark.slow  # imports Beam (its pipeline options)
+def test_rebuild_uses_the_options_it_is_given(world):
+    from labdatasets.errors import ConfigError
+    from labdatasets.processing.options import BuildOptions
+
+    with pytest.raises(ConfigError, match="remote runner needs a place its workers can write to"):
+        verify(world.builder(), rebuild=True, options=BuildOptions.of({"runner": "DataflowRunner"}), progress=False)
+    assert verify(world.builder(), progress=False).ok  # the prepared data is untouched
+
+
+@pytest.mark.slow
+def test_rebuild_on_a_new_machine_compares_with_the_shared_cache_and_names_each_split(world, tmp_path, monkeypatch):
+    """A machine with no home yet: pins from the repository, objects from the snapshot store, fingerprints
+    from the shared cache. One recorded fingerprint is edited and one split is added: both are named."""
+    from labdatasets.prepared.shared_cache import published
+    from labdatasets.stores.base import ref_key
+
+    world.use_cache()
+    ref = world.shared / ref_key(f"prepared/{NAME}/1.0.0.json")
+    data = json.loads(ref.read_text())
+    good = dict(data["fingerprints"])
+    data["fingerprints"]["test"] = "0" * 64
+    data["fingerprints"]["validation"] = "1" * 64
+    os.chmod(ref, 0o644)
+    ref.write_text(json.dumps(data))
+    monkeypatch.setenv("LABDATASETS_PINS_DIR", str(world.home / "pins"))
+    monkeypatch.setenv("LABDATASETS_SNAPSHOT_STORE", f"file://{world.home / 'store'}")
+    home = tmp_path / "new-machine" / "home"
+    monkeypatch.setenv("LABDATASETS_HOME", str(home))
+    b = world.builder()
+    release = published(b)
+
+    report = verify(b, rebuild=True, progress=False)
+    assert report.rebuilt == good
+    where = f"the shared cache ({release.published_at})"
+    assert report.problems == [
+        f"rebuilt split 'test': fingerprint {good['test'][:16]} differs from {'0' * 16} recorded in {where}; the "
+        "version is not reproducible here (compare the environment in its dataset_info.json with this machine's)",
+        f"rebuilt split 'validation': fingerprint missing differs from {'1' * 16} recorded in {where}; the "
+        "version is not reproducible here (compare the environment in its dataset_info.json with this machine's)",
+    ]
+    assert f"rebuilt split 'train': fingerprint {good['train'][:16]} matches {where}" in report.notes
+    assert not b.prepared_dir.exists()  # the rebuild happened in a temporary folder, removed afterwards
+    assert not [p for p in home.iterdir() if p.name.startswith("rebuild-")]
