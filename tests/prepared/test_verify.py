@@ -230,7 +230,8 @@ def test_an_object_that_cannot_be_fetched_again_stays_a_problem(world):
         source.write_bytes(original)
     assert report.repaired == []
     (problem,) = report.problems
-    assert problem.startswith(f"{label}: corrupted and could not be repaired: Snapshot object {obj.oid[:12]}")
+    assert problem.startswith(f"{label}: corrupted and could not be repaired: Snapshot object {obj.oid[:12]} ({FULL} {label}) ")
+    assert "its local source no longer holds the pinned bytes" in problem
 
 
 def test_an_object_only_in_the_configured_store_is_a_note(world, tmp_path, monkeypatch):
@@ -302,7 +303,10 @@ def test_an_archived_code_copy_that_cannot_be_written_again_stays_a_problem(worl
         report = verify(b, repair=True, progress=False)
     finally:
         module.write_bytes(original)
-    assert any(p.startswith(f"code file {entry.path!r}") and "could not be repaired" in p for p in report.problems)
+    label = f"code file {entry.path!r} ({entry.oid[:12]})"
+    assert f"{label}: corrupted and could not be repaired: Snapshot object {entry.oid[:12]} ({FULL} {label}) " in "\n".join(
+        report.problems
+    )
     assert any(
         p.startswith(f"archived code copy {copy / entry.path}: changed") and "; could not be written again: " in p
         for p in report.problems
@@ -402,3 +406,24 @@ def test_rebuild_on_a_new_machine_compares_with_the_shared_cache_and_names_each_
     assert f"rebuilt split 'train': fingerprint {good['train'][:16]} matches {where}" in report.notes
     assert not b.prepared_dir.exists()  # the rebuild happened in a temporary folder, removed afterwards
     assert not [p for p in home.iterdir() if p.name.startswith("rebuild-")]
+
+
+def test_a_pin_record_without_a_processing_fingerprint_still_has_its_code_objects_checked(world):
+    """Records written before processing fingerprints existed name code files but no fingerprint: no copy to check."""
+    from labdatasets.pinning.outputs import lock_path
+
+    b = world.builder()
+    os.chmod(lock_path(b), 0o644)
+    lock_path(b).unlink()  # it names the edited pin record's digest
+    path = b.pin_record_path()
+    os.chmod(path, 0o644)
+    data = json.loads(path.read_text())
+    data["code_fingerprint"] = None
+    path.write_text(json.dumps(data))
+    record = world.builder().require_pin_record()
+    assert record.code_files and record.code_fingerprint is None
+    (entry,) = record.code_files
+    damage(object_path(world.home, entry.oid))
+    report = verify(world.builder(), progress=False)
+    assert report.problems == [f"code file {entry.path!r} ({entry.oid[:12]}): corrupted"]
+    assert report.objects_checked == 2 and report.files_checked == 3
