@@ -8,14 +8,25 @@ a Beam build writes (``verify --rebuild`` agrees with it), with an output record
 (``labdatasets lock``) and a release in a ``file://`` shared cache, in a few hundred
 milliseconds instead of a Beam build's seconds. Tests copy it (``shutil.copytree``)
 and damage their copy.
+
+The world is kept between test processes in ``<pytest's temporary root>/labdatasets-worlds/<key>``,
+where the key hashes the code it is made with (``labdatasets``, the loaders, this module and
+the test helpers): mutation testing runs the tests once per mutant, each in a new process,
+and must not pay for making it each time. A changed checkout makes a new one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import shutil
+import sys
+import time
+import uuid
 from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -114,13 +125,45 @@ def make_world(root: Path) -> Path:
     return root
 
 
+def world_key() -> str:
+    """A hash of everything the world is made with: a changed checkout makes a new world."""
+    import pyarrow
+
+    import labdatasets.loaders
+
+    digest = hashlib.sha256(f"{sys.version} {pyarrow.__version__}".encode())
+    roots = [Path(labdatasets.__file__).parent, Path(labdatasets.loaders.__file__).parent]
+    files = [p for root in roots for p in sorted(root.rglob("*.py"))] + [Path(__file__), Path(__file__).parent.parent / "helpers.py"]
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
 @pytest.fixture(scope="session")
-def world_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("world")
-    factory = BuilderFactory(root / "builders")
-    factory.tabular(NAME, rows=sample_rows(ROWS))
-    yield make_world(root)
-    factory.cleanup()
+def world_root(tmp_path_factory) -> Path:
+    """The world of this checkout, made once (by the first process that needs it) and never changed."""
+    worlds = tmp_path_factory.getbasetemp().parent / "labdatasets-worlds"
+    root = worlds / world_key()
+    if (root / ".complete").is_file():
+        return root
+    worlds.mkdir(parents=True, exist_ok=True)
+    for old in worlds.iterdir():  # worlds of other checkouts, unused for a day
+        if old != root and old.stat().st_mtime < time.time() - 86400:
+            shutil.rmtree(old, ignore_errors=True)
+    tmp = worlds / f".making-{uuid.uuid4().hex[:12]}"
+    factory = BuilderFactory(tmp / "builders")
+    try:
+        factory.tabular(NAME, rows=sample_rows(ROWS))
+        make_world(tmp)
+        (tmp / ".complete").touch()
+        try:
+            os.rename(tmp, root)
+        except OSError:  # another process made it meanwhile
+            pass
+    finally:
+        factory.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
 
 
 @dataclasses.dataclass
@@ -144,8 +187,16 @@ class World:
 
 
 @pytest.fixture
-def world(world_root, lab_home, tmp_path, monkeypatch) -> World:
-    """This test's copy of the session's world: its home (pins, store, prepared, output record) and shared cache."""
+def world(world_root, lab_home, tmp_path, monkeypatch) -> Iterator[World]:
+    """This test's copy of the world: its home (pins, store, prepared, output record), shared cache and builder."""
     shutil.copytree(world_root / "home", lab_home, symlinks=True)
     shutil.copytree(world_root / "shared", tmp_path / "shared", symlinks=True)
-    return World(lab_home, tmp_path / "shared", monkeypatch)
+    folder = world_root / "builders" / NAME
+    factory = BuilderFactory(tmp_path / "world-builders")
+    module = f"{NAME}_dataset_builder.py"
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != module}
+    factory.write(NAME, (folder / module).read_text(), {k: v for k, v in files.items() if "__pycache__" not in k})
+    try:
+        yield World(lab_home, tmp_path / "shared", monkeypatch)
+    finally:
+        factory.cleanup()
