@@ -9,9 +9,11 @@ without touching the good files, and nothing damaged is served.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -427,3 +429,64 @@ def test_a_pin_record_without_a_processing_fingerprint_still_has_its_code_object
     report = verify(world.builder(), progress=False)
     assert report.problems == [f"code file {entry.path!r} ({entry.oid[:12]}): corrupted"]
     assert report.objects_checked == 2 and report.files_checked == 3
+
+
+def test_a_pinned_source_the_builder_no_longer_declares_is_checked_without_its_file(world):
+    world.edit_builder('{"rows": loaders.LocalSource(', '{"renamed": loaders.LocalSource(')
+    obj, label = source_object(world)
+    assert verify(world.builder(), progress=False).ok
+    path = object_path(world.home, obj.oid)
+    os.chmod(path, 0o644)
+    path.unlink()
+    report = verify(world.builder(), repair=True, progress=False)  # nothing says where its bytes came from
+    (problem,) = report.problems
+    assert problem.startswith(f"{label}: missing and could not be repaired: ") and report.repaired == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("progress", [True, False, None])
+def test_repair_shows_its_download_on_a_terminal_unless_told_not_to(progress, world, monkeypatch):
+    world.use_cache()
+    monkeypatch.delenv("LABDATASETS_PROGRESS")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    b = world.builder()
+    damage(world.shard())
+    if progress is None:
+        repair_prepared(b)  # the default: shown
+    else:
+        repair_prepared(b, progress=progress)
+    assert (f"download {FULL}" in terminal.getvalue()) is (progress is not False)
+    assert verify(world.builder(), progress=False).ok
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_verify_repair_passes_the_progress_switch_on(progress, world, monkeypatch):
+    world.use_cache()
+    monkeypatch.delenv("LABDATASETS_PROGRESS")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    damage(world.shard())
+    assert verify(world.builder(), repair=True, progress=progress).ok
+    assert (f"download {FULL}" in terminal.getvalue()) is progress
+
+
+@pytest.mark.slow
+def test_without_a_shared_cache_repair_rebuilds_from_the_pins(world):
+    """Beam: the rebuild holds the committed rows (maybe in other bytes); the builder forgets the old info."""
+    from labdatasets.stores.hashing import sha256_file
+
+    b = world.builder()
+    good = rows()
+    assert b.info.splits["train"].num_rows == len(good["id"])  # read, and kept by the builder
+    flip(world.shard(), offset_of(world.shard(), "data_page"))
+    report = verify(b, repair=True, progress=False)
+    assert report.ok and report.repaired == [f"prepared file {world.shard().name}: corrupted; {FETCHED}"]
+    assert rows() == good
+    # Beam writes other bytes for the same rows than this world's writer: the info must be the new one
+    assert b.info.splits["train"].shards[0].sha256 == sha256_file(world.shard())
+    assert verify(world.builder(), progress=False).ok

@@ -171,6 +171,14 @@ class World:
     home: Path
     shared: Path  # the shared cache's folder (file://), holding the published release
     monkeypatch: pytest.MonkeyPatch
+    factory: BuilderFactory
+
+    def edit_builder(self, before: str, after: str) -> None:
+        """Write this test's copy of the builder module again with ``before`` replaced (it must be there)."""
+        module = type(self.builder()).module_dir() / f"{NAME}_dataset_builder.py"
+        code = module.read_text()
+        assert before in code, before
+        self.factory.write(NAME, code.replace(before, after))
 
     @property
     def cache_uri(self) -> str:
@@ -197,6 +205,6 @@ def world(world_root, lab_home, tmp_path, monkeypatch) -> Iterator[World]:
     files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != module}
     factory.write(NAME, (folder / module).read_text(), {k: v for k, v in files.items() if "__pycache__" not in k})
     try:
-        yield World(lab_home, tmp_path / "shared", monkeypatch)
+        yield World(lab_home, tmp_path / "shared", monkeypatch, factory)
     finally:
         factory.cleanup()
