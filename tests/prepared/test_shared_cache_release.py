@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -471,3 +472,203 @@ def test_fetch_if_published_downloads_when_it_can(world):
     b = elsewhere(world)
     assert fetch_if_published(b, b.require_pin_record(), progress=False) == b.prepared_dir
     assert files_of(b.prepared_dir) == good
+
+
+# ----------------------------------------------------------------------------- what publish and fetch say and show
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def on_terminal(monkeypatch) -> Terminal:
+    """Progress bars are shown on a terminal unless switched off (LABDATASETS_PROGRESS unset)."""
+    monkeypatch.delenv("LABDATASETS_PROGRESS")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    return terminal
+
+
+@pytest.mark.parametrize("progress", [True, False, None])
+def test_publish_shows_every_uploaded_byte_on_a_terminal_unless_told_not_to(progress, world, tmp_path, monkeypatch):
+    from tqdm import tqdm
+
+    from labdatasets.present import progress as progress_module
+
+    bars: list[tqdm] = []
+
+    class Recorded(tqdm):  # the bars drawn, to read how far they got
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(progress_module, "_tqdm", lambda: Recorded)
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    b = world.builder()
+    terminal = on_terminal(monkeypatch)
+    result = publish(b) if progress is None else publish(b, progress=progress)
+    shown = terminal.getvalue()
+    if progress is False:
+        assert f"publish {FULL}" not in shown and not bars
+    else:  # the bar counts every byte of the shards and dataset_info.json
+        assert f"publish {FULL}" in shown and f"/{tqdm.format_sizeof(result.uploaded_bytes, divisor=1024)} " in shown
+        (bar,) = [bar for bar in bars if bar.desc == f"publish {FULL}"]
+        assert bar.total == bar.n == result.uploaded_bytes
+
+
+@pytest.mark.parametrize("progress", [True, False, None])
+def test_fetch_if_published_shows_its_download_unless_told_not_to(progress, world, monkeypatch):
+    b = elsewhere(world)
+    terminal = on_terminal(monkeypatch)
+    record = b.require_pin_record()
+    got = fetch_if_published(b, record) if progress is None else fetch_if_published(b, record, progress=progress)
+    assert got == b.prepared_dir
+    assert (f"download {FULL}" in terminal.getvalue()) is (progress is not False)
+
+
+def test_fetch_if_published_downloads_again_only_when_forced(world):
+    world.use_cache()
+    b = world.builder()
+    record = b.require_pin_record()
+    inode = world.shard().stat().st_ino
+    assert fetch_if_published(b, record, progress=False) == b.prepared_dir
+    assert world.shard().stat().st_ino == inode
+    assert fetch_if_published(b, record, progress=False, force=True) == b.prepared_dir
+    assert world.shard().stat().st_ino != inode
+
+
+def test_fetch_if_published_logs_why_it_builds_instead(world, caplog):
+    b = elsewhere(world)
+    data = release_json(world)
+    data["files"] = data["files"][:1]
+    rewrite_release(world, data)
+    with caplog.at_level(logging.WARNING):
+        assert fetch_if_published(b, b.require_pin_record(), progress=False) is None
+    (message,) = [r.getMessage() for r in caplog.records if "shared cache" in r.getMessage()]
+    assert message.startswith(f"Could not use the shared cache for {FULL} (The release of {FULL} in ")
+    assert message.endswith("lists other files than its output record " + str(world.home / "pins" / NAME / "1.0.0.lock.json")
+                             + "; it was not used.); building it from the pins")
+
+
+def test_publish_refuses_with_every_damaged_file_named(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    train, test = world.shard(), world.shard("test")
+    flip(train, offset_of(train, "data_page"))
+    test.unlink()
+    with pytest.raises(PreparedDataError) as exc:
+        publish(world.builder(), progress=False)
+    assert (
+        f"Prepared data of {FULL} in {world.builder().prepared_dir} is missing or damaged (prepared file {test.name}: "
+        f"missing; prepared file {train.name}: corrupted); nothing was published. Run 'labdatasets verify --repair {FULL}' first."
+    ) == str(exc.value)
+
+
+def test_publish_refuses_other_rows_even_when_dataset_info_agrees_with_them(world, tmp_path, monkeypatch):
+    """A shard rewritten with other rows and its sha256 and size put in dataset_info.json: the output record decides."""
+    from labdatasets.stores.hashing import sha256_file
+
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    b = world.builder()
+    shard = world.shard()
+    table = pq.read_table(shard)
+    os.chmod(shard, 0o644)
+    pq.write_table(table.set_column(1, "value", pc.negate(table["value"])), shard)
+    info_path = b.prepared_dir / "dataset_info.json"
+    os.chmod(info_path, 0o644)
+    data = json.loads(info_path.read_text())
+    data["splits"]["train"]["shards"][0].update(sha256=sha256_file(shard), num_bytes=shard.stat().st_size)
+    data["splits"]["train"]["num_bytes"] = shard.stat().st_size
+    info_path.write_text(json.dumps(data, indent=2))
+    with pytest.raises(PreparedDataError, match=r"split 'train': its rows have fingerprint .*nothing was published"):
+        publish(world.builder(), progress=False)
+    assert open_store(f"file://{tmp_path / 'new-cache'}").get_ref(REF) is None
+
+
+def test_publish_refuses_a_build_of_processing_the_version_was_not_pinned_with(world, tmp_path, monkeypatch):
+    """The builder's code changed after the pin and this folder was built with the new code: not this version."""
+    from tests.prepared.world import write_prepared
+
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    record = world.builder().require_pin_record()
+    world.edit_builder("def tidy(table):", "def tidy(table):  # edited after the pin")
+    b = world.builder()
+    shutil.rmtree(b.prepared_dir)
+    write_prepared(b, record)
+    now = type(b).code_fingerprint()
+    with pytest.raises(PreparedDataError) as exc:
+        publish(b, progress=False)
+    assert str(exc.value) == (
+        f"{FULL} here was built by processing code {now[:12]}, but the version was pinned with "
+        f"{record.code_fingerprint[:12]}: its processing changed without a new VERSION, so it is not published. "
+        "Run 'labdatasets check' to see which version to bump."
+    )
+    assert open_store(f"file://{tmp_path / 'new-cache'}").get_ref(REF) is None
+
+
+def test_publish_refuses_when_the_processing_changes_during_the_publish(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    b = world.builder()
+    built = b.prepared_info().code_fingerprint
+    module = type(b).module_dir() / f"{NAME}_dataset_builder.py"
+    build = b.build
+
+    def build_then_edit(**kwargs):
+        path = build(**kwargs)
+        module.write_text(module.read_text() + "\n# edited while publishing\n")
+        return path
+
+    b.build = build_then_edit
+    with pytest.raises(PreparedDataError) as exc:
+        publish(b, progress=False)
+    now = type(b).code_fingerprint()
+    assert now != built
+    assert str(exc.value) == (
+        f"{FULL} here was built by processing code {built[:12]}, but this checkout builds it with {now[:12]}: its "
+        f"processing changed since the build, so it is not published. Build it again ('labdatasets build {FULL}') "
+        "and publish, or run 'labdatasets check' to see whether the version needs a bump."
+    )
+    assert open_store(f"file://{tmp_path / 'new-cache'}").get_ref(REF) is None
+
+
+def test_publish_uses_the_build_options_it_is_given(world, tmp_path, monkeypatch):
+    from labdatasets.processing.options import BuildOptions
+
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    b = world.builder()
+    shutil.rmtree(b.prepared_dir)  # publish builds it first
+    with pytest.raises(ConfigError, match="remote runner needs a place its workers can write to"):
+        publish(b, BuildOptions.of({"runner": "DataflowRunner"}), progress=False)
+
+
+def test_publishing_what_the_cache_already_holds_uploads_nothing(world, tmp_path, monkeypatch):
+    cache = tmp_path / "new-cache"
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{cache}")
+    b = world.builder()
+    store = open_store(f"file://{cache}")
+    for path in sorted(b.prepared_dir.iterdir()):
+        store.add_file(path)  # every object already there (another release of the same bytes), no release yet
+    result = publish(b, progress=False)
+    assert result.created and result.uploaded_bytes == 0
+    assert repr(result).endswith(", 3 files, 0 bytes uploaded)")
+
+
+def test_a_release_removed_while_publishing_is_an_error_that_changes_nothing(world, monkeypatch):
+    """put_ref found a release there; by the time it is read, someone removed it."""
+    from labdatasets.stores.local import LocalStore
+
+    world.use_cache()
+    monkeypatch.setattr(LocalStore, "get_ref", lambda self, name: None)
+    with pytest.raises(PreparedDataError) as exc:
+        publish(world.builder(), progress=False)
+    assert str(exc.value) == (
+        f"The release of {FULL} in {world.cache_uri} was removed while this one was being published; nothing was "
+        "changed. Publish again."
+    )
+
+
+def test_publish_names_every_split_that_differs_from_the_published_release(world):
+    world.use_cache()
+    data = release_json(world)
+    data["fingerprints"]["validation"] = "2" * 64
+    rewrite_release(world, data)
+    with pytest.raises(PreparedDataError, match=r"\(splits validation differ, or its snapshot or processing\)"):
+        publish(world.builder(), progress=False)
