@@ -369,9 +369,13 @@ def test_rebuild_uses_the_options_it_is_given(world):
     from labdatasets.errors import ConfigError
     from labdatasets.processing.options import BuildOptions
 
+    remote = BuildOptions.of({"runner": "DataflowRunner"})
     with pytest.raises(ConfigError, match="remote runner needs a place its workers can write to"):
-        verify(world.builder(), rebuild=True, options=BuildOptions.of({"runner": "DataflowRunner"}), progress=False)
+        verify(world.builder(), rebuild=True, options=remote, progress=False)
     assert verify(world.builder(), progress=False).ok  # the prepared data is untouched
+    with pytest.raises(ConfigError, match="remote runner needs a place its workers can write to"):
+        repair_prepared(world.builder(), remote, progress=False)  # no shared cache: it builds, with these options
+    assert verify(world.builder(), progress=False).ok
 
 
 @pytest.mark.slow
@@ -395,8 +399,12 @@ def test_rebuild_on_a_new_machine_compares_with_the_shared_cache_and_names_each_
     monkeypatch.setenv("LABDATASETS_HOME", str(home))
     b = world.builder()
     release = published(b)
+    monkeypatch.delenv("LABDATASETS_PROGRESS")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
 
-    report = verify(b, rebuild=True, progress=False)
+    report = rebuild_and_compare(b)  # progress shown by default
+    assert f"build {FULL}" in terminal.getvalue()
     assert report.rebuilt == good
     where = f"the shared cache ({release.published_at})"
     assert report.problems == [
@@ -476,7 +484,7 @@ def test_verify_repair_passes_the_progress_switch_on(progress, world, monkeypatc
 
 
 @pytest.mark.slow
-def test_without_a_shared_cache_repair_rebuilds_from_the_pins(world):
+def test_without_a_shared_cache_repair_rebuilds_from_the_pins(world, monkeypatch):
     """Beam: the rebuild holds the committed rows (maybe in other bytes); the builder forgets the old info."""
     from labdatasets.stores.hashing import sha256_file
 
@@ -484,7 +492,11 @@ def test_without_a_shared_cache_repair_rebuilds_from_the_pins(world):
     good = rows()
     assert b.info.splits["train"].num_rows == len(good["id"])  # read, and kept by the builder
     flip(world.shard(), offset_of(world.shard(), "data_page"))
+    monkeypatch.delenv("LABDATASETS_PROGRESS")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     report = verify(b, repair=True, progress=False)
+    assert FULL not in terminal.getvalue()  # quiet, as asked
     assert report.ok and report.repaired == [f"prepared file {world.shard().name}: corrupted; {FETCHED}"]
     assert rows() == good
     # Beam writes other bytes for the same rows than this world's writer: the info must be the new one
