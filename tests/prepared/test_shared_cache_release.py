@@ -27,7 +27,7 @@ from labdatasets.prepared.shared_cache import PublishResult, Release, fetch, fet
 from labdatasets.stores import open_store
 from labdatasets.stores.base import ref_key
 from tests.faults._tamper import flip, offset_of
-from tests.prepared.world import NAME, world, world_root  # noqa: F401 - fixtures
+from tests.prepared.world import NAME
 
 FULL = f"{NAME}:1.0.0"
 REF = f"prepared/{NAME}/1.0.0.json"

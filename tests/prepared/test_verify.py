@@ -23,7 +23,7 @@ from labdatasets.cli import main
 from labdatasets.errors import PreparedDataError, SnapshotNotFoundError
 from labdatasets.prepared.verify import VerifyReport, rebuild_and_compare, repair_prepared, verify
 from tests.faults._tamper import flip, offset_of
-from tests.prepared.world import NAME, world, world_root  # noqa: F401 - fixtures
+from tests.prepared.world import NAME
 
 FULL = f"{NAME}:1.0.0"
 FETCHED = "fetched again from the shared cache or rebuilt from the pins"
@@ -73,7 +73,6 @@ def test_verify_report_is_ok_only_without_problems():
 def test_same_length_corruption_of_a_shard_is_found_named_and_never_served(world, capsys):
     b = world.builder()
     shard = world.shard()
-    good = rows()
     size = shard.stat().st_size
     flip(shard, offset_of(shard, "data_page"))
     assert shard.stat().st_size == size
