@@ -224,7 +224,7 @@ TABLE_OBJ = ("sources", "table", "objects", 0)
 
 # (label, [(keys, new value)], words the message must contain)
 MALFORMED = [
-    ("format from the future", [(("pin_format",), 2)], ["has pin_format 2", "reads format 1", "Upgrade labdatasets", "restore the record from git"]),
+    ("format from the future", [(("pin_format",), 2)], ["has pin_format 2; this labdatasets reads format 1. Upgrade labdatasets, or restore the record from git if it was damaged."]),
     ("format missing", [(("pin_format",), _DELETE)], ["has pin_format None", "reads format 1"]),
     ("dataset missing", [(("dataset",), _DELETE)], ["cannot be read: field 'dataset' is missing", "damaged or was edited by hand; restore it from git"]),
     ("version missing", [(("version",), _DELETE)], ["field 'version' is missing"]),
@@ -245,7 +245,8 @@ MALFORMED = [
     ("read options edited", [(("sources", "table", "read_options"), {"delimiter": ","})], ["source 'table'", "was edited by hand"]),
     ("source renamed", [(("sources", "rows"), _DELETE), (("sources", "renamed"), "ROWS")],
      ["was edited by hand: its snapshot_id does not match its sources. Restore it from git"]),
-    ("snapshot_id edited", [(("snapshot_id",), A)], ["its snapshot_id does not match its sources"]),
+    ("snapshot_id edited", [(("snapshot_id",), A)],
+     ["its snapshot_id does not match its sources. Restore it from git; a pin record is never edited, a new VERSION is pinned instead."]),
     ("snapshot_id removed, source renamed", [(("snapshot_id",), _DELETE), (("sources", "rows"), _DELETE), (("sources", "renamed"), "ROWS")],
      ["its snapshot_id does not match its sources"]),
 ]
@@ -277,6 +278,20 @@ def test_a_record_that_cannot_be_read_says_so_and_names_the_file(tmp_path, conte
         path.write_bytes(content)
     with pytest.raises(SnapshotError, match=r"^Cannot read pin record .*1\.0\.0\.json: .*\. Restore it from git\.$"):
         PinRecord.read(path)
+
+
+def test_an_edited_source_names_the_manifest_it_states_and_the_one_its_objects_make():
+    data = full_record().to_json()
+    stated = data["sources"]["table"]["manifest"]
+    data["sources"]["table"]["objects"][1]["size"] = 6
+    table = full_record().sources["table"]
+    actual = dataclasses.replace(table, objects=(table.objects[0], ObjectEntry("a/part-0.parquet", A, 6))).manifest_oid
+    with pytest.raises(SnapshotError) as info:
+        PinRecord.from_json(data)
+    assert str(info.value).endswith(
+        f"was edited by hand: its manifest {stated[:12]} does not match its objects ({actual[:12]}). Restore it from git; "
+        "a pin record is never edited, a new VERSION is pinned instead."
+    ), str(info.value)
 
 
 def test_a_record_read_without_a_path_names_the_dataset_and_version():
@@ -438,7 +453,8 @@ def test_records_are_utf8_whatever_the_locale(tmp_path):
         """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONUTF8", "PYTHONIOENCODING"))}
-    env.update(LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    # the child imports the labdatasets this process imports (not another checkout), in an ASCII locale
+    env.update(LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0", PYTHONPATH=os.pathsep.join(sys.path))
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "1.0.0.json")], env=env, capture_output=True, text=True)
     assert done.stdout.strip() == "ok", done.stderr
     assert "données" in (tmp_path / "1.0.0.json").read_text(encoding="utf-8")
