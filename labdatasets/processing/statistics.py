@@ -205,15 +205,37 @@ def _bin_exponent(lo: float, hi: float, floor: int) -> int:
     if magnitude > 0:
         k = max(k, math.frexp(magnitude)[1] - 52)  # bin indexes stay integers that float64 holds exactly
     span = hi - lo
-    if span > 0:
+    if math.isinf(span):  # values of both signs near float64's largest: the span's exponent from its half
+        k = max(k, math.frexp(hi / 2 - lo / 2)[1] + 1 - int(math.log2(HISTOGRAM_BINS)) - 1)
+    elif span > 0:
         k = max(k, math.frexp(span / HISTOGRAM_BINS)[1] - 1)
     while math.floor(math.ldexp(hi, -k)) - math.floor(math.ldexp(lo, -k)) >= HISTOGRAM_BINS:
         k += 1
     return k
 
 
+#: Values of a larger magnitude are divided by a power of two before the mean and variance (an exact division), so
+#: that neither a sum nor a square overflows; the accumulator keeps that power (:attr:`NumberStats.scale`).
+SCALED_ABOVE = 2.0**400
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _ldexp(x: float, exponent: int) -> float:
+    """``x * 2**exponent``, infinite (with the sign of ``x``) where that is beyond float64, without an error."""
+    try:
+        return math.ldexp(x, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
 class NumberStats:
-    """Count, min, max, mean and variance (Chan et al.'s parallel update) and a power-of-two histogram."""
+    """Count, min, max, mean and variance (Chan et al.'s parallel update) and a power-of-two histogram.
+
+    Mean and variance are kept in units of ``2**scale`` (``scale`` is 0 unless a value's magnitude
+    reaches :data:`SCALED_ABOVE`): values near float64's largest give their finite mean and standard
+    deviation (pandas overflows to inf there), and no overflow warning. A standard deviation itself
+    beyond float64's largest (values of both signs near it) is reported as ``inf``.
+    """
 
     kind = "number"
 
@@ -226,8 +248,9 @@ class NumberStats:
         # min and max mean something only once count > 0 (to_json writes them then)
         self.min: float = math.inf
         self.max: float = -math.inf
-        self.mean = 0.0
+        self.mean = 0.0  # in units of 2**scale, as m2 in units of 4**scale
         self.m2 = 0.0
+        self.scale = 0
         # histogram: bins of width 2**exponent, the first starting at base * 2**exponent
         self.exponent = 0
         self.base = 0
@@ -263,18 +286,25 @@ class NumberStats:
         else:
             lo_exact, hi_exact = lo, hi
         n = len(values)
-        mean = float(values.mean())
-        centered = values - mean
+        magnitude = max(abs(lo), abs(hi))
+        scale = math.frexp(magnitude)[1] if magnitude >= SCALED_ABOVE else 0
+        # exact division by a power of two (tiny values beside huge ones may round: they weigh nothing in the sums)
+        moments = values * math.ldexp(1.0, -scale) if scale else values
+        mean = float(moments.sum()) / n  # as numpy's mean: its pairwise sum divided by n
+        centered = moments - mean
         # squared and summed by numpy's pairwise sum, not np.dot: BLAS wakes its threads for every call
         # (several milliseconds of spinning on a busy machine) and picks its kernel by the CPU it runs on
         m2 = float(np.square(centered, out=centered).sum())
         exponent = _bin_exponent(lo, hi, 0 if self.integer else -40)
         base = math.floor(math.ldexp(lo, -exponent))
         scaled = np.multiply(values, math.ldexp(1.0, -exponent), out=centered)  # exact: a power of two
-        scaled -= base  # exact (below 2**53) and >= 0, so the cast to integers below is the floor
-        bins = np.bincount(scaled.astype(np.int64), minlength=HISTOGRAM_BINS)[:HISTOGRAM_BINS].astype(np.int64)
+        if lo < 0:  # the cast to integers truncates toward 0: the floor of a negative value needs its own pass
+            np.floor(scaled, out=scaled)
+        index = scaled.astype(np.int64)
+        index -= base  # in integers: a float subtraction could round a value up into the next bin
+        bins = np.bincount(index, minlength=HISTOGRAM_BINS)[:HISTOGRAM_BINS].astype(np.int64)
         other = NumberStats(self.integer)
-        other.count, other.min, other.max, other.mean, other.m2 = n, lo_exact, hi_exact, mean, m2
+        other.count, other.min, other.max, other.mean, other.m2, other.scale = n, lo_exact, hi_exact, mean, m2, scale
         other.exponent, other.base, other.bins = exponent, base, bins
         self._merge_values(other)
 
@@ -283,12 +313,18 @@ class NumberStats:
             return
         if not self.count:
             self.count, self.min, self.max, self.mean, self.m2 = other.count, other.min, other.max, other.mean, other.m2
+            self.scale = other.scale
             self.exponent, self.base, self.bins = other.exponent, other.base, other.bins
             return
+        scale = max(self.scale, other.scale)  # both in the larger unit (exact unless a tiny part underflows)
+        mine, theirs = self.scale - scale, other.scale - scale
+        mean, m2 = math.ldexp(self.mean, mine), math.ldexp(self.m2, 2 * mine)
+        other_mean, other_m2 = math.ldexp(other.mean, theirs), math.ldexp(other.m2, 2 * theirs)
         n = self.count + other.count
-        delta = other.mean - self.mean
-        self.mean += delta * other.count / n
-        self.m2 += other.m2 + delta * delta * self.count * other.count / n
+        delta = other_mean - mean
+        self.mean = mean + delta * other.count / n
+        self.m2 = m2 + (other_m2 + delta * delta * self.count * other.count / n)
+        self.scale = scale
         self.count = n
         self.min, self.max = min(self.min, other.min), max(self.max, other.max)
         exponent = _bin_exponent(float(self.min), float(self.max), 0 if self.integer else -40)
@@ -316,12 +352,14 @@ class NumberStats:
         if self.count:
             out["min"] = self.min
             out["max"] = self.max
-            out["mean"] = self.mean
-            out["std"] = math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+            # the mean lies between min and max (rounding at float64's largest could step past it)
+            out["mean"] = min(max(_ldexp(self.mean, self.scale), float(self.min)), float(self.max))
+            out["std"] = _ldexp(math.sqrt(self.m2 / (self.count - 1)), self.scale) if self.count > 1 else 0.0
             used = np.nonzero(self.bins)[0]
             first, last = int(used[0]), int(used[-1])
             out["histogram"] = {
-                "start": math.ldexp(float(self.base + first), self.exponent),
+                # below -float64's largest only for values near it: the first bin then starts at the lowest float
+                "start": max(_ldexp(float(self.base + first), self.exponent), -_FLOAT_MAX),
                 "width": math.ldexp(1.0, self.exponent),
                 "counts": [int(c) for c in self.bins[first : last + 1]],
             }

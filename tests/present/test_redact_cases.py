@@ -232,6 +232,12 @@ def test_where_a_password_lies(text, start, end, span):
         ("mysql://u:12, x@h", "mysql://u:12, x@h"),
         ("mysql://u:pw@host/path@x!y", "mysql://u:***@host/path@x!y"),
         ("first mysql://a:b@h\nthen mysql://c:d@h", "first mysql://a:***@h\nthen mysql://c:***@h"),
+        # a password with '@' and a space runs to the last '@' before a host on the line
+        ("mysql://u:p@ss w0rd@db", "mysql://u:***@db"),
+        ("orders: cannot reach mysql://u:p@ss w0rd@db.lab/shop: timed out", "orders: cannot reach mysql://u:***@db.lab/shop: timed out"),
+        ("mysql://u:pw/x y@h/db", "mysql://u:***@h/db"),
+        ("mysql://u:pw@h/db: Access denied for user 'u'@'10.0.0.1'", "mysql://u:***@h/db: Access denied for user 'u'@'10.0.0.1'"),
+        ("mysql://reader@db:3306/shop as reader@host", "mysql://reader@db:3306/shop as reader@host"),
     ],
 )
 def test_urls_in_free_text(text, shown):
@@ -241,7 +247,8 @@ def test_urls_in_free_text(text, shown):
 @pytest.mark.parametrize(
     "token, goes_on",
     [("u:pw", True), ("u:pw,", True), ("u::pw", True), ("u:1:2", True), ("u:12.", False), ("u:12)", False),
-     ("u:3306", False), ("u:pw/x", False), ("a:b/c", False), (":pw", False), ("u:", False), ("upw", False)],
+     ("u:3306", False), ("u:3306/db", False), ("u:12,/x", False), ("u:pw/x", True), ("a:b/c", True), ("h/a:b", False),
+     ("u:p@ss", True), ("u:@h", True), ("u@h:pw", False), ("u@h:3306", False), (":pw", False), ("u:", False), ("upw", False)],
 )
 def test_a_password_may_go_on_past_a_space(token, goes_on):
     from labdatasets.present.redact import _may_continue_past_space
