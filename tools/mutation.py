@@ -62,7 +62,7 @@ def _in_package(module: str) -> str:
     return "labdatasets/" + module if module.startswith("loaders/") else module
 
 
-def _workspace(targets: dict[str, list[str]], timeout_multiplier: float = 4) -> Path:
+def _workspace(targets: dict[str, list[str]], timeout_multiplier: float = 4.0) -> Path:
     work = Path(tempfile.mkdtemp(prefix="labdatasets-mutation-"))
     ignore = shutil.ignore_patterns(".venv", "__pycache__", ".hypothesis", "mutants", "*.egg-info")
     for name in COPY:
@@ -101,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", help="also write every mutant's state to this file")
     parser.add_argument("--no-diffs", action="store_true", help="list the survivors without their diffs (faster)")
     parser.add_argument(
-        "--timeout-multiplier", type=float, default=4,
-        help="a mutant times out after this many times its tests' clean time (raise it on a loaded machine, where "
-        "slow tests of whole pipelines otherwise time out and count as killed)",
+        "--timeout-multiplier", type=float, default=4.0,
+        help="a mutant times out (counted as killed) after this many times its tests' clean run time, plus a second "
+        "each; raise it on a busy machine, where slow is not hanging",
     )
     args = parser.parse_args(argv)
     targets = dict(DEFAULT) if args.default else {}
