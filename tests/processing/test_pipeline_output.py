@@ -620,19 +620,29 @@ def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(t
         f.stat().st_size for f in split_build.glob("part*.parquet"))  # bytes read
 
 
-def test_a_build_of_one_split_without_spill_writes_one_fingerprinted_shard(tmp_path):
-    source = shuffled(rows(120), seed=4)
+def test_a_build_without_spill_writes_fingerprinted_shards_and_checks_across_splits(tmp_path):
+    """The other runners' way: the rows shuffled and each shard sorted in memory, one shard per split."""
+    sources = {"train": shuffled(rows(120), seed=4), "test": shuffled(rows(20, start=115), seed=5)}  # ids 115..119 in both
     with beam.Pipeline(runner="DirectRunner") as p:
-        _ = p | beam.Create(cuts(source, [50, 70]), reshuffle=False) | WriteSplit(
-            split="train", out_dir=str(tmp_path), dataset="toy", features=FEATURES, key=["id"], where=WHERE
+        splits = {name: p | f"Create {name}" >> beam.Create(cuts(t, [t.num_rows // 2, t.num_rows - t.num_rows // 2]), reshuffle=False)
+                  for name, t in sources.items()}
+        _ = splits | WriteSplits(
+            out_dir=str(tmp_path / "out"), dataset="toy", features=FEATURES, key=["id"], where=WHERE,
+            progress_dir=str(tmp_path / "bar"), checker=checker(),
         )
-    path = tmp_path / "toy-train-00000-of-00001.parquet"
-    whole = rows(120)
-    assert pq.read_table(path).equals(whole)
-    manifest = json.loads((tmp_path / MANIFEST_DIR / (path.name + ".json")).read_text())
-    assert manifest["fingerprint"] == fingerprint_tables(whole.schema, [whole]) and manifest["sha256"] == sha256(path)
-    records = json.loads((tmp_path / LEDGER_FILENAME).read_text())["records"]
-    assert check_ledger(records, splits=["train"], runner="DirectRunner", where=WHERE) == {"train": 120}
+    out = tmp_path / "out"
+    for split, first, n in (("train", 0, 120), ("test", 115, 20)):
+        path = out / shard_filename("toy", split, 0, 1)
+        whole = rows(n, start=first)
+        assert pq.read_table(path).equals(whole)
+        manifest = json.loads((out / MANIFEST_DIR / (path.name + ".json")).read_text())
+        assert manifest["fingerprint"] == fingerprint_tables(whole.schema, [whole]) and manifest["sha256"] == sha256(path)
+    records = json.loads((out / LEDGER_FILENAME).read_text())["records"]
+    assert check_ledger(records, splits=["train", "test"], runner="DirectRunner", where=WHERE) == {"train": 120, "test": 20}
+    [across] = [r for r in records if r["stage"] == "across"]
+    assert across["count"] == 5
+    assert {r["split"]: r["statistics"]["num_rows"] for r in records if r["stage"] == "checks"} == {"train": 120, "test": 20}
+    assert sum(int(f.read_text()) for f in (tmp_path / "bar" / "written").iterdir()) == 140
 
 
 def test_a_pipeline_of_rows_that_do_not_fit_fails_naming_the_split(tmp_path):
