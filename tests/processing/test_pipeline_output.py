@@ -576,13 +576,16 @@ def test_a_missing_pinned_object_fails_a_pipeline_naming_its_source(tmp_path):
             _ = p | ReadPinnedSource(pin, store.to_uris(), label="toy:1.2.0 source 'rows'")
 
 
-def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(tmp_path):
+def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(tmp_path, monkeypatch):
     """One small build on the DirectRunner: a pinned source read from its store, split_by_hash into two splits,
     two shards each, sorted on disk, with checks and a progress folder (in the test, not a fixture: mutmut
     times a test's call, and a mutant's time limit follows from it)."""
     from labdatasets.processing.transforms import ReadPinnedSource, split_by_hash
 
     split_build = tmp_path
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # nothing is written where the build was started
     store, pin = pinned(tmp_path, "parquet", cuts(shuffled(rows(300), seed=2), [100, 120, 80]))
     with beam.Pipeline(runner="DirectRunner") as p:
         pcoll = p | ReadPinnedSource(pin, store.to_uris(), label="toy source", batch_rows=60, progress_dir=str(tmp_path / "bar"))
@@ -614,6 +617,8 @@ def test_a_build_writes_every_row_once_in_key_order_and_manifests_of_its_files(t
         assert len(split_ids) == counts[split]
         ids += split_ids
     assert sorted(ids) == list(range(300)) and counts["extra"] == 5
+    assert list(cwd.iterdir()) == []
+    assert len(list(out.glob("*.parquet"))) == 6 and not list((tmp_path / "spill").rglob("*.arrow"))
     assert sum(int(f.read_text()) for f in (split_build / "bar" / "written").iterdir()) == 305
     assert sum(int(f.read_text()) for f in (split_build / "bar" / "conformed").iterdir()) == 305
     assert sum(int(f.read_text()) for f in (split_build / "bar").iterdir() if f.is_file()) == sum(
@@ -643,6 +648,9 @@ def test_a_build_without_spill_writes_fingerprinted_shards_and_checks_across_spl
     assert across["count"] == 5
     assert {r["split"]: r["statistics"]["num_rows"] for r in records if r["stage"] == "checks"} == {"train": 120, "test": 20}
     assert sum(int(f.read_text()) for f in (tmp_path / "bar" / "written").iterdir()) == 140
+    assert sorted(f.name for f in out.iterdir()) == [  # the runs of the checks across splits are gone
+        LEDGER_FILENAME, MANIFEST_DIR, shard_filename("toy", "test", 0, 1), shard_filename("toy", "train", 0, 1)
+    ]
 
 
 def test_a_pipeline_of_rows_that_do_not_fit_fails_naming_the_split(tmp_path):
