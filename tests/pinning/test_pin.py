@@ -20,9 +20,13 @@ from labdatasets.stores.hashing import canonical_json
 from tests.helpers import rows_csv, sample_rows
 
 FAILING = '''
+import threading
+
 import labdatasets as lds
 from labdatasets import features as F, loaders
 from labdatasets.errors import ConfigError
+
+STARTED, RELEASE = threading.Event(), threading.Event()
 
 
 class Failing(loaders.LocalSource):
@@ -37,6 +41,9 @@ class Failing(loaders.LocalSource):
             raise RuntimeError("socket closed by https://reader:s3cr3t@db.lab.example/rows")
         if self.how == "config":
             raise ConfigError("no connection named 'warehouse' in the config file")
+        if self.how == "wait":  # a slow source: the pin holds its lock meanwhile
+            STARTED.set()
+            RELEASE.wait(60)
         return super().pin(ctx)
 
 
@@ -72,8 +79,9 @@ def stored_objects(lab_home) -> set[str]:
 def test_pin_writes_a_record_of_every_source_and_stores_its_manifests(make_builder, lab_home, caplog):
     make_builder.tabular("toy_pin", rows=sample_rows(10))
     b = labdatasets.builder("toy_pin")
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         record = pin_builder(b, progress=False)
+    assert "pinning toy_pin:1.0.0 source 'rows'" in [r.getMessage() for r in caplog.records]
     path = lab_home / "pins" / "toy_pin" / "1.0.0.json"
     assert record.path is not None and os.fspath(record.path) == os.fspath(path) and path.is_file()
     assert record == PinRecord.read(path)
@@ -102,9 +110,10 @@ def test_a_second_pin_never_overwrites_the_pinned_record(make_builder, lab_home)
     (type(b).module_dir() / "data" / "rows.csv").write_text(rows_csv(sample_rows(12)))  # the source moved on
     with pytest.raises(PinExistsError) as exc:
         pin_builder(labdatasets.builder("toy_pin2"), progress=False)
-    message = str(exc.value)
-    assert f"toy_pin2:1.0.0 is already pinned ({path})" in message
-    assert "A pinned version never changes" in message and "bump VERSION, add a RELEASE_NOTES entry" in message
+    assert str(exc.value) == (
+        f"toy_pin2:1.0.0 is already pinned ({path}). A pinned version never changes; to change its data, bump "
+        "VERSION, add a RELEASE_NOTES entry and pin the new version."
+    )
     assert path.read_bytes() == pinned and PinRecord.read(path) == first
 
 
@@ -382,3 +391,25 @@ def test_ensure_objects_uses_no_mirror_for_a_source_the_builder_no_longer_declar
     b = labdatasets.builder("toy_gone")
     with pytest.raises(SnapshotNotFoundError, match=r"toy_gone:1\.0\.0 source 'a' object 'a\.csv'"):
         ensure_objects(b, record, snapshots_for(b), progress=False)
+
+
+def test_a_second_pin_of_the_same_version_waits_for_the_first(make_builder, lab_home, monkeypatch):
+    """Two processes (here: threads) pinning one version: the second waits on the first's lock, here in vain."""
+    import threading
+
+    from labdatasets.errors import LabDatasetsError
+
+    failing(make_builder, "toy_pin_wait", "wait")
+    module = sys.modules[type(labdatasets.builder("toy_pin_wait")).__module__]
+    first = threading.Thread(target=lambda: pin_builder(labdatasets.builder("toy_pin_wait"), progress=False))
+    first.start()
+    try:
+        assert module.STARTED.wait(60)  # the first pin is reading its sources, holding the lock
+        monkeypatch.setenv("LABDATASETS_LOCK_TIMEOUT", "0.2")
+        with pytest.raises(LabDatasetsError) as exc:
+            pin_builder(labdatasets.builder("toy_pin_wait"), progress=False)
+        assert str(exc.value).startswith("Gave up after 0s waiting for another process pinning toy_pin_wait:1.0.0 (lock ")
+    finally:
+        module.RELEASE.set()
+        first.join(60)
+    assert labdatasets.builder("toy_pin_wait").pin_record() is not None  # the first one's record
