@@ -18,7 +18,10 @@ through :func:`redact`. Three layers, from the most to the least certain:
    (:func:`url_password_span`) that takes the user info to end at the LAST
    ``@`` that is followed by a host name. When the two disagree (a raw ``@``
    in a password), whichever hides more wins: a redacted URL may lose part of
-   its host, never keep part of a password.
+   its host, never keep part of a password. In free text the same holds across
+   spaces: after ``user:`` the password runs to the last ``@`` followed by a host
+   name on the line (before the next URL), so a later ``name@host`` on that line
+   is hidden with it.
 3. **Shapes.** Query parameters named like secrets, AWS key ids, bearer tokens
    and PEM private keys.
 
@@ -296,10 +299,12 @@ def _redact_urls_in_text(text: str) -> str:
         while token_end < bound and not text[token_end].isspace():
             token_end += 1
         token = text[start:token_end]
-        if "@" in token:
+        if _may_continue_past_space(token):
+            # user:password: the password may hold spaces and '@', so it runs to the LAST '@'
+            # followed by a host name on the line (before the next URL), as urllib reads it
+            span = url_password_span(text, start, bound)
+        elif "@" in token:
             span = url_password_span(text, start, token_end)
-        elif _may_continue_past_space(token):
-            span = url_password_span(text, start, bound)  # a password with a space in it
         else:
             span = None
         if span is None:
@@ -313,11 +318,20 @@ def _redact_urls_in_text(text: str) -> str:
 
 
 def _may_continue_past_space(token: str) -> bool:
-    """Whether ``user:pass`` may go on past a space: a colon inside the token, no path, no port."""
+    """Whether the first word of a URL starts ``user:password`` that may go on past a space.
+
+    It does when a colon inside the word comes before any ``/`` and before the last ``@``
+    (``user@host:port`` holds no password; a user name may hold ``@``) and is not a port
+    (``host:3306``, ``host:3306/db``). A word that ends at its colon
+    (``gs://bucket: denied for sa@proj...``) is a phrase, not a password.
+    """
     colon = token.find(":")
-    if colon <= 0 or colon == len(token) - 1 or "/" in token:
+    if colon <= 0 or colon == len(token) - 1 or "/" in token[:colon]:
         return False
-    return not token[colon + 1 :].rstrip(".,;)").isdigit()
+    at = token.rfind("@")
+    if at >= 0:
+        return colon < at
+    return not token[colon + 1 :].split("/", 1)[0].rstrip(".,;)").isdigit()
 
 
 def _scrub(text: str) -> str:

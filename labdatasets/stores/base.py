@@ -36,7 +36,8 @@ from labdatasets.present.redact import redact
 
 __all__ = ["ObjectInfo", "SnapshotStore", "object_key", "ref_key"]
 
-_REF_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
+# \Z, not $: "$" also matches before a final newline, which would let "a/b\n" through
+_REF_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*\Z")
 
 Progress = Callable[[int], Any]
 

@@ -6,6 +6,7 @@ import io
 import math
 import pickle
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -209,3 +210,61 @@ def test_text_hash_equals_its_definition_value_by_value():
     assert hash_column(column.slice(5, 20)).tolist() == expected[5:25]  # a slice reads only its own bytes
     longer = pa.array([v for v in values if len(v.encode()) >= 9])  # every value has a second word
     assert hash_column(longer).tolist() == [_reference_text_hash(v.encode()) for v in values if len(v.encode()) >= 9]
+
+
+FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [FLOAT_MAX, -FLOAT_MAX, 0.0],  # pandas: std inf (its squares overflow); the true std is FLOAT_MAX
+        [1.7e308, 1.6e308, 1.5e308],  # pandas: mean and std inf (its sum overflows)
+        [-FLOAT_MAX, 5e-324, 1.0],
+        [FLOAT_MAX] * 3,
+        [1e300, -1e300, 3.0, 2.5e-310],  # above 2**400, scaled too: its squares overflow float64
+    ],
+)
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_values_near_the_largest_float_give_finite_mean_and_std_without_a_warning(values, pieces):
+    from fractions import Fraction
+
+    feats = F.Features({"x": F.Value("float64")})
+    table = pa.table({"x": pa.array(values, pa.float64())})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow RuntimeWarning would fail the test
+        out = stats_of_features(feats, table, pieces)["columns"]["x"]
+    exact = [Fraction(v) for v in values]
+    mean = sum(exact) / len(exact)
+    variance = sum((v - mean) ** 2 for v in exact) / (len(exact) - 1)
+    assert out["count"] == len(values) and out["min"] == min(values) and out["max"] == max(values)
+    assert out["mean"] == pytest.approx(float(mean), rel=1e-12)
+    assert math.isfinite(out["std"]) and out["std"] == pytest.approx(math.sqrt(float(variance / Fraction(FLOAT_MAX) ** 2)) * FLOAT_MAX, rel=1e-12)
+    hist = out["histogram"]
+    assert sum(hist["counts"]) == len(values) and len(hist["counts"]) <= HISTOGRAM_BINS
+    assert math.isfinite(hist["start"]) and hist["start"] <= min(values)
+
+
+def test_a_std_beyond_the_largest_float_is_inf_without_a_warning():
+    feats = F.Features({"x": F.Value("float64")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = SplitStatistics(feats).add_table(pa.table({"x": [FLOAT_MAX, -FLOAT_MAX]})).to_json()["columns"]["x"]
+    assert out["mean"] == 0.0 and out["std"] == math.inf  # sqrt(2) * FLOAT_MAX: pandas gives inf too
+
+
+def test_histogram_bins_at_a_bin_edge_after_a_negative_start():
+    """A value just below a bin's upper edge stays in its bin (a float subtraction of the first bin rounded it up)."""
+    feats = F.Features({"x": F.Value("float64")})
+    below = np.nextafter(1.0, 0.0)
+    values = [-0.75, 0.0, below, 1.0]
+    out = SplitStatistics(feats).add_table(pa.table({"x": values})).to_json()["columns"]["x"]
+    hist = out["histogram"]
+    edges = hist["start"] + hist["width"] * np.arange(len(hist["counts"]) + 1)
+    assert list(np.histogram(values, bins=edges)[0]) == hist["counts"] and sum(hist["counts"]) == 4
+
+
+def stats_of_features(feats: F.Features, table: pa.Table, pieces: int) -> dict:
+    bounds = np.array_split(np.arange(table.num_rows), pieces)
+    parts = [SplitStatistics(feats).add_table(table.slice(int(b[0]), len(b))) for b in bounds if len(b)]
+    return SplitStatistics.merged(feats, parts).to_json()
