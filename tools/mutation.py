@@ -62,7 +62,7 @@ def _in_package(module: str) -> str:
     return "labdatasets/" + module if module.startswith("loaders/") else module
 
 
-def _workspace(targets: dict[str, list[str]]) -> Path:
+def _workspace(targets: dict[str, list[str]], timeout_multiplier: float = 4.0) -> Path:
     work = Path(tempfile.mkdtemp(prefix="labdatasets-mutation-"))
     ignore = shutil.ignore_patterns(".venv", "__pycache__", ".hypothesis", "mutants", "*.egg-info")
     for name in COPY:
@@ -84,7 +84,7 @@ def _workspace(targets: dict[str, list[str]]) -> Path:
         + "also_copy =\n    tests\n    loaders\n    datasets\n    snapshots\n"
         # a mutant that hangs (a loop that never ends, a reader waiting for bytes) is killed after
         # 4x the clean run's time, not mutmut's 15x: it is counted as killed either way
-        + "timeout_multiplier = 4\n"
+        + f"timeout_multiplier = {timeout_multiplier:g}\n"
     )
     with open(work / "setup.cfg", "a", encoding="utf-8") as cfg:
         cfg.write(section)
@@ -100,12 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=[], help="mutant names (globs) to run, e.g. 'labdatasets.prepared.folder.x_move*'")
     parser.add_argument("--results", help="also write every mutant's state to this file")
     parser.add_argument("--no-diffs", action="store_true", help="list the survivors without their diffs (faster)")
+    parser.add_argument(
+        "--timeout-multiplier", type=float, default=4.0,
+        help="a mutant times out (counted as killed) after this many times its tests' clean run time, plus a second "
+        "each; raise it on a busy machine, where slow is not hanging",
+    )
     args = parser.parse_args(argv)
     targets = dict(DEFAULT) if args.default else {}
     targets.update(parse_targets(args.targets))
     if not targets:
         parser.error("name at least one module.py=test_file, or pass --default")
-    work = _workspace(targets)
+    work = _workspace(targets, args.timeout_multiplier)
     mutmut = [sys.executable, "-m", "mutmut"]
     try:
         subprocess.run([*mutmut, "run", "--max-children", str(args.max_children), *args.only], cwd=work, check=False)

@@ -320,14 +320,15 @@ def _redact_urls_in_text(text: str) -> str:
 def _may_continue_past_space(token: str) -> bool:
     """Whether the first word of a URL starts ``user:password`` that may go on past a space.
 
-    It does when a colon inside the word comes before any ``/`` and ``@`` (``user@host:port``
-    holds no password) and is not a port (``host:3306``, ``host:3306/db``). A word that ends
-    at its colon (``gs://bucket: denied for sa@proj...``) is a phrase, not a password.
+    It does when a colon inside the word comes before any ``/`` and before the last ``@``
+    (``user@host:port`` holds no password; a user name may hold ``@``) and is not a port
+    (``host:3306``, ``host:3306/db``). A word that ends at its colon
+    (``gs://bucket: denied for sa@proj...``) is a phrase, not a password.
     """
     colon = token.find(":")
     if colon <= 0 or colon == len(token) - 1 or "/" in token[:colon]:
         return False
-    at = token.find("@")
+    at = token.rfind("@")
     if at >= 0:
         return colon < at
     return not token[colon + 1 :].split("/", 1)[0].rstrip(".,;)").isdigit()

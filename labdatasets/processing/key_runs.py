@@ -6,7 +6,9 @@ with the rows, so each shard's writer (:class:`KeyRunWriter`) gathers the values
 of a rule up to :data:`RUN_ROWS` rows, sorts them by a 64-bit hash of the value,
 drops repeats and writes them as one *run*: an Arrow IPC stream of ``__hash``
 and the value's columns (a single integer column is its own "hash": its values
-are sorted as they are, usually already in order, and never collide).
+are sorted as they are, usually already in order, and never collide; such a run
+holds the hashes only, its schema naming the column and its type, and the few
+values found in two splits are made back from their hashes).
 :func:`shared_values` then merges the runs of every split by hash (as :mod:`labdatasets.processing.spill` merges rows, reading a slice of
 every run at a time): values of equal hash meet in one slice, and only the few
 hashes found in more than one split are compared by their values (so a hash
@@ -44,6 +46,9 @@ HASH = "__labdatasets_hash__"
 #: value anyway, and 44 bits make such a coincidence rare.
 _PLACE_BITS = 20
 _PLACE = np.uint64((1 << _PLACE_BITS) - 1)
+#: Schema metadata of a run of one integer column kept as its hashes only: the column's name and Arrow type.
+_ORDINAL_NAME = "labdatasets.ordinal_column"
+_ORDINAL_TYPE = "labdatasets.ordinal_type"
 
 
 def _is_uri(path: str) -> bool:
@@ -199,8 +204,9 @@ class KeyRunWriter:
             h = ordinal if bool(np.all(ordinal[1:] >= ordinal[:-1])) else np.sort(ordinal)
             if len(h) > 1:
                 h = h[np.concatenate([[True], h[1:] != h[:-1]])]
-            values = pa.table({values.column_names[0]: _from_ordinal(h, values.schema.types[0])})
-            self._save(index, values, h)
+            # the values are their hashes (a bijection): the run holds the hashes only, and names the column and type
+            field = values.schema.field(0)
+            self._save(index, None, h, {_ORDINAL_NAME: field.name, _ORDINAL_TYPE: str(field.type)})
             return
         keyed = _hashes(values)
         keyed |= np.arange(values.num_rows, dtype=np.uint64)
@@ -214,10 +220,13 @@ class KeyRunWriter:
             h, values = h[keep], values.filter(pa.array(keep))
         self._save(index, values, h)
 
-    def _save(self, index: int, values: "pa.Table", h: np.ndarray) -> None:
+    def _save(self, index: int, values: "pa.Table | None", h: np.ndarray, metadata: "dict[str, str] | None" = None) -> None:
         import pyarrow as pa
 
-        run = values.add_column(0, HASH, pa.array(h, pa.uint64()))
+        hashes = pa.array(h, pa.uint64())
+        run = pa.table({HASH: hashes}) if values is None else values.add_column(0, HASH, hashes)
+        if metadata:
+            run = run.replace_schema_metadata(metadata)
         path = f"{self.directory.rstrip('/')}/{index}/{self.split}-{uuid.uuid4().hex}.arrows"
         with _open_write(path) as fh:
             sink = pa.PythonFile(fh, mode="w")
@@ -242,6 +251,14 @@ class _Run:
         self.code = code
         self._fh = _open_read(path)
         self._reader = pa.ipc.open_stream(pa.PythonFile(self._fh, mode="r"))
+        metadata = self._reader.schema.metadata or {}
+        #: (column name, type) of a run of integer values kept as their hashes only (see KeyRunWriter); else None
+        self.ordinal: tuple[str, pa.DataType] | None = None
+        if _ORDINAL_NAME.encode() in metadata:
+            self.ordinal = (
+                metadata[_ORDINAL_NAME.encode()].decode(),
+                pa.type_for_alias(metadata[_ORDINAL_TYPE.encode()].decode()),
+            )
         self.table: pa.Table | None = None
         self.h = np.zeros(0, dtype=np.uint64)
         self.exhausted = False
@@ -258,16 +275,20 @@ class _Run:
         except StopIteration:
             self.exhausted = True
             return
-        table = pa.Table.from_batches([batch])
-        h = table.column(0).to_numpy()
-        self.table = table if self.table is None or not self.rows else pa.concat_tables([self.table, table])
+        h = batch.column(0).to_numpy()
         self.h = h if not self.rows else np.concatenate([self.h, h])
+        if self.ordinal is None:
+            table = pa.Table.from_batches([batch])
+            self.table = table if self.table is None or not len(self.table) else pa.concat_tables([self.table, table])
 
-    def take(self, count: int) -> tuple[np.ndarray, "pa.Table"]:
+    def take(self, count: int) -> "tuple[np.ndarray, pa.Table | tuple[str, pa.DataType]]":
+        """The first ``count`` hashes and their values: a table, or for an ordinal run its (column, type)."""
+        h, self.h = self.h[:count], self.h[count:]
+        if self.ordinal is not None:
+            return h, self.ordinal
         if self.table is None:
             raise ProcessingError("internal error: a run of key hashes was read past its end; please report it")
-        h, table = self.h[:count], self.table.slice(0, count)
-        self.h, self.table = self.h[count:], self.table.slice(count)
+        table, self.table = self.table.slice(0, count), self.table.slice(count)
         return h, table
 
     def close(self) -> None:
@@ -317,7 +338,7 @@ def shared_values(runs: Iterable[tuple[str, str]], ignore: Iterable[str] = ()) -
         _remove(paths)
 
 
-def _shared(splits: Sequence[str], parts: list[tuple[int, np.ndarray, "pa.Table"]]) -> list[tuple[str, "pa.Table"]]:
+def _shared(splits: Sequence[str], parts: list[tuple[int, np.ndarray, Any]]) -> list[tuple[str, "pa.Table"]]:
     """The values of ``parts`` (every buffered value of some range of hashes) whose hash is in two splits or more."""
     import pyarrow as pa
 
@@ -337,8 +358,12 @@ def _shared(splits: Sequence[str], parts: list[tuple[int, np.ndarray, "pa.Table"
         return []
     candidates = hs[starts[spread]]
     found = []
-    for code, hashes, table in parts:  # the values whose hash is in two splits, compared by value
+    for code, hashes, values in parts:  # the values whose hash is in two splits, compared by value
         keep = np.isin(hashes, candidates)
         if keep.any():
-            found.append((splits[code], table.filter(pa.array(keep)).drop_columns([HASH])))
+            if isinstance(values, tuple):  # an ordinal run: the values from their hashes
+                name, type_ = values
+                found.append((splits[code], pa.table({name: _from_ordinal(hashes[keep], type_)})))
+            else:
+                found.append((splits[code], values.filter(pa.array(keep)).drop_columns([HASH])))
     return found

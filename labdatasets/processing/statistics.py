@@ -77,15 +77,21 @@ PROBE_ROWS = 8_192
 _U64 = np.uint64
 
 
-def _splitmix(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.uint64, copy=True)
+def _splitmix(x: np.ndarray, copy: bool = True) -> np.ndarray:
+    """SplitMix64's finalizer of every value (in place in ``x``, a uint64 array, with ``copy=False``)."""
+    x = x.astype(np.uint64, copy=True) if copy else x
     with np.errstate(over="ignore"):
         x += _U64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> _U64(27))) * _U64(0x94D049BB133111EB)
+        x ^= x >> _U64(30)
+        x *= _U64(0xBF58476D1CE4E5B9)
+        x ^= x >> _U64(27)
+        x *= _U64(0x94D049BB133111EB)
         x ^= x >> _U64(31)
     return x
 
+
+#: ``_BYTE_MASKS[r]`` keeps the lower ``r`` bytes of a little-endian word (0 <= r <= 8).
+_BYTE_MASKS = np.array([(1 << (8 * r)) - 1 for r in range(9)], dtype=np.uint64)
 
 #: Text is hashed by its length and its bytes, eight at a time, up to this many bytes, then by its last eight bytes.
 HASHED_TEXT_BYTES = 64
@@ -120,41 +126,44 @@ def _string_hash(column: "pa.Array") -> np.ndarray:
     raw = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
     raw = raw[int(offsets[0]) : int(offsets[-1])]
     offsets = offsets - offsets[0]
-    data = np.zeros((len(raw) + 23) // 8 * 8, dtype=np.uint8)  # zero-padded, 8-byte aligned: read as aligned words
+    data = np.empty((len(raw) + 23) // 8 * 8, dtype=np.uint8)  # zero-padded, 8-byte aligned: read as aligned words
     data[: len(raw)] = raw
+    data[len(raw) :] = 0
     aligned = data.view("<u8")
-
-    def words(at: np.ndarray) -> np.ndarray:
-        """The 8 bytes starting at each byte position ``at`` (little-endian), from two aligned words."""
-        shift = ((at & 7) << 3).astype(np.uint64)
-        first = at >> 3
-        return (aligned[first] >> shift) | (aligned[first + 1] << (_U64(64) - shift))  # a shift by 64 gives 0
-
     starts, lengths = offsets[:-1], np.diff(offsets)
-    out = _mix(lengths.astype(np.uint64) + _U64(0x9E3779B97F4A7C15))
+    # the 8 bytes at starts + 8j are (aligned[first + j] >> low) | (aligned[first + j + 1] << high): each aligned
+    # word is gathered once, as the upper part of one word and the lower part of the next
+    first = starts >> 3
+    low = ((starts & 7) << 3).view(np.uint64)
+    high = _U64(64) - low  # a shift by 64 gives 0
+    out = _mix(lengths.view(np.uint64) + _U64(0x9E3779B97F4A7C15))
     longest = int(lengths.max()) if n else 0
     shortest = int(lengths.min()) if n else 0
+    gathered = aligned[first]
     for j in range(min(-(-longest // 8), HASHED_TEXT_BYTES // 8)):
-        if shortest >= 8 * (j + 1):  # every value has 8 more bytes
-            out ^= words(starts + 8 * j)
+        if shortest > 8 * j:  # every value has more bytes
+            following = aligned[first + (j + 1)]
+            word = gathered >> low
+            word |= following << high
+            gathered = following
+            if shortest < 8 * (j + 1):  # not all 8: keep each value's own bytes
+                word &= _BYTE_MASKS[np.minimum(lengths - 8 * j, 8)]
+            out ^= word
             _mix(out)
             continue
         remaining = lengths - 8 * j
-        if shortest > 8 * j:  # every value has more bytes, not all 8
-            word = words(starts + 8 * j)
-            shift = ((8 - np.minimum(remaining, 8)) * 8).astype(np.uint64)  # keep the value's own bytes
-            out ^= (word << shift) >> shift
-            _mix(out)
-            continue
         active = np.flatnonzero(remaining > 0)
-        word = words(starts[active] + 8 * j)
-        shift = ((8 - np.minimum(remaining[active], 8)) * 8).astype(np.uint64)
-        word = (word << shift) >> shift
+        at = first[active] + j
+        word = (aligned[at] >> low[active]) | (aligned[at + 1] << high[active])
+        word &= _BYTE_MASKS[np.minimum(remaining[active], 8)]
         out[active] = _mix(out[active] ^ word)
     longer = np.flatnonzero(lengths > HASHED_TEXT_BYTES)
     if len(longer):
-        out[longer] = _mix(out[longer] ^ words(offsets[1:][longer] - 8))
-    out = _splitmix(out)
+        at = offsets[1:][longer] - 8
+        shift = ((at & 7) << 3).view(np.uint64)
+        word = (aligned[at >> 3] >> shift) | (aligned[(at >> 3) + 1] << (_U64(64) - shift))
+        out[longer] = _mix(out[longer] ^ word)
+    out = _splitmix(out, copy=False)
     if column.null_count:
         out[column.is_null().to_numpy(zero_copy_only=False)] = _U64(0)
     return out
@@ -266,7 +275,12 @@ class NumberStats:
             column = column.cast(pa.int8())
         if not len(column):
             return
-        values = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        ints = None
+        if pa.types.is_signed_integer(column.type) or column.type in (pa.uint8(), pa.uint16(), pa.uint32()):
+            ints = column.to_numpy(zero_copy_only=False)
+            values = ints.astype(np.float64)  # numpy's conversion: half the time of Arrow's cast, the same floats
+        else:
+            values = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         lo, hi = float(values.min()), float(values.max())
         if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN or infinities: count them, keep the finite values
             nan = np.isnan(values)
@@ -297,10 +311,13 @@ class NumberStats:
         m2 = float(np.square(centered, out=centered).sum())
         exponent = _bin_exponent(lo, hi, 0 if self.integer else -40)
         base = math.floor(math.ldexp(lo, -exponent))
-        scaled = np.multiply(values, math.ldexp(1.0, -exponent), out=centered)  # exact: a power of two
-        if lo < 0:  # the cast to integers truncates toward 0: the floor of a negative value needs its own pass
-            np.floor(scaled, out=scaled)
-        index = scaled.astype(np.int64)
+        if ints is not None and exponent >= 0 and magnitude < 2**53:  # integers: the bin by a shift, as below exactly
+            index = np.right_shift(ints, exponent, dtype=np.int64)  # an arithmetic shift: the floor for negatives too
+        else:
+            scaled = np.multiply(values, math.ldexp(1.0, -exponent), out=centered)  # exact: a power of two
+            if lo < 0:  # the cast to integers truncates toward 0: the floor of a negative value needs its own pass
+                np.floor(scaled, out=scaled)
+            index = scaled.astype(np.int64)
         index -= base  # in integers: a float subtraction could round a value up into the next bin
         bins = np.bincount(index, minlength=HISTOGRAM_BINS)[:HISTOGRAM_BINS].astype(np.int64)
         other = NumberStats(self.integer)

@@ -158,6 +158,19 @@ def _row_mask(rule: Expectation, column: "pa.Array", feature: Any, encoded: "pa.
     )
 
 
+def _integer_values(part: "pa.Table", key: Sequence[str]) -> "np.ndarray | None":
+    """The values of a one-column integer key without nulls as a numpy array; else None."""
+    import pyarrow as pa
+
+    if len(key) != 1:
+        return None
+    column = part.column(key[0])
+    if not pa.types.is_integer(column.type) or column.null_count:
+        return None
+    chunk = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return np.asarray(chunk.to_numpy(zero_copy_only=False))
+
+
 def _castable(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -226,6 +239,12 @@ class Checker:
                     examples = self._examples(part, rows, None if isinstance(rule, NotNull) else name)
                     result.tallies.setdefault(index, Tally()).add(count, examples)
             elif isinstance(rule, UniqueKey) and part.num_rows > 1:
+                ordered = _integer_values(part, self.key)
+                if ordered is not None:  # one integer key without nulls: compared in numpy, one pass
+                    repeats = np.flatnonzero(ordered[1:] == ordered[:-1]) + 1
+                    if len(repeats):
+                        result.tallies.setdefault(index, Tally()).add(len(repeats), self._examples(part, repeats, None))
+                    continue
                 same = None
                 for name in self.key:
                     column = part.column(name)

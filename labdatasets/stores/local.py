@@ -64,14 +64,18 @@ class LocalStore(SnapshotStore):
         return local_writes(f"writing a snapshot object into the local store {self.root}", self.root, permission=False)
 
     def _link_into_place(self, tmp: Path, oid: str) -> bool:
-        final = self.path(oid)
+        return self._link_new(tmp, self.path(oid))
+
+    @staticmethod
+    def _link_new(tmp: Path, final: Path) -> bool:
+        """Give the whole file ``tmp`` the name ``final`` (read-only) unless that name exists; True if it did."""
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, _READ_ONLY)
         try:
             os.link(tmp, final)
         except FileExistsError:
             return False
-        except OSError as exc:  # filesystems without hard links: rename, refusing to replace
+        except OSError as exc:  # filesystems without hard links: rename, refusing to replace (bar a racing writer)
             if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
                 raise
             if final.exists():
@@ -173,19 +177,14 @@ class LocalStore(SnapshotStore):
         return path.read_bytes()
 
     def _put_ref(self, name: str, data: bytes) -> bool:
-        final = self.root / ref_key(name)
-        final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix="ref.", dir=self.staging_dir())
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.chmod(tmp, _READ_ONLY)
-            try:
-                os.link(tmp, final)  # fails if the ref exists: first writer wins, nothing is replaced
-            except FileExistsError:
-                return False
-            return True
+            # as an object: fails if the ref exists (first writer wins, nothing is replaced), and works on
+            # mounts without hard links too
+            return self._link_new(tmp, self.root / ref_key(name))
         finally:
             tmp.unlink(missing_ok=True)
 

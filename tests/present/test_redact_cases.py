@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import traceback
 
 import pytest
 
@@ -83,6 +84,20 @@ def test_free_text(text, shown):
         ("mysql://u:pw@h/db?password=x&charset=utf8", "mysql://u:***@h/db?charset=utf8&password=***", "pw", False),
         ("not a url", "not a url", None, False),
         ("sqlite:///x.db", "sqlite:///x.db", None, False),
+        # the readings disagree (a raw '@'): the pure one, which hides more, decides
+        ("mysql://u:p@ss\nw0rd@h/db", "mysql://u:***@h/db", "p@ss\nw0rd", True),  # a URL is read to its end, past a newline
+        ("redis://:p@ss@cache:6379/0", "redis://:***@cache:6379/0", "p@ss", True),
+        ("x://u:p@ss@h/db", "x://u:***@h/db", "p@ss", True),
+        ("mysql://u:a://b@c@h/db", "mysql://u:***@h/db", "a://b@c", True),
+        ("mysql://u:p@ss@h/db?redirect=https://x/y", "mysql://u:***@h/db?redirect=https://x/y", "p@ss", True),
+        ("mysql://u:p@ss@h/db?password=x", "mysql://u:***@h/db?password=***", "p@ss", True),
+        # the readings agree once decoded: SQLAlchemy renders it (query sorted)
+        ("mysql://u:p%40ss@h/db?password=x&charset=utf8", "mysql://u:***@h/db?charset=utf8&password=***", "p%40ss", False),
+        # what SQLAlchemy would send is a password even where the pure parser reads none
+        ("mysql://u@h x:pw@'db'/shop", "mysql://u%40h x:***@'db'/shop", "pw", False),
+        # no scheme: not a URL
+        ("://u:pw@h", "://u:pw@h", None, False),
+        ("user:pw@host", "user:pw@host", None, False),
     ],
 )
 def test_urls(url, shown, password, ambiguous):
@@ -96,6 +111,15 @@ def test_url_objects_and_none():
     url = sqlalchemy.engine.make_url("mysql+pymysql://u:pw0rd@h:3306/db?token=tt")
     assert redact_url(url) == "mysql+pymysql://u:***@h:3306/db?token=***"
     assert redact_url(None) == ""
+
+
+def test_any_object_is_read_as_its_text():
+    class Location:
+        def __str__(self):
+            return "mysql://u:p@ss@h/db"
+
+    assert redact_url(Location()) == "mysql://u:***@h/db"
+    assert redact_url(3306) == "3306"
 
 
 def test_registered_secrets_are_scrubbed_in_every_spelling():
@@ -113,6 +137,8 @@ def test_a_longer_secret_is_scrubbed_before_one_it_contains():
     register_secret("abcd")
     register_secret("abcdefgh")
     assert redact("xabcdefghx abcd") == "x***x ***"
+    register_secret("bcde")  # sorts after "abcdefgh" by text, before it by length
+    assert redact("xabcdefghx bcde") == "x***x ***"
 
 
 def test_secrets_in_the_environment(monkeypatch):
@@ -120,12 +146,13 @@ def test_secrets_in_the_environment(monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_abcdef")
     monkeypatch.setenv("SECRET_SCANNING", "enabled")
     monkeypatch.setenv("SHORT_SECRET", "abcde")
+    monkeypatch.setenv("SIX_SECRET", "sixchr")  # 6 characters: long enough
     monkeypatch.setenv("EMPTY_TOKEN", "")
     monkeypatch.setenv("LABDATASETS_CONNECTION_WAREHOUSE", "mysql://u:connpw99@h/db")
     monkeypatch.setenv("LABDATASETS_CONNECTION_LOCAL", "sqlite:///lab.db")
     monkeypatch.setenv("EDITOR", "longsecret2")
-    text = "longsecret1 ghp_abcdef enabled abcde connpw99 longsecret2"
-    assert redact(text) == "*** *** enabled abcde *** longsecret2"
+    text = "longsecret1 ghp_abcdef enabled abcde sixchr connpw99 longsecret2"
+    assert redact(text) == "*** *** enabled abcde *** *** longsecret2"
 
 
 def test_mappings_hide_values_under_secret_keys():
@@ -150,6 +177,8 @@ def test_tracebacks_and_log_records_are_redacted():
         error = exc
     assert "tb-secret" not in text and "tok123" not in text
     assert "mysql://u:***@h/db" in text and "Bearer ***" in text and "The above exception was the direct cause" in text
+    plain = "".join(traceback.format_exception(error))
+    assert text == plain.replace("mysql://u:tb-secret@h/db", "mysql://u:***@h/db").replace("Bearer tok123", "Bearer ***")
 
     record = logging.LogRecord("labdatasets.x", logging.ERROR, __file__, 1, "failed %s %d", ("mysql://u:pw1@h", 3), None)
     record.exc_info = (RuntimeError, error, error.__traceback__)
@@ -157,6 +186,11 @@ def test_tracebacks_and_log_records_are_redacted():
     assert RedactingFilter().filter(record) is True
     assert (record.msg, record.args, record.exc_info, record.stack_info) == ("failed mysql://u:***@h 3", None, None, "Stack: mysql://u:***@h")
     assert "tb-secret" not in record.exc_text and "mysql://u:***@h/db" in record.exc_text
+
+    never_raised = RuntimeError("cannot reach mysql://u:nr-secret@h/db")  # no traceback
+    record = logging.LogRecord("labdatasets.x", logging.ERROR, __file__, 1, "failed", (), (RuntimeError, never_raised, None))
+    RedactingFilter().filter(record)
+    assert record.exc_info is None and record.exc_text == "RuntimeError: cannot reach mysql://u:***@h/db\n"
 
     bad = logging.LogRecord("labdatasets.x", logging.ERROR, __file__, 1, "%d and mysql://u:pw2@h", ("not a number",), None)
     RedactingFilter().filter(bad)
@@ -168,10 +202,13 @@ def test_configure_logging_turns_up_our_loggers_only():
     root = logging.getLogger()
     before = (list(root.handlers), root.level)
     levels = {n: logging.getLogger(n).level for n in ("labdatasets", "loaders", "datasets", "botocore", "extra")}
+    foreign = logging.NullHandler()
+    root.addHandler(foreign)
     try:
         first = configure_logging(True, stream=stream, extra_loggers=["extra"])
         handler = configure_logging(True, stream=stream, extra_loggers=["extra"])
         assert first not in root.handlers and handler in root.handlers  # one handler, not two
+        assert foreign in root.handlers  # a handler that is not ours stays
         assert root.level == logging.WARNING
         assert [logging.getLogger(n).level for n in ("labdatasets", "loaders", "datasets", "extra")] == [logging.DEBUG] * 4
         assert logging.getLogger("botocore").level == levels["botocore"]
@@ -180,6 +217,7 @@ def test_configure_logging_turns_up_our_loggers_only():
         configure_logging(False, stream=stream)
         assert logging.getLogger("labdatasets").level == logging.NOTSET
     finally:
+        root.removeHandler(foreign)
         for h in [h for h in root.handlers if getattr(h, "_labdatasets", False)]:
             root.removeHandler(h)
         for h in before[0]:
@@ -208,12 +246,29 @@ def test_configure_logging_turns_up_our_loggers_only():
         ("xx mysql://u:pw@h yy@z", 11, 17, (13, 15)),
         ("mysql://u:pw@h,more@x", 8, None, (10, 19)),
         ("mysql://u:a@b c@h", 8, None, (10, 15)),
+        ("mysql://u:a@bb c@d", 8, None, (10, 16)),  # a one-letter host
+        ("mysql://u:a@b c@X", 8, None, (10, 15)),
+        ("mysql://u:a@b c@.", 8, None, (10, 11)),  # '.' alone is no host name
+        ("mysql://u:a@bb/c@d/x", 8, None, (10, 16)),  # a host name ends at '/'
+        ("mysql://u:a@b/@h", 8, None, (10, 14)),
+        ("mysql://u:p:w@h", 8, None, (10, 13)),  # the password starts at the FIRST ':'
+        ("mysql://u:p@w c@h", 8, 16, (10, 11)),  # nothing past ``end`` is read
+        ("root@h: mysql://u:pw@'db'", 16, None, (18, 20)),  # an '@' before ``start`` is not the URL's
+        ("x\nmysql://u:pw@h", 10, None, (12, 14)),
+        ("mysql://u:pw@h\nroot@x\nend", 8, None, (10, 12)),
+        ("\nu:pw@h", 0, None, None),
     ],
 )
 def test_where_a_password_lies(text, start, end, span):
     from labdatasets.present.redact import url_password_span
 
     assert (url_password_span(text, start) if end is None else url_password_span(text, start, end)) == span
+
+
+def test_a_password_span_starts_at_the_beginning_by_default():
+    from labdatasets.present.redact import url_password_span
+
+    assert url_password_span(":pw@h") == (1, 3)
 
 
 @pytest.mark.parametrize(
@@ -238,6 +293,15 @@ def test_where_a_password_lies(text, start, end, span):
         ("mysql://u:pw/x y@h/db", "mysql://u:***@h/db"),
         ("mysql://u:pw@h/db: Access denied for user 'u'@'10.0.0.1'", "mysql://u:***@h/db: Access denied for user 'u'@'10.0.0.1'"),
         ("mysql://reader@db:3306/shop as reader@host", "mysql://reader@db:3306/shop as reader@host"),
+        ("mysql://u@corp:p@ss w0rd@db", "mysql://u@corp:***@db"),  # a user name may hold '@'
+        # schemes: letters, digits and + - . right before '://'
+        ("x-://u:pw@h", "x-://u:***@h"),
+        ("see ://u:pw@h", "see ://u:pw@h"),
+        ("://x and mysql://u:pw@h", "://x and mysql://u:***@h"),
+        ("ftp://user@host/file, then mysql://u:pw@h", "ftp://user@host/file, then mysql://u:***@h"),
+        # a URL ends at its line and at the next URL
+        ("mysql://u:pw x\nroot@h\nend", "mysql://u:pw x\nroot@h\nend"),
+        ("mysql://u:pw@h, https://x@y, ftp://z", "mysql://u:***@h, https://x@y, ftp://z"),
     ],
 )
 def test_urls_in_free_text(text, shown):
@@ -248,7 +312,8 @@ def test_urls_in_free_text(text, shown):
     "token, goes_on",
     [("u:pw", True), ("u:pw,", True), ("u::pw", True), ("u:1:2", True), ("u:12.", False), ("u:12)", False),
      ("u:3306", False), ("u:3306/db", False), ("u:12,/x", False), ("u:pw/x", True), ("a:b/c", True), ("h/a:b", False),
-     ("u:p@ss", True), ("u:@h", True), ("u@h:pw", False), ("u@h:3306", False), (":pw", False), ("u:", False), ("upw", False)],
+     ("u:p@ss", True), ("u:@h", True), ("u@h:pw", False), ("u@h:3306", False), ("@h:pw", False), ("u@h:p@x", True),
+     ("u:3306/db/t", False), ("h:a3306", True), ("u:12X", True), (":pw", False), ("u:", False), ("upw", False)],
 )
 def test_a_password_may_go_on_past_a_space(token, goes_on):
     from labdatasets.present.redact import _may_continue_past_space

@@ -64,3 +64,25 @@ def test_a_null_is_no_break_of_allowed_values_on_any_column():
     found = {v.column: v for v in violations(checker, {"train": checker.check_shard(table).to_json()}, {})}
     assert found["n"].count == 1 and found["n"].examples == ((3, 5),)
     assert found["t"].count == 1 and found["t"].examples == ((4, "zz"),)
+
+
+def test_repeated_keys_found_across_tables_with_an_integer_or_a_text_key():
+    """``UniqueKey`` on a sorted shard fed in tables of any size: a repeat that straddles two tables or two slices
+    counts, for an integer key (compared in numpy) as for a text key or a key with nulls (compared by Arrow)."""
+    from labdatasets.processing.validation import ShardCheck
+
+    ids = np.arange(2 * SLICE_ROWS + 50)
+    repeated = [7, SLICE_ROWS - 1, SLICE_ROWS, 2 * SLICE_ROWS + 3]  # inside, at a slice's end, at the next's start
+    ids = np.sort(np.concatenate([ids, repeated, [SLICE_ROWS]]))  # SLICE_ROWS three times: two repeats
+    for key_type, feature in ((pa.int64(), F.Value("int64", nullable=False)), (pa.string(), F.Text())):
+        feats = F.Features({"id": feature})
+        values = pa.array(ids).cast(key_type) if key_type == pa.int64() else pa.array([f"{i:08d}" for i in ids])
+        checker = Checker(feats, ("id",), E.resolve(feats, key=("id",), declared=[]))
+        check = ShardCheck(checker)
+        for start in range(0, len(ids), 1000):  # tables of 1000 rows: repeats straddle them
+            check.add(pa.table({"id": values.slice(start, 1000)}))
+        result, _ = check.finish()
+        (found,) = [v for v in violations(checker, {"train": result.to_json()}, {}) if v.rule["kind"] == "unique_key"]
+        assert found.count == 5, key_type
+        expected = [7, SLICE_ROWS - 1, SLICE_ROWS, 2 * SLICE_ROWS + 3]  # examples: each repeated key once
+        assert [e[0] for e in found.examples] == [i if key_type == pa.int64() else f"{i:08d}" for i in expected]

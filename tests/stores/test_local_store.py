@@ -202,3 +202,201 @@ def test_refs_are_written_once(store):
     assert store.put_ref("prepared/toy/1.0.0.json", b'{"a": 2}') is False
     assert store.get_ref("prepared/toy/1.0.0.json") == b'{"a": 1}'
     assert not list(store.staging_dir().iterdir())
+
+
+# ------------------------------------------------------------------ partial writes, other filesystems, errors
+
+
+def test_a_plain_folder_path_is_a_store_too(tmp_path):
+    store = LocalStore(str(tmp_path / "plain"))
+    assert store.root == tmp_path / "plain"
+    assert store.has(store.add_small(b"x").oid) and (tmp_path / "plain" / "objects").is_dir()
+
+
+def test_every_write_reports_its_bytes_and_stages_in_the_stores_own_tmp(store, tmp_path, monkeypatch):
+    """A partial write lives in ``<root>/tmp`` (same disk: the final link is atomic), is never listed, and is gone after.
+
+    The system temp folder is never used: here it does not even exist (a TMPDIR on a full or removed disk).
+    """
+    import io
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-system-tmp"))
+    data = os.urandom(300_000)
+    src = tmp_path / "a.bin"
+    src.write_bytes(data)
+    seen: list[tuple[int, list[str], list[str]]] = []
+    watched = [store]
+
+    def progress(n: int) -> None:  # called while the object is being written
+        s = watched[0]
+        seen.append((n, sorted(p.parent.name for p in s.root.rglob("*") if p.is_file()), list(s.iter_oids())))
+
+    def written_by(call, into: LocalStore) -> tuple[int, set]:
+        seen.clear()
+        watched[0] = into
+        call()
+        return sum(n for n, _, _ in seen), {(tuple(files), tuple(oids)) for _, files, oids in seen}
+
+    total, during = written_by(lambda: store.add_file(src, progress=progress), store)
+    assert total == len(data) and during == {(("tmp",), ())}  # one partial file, in tmp/, not an object
+    other = LocalStore(f"file://{tmp_path / 'other'}")
+    total, during = written_by(lambda: other.add_stream(io.BytesIO(data[::-1]), progress=progress), other)
+    assert total == len(data)
+    assert all(files == ("tmp",) and oids == () for files, oids in during)
+    total, during = written_by(lambda: other.put_known(src, sha256_bytes(data), progress=progress), other)
+    assert total == len(data)
+    assert all(files.count("tmp") == 1 and oids == (sha256_bytes(data[::-1]),) for files, oids in during)
+    dest = tmp_path / "out" / "copy"
+    total, _ = written_by(lambda: store.fetch(sha256_bytes(data), dest, progress=progress), store)
+    assert total == len(data) and dest.read_bytes() == data
+    small = store.add_small(b"small")
+    assert store.put_ref("prepared/toy/1.0.0.json", b"{}") is True
+    assert store.get_bytes(small.oid) == b"small"
+    store.verify(small.oid)
+    assert not list((store.root / "tmp").iterdir()) and not list((other.root / "tmp").iterdir())
+    assert not (tmp_path / "no-system-tmp").exists()
+
+
+def test_on_a_filesystem_without_hard_links_objects_are_renamed_into_place(store, tmp_path, monkeypatch):
+    """Some network mounts refuse ``os.link``; a write then renames, still never replacing an object."""
+    import errno
+    import io
+
+    real_link = os.link
+
+    def no_links(src, dst, *args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted", str(dst))
+
+    monkeypatch.setattr(os, "link", no_links)
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"on a mount without links")
+    info = store.add_file(src)
+    assert info.written and store.path(info.oid).read_bytes() == b"on a mount without links"
+    assert store.add_file(src).written is False
+    assert store.add_stream(io.BytesIO(b"streamed")).written is True
+    assert store.add_small(b"small").written is True
+    other = LocalStore(f"file://{tmp_path / 'other'}")
+    assert other.put_known(src, info.oid).written is True
+    staged = store.staging_dir() / "table.parquet"
+    staged.write_bytes(b"adopted")
+    assert store.put_verified_file(staged, sha256_bytes(b"adopted")) is True and not staged.exists()
+    impostor = store.staging_dir() / "impostor"
+    impostor.write_bytes(b"different")
+    assert store._link_into_place(impostor, info.oid) is False  # the existing object is kept
+    assert store.get_bytes(info.oid) == b"on a mount without links"
+    impostor.unlink()
+    assert not list((store.root / "tmp").iterdir()) and not list((other.root / "tmp").iterdir())
+    assert sorted(store.iter_oids()) == sorted(sha256_bytes(b) for b in (b"on a mount without links", b"streamed", b"small", b"adopted"))
+
+    def broken_disk(src, dst, *args, **kwargs):  # any other failure is not "no hard links": it is raised
+        raise OSError(errno.EIO, "Input/output error", str(dst))
+
+    monkeypatch.setattr(os, "link", broken_disk)
+    with pytest.raises(OSError, match="Input/output error"):
+        store.add_small(b"never stored")
+    assert not store.has(sha256_bytes(b"never stored")) and not list((store.root / "tmp").iterdir())
+    monkeypatch.setattr(os, "link", real_link)
+
+
+def test_a_full_or_read_only_store_disk_is_named_in_the_error(store, tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from labdatasets.errors import LocalWriteError
+
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"no room for me")
+
+    def full(src_path, dst, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "link", full)
+        with pytest.raises(LocalWriteError) as info:
+            store.add_file(src)
+    message = str(info.value)
+    assert message.startswith(f"No space left on the disk holding {store.root} while writing a snapshot object into the local store {store.root}.")
+    assert not list(store.iter_oids()) and not list((store.root / "tmp").iterdir())  # nothing half-written kept
+
+    fresh = LocalStore(f"file://{tmp_path / 'read-only'}")
+    real_mkdir = Path.mkdir
+
+    def read_only(path, *args, **kwargs):
+        if path == fresh.root / "tmp":
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(Path, "mkdir", read_only)
+        with pytest.raises(LocalWriteError) as info:
+            fresh.add_small(b"x")
+    assert str(info.value).startswith(f"Cannot write {fresh.root} while preparing the local snapshot store: Read-only file system.")
+
+
+def test_an_unreadable_source_is_not_blamed_on_the_store(store, tmp_path, monkeypatch):
+    """A source this user may not read raises as such, not as "make the store's folder writable"."""
+    import errno
+
+    import labdatasets.stores.local as local
+
+    src = tmp_path / "secret.csv"
+    src.write_bytes(b"a,b\n")
+
+    def unreadable(path, fd, progress=None):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(local, "copy_file_and_hash", unreadable)
+    with pytest.raises(PermissionError) as info:
+        store.add_file(src)
+    assert info.value.filename == str(src) and "LABDATASETS_HOME" not in str(info.value)
+    assert not list((store.root / "tmp").iterdir())
+
+
+def test_errors_without_a_context_name_no_dataset(store):
+    missing = "cd" * 32
+    for read in (store.open_verified, store.verify, store.get_bytes):
+        with pytest.raises(SnapshotNotFoundError) as err:
+            read(missing)
+        assert str(err.value).startswith(f"Object {missing[:12]} is not in the snapshot store {store.uri}.")
+    info = store.add_small(b"to be damaged")
+    os.chmod(store.path(info.oid), 0o644)
+    store.path(info.oid).write_bytes(b"damaged")
+    for read in (store.open_verified, store.verify, store.get_bytes):
+        with pytest.raises(SnapshotCorruptedError) as err:
+            read(info.oid)
+        assert str(err.value).startswith(f"Snapshot object {info.oid[:12]} is corrupted: expected sha256 {info.oid}")
+        assert "labdatasets verify --repair NAME:VERSION" in str(err.value)
+
+
+def test_a_missing_object_cannot_be_fetched(store, tmp_path):
+    missing = "ef" * 32
+    with pytest.raises(SnapshotNotFoundError) as err:
+        store.fetch(missing, tmp_path / "out" / "x")
+    assert str(err.value).startswith(f"Object {missing[:12]} is not in the snapshot store {store.uri}.")
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_refs_are_read_only_and_quarantine_keeps_every_damaged_copy(store, tmp_path):
+    store.put_ref("prepared/toy/1.0.0.json", b"{}")
+    ref = store.root / "refs" / "prepared" / "toy" / "1.0.0.json"
+    assert stat.S_IMODE(ref.stat().st_mode) & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) == 0
+    oids = [store.add_small(data).oid for data in (b"first damaged", b"second damaged")]
+    for oid in oids:
+        store.quarantine(oid)  # verify --repair of two damaged objects
+    assert sorted(p.name.split(".")[0] for p in (store.root / "quarantine").iterdir()) == sorted(oids)
+    assert not any(store.has(oid) for oid in oids) and list(store.iter_oids()) == []
+
+
+def test_refs_are_written_once_on_a_filesystem_without_hard_links(store, monkeypatch):
+    """The shared prepared cache publishes refs on the same mounts as objects: no ``os.link`` there either."""
+    import errno
+
+    def no_links(src, dst, *args, **kwargs):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported", str(dst))
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert store.put_ref("prepared/toy/1.0.0.json", b'{"a": 1}') is True
+    assert store.put_ref("prepared/toy/1.0.0.json", b'{"a": 2}') is False
+    assert store.get_ref("prepared/toy/1.0.0.json") == b'{"a": 1}'
+    assert not list(store.staging_dir().iterdir())

@@ -142,8 +142,12 @@ def test_without_a_separate_primary_a_quarantined_object_is_gone(tmp_path):
 
 def test_the_local_cache_must_be_a_local_folder(tmp_path, s3_env, s3_bucket):
     pytest.importorskip("boto3")
-    with pytest.raises(ConfigError, match="must be a file:// store.*LABDATASETS_HOME"):
+    with pytest.raises(ConfigError) as info:
         Snapshots(f"file://{tmp_path / 'store'}", f"s3://{s3_bucket}/cache")
+    assert str(info.value) == (
+        f"The local snapshot cache must be a file:// store, got s3://{s3_bucket}/cache. Point LABDATASETS_HOME at a "
+        "folder on this machine (the local store is its store/ folder)."
+    )
 
 
 def test_bad_arguments_raise_errors_of_the_tree_that_are_still_value_errors(tmp_path):
@@ -170,7 +174,7 @@ def test_bad_arguments_raise_errors_of_the_tree_that_are_still_value_errors(tmp_
 # ------------------------------------------------------------------ no reach-ins from outside labdatasets/stores
 # The two stores behind Snapshots, and the private helpers of the stores, are reached through Snapshots' API only.
 _INTERNALS = {"primary", "cache", "_primary", "_cache", "_tmp_dir", "_publish", "_upload", "_download",
-              "_quarantine", "_put_ref", "_get_ref", "_link_into_place", "_writing", "_under_prefix"}
+              "_quarantine", "_put_ref", "_get_ref", "_link_into_place", "_link_new", "_writing", "_under_prefix"}
 
 
 def reach_ins(source: str, filename: str = "<code>") -> list[str]:
@@ -211,3 +215,140 @@ def test_nothing_outside_the_stores_package_reaches_into_a_store():
     assert len(files) > 50  # the scan sees the code
     found = [hit for path in files for hit in reach_ins(path.read_text("utf-8"), str(path.relative_to(REPO)))]
     assert found == [], "use the public API of labdatasets.stores.Snapshots instead: " + ", ".join(found)
+
+
+# ------------------------------------------------------------------ two file:// stores: every path of the view
+
+
+def two_stores(tmp_path: Path, machine_name: str = "machine-a") -> tuple[Snapshots, str, str]:
+    primary, cache = f"file://{tmp_path / 'shared-store'}", f"file://{tmp_path / machine_name}"
+    return Snapshots(primary, cache), primary, cache
+
+
+def test_every_way_in_writes_through_to_the_configured_store_and_reports_its_bytes(tmp_path):
+    import io
+
+    store, primary, cache = two_stores(tmp_path)
+    assert repr(store) == f"Snapshots({primary!r}, cache={cache!r})"
+    seen: list[int] = []
+    data = os.urandom(200_000)
+    infos = [
+        store.add_file(write(tmp_path, data), progress=seen.append),
+        store.add_stream(io.BytesIO(data[::-1]), progress=seen.append),
+        store.add_small(b"small"),
+        store.add_bytes(b'{"a": 1}'),
+    ]
+    assert sum(seen) == 2 * len(data)
+    assert [(i.oid, i.size, i.written) for i in infos] == [
+        (sha256_bytes(data), len(data), True), (sha256_bytes(data[::-1]), len(data), True),
+        (sha256_bytes(b"small"), 5, True), (sha256_bytes(b'{"a": 1}'), 8, True),
+    ]
+    for info in infos:
+        assert store.has_locally(info.oid) and store.primary_has(info.oid)
+    assert store.add_bytes(b'{"a": 1}').written is False
+    other = Snapshots(primary, f"file://{tmp_path / 'machine-b'}")
+    assert [other.get_bytes(i.oid) for i in infos] == [data, data[::-1], b"small", b'{"a": 1}']
+
+
+def test_uploads_of_large_objects_show_a_bar_naming_the_store(tmp_path, monkeypatch):
+    import labdatasets.present.progress as progress
+
+    bars: list[list] = []
+    real = progress.byte_progress
+
+    def recording(total, desc, **kwargs):
+        bar = [total, desc, 0]
+        bars.append(bar)
+        update = real(total, desc, **kwargs)
+
+        def counted(n):
+            bar[2] += n
+            update(n)
+
+        return counted
+
+    monkeypatch.setattr(progress, "byte_progress", recording)
+    store, primary, _ = two_stores(tmp_path)
+    at_limit, over = os.urandom(8 << 20), os.urandom((8 << 20) + 1)
+    store.add_file(write(tmp_path, at_limit))
+    store.add_small(b"tiny")
+    assert bars == []  # 8 MiB and less: no bar
+    oid = store.add_file(write(tmp_path, over)).oid
+    assert bars == [[len(over), f"upload {oid[:12]} to {primary}", len(over)]]
+
+
+def test_a_file_adopted_into_a_single_store_is_written_once(tmp_path):
+    store = Snapshots(f"file://{tmp_path / 'store'}")
+    data = b"hashed while written"
+    for expected in (True, False):
+        tmp = store.staging_dir() / "table.parquet"
+        tmp.write_bytes(data)
+        info = store.adopt_file(tmp, sha256_bytes(data))
+        assert (info.oid, info.size, info.written) == (sha256_bytes(data), len(data), expected)
+        assert not tmp.exists()
+
+
+def test_a_mirror_restores_an_object_neither_store_holds_into_both(tmp_path):
+    store, primary, _ = two_stores(tmp_path)
+    data = os.urandom(100_000)
+    oid = sha256_bytes(data)
+    source = write(tmp_path, data)
+    seen: list[int] = []
+    path = store.local_path(oid, mirror={oid: source}.get, progress=seen.append, context="toy:1.0.0 source 'rows'")
+    assert path.read_bytes() == data and sum(seen) == len(data)
+    assert store.has_locally(oid) and store.primary_has(oid)  # pushed to the configured store as well
+    assert Snapshots(primary, f"file://{tmp_path / 'machine-b'}").get_bytes(oid) == data
+
+
+def test_damaged_copies_are_named_with_their_context_and_never_cached(tmp_path):
+    from tests.stores.test_store_contract import overwrite_behind_the_stores_back
+
+    store, primary, cache = two_stores(tmp_path)
+    oid = store.add_small(b"precious rows").oid
+    overwrite_behind_the_stores_back(open_store(cache), oid, b"bit rot here")
+    for read in (store.local_path, store.get_bytes):
+        with pytest.raises(SnapshotCorruptedError, match=r"of toy:1\.0\.0 source 'rows' is corrupted.*verify --repair toy:1\.0\.0"):
+            read(oid, context="toy:1.0.0 source 'rows'")
+    with pytest.raises(SnapshotCorruptedError, match="verify --repair NAME:VERSION"):  # no context: no dataset named
+        store.verify_local(oid)
+    store.quarantine_local(oid)
+    overwrite_behind_the_stores_back(open_store(primary), oid, b"rotten upstream")
+    with pytest.raises(SnapshotCorruptedError, match=r"of toy:1\.0\.0 source 'rows' is corrupted"):
+        store.local_path(oid, context="toy:1.0.0 source 'rows'")
+    assert not store.has_locally(oid) and not list(store.staging_dir().iterdir())  # nothing damaged kept
+    overwrite_behind_the_stores_back(open_store(primary), oid, b"precious rows")
+    seen: list[int] = []
+    assert store.local_path(oid, progress=seen.append).read_bytes() == b"precious rows" and sum(seen) == 13
+    assert store.verify_local(oid) is True
+
+
+def test_not_found_says_where_it_looked_and_what_to_do(tmp_path):
+    store, primary, cache = two_stores(tmp_path)
+    alone = Snapshots(primary)
+    oid = sha256_bytes(b"never pinned")
+    advice = (
+        ". Point LABDATASETS_SNAPSHOT_STORE at the store it was pinned to (the pin record's snapshot_store, "
+        "for versions pinned since it is recorded), or ask whoever pinned it to push its objects there."
+    )
+    with pytest.raises(SnapshotNotFoundError) as info:
+        alone.local_path(oid)
+    assert str(info.value) == f"Snapshot object {oid[:12]} is not in {primary}{advice}"
+    with pytest.raises(SnapshotNotFoundError) as info:
+        store.get_bytes(oid, context="toy:1.0.0 source 'rows'")
+    assert str(info.value) == f"Snapshot object {oid[:12]} (toy:1.0.0 source 'rows') is not in {primary} or the local cache {cache}{advice}"
+    changed = write(tmp_path, b"edited since the pin")
+    with pytest.raises(SnapshotNotFoundError) as info:
+        store.local_path(oid, mirror={oid: changed}.get)
+    assert str(info.value) == (
+        f"Snapshot object {oid[:12]} is not in {primary} or the local cache {cache}, and its local source no longer holds "
+        f"the pinned bytes{advice}"
+    )
+    assert not store.has_locally(oid) and not store.primary_has(oid)
+    info_added = alone.add_small(b"added")
+    other = Snapshots(f"file://{tmp_path / 'other'}")
+    with pytest.raises(SnapshotNotFoundError) as info:
+        other.added_path(info_added.oid)
+    assert str(info.value) == (
+        f"Snapshot object {info_added.oid[:12]} is not in the local store {other.to_uris()[1]}, though it was just added: "
+        "something removed it meanwhile (a 'labdatasets cache prune' in another process?). Run the command again."
+    )

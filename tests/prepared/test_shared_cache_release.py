@@ -1,0 +1,674 @@
+"""Shared-cache releases without Beam: the release record, publish, and a verified fetch.
+
+Every test works on its own copy of one version published once per session
+(:mod:`tests.prepared.world`). A release is believed only when every name in it
+passes the strict patterns, it is of the version's pinned snapshot and processing,
+it agrees with the committed output record, and every byte hashes to its oid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+import labdatasets
+from labdatasets.errors import ConfigError, PreparedDataError, SnapshotCorruptedError, SnapshotError
+from labdatasets.prepared import shared_cache as sc
+from labdatasets.prepared.shared_cache import PublishResult, Release, fetch, fetch_if_published, publish, published
+from labdatasets.stores import open_store
+from labdatasets.stores.base import ref_key
+from tests.faults._tamper import flip, offset_of
+from tests.prepared.world import NAME
+
+FULL = f"{NAME}:1.0.0"
+REF = f"prepared/{NAME}/1.0.0.json"
+
+
+def files_of(directory) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def release_json(world) -> dict:
+    return json.loads((world.shared / ref_key(REF)).read_text())
+
+
+def rewrite_release(world, data: dict) -> None:
+    """What someone with write access to the cache does: replace the write-once release record."""
+    path = world.shared / ref_key(REF)
+    os.chmod(path, 0o644)
+    path.write_text(json.dumps(data))
+
+
+def add_object(world, data: bytes) -> str:
+    return open_store(world.cache_uri).add_bytes(data).oid
+
+
+def elsewhere(world) -> "labdatasets.DatasetBuilder":
+    """This version on a machine where nothing is prepared (the same home: pins, store, output record)."""
+    world.use_cache()
+    b = world.builder()
+    shutil.rmtree(b.prepared_dir)
+    return b
+
+
+# ----------------------------------------------------------------------------- the release record
+def test_the_published_release_names_every_file_by_oid_and_size(world):
+    world.use_cache()
+    b = world.builder()
+    info = b.prepared_info()
+    release = published(b)
+    assert release is not None and release.full_name == FULL
+    assert (release.dataset, release.config, release.version) == (NAME, None, "1.0.0")
+    record = b.require_pin_record()
+    assert (release.snapshot_id, release.code_fingerprint) == (record.snapshot_id, info.code_fingerprint)
+    shards = [(s.filename, s.sha256, s.num_bytes) for split in info.splits.values() for s in split.shards]
+    assert sorted(release.files) == sorted(shards)
+    assert release.num_bytes == sum(size for _, _, size in shards)
+    assert dict(release.fingerprints) == {n: s.fingerprint for n, s in info.splits.items()}
+    assert release.labdatasets_version == labdatasets.__version__ and release.published_at
+    stored = open_store(world.cache_uri).get_bytes(release.dataset_info)
+    assert stored == (b.prepared_dir / "dataset_info.json").read_bytes()
+    assert release_json(world) == release.to_json()
+    assert Release.from_json(release.to_json()) == release
+
+
+def test_release_to_json_is_the_documented_record():
+    release = Release("d", "c", "1.0.0", "s" * 64, "f" * 64, "a" * 64, (("d-train-00000-of-00001.parquet", "b" * 64, 7),),
+                      {"train": "e" * 64}, "2024-01-01T00:00:00Z", "9.9")
+    assert release.to_json() == {
+        "release_format": 1, "dataset": "d", "config": "c", "version": "1.0.0", "snapshot_id": "s" * 64,
+        "code_fingerprint": "f" * 64, "dataset_info": "a" * 64,
+        "files": [{"path": "d-train-00000-of-00001.parquet", "oid": "b" * 64, "size": 7}],
+        "fingerprints": {"train": "e" * 64}, "published_at": "2024-01-01T00:00:00Z", "labdatasets_version": "9.9",
+    }
+    assert release.full_name == "d/c:1.0.0" and release.num_bytes == 7
+    again = Release.from_json(release.to_json())
+    assert again == release and again.config == "c"
+    minimal = {k: v for k, v in release.to_json().items() if k not in ("fingerprints", "published_at", "labdatasets_version")}
+    bare = Release.from_json(dict(minimal, config=None))
+    assert (bare.config, dict(bare.fingerprints), bare.published_at, bare.labdatasets_version) == (None, {}, "", "")
+    assert bare.full_name == "d:1.0.0"
+
+
+def test_same_content_compares_snapshot_processing_and_fingerprints():
+    a = Release("d", None, "1.0.0", "s1", "c1", "i1", (), {"train": "f1"}, "t1", "v1")
+    assert a.same_content(dataclasses.replace(a, published_at="t2", labdatasets_version="v2", dataset_info="i2", files=(("x", "y", 1),)))
+    assert not a.same_content(dataclasses.replace(a, snapshot_id="s2"))
+    assert not a.same_content(dataclasses.replace(a, code_fingerprint="c2"))
+    assert not a.same_content(dataclasses.replace(a, fingerprints={"train": "f2"}))
+    assert not a.same_content(dataclasses.replace(a, fingerprints={"train": "f1", "test": "f3"}))
+
+
+GOOD_OID = "a" * 64
+
+
+def release_dict(**changes) -> dict:
+    data = {
+        "release_format": 1, "dataset": "d", "config": None, "version": "1.0.0", "snapshot_id": "s", "code_fingerprint": "c",
+        "dataset_info": GOOD_OID, "files": [{"path": "d-train-00000-of-00001.parquet", "oid": GOOD_OID, "size": 1}],
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    "changes, said",
+    [
+        ({"release_format": 2}, "release record format 2 is not 1; upgrade labdatasets"),
+        ({"release_format": None}, "release record format None is not 1"),
+        ({"files": [{"path": "../../escape.parquet", "oid": GOOD_OID, "size": 1}]}, "'../../escape.parquet'"),
+        ({"files": [{"path": "/tmp/x-train-00000-of-00001.parquet", "oid": GOOD_OID, "size": 1}]}, "/tmp/x-train"),
+        ({"files": [{"path": "d-train-00000-of-00001.parquet", "oid": "../" + "a" * 61, "size": 1}]}, "object id"),
+        ({"dataset_info": "A" * 64}, "object id 'AAAA"),
+    ],
+)
+def test_a_release_record_naming_anything_outside_the_patterns_is_refused(changes, said):
+    with pytest.raises(SnapshotError) as exc:
+        Release.from_json(release_dict(**changes))
+    assert said in str(exc.value)
+    if "format" not in said:
+        message = str(exc.value)
+        assert "The release record of d:1.0.0 in the shared cache" in message and "refused before any file was touched" in message
+        assert "Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it." in message
+
+
+def test_publish_result_says_what_happened_without_credentials():
+    release = Release("d", None, "1.0.0", "s", "c", "i", (("a", "o", 5), ("b", "p", 6)), {})
+    created = PublishResult(release, "s3://AKIAEXAMPLE:secret@bucket/cache", True, 12345)
+    assert repr(created) == f"PublishResult(d:1.0.0 -> {sc.redact('s3://AKIAEXAMPLE:secret@bucket/cache')}, 3 files, 12,345 bytes uploaded)"
+    assert "secret" not in repr(created)
+    assert repr(dataclasses.replace(created, created=False)).endswith(", already published)")
+
+
+# ----------------------------------------------------------------------------- where the cache is
+def test_without_a_shared_cache_nothing_is_published_or_fetched(world):
+    b = world.builder()
+    assert sc.shared_store(b) is None and published(b) is None and sc.shared_cache_uri(b) == ""
+    with pytest.raises(ConfigError, match="No shared cache is configured: set LABDATASETS_SHARED_CACHE"):
+        sc.shared_store(b, required=True)
+    with pytest.raises(ConfigError, match="LABDATASETS_SHARED_CACHE"):
+        publish(b, progress=False)
+    assert fetch_if_published(b, b.require_pin_record(), progress=False) is None
+
+
+def test_the_release_record_is_kept_under_the_version_name(world, make_builder):
+    world.use_cache()
+    b = world.builder()
+    assert sc._ref_name(b) == REF
+    assert sc.shared_store(b).get_ref(REF) is not None
+    assert sc.shared_cache_uri(b) == world.cache_uri
+    configured = make_builder.tabular(
+        "toy_cfg",
+        edits={'    VERSION = ': '    BUILDER_CONFIGS = [lds.BuilderConfig("small")]\n    VERSION = '},
+    )
+    assert sc._ref_name(configured(config="small")) == "prepared/toy_cfg/small/1.0.0.json"
+
+
+def test_published_is_none_when_the_version_was_never_published(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'empty-cache'}")
+    assert published(world.builder()) is None
+
+
+def test_an_unreadable_or_misplaced_release_record_is_an_error(world):
+    world.use_cache()
+    good = release_json(world)
+    rewrite_release(world, {"release_format": 1})  # no files
+    with pytest.raises(SnapshotError, match=rf"The release record of {FULL} in file://.* is unreadable"):
+        published(world.builder())
+    path = world.shared / ref_key(REF)
+    path.write_text("{ not json")
+    with pytest.raises(SnapshotError, match="is unreadable"):
+        published(world.builder())
+    rewrite_release(world, dict(good, version="2.0.0"))
+    with pytest.raises(SnapshotError, match=rf"The release record at {REF} in file://.* is for {NAME}:2.0.0"):
+        published(world.builder())
+    rewrite_release(world, dict(good, dataset="../evil"))  # its names are never used as paths: refused as another's
+    with pytest.raises(SnapshotError, match=r"is for \.\./evil:1\.0\.0"):
+        published(world.builder())
+
+
+# ----------------------------------------------------------------------------- publish
+def test_publish_uploads_every_file_once_and_again_changes_nothing(world, tmp_path, monkeypatch):
+    cache = tmp_path / "new-cache"
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{cache}")
+    b = world.builder()
+    result = publish(b, progress=False)
+    info_size = (b.prepared_dir / "dataset_info.json").stat().st_size
+    assert result.created and result.cache_uri == f"file://{cache}"
+    assert result.uploaded_bytes == result.release.num_bytes + info_size
+    assert len(result.release.files) == 2 and repr(result).endswith(f"3 files, {result.uploaded_bytes:,} bytes uploaded)")
+    store = open_store(f"file://{cache}")
+    for name, oid, size in result.release.files:
+        assert store.get_bytes(oid) == (b.prepared_dir / name).read_bytes() and size == len(store.get_bytes(oid))
+    assert json.loads(store.get_ref(REF)) == result.release.to_json()
+
+    again = publish(world.builder(), progress=False)
+    assert not again.created and again.uploaded_bytes == 0 and again.release == result.release
+    assert json.loads(store.get_ref(REF)) == result.release.to_json()  # the first release stays
+
+
+def test_publishing_shared_bytes_again_uploads_only_what_is_new(world, tmp_path, monkeypatch):
+    cache = tmp_path / "new-cache"
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{cache}")
+    b = world.builder()
+    store = open_store(f"file://{cache}")
+    store.add_file(world.shard())  # already there (another version with the same shard)
+    result = publish(b, progress=False)
+    info_size = (b.prepared_dir / "dataset_info.json").stat().st_size
+    assert result.created and result.uploaded_bytes == world.shard("test").stat().st_size + info_size
+
+
+def test_publish_refuses_damaged_local_files(world, tmp_path, monkeypatch):
+    cache = tmp_path / "new-cache"
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{cache}")
+    shard = world.shard()
+    flip(shard, offset_of(shard, "data_page"))
+    with pytest.raises(PreparedDataError) as exc:
+        publish(world.builder(), progress=False)
+    message = str(exc.value)
+    assert f"prepared file {shard.name}: corrupted" in message and "nothing was published" in message
+    assert f"labdatasets verify --repair {FULL}" in message
+    assert open_store(f"file://{cache}").get_ref(REF) is None
+
+
+def test_publish_refuses_other_content_for_a_published_version(world):
+    world.use_cache()
+    data = release_json(world)
+    data["fingerprints"]["train"] = "0" * 64
+    rewrite_release(world, data)
+    with pytest.raises(PreparedDataError) as exc:
+        publish(world.builder(), progress=False)
+    message = str(exc.value)
+    assert f"{FULL} is already published in {world.cache_uri}" in message
+    assert "(splits train differ" in message and "The published data stays as it is" in message
+    assert release_json(world) == data  # untouched
+
+    good = dict(data, fingerprints=dict(world.builder().prepared_info() and {
+        n: sp.fingerprint for n, sp in world.builder().prepared_info().splits.items()
+    }))
+    rewrite_release(world, dict(good, snapshot_id="1" * 64))  # only the snapshot differs
+    with pytest.raises(PreparedDataError, match=r"\(splits none differ"):
+        publish(world.builder(), progress=False)
+
+
+def test_publish_writes_a_missing_output_record_from_the_build_it_published(world, tmp_path, monkeypatch):
+    from labdatasets.pinning.outputs import lock_path, read_lock
+
+    b = world.builder()
+    lock = lock_path(b)
+    committed = json.loads(lock.read_text())
+    os.chmod(lock, 0o644)
+    lock.unlink()
+    world.use_cache()
+    result = publish(world.builder(), progress=False)
+    assert not result.created  # already published: the record is written all the same
+    assert read_lock(world.builder()) is not None
+    assert json.loads(lock.read_text())["splits"] == committed["splits"]
+
+    lock.unlink()
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    assert publish(world.builder(), progress=False).created
+    assert json.loads(lock.read_text())["splits"] == committed["splits"]
+
+
+# ----------------------------------------------------------------------------- fetch
+def test_fetch_downloads_the_committed_bytes_verified(world):
+    good = files_of(world.builder().prepared_dir)
+    b = elsewhere(world)
+    path = fetch(b, b.require_pin_record(), progress=False)
+    assert path == b.prepared_dir and files_of(path) == good
+    assert not list(path.parent.glob(".incomplete.*"))
+
+
+def test_fetch_leaves_a_good_prepared_folder_alone_unless_forced(world):
+    world.use_cache()
+    b = world.builder()
+    inode = world.shard().stat().st_ino
+    assert fetch(b, b.require_pin_record(), progress=False) == b.prepared_dir
+    assert world.shard().stat().st_ino == inode  # nothing downloaded
+    assert fetch(b, b.require_pin_record(), progress=False, force=True) == b.prepared_dir
+    assert world.shard().stat().st_ino != inode
+
+
+def test_fetch_replaces_a_prepared_folder_of_another_build(world):
+    world.use_cache()
+    b = world.builder()
+    good = files_of(b.prepared_dir)
+    info_path = b.prepared_dir / "dataset_info.json"
+    os.chmod(info_path, 0o644)
+    data = json.loads(info_path.read_text())
+    data["splits"]["train"]["num_rows"] += 1  # contradicts its shards and the output record
+    info_path.write_text(json.dumps(data, indent=2))
+    assert fetch(b, b.require_pin_record(), progress=False) == b.prepared_dir
+    assert files_of(b.prepared_dir) == good
+    info_path.write_text("{ broken")
+    assert fetch(world.builder(), b.require_pin_record(), progress=False) == b.prepared_dir
+    assert files_of(b.prepared_dir) == good
+
+
+def test_fetch_of_an_unpublished_version_says_so_and_returns_none(world, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'empty-cache'}")
+    b = world.builder()
+    with caplog.at_level(logging.WARNING):
+        assert fetch(b, b.require_pin_record(), progress=False) is None
+    assert f"{FULL} is not published in the shared cache file://{tmp_path / 'empty-cache'}" in caplog.text
+    assert f"'labdatasets publish {FULL}'" in caplog.text
+
+
+def test_a_release_of_another_snapshot_or_processing_is_not_used(world, caplog):
+    b = elsewhere(world)
+    record = b.require_pin_record()
+    good = release_json(world)
+    for field in ("snapshot_id", "code_fingerprint"):
+        rewrite_release(world, dict(good, **{field: "1" * 64}))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert fetch(world.builder(), record, progress=False) is None
+        assert "building it from the pins instead" in caplog.text and "111111111111" in caplog.text
+        assert not b.prepared_dir.exists()
+
+
+def test_a_release_without_a_committed_output_record_is_not_used(world, caplog):
+    from labdatasets.pinning.outputs import lock_path
+
+    b = elsewhere(world)
+    lock = lock_path(b)
+    os.chmod(lock, 0o644)
+    lock.unlink()
+    with caplog.at_level(logging.WARNING):
+        assert fetch(b, b.require_pin_record(), progress=False) is None
+    assert "no output record" in caplog.text and f"labdatasets lock {FULL}" in caplog.text and str(lock) in caplog.text
+    assert not b.prepared_dir.exists()
+
+
+def test_a_release_listing_other_files_than_the_output_record_is_refused(world):
+    b = elsewhere(world)
+    data = release_json(world)
+    data["files"] = data["files"][:1]
+    rewrite_release(world, data)
+    with pytest.raises(SnapshotError, match=rf"The release of {FULL} in {world.cache_uri} lists other files than its output record"):
+        fetch(b, b.require_pin_record(), progress=False)
+    assert not b.prepared_dir.exists()
+
+
+def test_a_release_whose_dataset_info_disagrees_is_refused_before_any_shard(world):
+    b = elsewhere(world)
+    store = open_store(world.cache_uri)
+    data = release_json(world)
+    info = json.loads(store.get_bytes(data["dataset_info"]))
+    info["splits"]["train"]["num_rows"] += 1
+    data["dataset_info"] = add_object(world, json.dumps(info).encode())
+    rewrite_release(world, data)
+    with pytest.raises(SnapshotError, match=rf"The release of {FULL} in {world.cache_uri} is not what its output record"):
+        fetch(b, b.require_pin_record(), progress=False)
+    assert not b.prepared_dir.exists() and not list(b.prepared_dir.parent.glob(".incomplete.*"))
+
+
+def test_a_release_whose_dataset_info_lists_other_files_is_refused(world):
+    b = elsewhere(world)
+    store = open_store(world.cache_uri)
+    data = release_json(world)
+    info = json.loads(store.get_bytes(data["dataset_info"]))
+    oid = info["splits"]["test"]["shards"][0]["sha256"]
+    data["files"] = [dict(f, oid=oid) for f in data["files"]]  # same names, one points at the other's bytes
+    rewrite_release(world, data)
+    with pytest.raises(SnapshotError, match="lists other files than its release record"):
+        fetch(b, b.require_pin_record(), progress=False)
+    assert not b.prepared_dir.exists()
+
+
+def test_a_corrupted_object_in_the_cache_is_never_served(world):
+    b = elsewhere(world)
+    data = release_json(world)
+    oid = data["files"][0]["oid"]
+    path = world.shared / "objects" / oid[:2] / oid[2:]
+    os.chmod(path, 0o644)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(SnapshotCorruptedError):
+        fetch(b, b.require_pin_record(), progress=False)
+    assert not b.prepared_dir.exists() and not list(b.prepared_dir.parent.glob(".incomplete.*"))
+
+
+def forged_shard(world, transform) -> tuple[dict, bytes]:
+    """The release with the train shard replaced by ``transform(table)`` written again, its info updated to match."""
+    store = open_store(world.cache_uri)
+    data = release_json(world)
+    info = json.loads(store.get_bytes(data["dataset_info"]))
+    shard = info["splits"]["train"]["shards"][0]
+    table = pq.read_table(io.BytesIO(store.get_bytes(shard["sha256"])))
+    sink = io.BytesIO()
+    pq.write_table(transform(table), sink, compression="gzip")  # other bytes in any case
+    added = store.add_bytes(sink.getvalue())
+    old = shard["sha256"]
+    shard.update(sha256=added.oid, num_bytes=added.size)
+    data["dataset_info"] = add_object(world, json.dumps(info).encode())
+    data["files"] = [dict(f, oid=added.oid, size=added.size) if f["oid"] == old else f for f in data["files"]]
+    rewrite_release(world, data)
+    return shard, sink.getvalue()
+
+
+def test_a_release_with_other_bytes_for_the_committed_rows_is_used(world):
+    """Built with another pyarrow: other bytes, the same rows (content fingerprint) as the output record."""
+    b = elsewhere(world)
+    shard, raw = forged_shard(world, lambda t: t)
+    path = fetch(b, b.require_pin_record(), progress=False)
+    assert (path / shard["filename"]).read_bytes() == raw
+    assert labdatasets.builder(NAME).as_dataset(split="train").to_arrow().num_rows == shard["num_rows"]
+
+
+def test_a_release_with_other_rows_is_never_served(world):
+    b = elsewhere(world)
+    forged_shard(world, lambda t: t.set_column(1, "value", pc.negate(t["value"])))
+    with pytest.raises(SnapshotError) as exc:
+        fetch(b, b.require_pin_record(), progress=False)
+    message = str(exc.value)
+    assert f"The release of {FULL} in {world.cache_uri} holds other rows in split 'train'" in message
+    assert "it was not used" in message
+    assert not b.prepared_dir.exists()
+
+
+def test_an_unreadable_forged_shard_is_refused_as_other_rows(world):
+    b = elsewhere(world)
+    forged_shard(world, lambda t: t)
+    data = release_json(world)
+    store = open_store(world.cache_uri)
+    info = json.loads(store.get_bytes(data["dataset_info"]))
+    garbage = b"PAR1" + b"\0" * 100 + b"PAR1"
+    added = store.add_bytes(garbage)
+    old = info["splits"]["train"]["shards"][0]["sha256"]
+    info["splits"]["train"]["shards"][0].update(sha256=added.oid, num_bytes=added.size)
+    data["dataset_info"] = add_object(world, json.dumps(info).encode())
+    data["files"] = [dict(f, oid=added.oid, size=added.size) if f["oid"] == old else f for f in data["files"]]
+    rewrite_release(world, data)
+    with pytest.raises(SnapshotError, match=r"other rows in split 'train'.*fingerprint unreadable \("):
+        fetch(b, b.require_pin_record(), progress=False)
+
+
+def test_fetch_if_published_falls_back_to_building_when_the_cache_cannot_be_used(world, caplog):
+    b = elsewhere(world)
+    record = b.require_pin_record()
+    assert fetch_if_published(b, None, progress=False) is None
+    data = release_json(world)
+    data["files"] = data["files"][:1]
+    rewrite_release(world, data)
+    with caplog.at_level(logging.WARNING):
+        assert fetch_if_published(b, record, progress=False) is None
+    assert f"Could not use the shared cache for {FULL}" in caplog.text and "building it from the pins" in caplog.text
+
+
+def test_fetch_if_published_downloads_when_it_can(world):
+    good = files_of(world.builder().prepared_dir)
+    b = elsewhere(world)
+    assert fetch_if_published(b, b.require_pin_record(), progress=False) == b.prepared_dir
+    assert files_of(b.prepared_dir) == good
+
+
+# ----------------------------------------------------------------------------- what publish and fetch say and show
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def on_terminal(monkeypatch) -> Terminal:
+    """Progress bars are shown on a terminal unless switched off (LABDATASETS_PROGRESS unset)."""
+    monkeypatch.delenv("LABDATASETS_PROGRESS")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    return terminal
+
+
+@pytest.mark.parametrize("progress", [True, False, None])
+def test_publish_shows_every_uploaded_byte_on_a_terminal_unless_told_not_to(progress, world, tmp_path, monkeypatch):
+    from tqdm import tqdm
+
+    from labdatasets.present import progress as progress_module
+
+    bars: list[tqdm] = []
+
+    class Recorded(tqdm):  # the bars drawn, to read how far they got
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(progress_module, "_tqdm", lambda: Recorded)
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    b = world.builder()
+    terminal = on_terminal(monkeypatch)
+    result = publish(b) if progress is None else publish(b, progress=progress)
+    shown = terminal.getvalue()
+    if progress is False:
+        assert f"publish {FULL}" not in shown and not bars
+    else:  # the bar counts every byte of the shards and dataset_info.json
+        assert f"publish {FULL}" in shown and f"/{tqdm.format_sizeof(result.uploaded_bytes, divisor=1024)} " in shown
+        (bar,) = [bar for bar in bars if bar.desc == f"publish {FULL}"]
+        assert bar.total == bar.n == result.uploaded_bytes
+
+
+@pytest.mark.parametrize("progress", [True, False, None])
+def test_fetch_if_published_shows_its_download_unless_told_not_to(progress, world, monkeypatch):
+    b = elsewhere(world)
+    terminal = on_terminal(monkeypatch)
+    record = b.require_pin_record()
+    got = fetch_if_published(b, record) if progress is None else fetch_if_published(b, record, progress=progress)
+    assert got == b.prepared_dir
+    assert (f"download {FULL}" in terminal.getvalue()) is (progress is not False)
+
+
+def test_fetch_if_published_downloads_again_only_when_forced(world):
+    world.use_cache()
+    b = world.builder()
+    record = b.require_pin_record()
+    inode = world.shard().stat().st_ino
+    assert fetch_if_published(b, record, progress=False) == b.prepared_dir
+    assert world.shard().stat().st_ino == inode
+    assert fetch_if_published(b, record, progress=False, force=True) == b.prepared_dir
+    assert world.shard().stat().st_ino != inode
+
+
+def test_fetch_if_published_logs_why_it_builds_instead(world, caplog):
+    b = elsewhere(world)
+    data = release_json(world)
+    data["files"] = data["files"][:1]
+    rewrite_release(world, data)
+    with caplog.at_level(logging.WARNING):
+        assert fetch_if_published(b, b.require_pin_record(), progress=False) is None
+    (message,) = [r.getMessage() for r in caplog.records if "shared cache" in r.getMessage()]
+    assert message.startswith(f"Could not use the shared cache for {FULL} (The release of {FULL} in ")
+    assert message.endswith("lists other files than its output record " + str(world.home / "pins" / NAME / "1.0.0.lock.json")
+                             + "; it was not used.); building it from the pins")
+
+
+def test_publish_refuses_with_every_damaged_file_named(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    train, test = world.shard(), world.shard("test")
+    flip(train, offset_of(train, "data_page"))
+    test.unlink()
+    with pytest.raises(PreparedDataError) as exc:
+        publish(world.builder(), progress=False)
+    assert (
+        f"Prepared data of {FULL} in {world.builder().prepared_dir} is missing or damaged (prepared file {test.name}: "
+        f"missing; prepared file {train.name}: corrupted); nothing was published. Run 'labdatasets verify --repair {FULL}' first."
+    ) == str(exc.value)
+
+
+def test_publish_refuses_other_rows_even_when_dataset_info_agrees_with_them(world, tmp_path, monkeypatch):
+    """A shard rewritten with other rows and its sha256 and size put in dataset_info.json: the output record decides."""
+    from labdatasets.stores.hashing import sha256_file
+
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    b = world.builder()
+    shard = world.shard()
+    table = pq.read_table(shard)
+    os.chmod(shard, 0o644)
+    pq.write_table(table.set_column(1, "value", pc.negate(table["value"])), shard)
+    info_path = b.prepared_dir / "dataset_info.json"
+    os.chmod(info_path, 0o644)
+    data = json.loads(info_path.read_text())
+    data["splits"]["train"]["shards"][0].update(sha256=sha256_file(shard), num_bytes=shard.stat().st_size)
+    data["splits"]["train"]["num_bytes"] = shard.stat().st_size
+    info_path.write_text(json.dumps(data, indent=2))
+    with pytest.raises(PreparedDataError, match=r"split 'train': its rows have fingerprint .*nothing was published"):
+        publish(world.builder(), progress=False)
+    assert open_store(f"file://{tmp_path / 'new-cache'}").get_ref(REF) is None
+
+
+def test_publish_refuses_a_build_of_processing_the_version_was_not_pinned_with(world, tmp_path, monkeypatch):
+    """The builder's code changed after the pin and this folder was built with the new code: not this version."""
+    from tests.prepared.world import write_prepared
+
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    record = world.builder().require_pin_record()
+    world.edit_builder("def tidy(table):", "def tidy(table):  # edited after the pin")
+    b = world.builder()
+    shutil.rmtree(b.prepared_dir)
+    write_prepared(b, record)
+    now = type(b).code_fingerprint()
+    with pytest.raises(PreparedDataError) as exc:
+        publish(b, progress=False)
+    assert str(exc.value) == (
+        f"{FULL} here was built by processing code {now[:12]}, but the version was pinned with "
+        f"{record.code_fingerprint[:12]}: its processing changed without a new VERSION, so it is not published. "
+        "Run 'labdatasets check' to see which version to bump."
+    )
+    assert open_store(f"file://{tmp_path / 'new-cache'}").get_ref(REF) is None
+
+
+def test_publish_refuses_when_the_processing_changes_during_the_publish(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    b = world.builder()
+    built = b.prepared_info().code_fingerprint
+    module = type(b).module_dir() / f"{NAME}_dataset_builder.py"
+    build = b.build
+
+    def build_then_edit(**kwargs):
+        path = build(**kwargs)
+        module.write_text(module.read_text() + "\n# edited while publishing\n")
+        return path
+
+    b.build = build_then_edit
+    with pytest.raises(PreparedDataError) as exc:
+        publish(b, progress=False)
+    now = type(b).code_fingerprint()
+    assert now != built
+    assert str(exc.value) == (
+        f"{FULL} here was built by processing code {built[:12]}, but this checkout builds it with {now[:12]}: its "
+        f"processing changed since the build, so it is not published. Build it again ('labdatasets build {FULL}') "
+        "and publish, or run 'labdatasets check' to see whether the version needs a bump."
+    )
+    assert open_store(f"file://{tmp_path / 'new-cache'}").get_ref(REF) is None
+
+
+def test_publish_uses_the_build_options_it_is_given(world, tmp_path, monkeypatch):
+    from labdatasets.processing.options import BuildOptions
+
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    b = world.builder()
+    shutil.rmtree(b.prepared_dir)  # publish builds it first
+    with pytest.raises(ConfigError, match="remote runner needs a place its workers can write to"):
+        publish(b, BuildOptions.of({"runner": "DataflowRunner"}), progress=False)
+
+
+def test_publishing_what_the_cache_already_holds_uploads_nothing(world, tmp_path, monkeypatch):
+    cache = tmp_path / "new-cache"
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{cache}")
+    b = world.builder()
+    store = open_store(f"file://{cache}")
+    for path in sorted(b.prepared_dir.iterdir()):
+        store.add_file(path)  # every object already there (another release of the same bytes), no release yet
+    result = publish(b, progress=False)
+    assert result.created and result.uploaded_bytes == 0
+    assert repr(result).endswith(", 3 files, 0 bytes uploaded)")
+
+
+def test_a_release_removed_while_publishing_is_an_error_that_changes_nothing(world, monkeypatch):
+    """put_ref found a release there; by the time it is read, someone removed it."""
+    from labdatasets.stores.local import LocalStore
+
+    world.use_cache()
+    monkeypatch.setattr(LocalStore, "get_ref", lambda self, name: None)
+    with pytest.raises(PreparedDataError) as exc:
+        publish(world.builder(), progress=False)
+    assert str(exc.value) == (
+        f"The release of {FULL} in {world.cache_uri} was removed while this one was being published; nothing was "
+        "changed. Publish again."
+    )
+
+
+def test_publish_names_every_split_that_differs_from_the_published_release(world):
+    world.use_cache()
+    data = release_json(world)
+    data["fingerprints"]["validation"] = "2" * 64
+    rewrite_release(world, data)
+    with pytest.raises(PreparedDataError, match=r"\(splits validation differ, or its snapshot or processing\)"):
+        publish(world.builder(), progress=False)
