@@ -57,7 +57,7 @@ class ObjectEntry:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], *, where: str = "A pin record", code: bool = False) -> "ObjectEntry":
+    def from_json(cls, data: Mapping[str, Any], *, where: str, code: bool = False) -> "ObjectEntry":
         """Read an entry; its oid and path are checked (:mod:`labdatasets.safe_names`) before anyone uses them."""
         check_path = safe_names.code_path if code else safe_names.object_path
         return cls(
@@ -163,12 +163,17 @@ class SourcePin:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "SourcePin":
+    def from_json(cls, data: Mapping[str, Any], *, where: str) -> "SourcePin":
+        """Read a source entry; ``where`` names it in errors (``Pin record <path> source 'rows'``).
+
+        Its ``manifest`` must be present and match its objects: a record whose manifest was removed
+        or edited is refused.
+        """
         pin = cls(
             kind=data["kind"],
             location=data.get("location", {}),
             format=data["format"],
-            objects=tuple(ObjectEntry.from_json(o) for o in data.get("objects", [])),
+            objects=tuple(ObjectEntry.from_json(o, where=where) for o in data.get("objects", [])),
             num_rows=data.get("num_rows"),
             schema=tuple(data.get("schema", [])),
             arrow_schema=data.get("arrow_schema"),
@@ -176,11 +181,12 @@ class SourcePin:
             metadata=data.get("metadata", {}),
             pinned_at=data.get("pinned_at", ""),
         )
-        if data.get("manifest") and data["manifest"] != pin.manifest_oid:
+        stated = data.get("manifest")
+        if stated != pin.manifest_oid:
             raise SnapshotError(
-                f"Pin record entry for {pin.kind} source {pin.location} was edited by hand: its manifest "
-                f"{data['manifest'][:12]} does not match its objects ({pin.manifest_oid[:12]}). Restore it "
-                "from git; a pin record is never edited, a new VERSION is pinned instead."
+                f"{where} ({pin.kind}, {pin.location}) was edited by hand: its manifest {str(stated)[:12]} does not "
+                f"match its objects ({pin.manifest_oid[:12]}). Restore it from git; a pin record is never edited, a "
+                "new VERSION is pinned instead."
             )
         return pin
 
@@ -232,33 +238,37 @@ class PinRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, path: Path | None = None) -> "PinRecord":
+        """Read a record; every error names it (``path``, else ``dataset[/config]:version``).
+
+        Names that reach a filesystem (oids, object and code paths) are checked first; the
+        ``manifest`` of every source and the ``snapshot_id`` must be present and match the
+        content, so a record edited by hand is refused.
+        """
+        where = f"Pin record {path or DatasetReference(str(data.get('dataset')), data.get('config'), data.get('version'))}"
         fmt = data.get("pin_format")
         if fmt != PIN_FORMAT:
             raise SnapshotError(
-                f"Pin record {path or ''} has pin_format {fmt!r}; this labdatasets reads format {PIN_FORMAT}. "
-                "Upgrade labdatasets."
+                f"{where} has pin_format {fmt!r}; this labdatasets reads format {PIN_FORMAT}. Upgrade labdatasets, "
+                "or restore the record from git if it was damaged."
             )
         if data.get("code_fingerprint") is not None:
-            safe_names.check_oid(data["code_fingerprint"], where=f"Pin record {path or data.get('dataset', '')}")
+            safe_names.check_oid(data["code_fingerprint"], where=where)
         record = cls(
             dataset=data["dataset"],
             config=data.get("config"),
             version=data["version"],
-            sources={name: SourcePin.from_json(s) for name, s in data.get("sources", {}).items()},
+            sources={name: SourcePin.from_json(s, where=f"{where} source {name!r}") for name, s in data.get("sources", {}).items()},
             pinned_at=data.get("pinned_at", ""),
             code_fingerprint=data.get("code_fingerprint"),
             labdatasets_version=data.get("labdatasets_version", ""),
             path=path,
-            code_files=tuple(
-                ObjectEntry.from_json(f, where=f"Pin record {path or data.get('dataset', '')}", code=True)
-                for f in data.get("code_files", [])
-            ),
+            code_files=tuple(ObjectEntry.from_json(f, where=where, code=True) for f in data.get("code_files", [])),
             snapshot_store=data.get("snapshot_store"),
         )
-        if data.get("snapshot_id") and data["snapshot_id"] != record.snapshot_id:
+        if data.get("snapshot_id") != record.snapshot_id:
             raise SnapshotError(
-                f"Pin record {path or record.full_name} was edited by hand: its snapshot_id does not match "
-                "its sources. Restore it from git."
+                f"{where} was edited by hand: its snapshot_id does not match its sources. Restore it from git; a pin "
+                "record is never edited, a new VERSION is pinned instead."
             )
         return record
 
@@ -269,11 +279,7 @@ class PinRecord:
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SnapshotError(f"Cannot read pin record {path}: {exc}. Restore it from git.") from exc
         try:
-            return cls.from_json(data, path=path)
-        except SnapshotError as exc:
-            if str(path) in str(exc):
-                raise
-            raise SnapshotError(f"Pin record {path}: {exc}") from exc
+            return cls.from_json(data, path=path)  # its own errors name the path
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             missing = f"field {exc} is missing" if isinstance(exc, KeyError) else f"a field is malformed ({exc})"
             raise SnapshotError(

@@ -143,11 +143,7 @@ def _row_mask(rule: Expectation, column: "pa.Array", feature: Any, encoded: "pa.
             inside = high if inside is None else pc.and_(inside, high)
         return pc.fill_null(pc.invert(inside), False)
     if isinstance(rule, AllowedValues):
-        values = rule.values
-        names = getattr(feature, "names", None)
-        if names is not None:
-            values = [names.index(str(v)) for v in values]
-        value_set = pa.array(values).cast(column.type)
+        value_set = _allowed(rule, column, feature)
         outside = pc.invert(pc.is_in(column, value_set=value_set))  # a null is outside any set without a null...
         return pc.and_(outside, pc.is_valid(column)) if column.null_count else outside  # ...but breaks no rule
     if isinstance(rule, Pattern):
@@ -156,6 +152,49 @@ def _row_mask(rule: Expectation, column: "pa.Array", feature: Any, encoded: "pa.
     raise DeclarationTypeError(
         f"{rule!r} is not a row rule labdatasets can check; row rules are NotNull, Range, AllowedValues and Pattern"
     )
+
+
+def _surely_kept(rule: Expectation, column: "pa.Array", feature: Any, encoded: "pa.DictionaryArray | None" = None) -> bool:
+    """True when a cheap test shows that no row of ``column`` breaks ``rule`` (its row mask is then not needed):
+    a ``Range`` or an ``AllowedValues`` of consecutive integers holding the column's min and max (a column of
+    numbers without nulls), or no distinct value of an encoded text column breaking the rule. False: not known."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if encoded is not None and isinstance(rule, (AllowedValues, Pattern)) and len(encoded) == len(column):
+        return not pc.any(_row_mask(rule, encoded.dictionary, feature)).as_py()
+    numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    if not numeric or column.null_count or not len(column) or not isinstance(rule, (Range, AllowedValues)):
+        return False
+    values = column.to_numpy(zero_copy_only=False)
+    lo, hi = values.min(), values.max()  # NaN if any value is NaN: every comparison below is then False
+    if isinstance(rule, Range):
+        bounds = []
+        for bound in (rule.min, rule.max):
+            if bound is not None and not _castable(bound):
+                return False
+            # the bound as the row mask compares it: cast to the column's type (an error there is the mask's too)
+            bounds.append(None if bound is None else pa.scalar(bound).cast(column.type).as_py())
+        low, high = bounds
+        return bool((low is None or lo >= low) and (high is None or hi <= high))
+    if not pa.types.is_integer(column.type):
+        return False
+    allowed = _allowed(rule, column, feature).to_numpy(zero_copy_only=False)
+    if not len(allowed):
+        return False
+    first, last = int(allowed.min()), int(allowed.max())
+    return len(np.unique(allowed)) == last - first + 1 and first <= lo and hi <= last
+
+
+def _allowed(rule: AllowedValues, column: "pa.Array", feature: Any) -> "pa.Array":
+    """The values of ``rule`` as an array of the column's type (a ``ClassLabel``'s names as their codes)."""
+    import pyarrow as pa
+
+    values = rule.values
+    names = getattr(feature, "names", None)
+    if names is not None:
+        values = [names.index(str(v)) for v in values]
+    return pa.array(values).cast(column.type)
 
 
 def _integer_values(part: "pa.Table", key: Sequence[str]) -> "np.ndarray | None":
@@ -229,10 +268,11 @@ class Checker:
                 column = part.column(name).slice(overlap)
                 if isinstance(rule, NotNull) and not column.null_count:
                     continue
-                mask = _row_mask(
-                    rule, column.combine_chunks() if column.num_chunks != 1 else column.chunk(0), self.features[name],
-                    encoded.get(name) if encoded else None,
-                )
+                array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+                found = encoded.get(name) if encoded else None
+                if _surely_kept(rule, array, self.features[name], found):
+                    continue
+                mask = _row_mask(rule, array, self.features[name], found)
                 count = int(pc.sum(mask).as_py() or 0)
                 if count:
                     rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False)) + overlap

@@ -86,3 +86,43 @@ def test_repeated_keys_found_across_tables_with_an_integer_or_a_text_key():
         assert found.count == 5, key_type
         expected = [7, SLICE_ROWS - 1, SLICE_ROWS, 2 * SLICE_ROWS + 3]  # examples: each repeated key once
         assert [e[0] for e in found.examples] == [i if key_type == pa.int64() else f"{i:08d}" for i in expected]
+
+
+def test_a_rule_skipped_by_its_cheap_test_has_no_breaking_row():
+    """``Range`` and ``AllowedValues`` skip the row mask only when min and max show that no row breaks them:
+    every case where the skip is taken has a mask without a break, at the bounds and with NaN too."""
+    import pyarrow.compute as pc
+
+    from labdatasets.processing.validation import _row_mask, _surely_kept
+
+    rng = np.random.default_rng(11)
+    labels = F.ClassLabel(names=["a", "b", "c", "d"])
+    columns = {
+        "int64": pa.array(rng.integers(0, 10, 500)),
+        "int8": pa.array(rng.integers(-5, 5, 500).astype(np.int8)),
+        "float64": pa.array(rng.random(500) * 10),
+        "float32": pa.array((rng.random(500) * 10).astype(np.float32)),
+        "nan": pa.array(np.append(rng.random(499), np.nan)),
+        "edge": pa.array([0.1, 0.5, 1.0]),  # min == a bound, max == a bound
+        "labels": pa.array(rng.integers(0, 3, 500)),
+    }
+    rules = [
+        E.Range("c", min=0, max=9), E.Range("c", min=0, max=8), E.Range("c", min=1), E.Range("c", max=9.5),
+        E.Range("c", min=0.1, max=1.0), E.Range("c", min=-5, max=4), E.Range("c", min=-4, max=4),
+        E.AllowedValues("c", list(range(10))), E.AllowedValues("c", [0, 1, 2, 4, 5, 6, 7, 8, 9]),
+        E.AllowedValues("c", [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4]),
+    ]
+    skipped = 0
+    for name, column in columns.items():
+        dtypes = {"int64": "int64", "int8": "int8", "float32": "float32", "labels": "int64"}
+        feature = labels if name == "labels" else F.Value(dtypes.get(name, "float64"))
+        cases = rules + ([E.AllowedValues("c", ["a", "b", "c"]), E.AllowedValues("c", ["a", "c"])] if name == "labels" else [])
+        for rule in cases:
+            try:
+                mask = _row_mask(rule, column, feature)
+            except (pa.ArrowInvalid, ValueError):  # a bound or value the column's type cannot hold
+                continue
+            if _surely_kept(rule, column, feature):
+                skipped += 1
+                assert not pc.any(mask).as_py(), (name, rule)
+    assert skipped >= 12  # the cheap test is taken in the common cases
