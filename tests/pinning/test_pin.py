@@ -285,3 +285,100 @@ def test_an_object_nowhere_says_where_the_version_was_pinned(make_builder, lab_h
         ensure_objects(labdatasets.builder("toy_ensure_where"), record, s3, progress=False)
     assert "The pin record says" not in str(exc.value)
 
+
+
+def recorded_bars(monkeypatch) -> list:
+    """Progress bars drawn on a (pretend) terminal, to read what they counted."""
+    from tqdm import tqdm
+
+    from labdatasets.present import progress as progress_module
+
+    bars: list[tqdm] = []
+
+    class Recorded(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(progress_module, "_tqdm", lambda: Recorded)
+    monkeypatch.delenv("LABDATASETS_PROGRESS")
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    return bars
+
+
+@pytest.mark.parametrize("progress", [True, False, None])
+def test_ensure_objects_counts_what_it_fetches_on_a_terminal(progress, make_builder, lab_home, monkeypatch):
+    b, record, obj = pinned(make_builder, f"toy_ensure_bar_{progress}".lower())
+    drop(lab_home / "store", obj.oid)
+    bars = recorded_bars(monkeypatch)
+    store = snapshots_for(b)
+    if progress is None:
+        ensure_objects(b, record, store)
+    else:
+        ensure_objects(b, record, store, progress=progress)
+    assert store.has_locally(obj.oid)
+    if progress is False:
+        assert bars == []
+    else:
+        (bar,) = bars
+        assert bar.desc == f"fetch {b.full_name} source 'rows'" and bar.total == bar.n == obj.size
+
+
+@pytest.mark.parametrize("progress", [True, None])
+def test_pin_shows_its_progress_on_a_terminal_by_default(progress, make_builder, monkeypatch):
+    make_builder.tabular(f"toy_pin_bar_{progress}".lower(), rows=sample_rows(10))
+    b = labdatasets.builder(f"toy_pin_bar_{progress}".lower())
+    bars = recorded_bars(monkeypatch)
+    record = pin_builder(b) if progress is None else pin_builder(b, progress=progress)
+    (obj,) = record.sources["rows"].objects
+    assert [(bar.desc, bar.n) for bar in bars] == [(f"pin {b.full_name} source 'rows'", obj.size)]
+
+
+TWO_SOURCES = '''
+import labdatasets as lds
+from labdatasets import features as F, loaders
+
+
+class Builder(lds.DatasetBuilder):
+    """Two local sources."""
+
+    name = {name!r}
+    VERSION = "1.0.0"
+    RELEASE_NOTES = {{"1.0.0": "first"}}
+
+    def _info(self):
+        return lds.DatasetInfo(features=F.Features({{"id": F.Value("int64")}}))
+
+    def _sources(self):
+        return {sources}
+
+    def _process(self, sources):
+        raise NotImplementedError
+'''
+
+
+def test_ensure_objects_fetches_every_source_after_one_that_is_complete(make_builder, lab_home):
+    files = {"data/a.csv": rows_csv(sample_rows(3)), "data/b.csv": rows_csv(sample_rows(4))}
+    sources = '{"a": loaders.LocalSource("data/a.csv"), "b": loaders.LocalSource("data/b.csv")}'
+    make_builder.write("toy_two", TWO_SOURCES.format(name="toy_two", sources=sources), files)
+    b = labdatasets.builder("toy_two")
+    record = pin_builder(b, progress=False)
+    (second,) = record.sources["b"].objects
+    drop(lab_home / "store", second.oid)
+    store = snapshots_for(b)
+    ensure_objects(b, record, store, progress=False)  # 'a' has everything: 'b' is still fetched
+    assert store.has_locally(second.oid)
+
+
+def test_ensure_objects_uses_no_mirror_for_a_source_the_builder_no_longer_declares(make_builder, lab_home):
+    files = {"data/a.csv": rows_csv(sample_rows(3))}
+    make_builder.write("toy_gone", TWO_SOURCES.format(name="toy_gone", sources='{"a": loaders.LocalSource("data/a.csv")}'), files)
+    b = labdatasets.builder("toy_gone")
+    record = pin_builder(b, progress=False)
+    (obj,) = record.sources["a"].objects
+    drop(lab_home / "store", obj.oid)
+    renamed = TWO_SOURCES.format(name="toy_gone", sources='{"renamed": loaders.LocalSource("data/a.csv")}')
+    make_builder.write("toy_gone", renamed, files)
+    b = labdatasets.builder("toy_gone")
+    with pytest.raises(SnapshotNotFoundError, match=r"toy_gone:1\.0\.0 source 'a' object 'a\.csv'"):
+        ensure_objects(b, record, snapshots_for(b), progress=False)
