@@ -155,7 +155,7 @@ def test_a_shard_written_in_pieces_has_the_bytes_of_one_write_and_a_manifest_of_
 
 
 def test_a_shard_smaller_than_a_row_group_and_one_of_exact_groups(tmp_path, small_groups):
-    for n, sizes in ((30, [10, 20]), (200, [100, 100]), (201, [150, 51])):
+    for n, sizes in ((30, [10, 20]), (200, [100, 100]), (201, [150, 51]), (150, [99, 51])):
         whole = rows(n)
         writer = ShardWriter(str(tmp_path), f"s{n}.parquet", split="test", index=2, sort_columns=["id", "x"], fingerprint=False)
         for part in cuts(whole, sizes):
@@ -189,6 +189,11 @@ def test_the_fingerprint_of_a_one_shard_split_does_not_depend_on_how_rows_arrive
             writer.write(part)
         prints.add(writer.close()["fingerprint"])
     assert prints == {fingerprint_tables(whole.schema, [whole])}
+    exact = rows(640)  # ten whole fingerprint batches: nothing left over at the end
+    writer = ShardWriter(str(tmp_path), "e.parquet", split="train", index=0, sort_columns=["id"], fingerprint=True)
+    for part in cuts(exact, [64, 500, 76]):
+        writer.write(part)
+    assert writer.close()["fingerprint"] == fingerprint_tables(exact.schema, [exact])
 
 
 def _fingerprint_threads() -> list[threading.Thread]:
