@@ -413,3 +413,16 @@ def test_a_second_pin_of_the_same_version_waits_for_the_first(make_builder, lab_
         module.RELEASE.set()
         first.join(60)
     assert labdatasets.builder("toy_pin_wait").pin_record() is not None  # the first one's record
+
+
+def test_a_config_is_pinned_under_its_own_name(make_builder, lab_home):
+    make_builder.tabular(
+        "toy_pin_cfg", rows=sample_rows(10),
+        edits={'    VERSION = ': '    BUILDER_CONFIGS = [lds.BuilderConfig("small")]\n    VERSION = '},
+    )
+    b = labdatasets.builder("toy_pin_cfg/small")
+    record = pin_builder(b, progress=False)
+    assert (record.dataset, record.config, record.version) == ("toy_pin_cfg", "small", "1.0.0")
+    assert os.fspath(record.path) == os.fspath(lab_home / "pins" / "toy_pin_cfg" / "small" / "1.0.0.json")
+    with pytest.raises(PinExistsError, match=r"toy_pin_cfg/small:1\.0\.0 is already pinned"):
+        pin_builder(labdatasets.builder("toy_pin_cfg/small"), progress=False)
