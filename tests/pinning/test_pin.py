@@ -97,8 +97,10 @@ def test_pin_writes_a_record_of_every_source_and_stores_its_manifests(make_build
     manifest = store.add_bytes(canonical_json(record.sources["rows"].manifest()))
     assert not manifest.written  # pin stored it already
     assert not store.add_bytes(record.manifest_bytes()).written
-    assert f"Pin record written to {path} (this machine only)" in caplog.text
-    assert "Copy it to the repository's snapshots/" in caplog.text
+    assert (
+        f"Pin record written to {path} (this machine only). Copy it to the repository's snapshots/ and open a pull "
+        "request so that everyone gets the same data."
+    ) in [r.getMessage() for r in caplog.records]
 
 
 def test_a_second_pin_never_overwrites_the_pinned_record(make_builder, lab_home):
@@ -340,7 +342,7 @@ def test_pin_shows_its_progress_on_a_terminal_by_default(progress, make_builder,
     bars = recorded_bars(monkeypatch)
     record = pin_builder(b) if progress is None else pin_builder(b, progress=progress)
     (obj,) = record.sources["rows"].objects
-    assert [(bar.desc, bar.n) for bar in bars] == [(f"pin {b.full_name} source 'rows'", obj.size)]
+    assert [(bar.desc, bar.total, bar.n) for bar in bars] == [(f"pin {b.full_name} source 'rows'", obj.size, obj.size)]
 
 
 TWO_SOURCES = '''
@@ -413,3 +415,16 @@ def test_a_second_pin_of_the_same_version_waits_for_the_first(make_builder, lab_
         module.RELEASE.set()
         first.join(60)
     assert labdatasets.builder("toy_pin_wait").pin_record() is not None  # the first one's record
+
+
+def test_a_config_is_pinned_under_its_own_name(make_builder, lab_home):
+    make_builder.tabular(
+        "toy_pin_cfg", rows=sample_rows(10),
+        edits={'    VERSION = ': '    BUILDER_CONFIGS = [lds.BuilderConfig("small")]\n    VERSION = '},
+    )
+    b = labdatasets.builder("toy_pin_cfg/small")
+    record = pin_builder(b, progress=False)
+    assert (record.dataset, record.config, record.version) == ("toy_pin_cfg", "small", "1.0.0")
+    assert os.fspath(record.path) == os.fspath(lab_home / "pins" / "toy_pin_cfg" / "small" / "1.0.0.json")
+    with pytest.raises(PinExistsError, match=r"toy_pin_cfg/small:1\.0\.0 is already pinned"):
+        pin_builder(labdatasets.builder("toy_pin_cfg/small"), progress=False)
