@@ -33,8 +33,8 @@ _CONFIG = r"[A-Za-z0-9][\w\-\.\+]*"
 _REF_RE = re.compile(r"^(?P<name>[^/:]+)(/(?P<config>[^/:]+))?(:(?P<version>[^/:]*))?$")
 _NAME_RE = re.compile(rf"^{_NAME}$")
 _CONFIG_RE = re.compile(rf"^{_CONFIG}$")
-_VERSION_RE = re.compile(r"^(\d+|\*)\.(\d+|\*)\.(\d+|\*)$")
-_EXACT_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_VERSION_RE = re.compile(r"^(\d+|\*)\.(\d+|\*)\.(\d+|\*)\Z")
+_EXACT_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)\Z")
 
 GRAMMAR_HELP = (
     "A dataset reference is dataset[/config][:version], for example "

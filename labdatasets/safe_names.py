@@ -39,13 +39,13 @@ __all__ = [
 ]
 
 #: A split name: a word such as ``train`` or ``validation_2``.
-SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 #: A prepared shard: ``<dataset>-<split>-00000-of-00001.parquet``.
-SHARD_RE = re.compile(r"^[a-z][a-z0-9_]{0,127}-[A-Za-z][A-Za-z0-9_]{0,63}-[0-9]{5}-of-[0-9]{5}\.parquet$")
+SHARD_RE = re.compile(r"^[a-z][a-z0-9_]{0,127}-[A-Za-z][A-Za-z0-9_]{0,63}-[0-9]{5}-of-[0-9]{5}\.parquet\Z")
 #: The one other file of a prepared folder.
 INFO_NAME = "dataset_info.json"
-_OID_RE = re.compile(r"^[0-9a-f]{64}$")
-_CODE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+_OID_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_CODE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}\Z")
 
 
 #: The next step for a committed record (pin record, output record) that names something refused.

@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 RUN_CHECKS = True
 
 LOCAL_RUNNERS = {"directrunner", "direct", "prismrunner", "prism", "fnapirunner", "interactiverunner", "swappingrunner"}
-_SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")
 
 
 def is_local_runner(runner: str, flags: Sequence[str] = ()) -> bool:

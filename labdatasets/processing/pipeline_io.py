@@ -198,7 +198,7 @@ class _ConformAndShard(beam.DoFn):
     ):
         self.split = split
         self.features = features
-        self.where = f"{where} split {split!r}"
+        self.where = f"{where} split {split!r}".lstrip()  # "split 'train'" when WriteSplits is given no where
         self.key = tuple(key)
         self.num_shards = num_shards
         self.sort_columns = list(sort_columns)
@@ -448,11 +448,18 @@ class ShardWriter:
         return self.manifest
 
     def abort(self) -> None:
+        """Stop after an error: no footer is written (a partial shard never reads as a whole one) and the
+        partial file is removed."""
+        from apache_beam.io.filesystems import FileSystems
+
         if self._fp_pool is not None:
             self._fp_pool.shutdown(wait=True, cancel_futures=True)
+        if self._writer is not None:
+            self._writer.is_open = False  # its finalizer would write the footer (to a closed file: an error on stderr)
         if self._fh is not None:
             try:
                 self._fh.close()
+                FileSystems.delete([self.path])
             except Exception:  # noqa: BLE001 - the error that made us abort matters, not this one
                 pass
 

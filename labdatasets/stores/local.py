@@ -32,7 +32,7 @@ from labdatasets.stores.base import ObjectInfo, Progress, SnapshotStore, object_
 
 __all__ = ["LocalStore"]
 
-_OID_RE = re.compile(r"^[0-9a-f]{64}$")
+_OID_RE = re.compile(r"^[0-9a-f]{64}\Z")
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 

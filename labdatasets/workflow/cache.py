@@ -156,7 +156,7 @@ def _prepared_folders(data_dir: Path) -> Iterator[tuple[str, str | None, str, Pa
     """``(dataset, config, version, folder)`` for each complete prepared folder under ``data_dir``."""
     if not data_dir.is_dir():
         return
-    version_re = re.compile(r"^\d+\.\d+\.\d+$")
+    version_re = re.compile(r"^\d+\.\d+\.\d+\Z")
     for dataset in sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         for child in sorted(p for p in dataset.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if version_re.match(child.name):

@@ -20,9 +20,13 @@ from labdatasets.stores.hashing import canonical_json
 from tests.helpers import rows_csv, sample_rows
 
 FAILING = '''
+import threading
+
 import labdatasets as lds
 from labdatasets import features as F, loaders
 from labdatasets.errors import ConfigError
+
+STARTED, RELEASE = threading.Event(), threading.Event()
 
 
 class Failing(loaders.LocalSource):
@@ -37,6 +41,9 @@ class Failing(loaders.LocalSource):
             raise RuntimeError("socket closed by https://reader:s3cr3t@db.lab.example/rows")
         if self.how == "config":
             raise ConfigError("no connection named 'warehouse' in the config file")
+        if self.how == "wait":  # a slow source: the pin holds its lock meanwhile
+            STARTED.set()
+            RELEASE.wait(60)
         return super().pin(ctx)
 
 
@@ -72,8 +79,9 @@ def stored_objects(lab_home) -> set[str]:
 def test_pin_writes_a_record_of_every_source_and_stores_its_manifests(make_builder, lab_home, caplog):
     make_builder.tabular("toy_pin", rows=sample_rows(10))
     b = labdatasets.builder("toy_pin")
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         record = pin_builder(b, progress=False)
+    assert "pinning toy_pin:1.0.0 source 'rows'" in [r.getMessage() for r in caplog.records]
     path = lab_home / "pins" / "toy_pin" / "1.0.0.json"
     assert record.path is not None and os.fspath(record.path) == os.fspath(path) and path.is_file()
     assert record == PinRecord.read(path)
@@ -89,8 +97,10 @@ def test_pin_writes_a_record_of_every_source_and_stores_its_manifests(make_build
     manifest = store.add_bytes(canonical_json(record.sources["rows"].manifest()))
     assert not manifest.written  # pin stored it already
     assert not store.add_bytes(record.manifest_bytes()).written
-    assert f"Pin record written to {path} (this machine only)" in caplog.text
-    assert "Copy it to the repository's snapshots/" in caplog.text
+    assert (
+        f"Pin record written to {path} (this machine only). Copy it to the repository's snapshots/ and open a pull "
+        "request so that everyone gets the same data."
+    ) in [r.getMessage() for r in caplog.records]
 
 
 def test_a_second_pin_never_overwrites_the_pinned_record(make_builder, lab_home):
@@ -102,9 +112,10 @@ def test_a_second_pin_never_overwrites_the_pinned_record(make_builder, lab_home)
     (type(b).module_dir() / "data" / "rows.csv").write_text(rows_csv(sample_rows(12)))  # the source moved on
     with pytest.raises(PinExistsError) as exc:
         pin_builder(labdatasets.builder("toy_pin2"), progress=False)
-    message = str(exc.value)
-    assert f"toy_pin2:1.0.0 is already pinned ({path})" in message
-    assert "A pinned version never changes" in message and "bump VERSION, add a RELEASE_NOTES entry" in message
+    assert str(exc.value) == (
+        f"toy_pin2:1.0.0 is already pinned ({path}). A pinned version never changes; to change its data, bump "
+        "VERSION, add a RELEASE_NOTES entry and pin the new version."
+    )
     assert path.read_bytes() == pinned and PinRecord.read(path) == first
 
 
@@ -285,3 +296,135 @@ def test_an_object_nowhere_says_where_the_version_was_pinned(make_builder, lab_h
         ensure_objects(labdatasets.builder("toy_ensure_where"), record, s3, progress=False)
     assert "The pin record says" not in str(exc.value)
 
+
+
+def recorded_bars(monkeypatch) -> list:
+    """Progress bars drawn on a (pretend) terminal, to read what they counted."""
+    from tqdm import tqdm
+
+    from labdatasets.present import progress as progress_module
+
+    bars: list[tqdm] = []
+
+    class Recorded(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(progress_module, "_tqdm", lambda: Recorded)
+    monkeypatch.delenv("LABDATASETS_PROGRESS")
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    return bars
+
+
+@pytest.mark.parametrize("progress", [True, False, None])
+def test_ensure_objects_counts_what_it_fetches_on_a_terminal(progress, make_builder, lab_home, monkeypatch):
+    b, record, obj = pinned(make_builder, f"toy_ensure_bar_{progress}".lower())
+    drop(lab_home / "store", obj.oid)
+    bars = recorded_bars(monkeypatch)
+    store = snapshots_for(b)
+    if progress is None:
+        ensure_objects(b, record, store)
+    else:
+        ensure_objects(b, record, store, progress=progress)
+    assert store.has_locally(obj.oid)
+    if progress is False:
+        assert bars == []
+    else:
+        (bar,) = bars
+        assert bar.desc == f"fetch {b.full_name} source 'rows'" and bar.total == bar.n == obj.size
+
+
+@pytest.mark.parametrize("progress", [True, None])
+def test_pin_shows_its_progress_on_a_terminal_by_default(progress, make_builder, monkeypatch):
+    make_builder.tabular(f"toy_pin_bar_{progress}".lower(), rows=sample_rows(10))
+    b = labdatasets.builder(f"toy_pin_bar_{progress}".lower())
+    bars = recorded_bars(monkeypatch)
+    record = pin_builder(b) if progress is None else pin_builder(b, progress=progress)
+    (obj,) = record.sources["rows"].objects
+    assert [(bar.desc, bar.total, bar.n) for bar in bars] == [(f"pin {b.full_name} source 'rows'", obj.size, obj.size)]
+
+
+TWO_SOURCES = '''
+import labdatasets as lds
+from labdatasets import features as F, loaders
+
+
+class Builder(lds.DatasetBuilder):
+    """Two local sources."""
+
+    name = {name!r}
+    VERSION = "1.0.0"
+    RELEASE_NOTES = {{"1.0.0": "first"}}
+
+    def _info(self):
+        return lds.DatasetInfo(features=F.Features({{"id": F.Value("int64")}}))
+
+    def _sources(self):
+        return {sources}
+
+    def _process(self, sources):
+        raise NotImplementedError
+'''
+
+
+def test_ensure_objects_fetches_every_source_after_one_that_is_complete(make_builder, lab_home):
+    files = {"data/a.csv": rows_csv(sample_rows(3)), "data/b.csv": rows_csv(sample_rows(4))}
+    sources = '{"a": loaders.LocalSource("data/a.csv"), "b": loaders.LocalSource("data/b.csv")}'
+    make_builder.write("toy_two", TWO_SOURCES.format(name="toy_two", sources=sources), files)
+    b = labdatasets.builder("toy_two")
+    record = pin_builder(b, progress=False)
+    (second,) = record.sources["b"].objects
+    drop(lab_home / "store", second.oid)
+    store = snapshots_for(b)
+    ensure_objects(b, record, store, progress=False)  # 'a' has everything: 'b' is still fetched
+    assert store.has_locally(second.oid)
+
+
+def test_ensure_objects_uses_no_mirror_for_a_source_the_builder_no_longer_declares(make_builder, lab_home):
+    files = {"data/a.csv": rows_csv(sample_rows(3))}
+    make_builder.write("toy_gone", TWO_SOURCES.format(name="toy_gone", sources='{"a": loaders.LocalSource("data/a.csv")}'), files)
+    b = labdatasets.builder("toy_gone")
+    record = pin_builder(b, progress=False)
+    (obj,) = record.sources["a"].objects
+    drop(lab_home / "store", obj.oid)
+    renamed = TWO_SOURCES.format(name="toy_gone", sources='{"renamed": loaders.LocalSource("data/a.csv")}')
+    make_builder.write("toy_gone", renamed, files)
+    b = labdatasets.builder("toy_gone")
+    with pytest.raises(SnapshotNotFoundError, match=r"toy_gone:1\.0\.0 source 'a' object 'a\.csv'"):
+        ensure_objects(b, record, snapshots_for(b), progress=False)
+
+
+def test_a_second_pin_of_the_same_version_waits_for_the_first(make_builder, lab_home, monkeypatch):
+    """Two processes (here: threads) pinning one version: the second waits on the first's lock, here in vain."""
+    import threading
+
+    from labdatasets.errors import LabDatasetsError
+
+    failing(make_builder, "toy_pin_wait", "wait")
+    module = sys.modules[type(labdatasets.builder("toy_pin_wait")).__module__]
+    first = threading.Thread(target=lambda: pin_builder(labdatasets.builder("toy_pin_wait"), progress=False))
+    first.start()
+    try:
+        assert module.STARTED.wait(60)  # the first pin is reading its sources, holding the lock
+        monkeypatch.setenv("LABDATASETS_LOCK_TIMEOUT", "0.2")
+        with pytest.raises(LabDatasetsError) as exc:
+            pin_builder(labdatasets.builder("toy_pin_wait"), progress=False)
+        assert str(exc.value).startswith("Gave up after 0s waiting for another process pinning toy_pin_wait:1.0.0 (lock ")
+    finally:
+        module.RELEASE.set()
+        first.join(60)
+    assert labdatasets.builder("toy_pin_wait").pin_record() is not None  # the first one's record
+
+
+def test_a_config_is_pinned_under_its_own_name(make_builder, lab_home):
+    make_builder.tabular(
+        "toy_pin_cfg", rows=sample_rows(10),
+        edits={'    VERSION = ': '    BUILDER_CONFIGS = [lds.BuilderConfig("small")]\n    VERSION = '},
+    )
+    b = labdatasets.builder("toy_pin_cfg/small")
+    record = pin_builder(b, progress=False)
+    assert (record.dataset, record.config, record.version) == ("toy_pin_cfg", "small", "1.0.0")
+    assert os.fspath(record.path) == os.fspath(lab_home / "pins" / "toy_pin_cfg" / "small" / "1.0.0.json")
+    with pytest.raises(PinExistsError, match=r"toy_pin_cfg/small:1\.0\.0 is already pinned"):
+        pin_builder(labdatasets.builder("toy_pin_cfg/small"), progress=False)

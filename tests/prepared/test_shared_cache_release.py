@@ -335,6 +335,13 @@ def test_a_release_of_another_snapshot_or_processing_is_not_used(world, caplog):
             assert fetch(world.builder(), record, progress=False) is None
         assert "building it from the pins instead" in caplog.text and "111111111111" in caplog.text
         assert not b.prepared_dir.exists()
+    wanted = type(b).code_fingerprint()
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message == (
+        f"The shared cache holds {FULL} built from snapshot {good['snapshot_id'][:12]} with processing 111111111111, "
+        f"but this version here means snapshot {record.snapshot_id[:12]} with processing {wanted[:12]}; building it "
+        "from the pins instead"
+    )
 
 
 def test_a_release_without_a_committed_output_record_is_not_used(world, caplog):
@@ -672,3 +679,24 @@ def test_publish_names_every_split_that_differs_from_the_published_release(world
     rewrite_release(world, data)
     with pytest.raises(PreparedDataError, match=r"\(splits validation differ, or its snapshot or processing\)"):
         publish(world.builder(), progress=False)
+
+
+def test_fetch_counts_every_downloaded_byte_on_a_terminal(world, monkeypatch):
+    from tqdm import tqdm
+
+    from labdatasets.present import progress as progress_module
+
+    bars: list[tqdm] = []
+
+    class Recorded(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    b = elsewhere(world)
+    monkeypatch.setattr(progress_module, "_tqdm", lambda: Recorded)
+    on_terminal(monkeypatch)
+    fetch(b, b.require_pin_record())
+    release = published(b)
+    (bar,) = [bar for bar in bars if bar.desc == f"download {FULL}"]
+    assert bar.total == bar.n == release.num_bytes

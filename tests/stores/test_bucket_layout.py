@@ -28,6 +28,7 @@ def s3_store(s3_env):
         ("s3://bucket/", ("bucket", "")),
         ("s3://bucket/lab/snapshots", ("bucket", "lab/snapshots")),
         ("s3://bucket//lab/snapshots//", ("bucket", "lab/snapshots")),
+        ("s3://bucket/X/dataX/", ("bucket", "X/dataX")),  # only slashes are stripped
     ],
 )
 def test_bucket_uris_split_into_bucket_and_prefix(uri, expected):

@@ -225,8 +225,9 @@ def two_stores(tmp_path: Path, machine_name: str = "machine-a") -> tuple[Snapsho
     return Snapshots(primary, cache), primary, cache
 
 
-def test_every_way_in_writes_through_to_the_configured_store_and_reports_its_bytes(tmp_path):
+def test_every_way_in_writes_through_to_the_configured_store_and_reports_its_bytes(tmp_path, monkeypatch):
     import io
+    import tempfile
 
     store, primary, cache = two_stores(tmp_path)
     assert repr(store) == f"Snapshots({primary!r}, cache={cache!r})"
@@ -247,7 +248,10 @@ def test_every_way_in_writes_through_to_the_configured_store_and_reports_its_byt
         assert store.has_locally(info.oid) and store.primary_has(info.oid)
     assert store.add_bytes(b'{"a": 1}').written is False
     other = Snapshots(primary, f"file://{tmp_path / 'machine-b'}")
+    # fetched through the cache's own tmp/, never the system temp folder (here it does not even exist)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-system-tmp"))
     assert [other.get_bytes(i.oid) for i in infos] == [data, data[::-1], b"small", b'{"a": 1}']
+    assert not list(other.staging_dir().iterdir()) and not (tmp_path / "no-system-tmp").exists()
 
 
 def test_uploads_of_large_objects_show_a_bar_naming_the_store(tmp_path, monkeypatch):
@@ -330,9 +334,11 @@ def test_not_found_says_where_it_looked_and_what_to_do(tmp_path):
         ". Point LABDATASETS_SNAPSHOT_STORE at the store it was pinned to (the pin record's snapshot_store, "
         "for versions pinned since it is recorded), or ask whoever pinned it to push its objects there."
     )
-    with pytest.raises(SnapshotNotFoundError) as info:
-        alone.local_path(oid)
-    assert str(info.value) == f"Snapshot object {oid[:12]} is not in {primary}{advice}"
+    for read in (alone.local_path, alone.get_bytes):
+        with pytest.raises(SnapshotNotFoundError) as info:
+            read(oid)
+        assert str(info.value) == f"Snapshot object {oid[:12]} is not in {primary}{advice}"
+    assert str(store.not_found(oid)) == f"Snapshot object {oid[:12]} is not in {primary} or the local cache {cache}{advice}"
     with pytest.raises(SnapshotNotFoundError) as info:
         store.get_bytes(oid, context="toy:1.0.0 source 'rows'")
     assert str(info.value) == f"Snapshot object {oid[:12]} (toy:1.0.0 source 'rows') is not in {primary} or the local cache {cache}{advice}"

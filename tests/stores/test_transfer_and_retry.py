@@ -371,6 +371,7 @@ def test_a_range_that_keeps_failing_is_bounded_and_says_what_arrived(monkeypatch
     with pytest.raises(TransferInterrupted) as info:
         resilient_range(10, 30, read_range, transient=transient)
     assert (info.value.received, info.value.expected, info.value.attempts) == (5, 20, 4)
+    assert isinstance(info.value.last, TimeoutError) and info.value.__cause__ is info.value.last
     assert calls == [10, 15, 15, 15]
     empty = []
     with pytest.raises(TransferInterrupted) as info:
