@@ -146,7 +146,9 @@ def test_an_unreadable_dataset_info_is_a_problem_and_is_repaired(world):
     good = info_path.read_bytes()
     damage(info_path, b"{not json")
     report = verify(b, progress=False)
-    assert len(report.problems) == 1 and report.problems[0].startswith("dataset_info.json: ")
+    with pytest.raises(PreparedDataError) as unreadable:
+        world.builder().prepared_info()
+    assert report.problems == [f"dataset_info.json: {unreadable.value}"]
     assert report.files_checked == 0  # nothing could be listed
 
     world.use_cache()
@@ -388,7 +390,7 @@ def test_rebuild_on_a_new_machine_compares_with_the_shared_cache_and_names_each_
     ref = world.shared / ref_key(f"prepared/{NAME}/1.0.0.json")
     data = json.loads(ref.read_text())
     good = dict(data["fingerprints"])
-    data["fingerprints"]["test"] = "0" * 64
+    del data["fingerprints"]["test"]
     data["fingerprints"]["validation"] = "1" * 64
     os.chmod(ref, 0o644)
     ref.write_text(json.dumps(data))
@@ -407,7 +409,7 @@ def test_rebuild_on_a_new_machine_compares_with_the_shared_cache_and_names_each_
     assert report.rebuilt == good
     where = f"the shared cache ({release.published_at})"
     assert report.problems == [
-        f"rebuilt split 'test': fingerprint {good['test'][:16]} differs from {'0' * 16} recorded in {where}; the "
+        f"rebuilt split 'test': fingerprint {good['test'][:16]} differs from missing recorded in {where}; the "
         "version is not reproducible here (compare the environment in its dataset_info.json with this machine's)",
         f"rebuilt split 'validation': fingerprint missing differs from {'1' * 16} recorded in {where}; the "
         "version is not reproducible here (compare the environment in its dataset_info.json with this machine's)",
@@ -501,3 +503,63 @@ def test_without_a_shared_cache_repair_rebuilds_from_the_pins(world, monkeypatch
     # Beam writes other bytes for the same rows than this world's writer: the info must be the new one
     assert b.info.splits["train"].shards[0].sha256 == sha256_file(world.shard())
     assert verify(world.builder(), progress=False).ok
+
+
+def test_a_repair_that_leaves_damage_behind_says_so(world):
+    """The rebuild returned, yet the folder is still damaged (another process wrote it meanwhile): never reported repaired."""
+    b = world.builder()
+    shard = world.shard()
+    flip(shard, offset_of(shard, "data_page"))
+    b.build = lambda **kwargs: b.prepared_dir  # a build that changed nothing
+    report = verify(b, repair=True, progress=False)
+    assert report.repaired == [] and report.problems == [f"prepared file {shard.name}: corrupted; still damaged after a repair"]
+
+    def build_that_removes(**kwargs):
+        shutil.rmtree(b.prepared_dir)
+        return b.prepared_dir
+
+    b.build = build_that_removes
+    report = verify(b, repair=True, progress=False)
+    assert report.problems == ["not prepared; still damaged after a repair"]
+
+
+def test_an_output_record_of_another_pin_record_stops_verify(world):
+    from labdatasets.pinning.outputs import OutputRecordError, lock_path
+
+    path = lock_path(world.builder())
+    os.chmod(path, 0o644)
+    data = json.loads(path.read_text())
+    data["pin_record"] = "0" * 64
+    path.write_text(json.dumps(data, indent=2))
+    with pytest.raises(OutputRecordError):
+        verify(world.builder(), progress=False)
+
+
+def test_a_repair_from_the_cache_leaves_the_builder_with_the_new_info(world):
+    """The cache holds the committed rows in other bytes (another pyarrow): the builder's info is the downloaded one."""
+    from labdatasets.stores import open_store
+    from labdatasets.stores.base import ref_key
+    from labdatasets.stores.hashing import sha256_file
+
+    world.use_cache()
+    store = open_store(world.cache_uri)
+    ref = world.shared / ref_key(f"prepared/{NAME}/1.0.0.json")
+    release = json.loads(ref.read_text())
+    info = json.loads(store.get_bytes(release["dataset_info"]))
+    entry = info["splits"]["train"]["shards"][0]
+    sink = io.BytesIO()
+    pq.write_table(pq.read_table(io.BytesIO(store.get_bytes(entry["sha256"]))), sink, compression="gzip")
+    added = store.add_bytes(sink.getvalue())
+    old = entry["sha256"]
+    entry.update(sha256=added.oid, num_bytes=added.size)
+    release["dataset_info"] = store.add_bytes(json.dumps(info).encode()).oid
+    release["files"] = [dict(f, oid=added.oid, size=added.size) if f["oid"] == old else f for f in release["files"]]
+    os.chmod(ref, 0o644)
+    ref.write_text(json.dumps(release))
+
+    b = world.builder()
+    assert b.info.splits["train"].shards[0].sha256 == old  # read, and kept by the builder
+    damage(world.shard())
+    repair_prepared(b, progress=False)
+    assert sha256_file(world.shard()) == added.oid
+    assert b.info.splits["train"].shards[0].sha256 == added.oid
