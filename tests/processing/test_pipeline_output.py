@@ -568,9 +568,17 @@ def test_a_missing_pinned_object_is_named_with_its_source(tmp_path):
     with pytest.raises(Exception, match=r"toy:1\.2\.0 source 'rows' object 'part0\.parquet'"):
         list(fn.process(list(pin.objects)))
     (tmp_path / "f").mkdir()
-    _, files = pinned(tmp_path / "f", "files", [b"x"], missing=True)
+    store, files = pinned(tmp_path / "f", "files", [b"x"], missing=True)
+    fn = io_._ReadObjects(files, store.to_uris(), "toy:1.2.0 source 'rows'", 10, None)
+    fn.setup()
     with pytest.raises(Exception, match=r"toy:1\.2\.0 source 'rows' object 'part0\.files'"):
         list(fn.process(list(files.objects)))
+
+
+def test_rows_are_ordered_by_the_key_or_else_by_every_sortable_column():
+    by_key = WriteSplits(out_dir="o", dataset="toy", features=FEATURES, key=["x"])
+    whole = WriteSplits(out_dir="o", dataset="toy", features=FEATURES)
+    assert (by_key.sort_columns, whole.sort_columns) == (["x"], ["id", "label", "x"])
 
 
 # ------------------------------------------------------------------------------------------------ real pipelines
