@@ -426,12 +426,14 @@ def test_spilled_runs_hold_every_row_once_sorted_biggest_group_first(tmp_path):
     data = shuffled(rows(400), seed=5)
     pieces = cuts(data, [30, 50, 20, 10, 70, 60, 60, 100])
     shards = [("train", 0), ("test", 0), ("test", 0), ("train", 1), ("train", 1), ("train", 0), ("test", 0), ("test", 0)]
-    out = []
-    for key, piece in zip(shards, pieces, strict=True):
-        out += [("now", o) for o in fn.process((key, piece))]
+    out, spilled_at = [], []
+    for i, (key, piece) in enumerate(zip(shards, pieces, strict=True)):
+        now = [("now", o) for o in fn.process((key, piece))]
+        spilled_at += [i] * len(now)
+        out += now
     out += [("end", o) for o in fn.finish_bundle()]
     # 100 rows gathered (30 + 70): the biggest group is spilled at once
-    assert out[0] == ("now", (("test", 0), (out[0][1][1][0], 70)))
+    assert out[0] == ("now", (("test", 0), (out[0][1][1][0], 70))) and spilled_at[0] == 2
     got: dict[tuple[str, int], list[int]] = {}
     for when, item in out:
         if when == "end":
