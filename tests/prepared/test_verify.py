@@ -524,13 +524,17 @@ def test_a_repair_that_leaves_damage_behind_says_so(world):
 
 
 def test_an_output_record_of_another_pin_record_stops_verify(world):
-    from labdatasets.pinning.outputs import OutputRecordError, lock_path
+    """The pin record was edited after the output record was written: the committed records disagree."""
+    from labdatasets.pinning.outputs import OutputRecordError
 
-    path = lock_path(world.builder())
+    path = world.builder().pin_record_path()
     os.chmod(path, 0o644)
     data = json.loads(path.read_text())
-    data["pin_record"] = "0" * 64
+    data["pinned_at"] = "2000-01-01T00:00:00Z"
     path.write_text(json.dumps(data, indent=2))
+    with pytest.raises(OutputRecordError):
+        verify(world.builder(), progress=False)
+    shutil.rmtree(world.builder().prepared_dir)  # nothing prepared here: the committed records still must agree
     with pytest.raises(OutputRecordError):
         verify(world.builder(), progress=False)
 
