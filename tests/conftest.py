@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -22,6 +23,28 @@ from tests.servers import (  # noqa: F401 - fixtures
     sheets_env,
     sheets_server,
 )
+
+@pytest.fixture(autouse=True)
+def fresh_logging():
+    """Each test starts with logging as a new process has it.
+
+    ``labdatasets.cli.main`` calls ``configure_logging``, which adds a root handler on the
+    ``sys.stderr`` of that moment (a test's capture, closed when the test ends) and sets our
+    loggers' levels (``--debug``). Left in place, a later test's log record reaches that closed
+    stream and logging prints "--- Logging error ---" into whatever stderr that test watches.
+    """
+    from labdatasets.present.redact import OWN_LOGGERS
+
+    root = logging.getLogger()
+    level = root.level
+    levels = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
+    yield
+    for handler in [h for h in root.handlers if getattr(h, "_labdatasets", False)]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    for name, value in levels.items():
+        logging.getLogger(name).setLevel(value)
+
 
 _ENV = (
     "LABDATASETS_HOME",
