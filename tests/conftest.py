@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,31 @@ def fresh_logging():
     root.setLevel(level)
     for name, value in levels.items():
         logging.getLogger(name).setLevel(value)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """Factory: ``tmpfs(options)`` mounts a tmpfs (``size=64k``, ``ro``, ``nr_inodes=2``...) and returns its path.
+
+    For the full-disk and read-only tests; mounting needs root, so elsewhere they skip and say so.
+    Every mount is undone after the test.
+    """
+    mounts: list[Path] = []
+
+    def mount(options: str) -> Path:
+        path = tmp_path / f"disk-{len(mounts)}"
+        path.mkdir()
+        if os.geteuid() != 0:
+            pytest.skip("a full or read-only filesystem needs root (mount -t tmpfs); not root here")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounts.append(path)
+        return path
+
+    yield mount
+    for path in mounts:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
 _ENV = (

@@ -10,7 +10,6 @@ no half pin record and no half prepared folder; a rerun with space succeeds.
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -22,24 +21,9 @@ from tests.helpers import sample_rows
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
+def tiny_disk(tmpfs):
     """Factory: ``tiny_disk(kib)`` mounts a tmpfs of that size and returns its path (unmounted afterwards)."""
-    mounts: list[Path] = []
-
-    def mount(kib: int) -> Path:
-        path = tmp_path / f"disk-{len(mounts)}"
-        path.mkdir()
-        if os.geteuid() != 0:
-            pytest.skip("a small filesystem for the disk-full tests needs root (mount -t tmpfs); not root here")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(path)], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs for the disk-full tests here: {done.stderr.strip()}")
-        mounts.append(path)
-        return path
-
-    yield mount
-    for path in mounts:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+    return lambda kib: tmpfs(f"size={kib}k")
 
 
 def fill(disk: Path) -> None:

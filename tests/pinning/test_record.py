@@ -5,7 +5,6 @@ import json
 import locale
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -396,34 +395,13 @@ def test_the_umask_is_read_without_changing_it(monkeypatch):
         os.umask(old)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """Factory: ``small_disk(options)`` mounts a tiny tmpfs (root only) and returns its path."""
-    mounts: list[Path] = []
-
-    def mount(options: str) -> Path:
-        path = tmp_path / f"disk-{len(mounts)}"
-        path.mkdir()
-        if os.geteuid() != 0:
-            pytest.skip("a read-only or full filesystem needs root (mount -t tmpfs); not root here")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-        mounts.append(path)
-        return path
-
-    yield mount
-    for path in mounts:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-def test_a_record_that_cannot_be_written_says_where_and_what_to_do(small_disk):
-    read_only = small_disk("ro,size=64k")
+def test_a_record_that_cannot_be_written_says_where_and_what_to_do(tmpfs):
+    read_only = tmpfs("ro,size=64k")
     with pytest.raises(LocalWriteError) as info:
         record().write_new(read_only / "toy" / "1.0.0.json")
     assert f"Cannot write {read_only / 'toy'} while writing the pin record of toy:1.0.0 (the snapshot objects are stored; pin again once it can be written)" in str(info.value)
 
-    full = small_disk("size=4k")
+    full = tmpfs("size=4k")
     with open(full / "filler", "wb", buffering=0) as fh:
         try:
             while True:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -363,20 +361,11 @@ def test_a_full_local_disk_while_downloading_is_this_machines_problem(remote, tm
 
 
 @pytest.fixture
-def full_disk(tmp_path):
-    """A tmpfs with no inode left for a new file (root only, as in tests/faults/test_disk_full.py)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("a full filesystem needs root (mount -t tmpfs); not root here")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=2", "tmpfs", str(disk)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        (disk / "out").mkdir()  # the last inode
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+def full_disk(tmpfs):
+    """A tmpfs with no inode left for a new file (root only)."""
+    disk = tmpfs("size=64k,nr_inodes=2")
+    (disk / "out").mkdir()  # the last inode
+    return disk
 
 
 def test_no_room_for_the_partial_file_is_this_machines_problem(remote, tmp_path, full_disk):
