@@ -704,17 +704,9 @@ def test_fetch_counts_every_downloaded_byte_on_a_terminal(world, monkeypatch):
 
 def test_publish_of_a_version_pinned_before_processing_fingerprints_says_so(world, tmp_path, monkeypatch):
     """An old pin record names no processing fingerprint: '?' stands for it, and nothing is published."""
-    from labdatasets.pinning.outputs import lock_path
-
     monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
     b = world.builder()
-    os.chmod(lock_path(b), 0o644)
-    lock_path(b).unlink()  # it names the edited pin record's digest
-    path = b.pin_record_path()
-    os.chmod(path, 0o644)
-    data = json.loads(path.read_text())
-    data["code_fingerprint"] = None
-    path.write_text(json.dumps(data))
+    world.pin_without_processing_fingerprint()
     built = b.prepared_info().code_fingerprint
     with pytest.raises(PreparedDataError) as exc:
         publish(world.builder(), progress=False)

@@ -421,16 +421,7 @@ def test_rebuild_on_a_new_machine_compares_with_the_shared_cache_and_names_each_
 
 def test_a_pin_record_without_a_processing_fingerprint_still_has_its_code_objects_checked(world):
     """Records written before processing fingerprints existed name code files but no fingerprint: no copy to check."""
-    from labdatasets.pinning.outputs import lock_path
-
-    b = world.builder()
-    os.chmod(lock_path(b), 0o644)
-    lock_path(b).unlink()  # it names the edited pin record's digest
-    path = b.pin_record_path()
-    os.chmod(path, 0o644)
-    data = json.loads(path.read_text())
-    data["code_fingerprint"] = None
-    path.write_text(json.dumps(data))
+    world.pin_without_processing_fingerprint()
     record = world.builder().require_pin_record()
     assert record.code_files and record.code_fingerprint is None
     (entry,) = record.code_files

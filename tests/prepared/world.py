@@ -193,6 +193,22 @@ class World:
     def shard(self, split: str = "train") -> Path:
         return self.builder().prepared_dir / f"{NAME}-{split}-00000-of-00001.parquet"
 
+    def pin_without_processing_fingerprint(self) -> None:
+        """Edit the pin record as one written before processing fingerprints: ``code_fingerprint`` null.
+
+        The output record goes too: it names the pin record's digest, which the edit changes.
+        """
+        from labdatasets.pinning.outputs import lock_path
+
+        b = self.builder()
+        os.chmod(lock_path(b), 0o644)
+        lock_path(b).unlink()
+        path = b.pin_record_path()
+        os.chmod(path, 0o644)
+        data = json.loads(path.read_text())
+        data["code_fingerprint"] = None
+        path.write_text(json.dumps(data))
+
 
 @pytest.fixture
 def world(world_root, lab_home, tmp_path, monkeypatch) -> Iterator[World]:
