@@ -205,6 +205,16 @@ def test_files_that_do_not_add_up_to_the_pinned_fingerprint_mean_an_edited_recor
     assert not any((lab_home / "code").iterdir()), "the failed copy is removed"
 
 
+def pinned_as_code(record: PinRecord, store, folder, paths: list[str]) -> tuple[PinRecord, str]:
+    """``record`` as if ``paths`` (under ``folder``) had been archived as its code; and their fingerprint."""
+    entries = []
+    for rel in paths:
+        info = store.add_file(folder / rel)
+        entries.append({"path": rel, "oid": info.oid, "size": info.size})
+    fingerprint = code.fingerprint_code(folder, paths)
+    return edited(record, lambda data: data.update(code_files=entries, code_fingerprint=fingerprint)), fingerprint
+
+
 @pytest.mark.parametrize("fingerprint", ["../../etc", "AB" * 32, "ab" * 31])
 def test_a_bad_code_fingerprint_is_refused_before_a_folder_is_named(fingerprint, make_builder, lab_home):
     old, record, _ = moved_on(make_builder, "toy_arch_fp")
@@ -223,15 +233,7 @@ def test_archived_code_without_the_builder_class_is_refused(make_builder, lab_ho
     (root / "__init__.py").write_text("")  # an archived package with an __init__.py is imported through it
     leaf = root / LEAF.format(name="toy_arch_class")
     leaf.write_text("X = 1\n")
-    entries = []
-    for entry in record.code_files:
-        oid = sha256_file(root / entry.path)
-        store.add_file(root / entry.path)
-        entries.append({"path": entry.path, "oid": oid, "size": (root / entry.path).stat().st_size})
-    init = store.add_file(root / "__init__.py")
-    entries.append({"path": "__init__.py", "oid": init.oid, "size": init.size})
-    fingerprint = code.fingerprint_code(root, [e["path"] for e in entries])
-    record = edited(record, lambda data: data.update(code_files=entries, code_fingerprint=fingerprint))
+    record, fingerprint = pinned_as_code(record, store, root, [e.path for e in record.code_files] + ["__init__.py"])
     with pytest.raises(ProcessingError) as info:
         code.load_archived_builder(old, record, store)
     copy = lab_home / "code" / fingerprint
@@ -248,10 +250,7 @@ def test_archived_code_that_no_longer_imports_is_a_clear_error(make_builder, lab
     tmp.mkdir()
     leaf = tmp / LEAF.format(name="toy_arch_import")
     leaf.write_text("import labdatasets_module_that_is_gone\n")
-    info = store.add_file(leaf)
-    entries = [{"path": leaf.name, "oid": info.oid, "size": info.size}]
-    fingerprint = code.fingerprint_code(tmp, [leaf.name])
-    record = edited(record, lambda data: data.update(code_files=entries, code_fingerprint=fingerprint))
+    record, fingerprint = pinned_as_code(record, store, tmp, [leaf.name])
     with pytest.raises(ProcessingError) as error:
         code.load_archived_builder(old, record, store)
     root = lab_home / "code" / fingerprint
