@@ -304,6 +304,23 @@ def test_an_unavailable_store_says_try_again_later(store, exc):
     assert message == f"Cannot reach the snapshot store {store.uri} while reading from it: {exc}. Try again later."
 
 
+def test_a_store_still_unreachable_after_the_sdks_own_retries_says_try_again_later(store):
+    """The SDK asks again for two minutes after a refused connection or a 5xx, then raises RetryError naming the last one.
+
+    (Built here: the real one takes those two minutes, e.g. STORAGE_EMULATOR_HOST pointing at a closed port.)
+    """
+    import requests
+
+    refused = requests.ConnectionError("HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded (Connection refused)")
+    for cause in (refused, gexc.ServiceUnavailable("503 GET /storage/v1/b/x/o/y")):
+        exc = gexc.RetryError("Timeout of 120.0s exceeded", cause)  # str(): "..., last exception: <cause>"
+        assert str(store._fail(exc, "checking")) == (
+            f"Cannot reach the snapshot store {store.uri} while checking it: {exc}. Try again later."
+        )
+    other = gexc.RetryError("Timeout of 120.0s exceeded", ValueError("a bug"))
+    assert str(store._fail(other, "checking")).startswith(f"The snapshot store {store.uri} failed while checking it: Timeout")
+
+
 def test_a_401_is_access_denied(store):
     assert str(store._fail(gexc.Unauthorized("expired"), "listing")).startswith(
         f"Access denied listing the snapshot store {store.uri}. Check GOOGLE_APPLICATION_CREDENTIALS"
