@@ -131,11 +131,19 @@ def test_a_412_means_another_writer_stored_it_first(proxied, uri, tmp_path):
 def test_a_large_object_arrives_as_exact_ranges(proxied, uri, tmp_path, monkeypatch):
     monkeypatch.setattr(transfer, "CHUNK_BYTES", 64 << 10)
     data = bytes(range(256)) * 1000 + b"tail"  # 256,004 bytes: three full ranges and a short one
-    store, proxy = proxied(uri)
-    oid = store.add_bytes(data).oid
+    oid = GCSStore(uri).add_bytes(data).oid
+    store, proxy = proxied(uri, delay=0.05)
+    threads: set[str] = set()
+
+    def media_thread(response, *args, **kwargs):  # a response hook: returning None keeps the response
+        if "alt=media" in response.request.url:
+            threads.add(threading.current_thread().name)
+
+    store.client._http.hooks["response"].append(media_thread)
     assert store.fetch(oid, tmp_path / "big").read_bytes() == data
     want = [f"bytes={s}-{min(s + (64 << 10), len(data)) - 1}" for s in range(0, len(data), 64 << 10)]
     assert sorted(media_ranges(proxy)) == sorted(want)  # no byte asked twice, none past the end
+    assert len(threads) > 1  # the ranges were in flight together
 
 
 def test_one_range_at_a_time_when_parallel_reads_are_off(store, tmp_path, monkeypatch):
@@ -179,7 +187,7 @@ def test_many_parallel_downloads_share_the_connection_pool_without_dropping_conn
     for url in ("https://storage.googleapis.com/", "http://127.0.0.1/"):
         assert client._http.get_adapter(url)._pool_maxsize == POOL_CONNECTIONS
     oids = [GCSStore(uri).add_bytes(f"object {i}".encode()).oid for i in range(SMALL_OBJECT_WORKERS + transfer.WORKERS)]
-    store, _ = proxied(uri, delay=0.2)  # every request in flight at once
+    store, _ = proxied(uri, delay=0.1)  # every request in flight at once
     caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
     results: dict[str, bytes] = {}
     threads = [threading.Thread(target=lambda o=oid: results.__setitem__(o, store.get_bytes(o))) for oid in oids]
