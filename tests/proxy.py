@@ -66,7 +66,7 @@ class Fault:
     """One fault rule; the first rule that matches a request (and has uses left) applies to it.
 
     Args:
-        kind: ``"status"`` (answer ``status`` without forwarding), ``"drop"`` (close the
+        kind: ``"status"`` (answer ``status`` without forwarding, with ``body`` if given), ``"drop"`` (close the
             connection without answering), ``"truncate"`` (forward, then send only
             ``keep_bytes`` of the response body under its full Content-Length and
             close), ``"corrupt"`` (forward the whole answer with one byte of its body flipped),
@@ -78,6 +78,8 @@ class Fault:
         skip: let this many matching requests through untouched first.
         probability: the chance that it applies to a matching request (drawn from the
             proxy's ``seed``, so a run is reproducible); 1.0 applies to every one.
+        body: what a ``"status"`` answer carries (``application/xml``), e.g. an S3 error document
+            ``<Error><Code>SlowDown</Code></Error>``; None for a short text/plain body.
     """
 
     kind: str
@@ -89,6 +91,7 @@ class Fault:
     keep_bytes: int = 0
     seconds: float = 0.0
     probability: float = 1.0
+    body: bytes | None = None
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     _seen: int = dataclasses.field(default=0, repr=False)
     _applied: int = dataclasses.field(default=0, repr=False)
@@ -162,9 +165,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if fault is not None and fault.kind == "status":
-            payload = f"injected fault: HTTP {fault.status}".encode()
+            payload = fault.body if fault.body is not None else f"injected fault: HTTP {fault.status}".encode()
             self.send_response(fault.status)
-            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Type", "text/plain" if fault.body is None else "application/xml")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
