@@ -94,6 +94,16 @@ def test_bytes_round_trip_under_their_sha256(store, tmp_path, size):
     assert (again.oid, again.written) == (info.oid, False) and sent == [size]
 
 
+def test_a_writer_that_finds_the_object_already_stored_writes_nothing(store, tmp_path):
+    """Two machines add the same bytes: the one that checks second (after has() said no) stores nothing."""
+    oid = store.add_bytes(b"original").oid
+    impostor = tmp_path / "impostor.bin"
+    impostor.write_bytes(b"other bytes")
+    sent: list[int] = []
+    assert store._upload(impostor, oid, impostor.stat().st_size, sent.append) is False
+    assert sent == [] and store.get_bytes(oid) == b"original"
+
+
 def test_an_upload_without_progress_reports_nothing(store, tmp_path):
     src = tmp_path / "src.bin"
     src.write_bytes(b"quiet")
@@ -144,6 +154,9 @@ def test_a_large_object_arrives_as_exact_ranges(proxied, uri, tmp_path, monkeypa
     want = [f"bytes={s}-{min(s + (64 << 10), len(data)) - 1}" for s in range(0, len(data), 64 << 10)]
     assert sorted(media_ranges(proxy)) == sorted(want)  # no byte asked twice, none past the end
     assert len(threads) > 1  # the ranges were in flight together
+    # ... and all of one generation: an object replaced meanwhile (by a rogue writer) is never mixed into it
+    generation = store.bucket.get_blob(store.key(oid)).generation
+    assert all(f"generation={generation}" in r.path for r in proxy.requests if "alt=media" in r.path)
 
 
 def test_one_range_at_a_time_when_parallel_reads_are_off(store, tmp_path, monkeypatch):
@@ -421,6 +434,7 @@ def test_cut_and_dropped_answers_are_transient():
     assert is_transient(common.InvalidResponse(Answer(503), "5xx")) is True
     assert is_transient(common.InvalidResponse(Answer(499), "4xx")) is False
     assert is_transient(common.InvalidResponse(Answer(None), "no status")) is False
+    assert is_transient(common.InvalidResponse(None, "no answer at all")) is False
 
 
 def test_a_cut_answer_is_read_again_from_where_it_stopped(proxied, uri, tmp_path):
