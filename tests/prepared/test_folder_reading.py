@@ -417,6 +417,74 @@ def test_a_record_of_another_build_is_not_compared(world):
     assert problems == [f"dataset_info.json: split 'train' has fingerprint {'0' * 16}, committed {lock.splits['train'].fingerprint[:16]}"]
 
 
+def two_shards(world):
+    """Write the train split as two shards (25 rows each) and record them; the two paths."""
+    b = world.builder()
+    one = world.shard()
+    table = pq.read_table(one)
+    os.chmod(one, 0o644)
+    one.unlink()
+    paths = [b.prepared_dir / f"{NAME}-train-0000{i}-of-00002.parquet" for i in range(2)]
+    for i, path in enumerate(paths):
+        pq.write_table(table.slice(25 * i, 25), path, write_page_checksum=True)
+
+    def change(data):
+        data["splits"]["train"]["shards"] = [
+            {"filename": p.name, "num_rows": 25, "num_bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in paths
+        ]
+
+    edit_info(b, change)
+    return paths
+
+
+@pytest.mark.parametrize("first", ["missing", "corrupted", "unreadable footer"])
+def test_every_shard_of_a_split_is_checked(world, first):
+    b = world.builder()
+    paths = two_shards(world)
+    assert folder.full_problems(b.prepared_dir, folder.read_info(b.prepared_dir), None) == ([], [])
+    if first == "missing":
+        paths[0].unlink()
+    elif first == "corrupted":
+        flip(paths[0], offset_of(paths[0], "data_page"))
+    else:
+        paths[0].write_bytes(b"PAR1 no footer")
+        record_bytes(b, "train", paths[0])
+    flip(paths[1], offset_of(paths[1], "data_page"))
+    problems, _ = folder.full_problems(b.prepared_dir, folder.read_info(b.prepared_dir), None)
+    assert len(problems) == 2 and problems[0].startswith(f"prepared file {paths[0].name}: {first}"), problems
+    assert problems[1] == f"prepared file {paths[1].name}: corrupted"
+
+
+def test_other_bytes_of_several_shards_are_named_together(world):
+    """A two-shard split committed, then written again by another pyarrow: one note names both files."""
+    from labdatasets.pinning.outputs import OutputRecord
+
+    b = world.builder()
+    paths = two_shards(world)
+    record = b.require_pin_record()
+    lock = OutputRecord.of_info(folder.read_info(b.prepared_dir), record, locked_at="2026-01-01T00:00:00Z")
+    for path in paths:
+        rewrite(path, pq.read_table(path), compression="gzip")
+    edit_info(b, lambda data: data["splits"]["train"].update(
+        shards=[{"filename": p.name, "num_rows": 25, "num_bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in paths]
+    ))
+    info = folder.read_info(b.prepared_dir)
+    assert folder.full_problems(b.prepared_dir, info, lock) == (
+        [],
+        [f"split 'train': other bytes than the committed ones ({paths[0].name}, {paths[1].name}), the same rows "
+         "(content fingerprint matches)"],
+    )
+
+
+def test_a_folder_removed_while_it_is_checked_has_every_file_missing(world):
+    """Another process (``cache prune``) removed the folder after its dataset_info.json was read."""
+    b, info, _, lock = state(world)
+    shutil.rmtree(b.prepared_dir)
+    assert folder.full_problems(b.prepared_dir, info, lock) == (
+        [f"prepared file {world.shard('test').name}: missing", f"prepared file {world.shard().name}: missing"], []
+    )
+
+
 # ----------------------------------------------------------------------------- stray files
 STRAY = f"{NAME}-train-00001-of-00002.parquet"
 
@@ -528,6 +596,24 @@ def test_without_an_output_record_only_the_folder_s_own_consistency_is_checked(w
     info = folder.read_info(b.prepared_dir)
     assert folder.committed_problems(b, info, record) == ["dataset_info.json: split 'train' records 7 rows, its shards 50"]
     assert folder.reusable(b, info, record) is False
+
+
+def test_committed_records_that_disagree_stop_the_reuse(world):
+    """The pin record was edited after its output record was written: neither can be trusted, nothing is reused."""
+    from labdatasets.pinning.outputs import OutputRecordError
+
+    b, info, _, _ = state(world)
+    path = b.pin_record_path()
+    os.chmod(path, 0o644)
+    data = json.loads(path.read_text())
+    data["pinned_at"] = "2000-01-01T00:00:00Z"
+    path.write_text(json.dumps(data, indent=2))
+    record = world.builder().require_pin_record()
+    for check in (folder.committed_problems, folder.reusable):
+        with pytest.raises(OutputRecordError, match="is not the one .* was written for"):
+            check(b, info, record)
+    with pytest.raises(OutputRecordError):
+        folder.reuse(world.builder(), record)
 
 
 def test_a_committed_record_of_other_processing_is_not_compared_by_the_cheap_check(world):
