@@ -31,6 +31,9 @@ __all__ = [
     "SHARD_RE",
     "INFO_NAME",
     "check_oid",
+    "dataset_name",
+    "config_name",
+    "exact_version",
     "split_name",
     "shard_filename",
     "code_path",
@@ -45,6 +48,9 @@ SHARD_RE = re.compile(r"^[a-z][a-z0-9_]{0,127}-[A-Za-z][A-Za-z0-9_]{0,63}-[0-9]{
 #: The one other file of a prepared folder.
 INFO_NAME = "dataset_info.json"
 _OID_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_DATASET_RE = re.compile(r"^[a-z][a-z0-9_]{0,127}\Z")
+_CONFIG_RE = re.compile(r"^[A-Za-z0-9][\w\-.+]{0,127}\Z")
+_VERSION_RE = re.compile(r"^[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}\Z")
 _CODE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}\Z")
 
 
@@ -63,6 +69,27 @@ def check_oid(value: Any, *, where: str, error: type[LabDatasetsError] = Snapsho
     """``value`` if it is a sha256 hex digest (64 lowercase hex characters)."""
     if not isinstance(value, str) or not _OID_RE.match(value):
         raise _refuse(error, where, "object id", value, "a sha256 (64 lowercase hex characters)", hint)
+    return value
+
+
+def dataset_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
+    """``value`` if it is a dataset name (snake_case, such as ``product_a``)."""
+    if not isinstance(value, str) or not _DATASET_RE.match(value):
+        raise _refuse(error, where, "dataset", value, "a snake_case dataset name such as 'product_a'", hint)
+    return value
+
+
+def config_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
+    """``value`` if it is a builder config name (such as ``small`` or ``en-2024``)."""
+    if not isinstance(value, str) or not _CONFIG_RE.match(value):
+        raise _refuse(error, where, "config", value, "a config name such as 'small'", hint)
+    return value
+
+
+def exact_version(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
+    """``value`` if it is an exact version (``1.2.0``)."""
+    if not isinstance(value, str) or not _VERSION_RE.match(value):
+        raise _refuse(error, where, "version", value, "a version such as '1.2.0'", hint)
     return value
 
 

@@ -23,6 +23,9 @@ SHARD = "product_a-train-00000-of-00001.parquet"
         (safe_names.split_name, "train"),
         (safe_names.shard_filename, SHARD),
         (safe_names.code_path, "sub/helpers.py"),
+        (safe_names.dataset_name, "product_a"),
+        (safe_names.config_name, "en-2024.v1+x"),
+        (safe_names.exact_version, "1.20.3"),
     ],
 )
 @pytest.mark.parametrize("suffix", ["\n", "\r\n", " ", "/"])

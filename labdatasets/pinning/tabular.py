@@ -212,7 +212,8 @@ def iter_batches(
 
         with pq.ParquetFile(path, memory_map=True) as pf:
             for batch in pf.iter_batches(batch_size=batch_rows):
-                yield pa.Table.from_batches([batch]).cast(schema)
+                # dummy data read with the real source's pinned schema may hold the columns in another order
+                yield pa.Table.from_batches([batch]).select(schema.names).cast(schema)
         return
     if fmt == "csv":
         import pyarrow.csv as pcsv

@@ -102,26 +102,37 @@ class Release:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Release":
+    def from_json(cls, data: Mapping[str, Any], *, where: str | None = None) -> "Release":
+        """The release read from its record; ``where`` names the record in errors (default: by its own names).
+
+        Every name is checked before it is shown or reaches a filesystem: the cache is not trusted.
+        """
         if data.get("release_format") != RELEASE_FORMAT:
             raise SnapshotError(f"release record format {data.get('release_format')!r} is not {RELEASE_FORMAT}; upgrade labdatasets")
-        # Every name is checked before anything touches a filesystem: the cache is not trusted.
-        named = DatasetReference(str(data.get("dataset")), str(data["config"]) if data.get("config") else None, str(data.get("version")))
-        where = f"The release record of {named} in the shared cache"
         hint = "Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it."
+        said = where or "A release record in the shared cache"
+        dataset = safe_names.dataset_name(data.get("dataset"), where=said, hint=hint)
+        config = data.get("config")
+        if config is not None:
+            safe_names.config_name(config, where=said, hint=hint)
+        version = safe_names.exact_version(data.get("version"), where=said, hint=hint)
+        said = where or f"The release record of {DatasetReference(dataset, config, version)} in the shared cache"
         for f in data["files"]:
-            safe_names.shard_filename(f["path"], where=where, hint=hint)
-            safe_names.check_oid(f["oid"], where=where, hint=hint)
-        safe_names.check_oid(data["dataset_info"], where=where, hint=hint)
+            safe_names.shard_filename(f["path"], where=said, hint=hint)
+            safe_names.check_oid(f["oid"], where=said, hint=hint)
+        safe_names.check_oid(data["dataset_info"], where=said, hint=hint)
+        fingerprints = dict(data.get("fingerprints", {}))
+        for split in fingerprints:
+            safe_names.split_name(split, where=said, hint=hint)
         return cls(
-            dataset=data["dataset"],
-            config=data.get("config"),
-            version=data["version"],
+            dataset=dataset,
+            config=config,
+            version=version,
             snapshot_id=data["snapshot_id"],
             code_fingerprint=data["code_fingerprint"],
             dataset_info=data["dataset_info"],
             files=tuple((f["path"], f["oid"], int(f["size"])) for f in data["files"]),
-            fingerprints=dict(data.get("fingerprints", {})),
+            fingerprints=fingerprints,
             published_at=data.get("published_at", ""),
             labdatasets_version=data.get("labdatasets_version", ""),
         )
@@ -181,7 +192,7 @@ def published(builder: "DatasetBuilder") -> Release | None:
     if raw is None:
         return None
     try:
-        release = Release.from_json(json.loads(raw))
+        release = Release.from_json(json.loads(raw), where=f"The release record of {builder.full_name} in {redact(store.uri)}")
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotError(f"The release record of {builder.full_name} in {redact(store.uri)} is unreadable: {exc}") from exc
     if release.full_name != builder.full_name:

@@ -41,6 +41,8 @@ __all__ = ["ReadPinnedSource", "WriteSplits", "WriteSplit", "SplitChecksFn", "sh
 logger = logging.getLogger(__name__)
 
 ROW_GROUP_ROWS = 131_072
+#: Check each shard's rows in a thread beside its writer (:class:`~labdatasets.processing.validation.ShardCheck`).
+BACKGROUND_CHECKS = True
 MANIFEST_DIR = "_manifests"
 
 
@@ -522,27 +524,30 @@ def _write_shard(
     if checker is not None:
         from labdatasets.processing.validation import ShardCheck
 
-        check = ShardCheck(checker, split, runs_dir)
+        # slices of 64k rows checked in a thread beside the writer: a spare core takes them (benchmarks/README.md)
+        check = ShardCheck(checker, split, runs_dir, background=BACKGROUND_CHECKS)
     try:
         for table in tables:
             if check is not None:
-                # in this thread: beside the writer in a thread of their own, the checks cost more CPU and time than
-                # they hid on a busy machine (hand-offs of the GIL with the writer and the merge; benchmarks/README.md)
                 check.add(table)
             writer.write(table)
             if progress is not None:
                 progress.add(table.num_rows)
+        # the checks end first: an error in them leaves no shard file, as one in the writer
+        checked = check.finish() if check is not None else None
         manifest = writer.close()
     except BaseException:
         writer.abort()
+        if check is not None:
+            check.close()
         raise
     _write_manifest(out_dir, manifest)
     if progress is not None:
         progress.flush()
-    if check is None:
+    if checked is None:
         yield manifest
         return
-    result, runs = check.finish()
+    result, runs = checked
     yield "manifest", manifest
     yield "checks", (split, index, result)
     for run in runs:

@@ -131,7 +131,9 @@ class GCSStore(BucketStore):
             )
         if isinstance(exc, gexc.NotFound):
             return SnapshotNotFoundError(f"The snapshot store's bucket {self.bucket_name!r} does not exist ({where}).")
-        if isinstance(exc, _UNAVAILABLE) or isinstance(exc, (ConnectionError, TimeoutError)):
+        # The SDK itself asks again after a dropped connection or a 5xx, for two minutes, then raises RetryError.
+        gave_up = isinstance(exc, gexc.RetryError) and is_transient(exc.cause)
+        if gave_up or isinstance(exc, _UNAVAILABLE) or isinstance(exc, (ConnectionError, TimeoutError)):
             return SnapshotError(f"Cannot reach the snapshot store {where} while {doing} it: {redact(exc)}. Try again later.")
         return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")
 

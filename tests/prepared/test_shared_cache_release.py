@@ -129,6 +129,8 @@ def release_dict(**changes) -> dict:
         ({"files": [{"path": "/tmp/x-train-00000-of-00001.parquet", "oid": GOOD_OID, "size": 1}]}, "/tmp/x-train"),
         ({"files": [{"path": "d-train-00000-of-00001.parquet", "oid": "../" + "a" * 61, "size": 1}]}, "object id"),
         ({"dataset_info": "A" * 64}, "object id 'AAAA"),
+        ({"fingerprints": {"../train": "e" * 64}}, "split '../train'"),
+        ({"fingerprints": {"train\n": "e" * 64}}, "split 'train\\n'"),
     ],
 )
 def test_a_release_record_naming_anything_outside_the_patterns_is_refused(changes, said):
@@ -139,6 +141,46 @@ def test_a_release_record_naming_anything_outside_the_patterns_is_refused(change
         message = str(exc.value)
         assert "The release record of d:1.0.0 in the shared cache" in message and "refused before any file was touched" in message
         assert "Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it." in message
+
+
+@pytest.mark.parametrize(
+    "changes, said",
+    [
+        ({"dataset": "../evil"}, "dataset '../evil'"),
+        ({"dataset": "/tmp/d"}, "dataset '/tmp/d'"),
+        ({"dataset": "d\n"}, "dataset 'd\\n'"),
+        ({"dataset": None}, "dataset 'None'"),
+        ({"dataset": "d:1.0.0", "version": ""}, "dataset 'd:1.0.0'"),
+        ({"config": "../c"}, "config '../c'"),
+        ({"config": ""}, "config ''"),
+        ({"version": "1.0.0/../../x"}, "version '1.0.0/../../x'"),
+        ({"version": "1.0.0\n"}, "version '1.0.0\\n'"),
+        ({"version": 1}, "version '1'"),
+    ],
+)
+def test_a_release_record_naming_another_kind_of_dataset_or_version_is_refused(changes, said):
+    """The names of a release are checked before they are shown or used: a name it cannot be is not read at all."""
+    with pytest.raises(SnapshotError) as exc:
+        Release.from_json(release_dict(**changes))
+    message = str(exc.value)
+    assert message.startswith(f"A release record in the shared cache names the {said}, which is not ")
+    assert "refused before any file was touched" in message
+    assert message.endswith("Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it.")
+
+
+def test_a_release_record_smuggling_its_version_into_the_dataset_name_is_not_this_version(world, caplog):
+    """``dataset: "toy_world:1.0.0", version: ""`` spells this version's name, but it is no release of it."""
+    world.use_cache()
+    b = world.builder()
+    good = files_of(b.prepared_dir)
+    rewrite_release(world, dict(release_json(world), dataset=FULL, version=""))
+    with pytest.raises(SnapshotError) as exc:
+        published(b)
+    assert str(exc.value).startswith(f"The release record of {FULL} in {world.cache_uri} names the dataset {FULL!r}")
+    with caplog.at_level(logging.WARNING):  # a repair that would download it again keeps what is here
+        assert fetch_if_published(b, b.require_pin_record(), progress=False, force=True) is None
+    assert f"Could not use the shared cache for {FULL}" in caplog.text
+    assert files_of(b.prepared_dir) == good
 
 
 def test_publish_result_says_what_happened_without_credentials():
@@ -181,8 +223,8 @@ def test_published_is_none_when_the_version_was_never_published(world, tmp_path,
 def test_an_unreadable_or_misplaced_release_record_is_an_error(world):
     world.use_cache()
     good = release_json(world)
-    rewrite_release(world, {"release_format": 1})  # no files
-    with pytest.raises(SnapshotError, match=rf"The release record of {FULL} in file://.* is unreadable"):
+    rewrite_release(world, {k: v for k, v in good.items() if k != "files"})
+    with pytest.raises(SnapshotError, match=rf"The release record of {FULL} in file://.* is unreadable: 'files'"):
         published(world.builder())
     path = world.shared / ref_key(REF)
     path.write_text("{ not json")
@@ -191,8 +233,11 @@ def test_an_unreadable_or_misplaced_release_record_is_an_error(world):
     rewrite_release(world, dict(good, version="2.0.0"))
     with pytest.raises(SnapshotError, match=rf"The release record at {REF} in file://.* is for {NAME}:2.0.0"):
         published(world.builder())
-    rewrite_release(world, dict(good, dataset="../evil"))  # its names are never used as paths: refused as another's
-    with pytest.raises(SnapshotError, match=r"is for \.\./evil:1\.0\.0"):
+    rewrite_release(world, dict(good, dataset="other_set"))
+    with pytest.raises(SnapshotError, match=rf"The release record at {REF} in file://.* is for other_set:1\.0\.0"):
+        published(world.builder())
+    rewrite_release(world, dict(good, dataset="../evil"))
+    with pytest.raises(SnapshotError, match=rf"The release record of {FULL} in file://.* names the dataset '\.\./evil'"):
         published(world.builder())
 
 
