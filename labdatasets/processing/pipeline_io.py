@@ -451,7 +451,7 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Stop after an error: no footer is written (a partial shard never reads as a whole one) and the
-        partial file is removed."""
+        partial file is removed; after :meth:`close` (its checks failed), the whole file is removed."""
         from apache_beam.io.filesystems import FileSystems
 
         if self._fp_pool is not None:
@@ -533,9 +533,10 @@ def _write_shard(
             writer.write(table)
             if progress is not None:
                 progress.add(table.num_rows)
-        # the checks end first: an error in them leaves no shard file, as one in the writer
-        checked = check.finish() if check is not None else None
+        if check is not None:
+            check.flush()  # the last rows are checked while the writer encodes its last row group
         manifest = writer.close()
+        checked = check.finish() if check is not None else None  # an error there removes the shard (abort below)
     except BaseException:
         writer.abort()
         if check is not None:

@@ -435,13 +435,18 @@ class ShardCheck:
             if self._runs is not None:
                 self._runs.add(part)
 
-    def finish(self) -> "tuple[ShardResult, list[tuple[int, str, str]]]":
-        """``(the shard's result, [(rule index, split, path)] of its runs for the checks across splits)``."""
+    def flush(self) -> None:
+        """Hand on the rows gathered so far (the shard's last, short slice): in the background, they are checked
+        while the caller goes on (a writer writing its last row group); :meth:`finish` waits for them."""
         import pyarrow as pa
 
         if self._pending_rows:
             self._hand(pa.concat_tables(self._pending))
             self._pending, self._pending_rows = [], 0
+
+    def finish(self) -> "tuple[ShardResult, list[tuple[int, str, str]]]":
+        """``(the shard's result, [(rule index, split, path)] of its runs for the checks across splits)``."""
+        self.flush()
         self._stop()
         self._raise_error()
         return self.result, self._runs.finish() if self._runs is not None else []
