@@ -176,3 +176,14 @@ def test_a_run_already_gone_at_the_end_does_not_fail_the_merge(tmp_path, monkeyp
     chunks += list(merging)
     assert pa.concat_tables(chunks).column("id").to_pylist() == list(range(100))
     assert not Path(paths[1]).exists()
+
+
+def test_a_run_with_nulls_but_no_nan_merges_with_a_run_of_nans(tmp_path, monkeypatch):
+    """Float keys sort numbers, then NaN, then null: a run whose slice ends in nulls, with no NaN, against a run
+    whose slice ends in NaN gives every number first, whatever the slice each run is at."""
+    monkeypatch.setattr(spill, "MERGE_SLICE_ROWS", 4)
+    nulls = pa.table({"id": pa.array([1.0, None, None, None, None, None], pa.float64())})
+    nans = pa.table({"id": pa.array([0.5, 2.0] + [math.nan] * 9, pa.float64())})
+    merged = _merge(tmp_path, [nulls, nans], ["id"])
+    ids = merged.column("id").to_pylist()
+    assert ids[:3] == [0.5, 1.0, 2.0] and all(math.isnan(v) for v in ids[3:12]) and ids[12:] == [None] * 5
