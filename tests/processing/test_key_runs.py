@@ -181,3 +181,44 @@ def test_runs_are_removed_when_the_merge_stops_early(tmp_path, monkeypatch):
     assert next(merging)
     merging.close()
     assert not (tmp_path / "checks").exists()
+
+
+def test_runs_of_a_remote_runner_go_through_beam_filesystems(gcs_bucket, monkeypatch):
+    """On a remote runner the runs live in the staging folder (``gs://...``): written, merged and deleted there."""
+    pytest.importorskip("apache_beam.io.gcp.gcsfilesystem")
+    from apache_beam.io.filesystems import FileSystems
+
+    monkeypatch.setattr(key_runs, "SLICE_ROWS", 2)
+    features = F.Features({"id": F.Value("int64"), "customer": F.Text()})
+    checker = checker_of(features, group_key="customer")
+    folder = f"gs://{gcs_bucket}/staging/checks/"
+    data = {"train": pa.table({"id": list(range(10)), "customer": [f"c{i}" for i in range(10)]}),
+            "test": pa.table({"id": [3, 20, 9], "customer": ["c9", "x", "y"]})}
+    runs: dict[int, list[tuple[str, str]]] = {}
+    for split, table in data.items():
+        writer = KeyRunWriter(checker, split, folder)
+        writer.add(table)
+        for index, s, path in writer.finish():
+            assert path.startswith(f"gs://{gcs_bucket}/staging/checks/{index}/{split}-")
+            runs.setdefault(index, []).append((s, path))
+    assert found(runs[rule_index(checker, E.DisjointSplits)]) == {"train": {(3,), (9,)}, "test": {(3,), (9,)}}
+    assert found(runs[rule_index(checker, E.GroupInOneSplit)]) == {"train": {("c9",)}, "test": {("c9",)}}
+    assert not [p for index in runs for _, p in runs[index] if FileSystems.exists(p)]  # deleted once merged
+
+
+def test_text_runs_hold_each_key_once_in_hash_order(tmp_path):
+    """A repeated text key (rows of one id, a unique_key violation) is written once per run, whatever its hash's
+    place: the run stays as small as the shard's distinct keys."""
+    features = F.Features({"sku": F.Text(), "id": F.Value("int64")})
+    checker = checker_of(features, key=("sku",))
+    index = rule_index(checker, E.DisjointSplits)
+    skus = [f"k{i}" for i in range(30)] * 3 + ["k7"] * 5
+    random.Random(2).shuffle(skus)
+    writer = KeyRunWriter(checker, "train", str(tmp_path / "checks"))
+    for start in range(0, len(skus), 10):
+        writer.add(pa.table({"sku": skus[start : start + 10], "id": list(range(start, start + len(skus[start : start + 10])))}))
+    [(_, _, path)] = [r for r in writer.finish() if r[0] == index]
+    run = pa.ipc.open_stream(path).read_all()
+    assert sorted(run.column("sku").to_pylist()) == sorted(set(skus))
+    hashes = run.column(HASH).to_numpy()
+    assert bool(np.all(hashes[1:] >= hashes[:-1]))
