@@ -402,12 +402,13 @@ def _check_other_bytes(
             continue
         try:
             got = content_fingerprint([directory / s.filename for s in split.shards])
+            found = f"fingerprint {got[:16]}"
         except Exception as exc:  # noqa: BLE001 - any unreadable download is refused
-            got = f"unreadable ({type(exc).__name__})"
+            got, found = "", f"unreadable: {type(exc).__name__}"
         if got != lock.splits[split_name].fingerprint:
             raise SnapshotError(
                 f"The release of {builder.full_name} in {redact(uri)} holds other rows in split {split_name!r} than "
-                f"its output record {lock.where} says (fingerprint {got[:16]}, committed "
+                f"its output record {lock.where} says ({found}, committed "
                 f"{lock.splits[split_name].fingerprint[:16]}); it was not used."
             )
 
