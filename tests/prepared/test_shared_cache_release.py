@@ -150,6 +150,12 @@ def test_a_release_record_naming_anything_outside_the_patterns_is_refused(change
         assert "Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it." in message
 
 
+def test_a_refused_release_record_is_named_with_its_config():
+    with pytest.raises(SnapshotError) as exc:
+        Release.from_json(release_dict(config="small", dataset_info="A" * 64))
+    assert str(exc.value).startswith("The release record of d/small:1.0.0 in the shared cache names the object id 'AAAA")
+
+
 @pytest.mark.parametrize(
     "changes, said",
     [
