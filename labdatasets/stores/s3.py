@@ -146,7 +146,10 @@ class S3Store(BucketStore):
     def __init__(self, uri: str):
         super().__init__(uri)
         self.bucket = self.bucket_name
-        self.client = s3_client()
+        try:
+            self.client = s3_client()
+        except botocore.exceptions.BotoCoreError as exc:  # e.g. an access key id without its secret
+            raise self._fail(exc, "opening") from exc
 
     def _fail(self, exc: BaseException, doing: str) -> SnapshotError:
         where = f"{redact(self.uri)}"
@@ -254,6 +257,8 @@ class S3Store(BucketStore):
                     oid = self.oid_of_key(item["Key"])
                     if oid:
                         yield oid
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "listing") from exc
         except botocore.exceptions.ClientError as exc:
             raise self._fail(exc, "listing") from exc
 
@@ -292,5 +297,7 @@ class S3Store(BucketStore):
         except botocore.exceptions.ClientError as exc:
             if is_missing(exc):
                 return
+            raise self._fail(exc, "repairing") from exc
+        except botocore.exceptions.BotoCoreError as exc:
             raise self._fail(exc, "repairing") from exc
 
