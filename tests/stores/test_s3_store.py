@@ -503,7 +503,7 @@ def client_error(code: str | None, status: int | None = None) -> botocore.except
         response["Error"] = {"Code": code, "Message": "m"}
     if status is not None:
         response["ResponseMetadata"] = {"HTTPStatusCode": status}
-    return botocore.exceptions.ClientError(response, "GetObject")  # type: ignore[arg-type]
+    return botocore.exceptions.ClientError(response, "GetObject")
 
 
 @pytest.mark.parametrize("code", ["404", "NoSuchKey", "NotFound", "NoSuchVersion"])
@@ -521,7 +521,7 @@ def test_what_counts_as_denied(code):
 def test_error_codes():
     assert s3.error_code(client_error("SlowDown")) == "SlowDown"
     assert s3.error_code(client_error(None)) == "" and s3.error_code(ValueError("x")) == ""
-    no_code = botocore.exceptions.ClientError({"Error": {"Message": "m"}}, "GetObject")  # type: ignore[typeddict-item]
+    no_code = botocore.exceptions.ClientError({"Error": {"Message": "m"}}, "GetObject")
     assert s3.error_code(no_code) == ""
     assert not s3.is_missing(client_error("NoSuchBucket")) and not s3.is_missing(ValueError("404"))
 
