@@ -445,17 +445,20 @@ def _finalize(
         for path in paths:
             if not path.exists():  # an empty split or shard: still a valid, readable file
                 pq.write_table(pa.Table.from_pylist([], schema=schema), path, write_page_checksum=True)
-            meta = pq.ParquetFile(path).metadata
             written = manifests.get(path.name)
             # the worker hashed the bytes as it wrote them (and a staged copy was checked against that hash)
             digest = written["sha256"] if written is not None and written["num_bytes"] == path.stat().st_size else sha256_file(path)
-            shard = ShardInfo(path.name, meta.num_rows, path.stat().st_size, digest)
-            if written is not None and (written["sha256"], written["num_rows"]) != (shard.sha256, shard.num_rows):
+            try:
+                num_rows = pq.ParquetFile(path).metadata.num_rows
+            except (OSError, pa.ArrowException):  # cut short or not Parquet: named below, not pyarrow's error
+                num_rows = None
+            if num_rows is None or written is not None and (written["sha256"], written["num_rows"]) != (digest, num_rows):
+                reported = f"{written['num_rows']} rows, sha256 {written['sha256'][:12]}" if written is not None else "no report"
+                found = "an unreadable file" if num_rows is None else f"{num_rows} rows, {digest[:12]}"
                 raise PreparedDataError(
-                    f"Shard {path.name} of {builder.full_name} is not what the pipeline wrote "
-                    f"({written['num_rows']} rows, sha256 {written['sha256'][:12]}; found {shard.num_rows} rows, "
-                    f"{shard.sha256[:12]}); build again."
+                    f"Shard {path.name} of {builder.full_name} is not what the pipeline wrote ({reported}; found {found}); build again."
                 )
+            shard = ShardInfo(path.name, num_rows, path.stat().st_size, digest)
             shards.append(shard)
         computed = [manifests.get(p.name, {}).get("fingerprint") for p in paths]
         split_infos[split] = SplitInfo(
