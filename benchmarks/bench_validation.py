@@ -11,9 +11,11 @@ adds ``x2`` (11 columns). It declares a rule of every kind (``nullable=False``,
 a key, ``group_key``, ``Range``, ``AllowedValues``, ``Pattern``,
 ``MaxNullShare``) and splits 80/10/10 by customer.
 
-``--setup DIR`` prepares the data and the pin in ``DIR`` and prints the two
-commands that build it once each (with and without the checks), for a harness
-that times whole processes in pairs (``/usr/bin/time -v`` gives the peak).
+``--setup DIR`` prepares the data and the pin in ``DIR`` and prints the
+commands that build it once each (with and without the checks, and with the checks
+in the writer's own thread: ``--inline-checks``, as before they had a thread beside
+it), for a harness that times whole processes in pairs (``/usr/bin/time -v`` gives
+the peak).
 
 Each build runs in a fresh child process (so that its peak resident memory is its
 own) on the DirectRunner: "with" is a normal build (statistics of every column,
@@ -78,7 +80,7 @@ def _env(work: Path, data_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
-def child(folder: Path, checks: bool, action: str) -> None:
+def child(folder: Path, checks: bool, action: str, inline: bool = False) -> None:
     """Run in a fresh process: pin, or build once; print a JSON line.
 
     A build goes to ``$LABDATASETS_DATA_DIR`` when set, else to a new folder beside
@@ -93,13 +95,13 @@ def child(folder: Path, checks: bool, action: str) -> None:
         scratch = Path(tempfile.mkdtemp(prefix="prepared-", dir=work))
         os.environ["LABDATASETS_DATA_DIR"] = str(scratch)
     try:
-        _child(folder, checks, action)
+        _child(folder, checks, action, inline)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _child(folder: Path, checks: bool, action: str) -> None:
+def _child(folder: Path, checks: bool, action: str, inline: bool = False) -> None:
     from labdatasets.processing._beam_import import import_beam
 
     import_beam()  # imported before anything is timed, in both variants
@@ -112,6 +114,10 @@ def _child(folder: Path, checks: bool, action: str) -> None:
         print(json.dumps({"pinned": True}))
         return
     build_module.RUN_CHECKS = checks
+    if inline:  # the checks in the writer's own thread, as before they had one beside it (to compare)
+        import labdatasets.processing.pipeline_io as pipeline_io
+
+        pipeline_io.BACKGROUND_CHECKS = False
     start, start_cpu = time.perf_counter(), time.process_time()
     b.build(progress=False)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
@@ -190,14 +196,15 @@ def main() -> None:
     parser.add_argument("--checks", dest="checks", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-checks", dest="checks", action="store_false", help=argparse.SUPPRESS)
     parser.add_argument("--action", default="build", help=argparse.SUPPRESS)
+    parser.add_argument("--inline-checks", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child), args.checks, args.action)
+        child(Path(args.child), args.checks, args.action, args.inline_checks)
         return
     if args.setup:
         work = Path(args.setup).resolve()
         folder = setup(work, args.rows[0])
-        for flag in ("--checks", "--no-checks"):
+        for flag in ("--checks", "--no-checks", "--checks --inline-checks"):
             print(f"{sys.executable} {Path(__file__).resolve()} --child {folder} {flag}")
         return
     results = [bench(rows, args.repeat) for rows in args.rows]

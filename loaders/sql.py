@@ -213,6 +213,7 @@ class _Session:
 
     def __init__(self, url: str, where: str, what: str):
         self.where = where
+        self.unread = False  # a streamed MySQL result is being read (see stream_mysql and close)
         parsed = sqlalchemy.engine.make_url(url)
         self.is_mysql = parsed.get_backend_name() in _MYSQL_DIALECTS
         if self.is_mysql and parsed.get_driver_name() != "pymysql":
@@ -331,6 +332,7 @@ class _Session:
 
         raw = self._dbapi()
         cursor = raw.cursor(pymysql.cursors.SSCursor)
+        self.unread = True  # until the result is read to its end (see close())
         try:
             cursor.execute(query)
             wire = [MySQLColumn.from_pymysql(f) for f in cursor._result.fields]
@@ -350,6 +352,7 @@ class _Session:
                 )
         finally:
             cursor.close()
+            self.unread = False
 
     def stream_generic(self, query: str, types: Mapping[str, "pa.DataType"], batch_rows: int) -> Iterator["pa.Table"]:
         """Rows of any SQLAlchemy database; types from ``types`` or else from the first batch."""
@@ -375,11 +378,19 @@ class _Session:
 
     def close(self) -> None:
         try:
-            self.conn.exec_driver_sql("ROLLBACK")  # read-only: nothing to keep
+            if self.unread:
+                # An error (a full disk) stopped reading a streamed MySQL result: the connection cannot run
+                # another statement (PyMySQL fails or waits for the rest); dropping it ends the read-only transaction.
+                self.conn.invalidate()
+            else:
+                self.conn.exec_driver_sql("ROLLBACK")  # read-only: nothing to keep
         except Exception:  # noqa: BLE001 - the connection may be gone already
             pass
         finally:
-            self.conn.close()
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 - as above: never hide the error that ended the pin
+                pass
             self.engine.dispose()
 
 

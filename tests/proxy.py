@@ -21,6 +21,7 @@ Faults can also fire at random, reproducibly (the fault-injection suite in tests
     with FaultProxy(upstream, seed=7) as proxy:
         proxy.add(Fault("truncate", probability=0.05, method="GET"))   # 5% of GETs cut short
         proxy.add(Fault("corrupt", path="alt=media", times=1))          # one body with a byte flipped
+        proxy.add(Fault("header", headers={"Content-Encoding": "gzip"}))  # an answer as GCS serves a gzip-encoded object
         ...
         proxy.stats      # {"requests": 40, "truncate": 2, "corrupt": 1, ...}
 
@@ -57,7 +58,7 @@ _HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
 }
 _COPY_BYTES = 256 << 10
-KINDS = ("status", "drop", "truncate", "corrupt", "delay")
+KINDS = ("status", "drop", "truncate", "corrupt", "delay", "header")
 
 
 @dataclasses.dataclass
@@ -68,7 +69,8 @@ class Fault:
         kind: ``"status"`` (answer ``status`` without forwarding, with ``body`` if given), ``"drop"`` (close the
             connection without answering), ``"truncate"`` (forward, then send only
             ``keep_bytes`` of the response body under its full Content-Length and
-            close), ``"corrupt"`` (forward the whole answer with one byte of its body flipped)
+            close), ``"corrupt"`` (forward the whole answer with one byte of its body flipped),
+            ``"header"`` (forward the answer with ``headers`` set on it, as a server that adds them would)
             or ``"delay"`` (forward after ``seconds`` more).
         method: only requests with this method (``GET``, ``PUT``...); None for any.
         path: only requests whose path and query match this regular expression (``re.search``).
@@ -90,6 +92,7 @@ class Fault:
     seconds: float = 0.0
     probability: float = 1.0
     body: bytes | None = None
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
     _seen: int = dataclasses.field(default=0, repr=False)
     _applied: int = dataclasses.field(default=0, repr=False)
 
@@ -184,21 +187,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         truncate = fault is not None and fault.kind == "truncate"
         corrupt = fault is not None and fault.kind == "corrupt"
         try:
-            self._relay(response, keep=fault.keep_bytes if truncate else None, corrupt=corrupt)
+            extra = fault.headers if fault is not None and fault.kind == "header" else None
+            self._relay(response, keep=fault.keep_bytes if truncate else None, corrupt=corrupt, extra=extra)
         finally:
             if response.will_close or truncate or not response.isclosed():
                 proxy._drop_upstream()  # its connection has unread bytes (or is gone): never reuse it
 
-    def _relay(self, response: http.client.HTTPResponse, keep: int | None, corrupt: bool = False) -> None:
+    def _relay(
+        self, response: http.client.HTTPResponse, keep: int | None, corrupt: bool = False, extra: dict[str, str] | None = None
+    ) -> None:
         length = response.getheader("Content-Length")
         body: bytes | None = None
         if length is None and self.command != "HEAD" and response.status not in (204, 304):
             body = response.read()  # chunked or close-delimited upstream: forward with a length
             length = str(len(body))
         self.send_response_only(response.status, response.reason)
+        replaced = {name.lower() for name in extra or ()}
         for name, value in response.getheaders():
-            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length" and name.lower() not in replaced:
                 self.send_header(name, value)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         if length is not None:
             self.send_header("Content-Length", length)
         if keep is not None:

@@ -128,6 +128,15 @@ def test_truncated_bodies_keep_their_full_length_header(upstream):
         assert request(proxy)[1] == BODY
 
 
+def test_header_faults_set_headers_on_the_forwarded_answer(upstream):
+    faults = [Fault("header", path="^/gz", headers={"Content-Encoding": "gzip", "X-Path": "/replaced"})]
+    with FaultProxy(upstream, faults=faults) as proxy:
+        status, body, headers = request(proxy, path="/gz")
+        assert (status, body, headers["Content-Encoding"], headers["X-Path"]) == (200, BODY, "gzip", "/replaced")
+        assert "Content-Encoding" not in request(proxy, path="/plain")[2]
+    assert proxy.stats["header"] == 1
+
+
 def test_stops_by_itself_after_its_lifetime(upstream):
     proxy = FaultProxy(upstream, lifetime=0.3).start()
     assert request(proxy)[0] == 200

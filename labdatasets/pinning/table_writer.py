@@ -336,7 +336,9 @@ class TableSnapshotWriter:
         except Exception:  # noqa: BLE001 - the file is discarded anyway
             pass
         try:
-            self._raw.close()
+            self._raw.close()  # closes the file even when flushing its last bytes fails (a full disk)
+        except OSError:  # the file is discarded: the error that made the caller abort is the one to see
+            pass
         finally:
             self.tmp.unlink(missing_ok=True)
 

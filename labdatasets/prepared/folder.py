@@ -370,7 +370,10 @@ def full_problems(directory: Path, info: "DatasetInfo", lock: "OutputRecord | No
     build's snapshot and processing. A shard that holds other bytes than the
     committed ones is accepted only if its split's content fingerprint,
     recomputed from the files, is the committed one (a build here with another
-    pyarrow writes other bytes for the same rows).
+    pyarrow writes other bytes for the same rows). A file or folder that
+    ``dataset_info.json`` does not name is a problem too (a hidden one, such as
+    an atomic write in progress, is not): whoever reads the folder's files
+    rather than its record would take it for data.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -422,5 +425,13 @@ def full_problems(directory: Path, info: "DatasetInfo", lock: "OutputRecord | No
                     f"split {name!r}: other bytes than the committed ones ({', '.join(p.name for p in other_bytes)}), "
                     "the same rows (content fingerprint matches)"
                 )
+    # a file no record names: a reader of the folder's files (a glob, a pyarrow dataset) would take it for data
+    named = {INFO_FILENAME} | {s.filename for split in info.splits.values() for s in split.shards}
+    for entry in sorted(directory.iterdir()) if directory.is_dir() else []:
+        if entry.name not in named and not entry.name.startswith("."):
+            problems.append(
+                f"prepared file {entry.name}: not named in {INFO_FILENAME} (remove it: a reader of the folder's "
+                "files would take it for data)"
+            )
     return problems, notes
 

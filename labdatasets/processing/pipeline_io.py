@@ -41,6 +41,8 @@ __all__ = ["ReadPinnedSource", "WriteSplits", "WriteSplit", "SplitChecksFn", "sh
 logger = logging.getLogger(__name__)
 
 ROW_GROUP_ROWS = 131_072
+#: Check each shard's rows in a thread beside its writer (:class:`~labdatasets.processing.validation.ShardCheck`).
+BACKGROUND_CHECKS = True
 MANIFEST_DIR = "_manifests"
 
 
@@ -449,7 +451,7 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Stop after an error: no footer is written (a partial shard never reads as a whole one) and the
-        partial file is removed."""
+        partial file is removed; after :meth:`close` (its checks failed), the whole file is removed."""
         from apache_beam.io.filesystems import FileSystems
 
         if self._fp_pool is not None:
@@ -522,27 +524,31 @@ def _write_shard(
     if checker is not None:
         from labdatasets.processing.validation import ShardCheck
 
-        check = ShardCheck(checker, split, runs_dir)
+        # slices of 64k rows checked in a thread beside the writer: a spare core takes them (benchmarks/README.md)
+        check = ShardCheck(checker, split, runs_dir, background=BACKGROUND_CHECKS)
     try:
         for table in tables:
             if check is not None:
-                # in this thread: beside the writer in a thread of their own, the checks cost more CPU and time than
-                # they hid on a busy machine (hand-offs of the GIL with the writer and the merge; benchmarks/README.md)
                 check.add(table)
             writer.write(table)
             if progress is not None:
                 progress.add(table.num_rows)
+        if check is not None:
+            check.flush()  # the last rows are checked while the writer encodes its last row group
         manifest = writer.close()
+        checked = check.finish() if check is not None else None  # an error there removes the shard (abort below)
     except BaseException:
         writer.abort()
+        if check is not None:
+            check.close()
         raise
     _write_manifest(out_dir, manifest)
     if progress is not None:
         progress.flush()
-    if check is None:
+    if checked is None:
         yield manifest
         return
-    result, runs = check.finish()
+    result, runs = checked
     yield "manifest", manifest
     yield "checks", (split, index, result)
     for run in runs:

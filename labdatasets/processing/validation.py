@@ -23,6 +23,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import os
+import queue
+import threading
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -51,6 +54,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Tally", "ShardResult", "Checker", "ShardCheck", "violations", "check_tables", "combined_hash", "jsonable"]
 
 _SPLIT = "__labdatasets_split__"
+
+#: How many slices of :data:`SLICE_ROWS` rows may wait for a background :class:`ShardCheck` (fixed memory).
+BACKGROUND_SLICES = 2
 
 
 def _utc_now() -> str:
@@ -335,9 +341,17 @@ class ShardCheck:
     (:class:`~labdatasets.processing.key_runs.KeyRunWriter`; none without a ``runs_dir``).
     Temporary arrays are of :data:`SLICE_ROWS` rows at most; a repeated key that straddles
     two tables is still found (the last row of each is kept for the next).
+
+    With ``background=True`` (and more than one CPU), the slices are checked in a thread of their
+    own while the caller goes on (the build's writer: its Parquet encoding and the checks' numpy and
+    Arrow kernels release the GIL, so a second core takes the checks). At most
+    :data:`BACKGROUND_SLICES` slices wait for it (memory of fixed size: the caller waits when the
+    checks fall behind); slices are checked in order, so the results are the same floats as inline.
+    An error in the thread is raised by the next :meth:`add` or by :meth:`finish`; call
+    :meth:`close` when the rows stop coming without :meth:`finish` (a failed write).
     """
 
-    def __init__(self, checker: Checker, split: str = "", runs_dir: str | None = None):
+    def __init__(self, checker: Checker, split: str = "", runs_dir: str | None = None, *, background: bool = False):
         from labdatasets.processing.key_runs import KeyRunWriter
 
         self.checker = checker
@@ -346,6 +360,13 @@ class ShardCheck:
         self._runs = KeyRunWriter(checker, split, runs_dir) if runs_dir is not None else None
         self._pending: list["pa.Table"] = []
         self._pending_rows = 0
+        self._queue: "queue.Queue[pa.Table | None] | None" = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if background and (os.cpu_count() or 1) > 1:
+            self._queue = queue.Queue(maxsize=BACKGROUND_SLICES)
+            self._thread = threading.Thread(target=self._work, name=f"labdatasets-checks-{split}", daemon=True)
+            self._thread.start()
 
     def add(self, table: "pa.Table") -> None:
         """Add rows; small tables (a merge of sorted runs yields a few thousand rows at a time) are
@@ -357,9 +378,42 @@ class ShardCheck:
         if self._pending_rows >= SLICE_ROWS:
             merged = pa.concat_tables(self._pending)
             full = merged.num_rows - merged.num_rows % SLICE_ROWS
-            self._process(merged.slice(0, full))
+            self._hand(merged.slice(0, full))
             rest = merged.slice(full)
             self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def _hand(self, table: "pa.Table") -> None:
+        if self._queue is None:
+            self._process(table)
+            return
+        self._raise_error()
+        self._queue.put(table)
+
+    def _work(self) -> None:
+        tables = self._queue
+        while tables is not None:
+            table = tables.get()
+            if table is None:
+                return
+            if self._error is None:  # after an error the rest is drained unchecked (the caller raises it)
+                try:
+                    self._process(table)
+                except BaseException as exc:  # noqa: B036 - raised again in the caller's thread
+                    self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _stop(self) -> None:
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        """Stop the background thread, if any, without a result (the rows stopped coming)."""
+        self._stop()
 
     def _process(self, table: "pa.Table") -> None:
         import pyarrow as pa
@@ -381,13 +435,20 @@ class ShardCheck:
             if self._runs is not None:
                 self._runs.add(part)
 
-    def finish(self) -> "tuple[ShardResult, list[tuple[int, str, str]]]":
-        """``(the shard's result, [(rule index, split, path)] of its runs for the checks across splits)``."""
+    def flush(self) -> None:
+        """Hand on the rows gathered so far (the shard's last, short slice): in the background, they are checked
+        while the caller goes on (a writer writing its last row group); :meth:`finish` waits for them."""
         import pyarrow as pa
 
         if self._pending_rows:
-            self._process(pa.concat_tables(self._pending))
+            self._hand(pa.concat_tables(self._pending))
             self._pending, self._pending_rows = [], 0
+
+    def finish(self) -> "tuple[ShardResult, list[tuple[int, str, str]]]":
+        """``(the shard's result, [(rule index, split, path)] of its runs for the checks across splits)``."""
+        self.flush()
+        self._stop()
+        self._raise_error()
         return self.result, self._runs.finish() if self._runs is not None else []
 
 

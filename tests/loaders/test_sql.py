@@ -283,6 +283,21 @@ def test_a_failure_mid_stream_stores_nothing(mysql_database, snapshots, tmp_path
     assert list((local_store.root / "tmp").iterdir()) == []
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_disk_filling_up_mid_stream_is_reported_as_the_disk_not_the_database(mysql_database, tmp_path, tmpfs, fast):
+    from labdatasets.errors import LocalWriteError
+    from labdatasets.stores import Snapshots
+
+    execute(mysql_database, "CREATE TABLE wide (id INT PRIMARY KEY, t VARCHAR(64))",
+            "INSERT INTO wide SELECT seq, MD5(seq) FROM seq_1_to_300000")  # several batches, then the disk is full
+    disk = tmpfs("size=512k")
+    snapshots = Snapshots(f"file://{disk / 'store'}")
+    with pytest.raises(LocalWriteError) as info:
+        SQLSource("SELECT * FROM wide", url=mysql_database, fast=fast).pin(make_ctx(snapshots, tmp_path))
+    assert "No space left on the disk" in str(info.value) and "contract:1.0.0 source 'data'" in str(info.value)
+    assert list((disk / "store" / "tmp").iterdir()) == []
+
+
 def test_errors_name_the_source_and_never_the_password(mysql_reader, mysql_database, snapshots, tmp_path, caplog, monkeypatch):
     user, url = mysql_reader
     seed_orders(mysql_database)

@@ -181,14 +181,23 @@ def test_aborting_after_finish_keeps_the_stored_object(store):
 def test_a_full_disk_while_storing_rows_names_the_source_and_keeps_nothing(tmpfs):
     from labdatasets.errors import LocalWriteError
 
-    disk = tmpfs("size=128k")
+    disk = tmpfs("size=1m")
     store = Snapshots(f"file://{disk / 'store'}")
     staging = store.staging_dir()
-    noise = pa.table({"id": pa.array(range(20_000), pa.int64()),
-                      "name": [hashlib_hex(i) for i in range(20_000)]}, schema=SCHEMA)  # incompressible
+    rows = table_writer.ROW_GROUP_ROWS * 3  # the disk fills while a later row group is written
+    noise = pa.table({"id": pa.array(range(rows), pa.int64()),
+                      "name": [hashlib_hex(i) for i in range(rows)]}, schema=SCHEMA)  # incompressible
     for background in (False, True):
+        # the way a source connector drives the writer: abort() on any error, then the error propagates
+        writer = TableSnapshotWriter(store, SCHEMA, label="t:1.0.0 source 'rows'", background=background)
         with pytest.raises(LocalWriteError) as info:
-            pin(store, layouts(noise, 5_000, 5_000, 5_000), background=background)
+            try:
+                for batch in noise.to_batches(max_chunksize=20_000):
+                    writer.write(batch)
+                writer.finish("rows.parquet")
+            except BaseException:
+                writer.abort()  # never raises: the disk's error is the one the user sees
+                raise
         assert "t:1.0.0 source 'rows'" in str(info.value) and "No space left" in str(info.value)
         assert list(staging.iterdir()) == []
 

@@ -271,6 +271,30 @@ def test_writing_a_shard_with_checks_reports_them_and_its_runs(tmp_path, small_g
     assert [o[0] for o in without_runs] == ["manifest", "checks"]
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_shard_whose_checks_fail_in_their_thread_is_not_written(tmp_path, small_groups, monkeypatch):
+    """The checks run in a thread beside the writer; an error there fails the shard as one in the writer does:
+    raised to the build, no shard file, no manifest, no thread left behind. A failed write stops the thread too."""
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    c = checker(declared=[E.Range("x", max=10.0)])
+    c.rules[-1]._column = None  # a rule changed after it was made: refused when the slice is checked
+    with pytest.raises(Exception, match="row rule without a column"):
+        list(io_._write_shard(str(tmp_path), "toy", 1, ["id"], "train", 0, cuts(rows(300), [70, 230]), None, c))
+    assert list(tmp_path.iterdir()) == []
+    assert [t for t in threading.enumerate() if t.name.startswith("labdatasets-checks")] == []
+
+    def failing():
+        yield rows(150)
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        list(io_._write_shard(str(tmp_path), "toy", 1, ["id"], "train", 0, failing(), None, checker()))
+    assert list(tmp_path.iterdir()) == []
+    assert [t for t in threading.enumerate() if t.name.startswith("labdatasets-checks")] == []
+
+
 def test_a_shard_writer_output_becomes_written_reports():
     manifest = {"split": "train", "index": 0, "num_rows": 3}
     assert list(io_._written(manifest)) == [{"stage": "written", **manifest}]

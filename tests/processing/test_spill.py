@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -71,3 +73,106 @@ def test_a_build_from_many_small_runs_has_the_fingerprints_of_one_run(make_build
     builder.build(overwrite=True, progress=False)
     assert {name: (s.num_rows, s.fingerprint) for name, s in builder.info.splits.items()} == expected
     assert not (builder.prepared_dir / ".spill").exists()
+
+
+# ------------------------------------------------------------------------------------------ sort order and runs
+def test_the_sort_spec_is_the_key_then_the_other_sortable_columns():
+    schema = pa.schema([("a", pa.int64()), ("b", pa.string()), ("tags", pa.list_(pa.string())), ("c", pa.float64())])
+    assert sort_spec(schema, ["c", "a"]) == ["c", "a", "b"]  # the key in its own order, lists left out
+    assert sort_spec(schema, ["gone", "b"]) == ["b", "a", "c"]  # key columns the schema lacks are skipped
+    assert sort_spec(schema, ["gone"]) == ["a", "b", "c"]  # no key column at all: every sortable column
+    assert sort_spec(schema, []) == ["a", "b", "c"]
+
+
+def test_sort_table_orders_two_rows_ties_and_nulls_and_keeps_a_sorted_table():
+    assert sort_table(pa.table({"id": [2, 1]}), ["id"]).column("id").to_pylist() == [1, 2]
+    tied = sort_table(pa.table({"id": [1, 1, 2], "x": [5.0, 3.0, 0.0]}), ["id", "x"])  # ids in order, ties not
+    assert tied.column("x").to_pylist() == [3.0, 5.0, 0.0]
+    nulls = sort_table(pa.table({"id": [None, 1, 2]}), ["id"])
+    assert nulls.column("id").to_pylist() == [1, 2, None]  # nulls last, as Arrow sorts them
+    ordered = pa.table({"id": [1, 2, 3], "x": [3.0, 2.0, 1.0]})
+    assert sort_table(ordered, ["id", "x"]) is ordered  # a source sorted by its key is not sorted again
+    assert sort_table(pa.table({"id": [3, 1]}), []).column("id").to_pylist() == [3, 1]  # no sortable column
+
+
+def test_a_run_is_sorted_counted_and_written_in_slices_under_a_new_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(spill, "MERGE_SLICE_ROWS", 10)
+    table = pa.table({"id": list(range(35, 0, -1)), "x": [float(i % 4) for i in range(35)]})
+    path, rows = write_run(table, str(tmp_path / "new" / "train"), ["id", "x"])
+    assert rows == 35 and Path(path).parent == tmp_path / "new" / "train"
+    reader = pa.ipc.open_file(path)
+    assert [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)] == [10, 10, 10, 5]
+    assert reader.read_all().column("id").to_pylist() == list(range(1, 36))
+    again, _ = write_run(table, str(tmp_path / "new" / "train"), ["id", "x"])
+    assert again != path  # every run has its own file
+
+
+def _merge(tmp_path, parts: list[pa.Table], spec: list[str], **kwargs) -> pa.Table:
+    folder = tmp_path / "runs"
+    paths = [write_run(part, str(folder), spec)[0] for part in parts]
+    chunks = list(merge_runs(paths, spec, **kwargs))
+    return pa.concat_tables(chunks) if chunks else parts[0].schema.empty_table()
+
+
+def test_one_run_empty_runs_and_no_runs_merge_to_every_row_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(spill, "MERGE_SLICE_ROWS", 4)
+    table = pa.table({"id": [5, 3, 9, 1, 7, 2, 8, 6, 4, 0, 11], "x": [float(i) for i in range(11)]})
+    expected = sort_table(table, ["id", "x"])
+    assert _merge(tmp_path, [table], ["id", "x"]).equals(expected)
+    empty = table.schema.empty_table()
+    assert _merge(tmp_path, [empty, table.slice(0, 6), empty, table.slice(6)], ["id", "x"]).equals(expected)
+    assert _merge(tmp_path, [empty, empty], ["id", "x"]).num_rows == 0
+    assert list(merge_runs([], ["id"])) == []
+    assert not list((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("cut", [1, 3, 4, 5, 8, 13])
+def test_multi_column_and_string_keys_merge_in_key_order_whatever_the_run_boundaries(tmp_path, monkeypatch, cut):
+    monkeypatch.setattr(spill, "MERGE_SLICE_ROWS", 4)
+    rng = random.Random(cut)
+    n = 60
+    table = pa.table({
+        "g": [rng.choice(["a", "b", "c", None]) for _ in range(n)],  # a few groups: long ties across runs
+        "id": [rng.randint(0, 9) for _ in range(n)],
+        "x": [rng.random() for _ in range(n)],
+    })
+    spec = sort_spec(table.schema, ["g", "id"])
+    parts = [table.slice(start, cut) for start in range(0, n, cut)]
+    merged = _merge(tmp_path, parts, spec)
+    assert merged.equals(sort_table(table, spec))  # every row once, ties ordered by the rest of the key, nulls last
+
+
+def test_the_merge_reads_runs_a_slice_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(spill, "MERGE_SLICE_ROWS", 16)
+    ids = list(range(2000))
+    random.Random(1).shuffle(ids)
+    parts = [pa.table({"id": ids[i : i + 500]}) for i in range(0, 2000, 500)]
+    paths = [write_run(part, str(tmp_path / "runs"), ["id"])[0] for part in parts]
+    chunks = list(merge_runs(paths, ["id"]))
+    assert pa.concat_tables(chunks).column("id").to_pylist() == list(range(2000))
+    # memory: at most two slices per run are buffered, so no chunk comes near a run's size
+    assert len(chunks) > 20 and max(c.num_rows for c in chunks) <= 4 * 2 * 16
+
+
+def test_spill_files_are_removed_when_the_merge_stops_early_and_kept_on_request(tmp_path, monkeypatch):
+    monkeypatch.setattr(spill, "MERGE_SLICE_ROWS", 8)
+    parts = [pa.table({"id": list(range(start, 200, 3))}) for start in range(3)]
+    paths = [write_run(part, str(tmp_path / "runs"), ["id"])[0] for part in parts]
+    kept = pa.concat_tables(list(merge_runs(paths, ["id"], remove=False)))
+    assert kept.column("id").to_pylist() == list(range(200)) and all(Path(p).exists() for p in paths)
+    merging = merge_runs(paths, ["id"])
+    next(merging)
+    merging.close()  # the shard's writer failed: its runs go anyway
+    assert not list((tmp_path / "runs").iterdir())
+
+
+def test_a_run_already_gone_at_the_end_does_not_fail_the_merge(tmp_path, monkeypatch):
+    monkeypatch.setattr(spill, "MERGE_SLICE_ROWS", 8)
+    parts = [pa.table({"id": list(range(start, 100, 2))}) for start in range(2)]
+    paths = [write_run(part, str(tmp_path / "runs"), ["id"])[0] for part in parts]
+    merging = merge_runs(paths, ["id"])
+    chunks = [next(merging)]
+    os.remove(paths[0])  # e.g. the spill folder cleaned by hand; the open file still reads
+    chunks += list(merging)
+    assert pa.concat_tables(chunks).column("id").to_pylist() == list(range(100))
+    assert not Path(paths[1]).exists()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -126,3 +128,86 @@ def test_a_rule_skipped_by_its_cheap_test_has_no_breaking_row():
                 skipped += 1
                 assert not pc.any(mask).as_py(), (name, rule)
     assert skipped >= 12  # the cheap test is taken in the common cases
+
+
+def _check_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("labdatasets-checks")]
+
+
+def test_checks_in_a_background_thread_give_the_same_result_and_runs_as_inline(tmp_path, monkeypatch):
+    """A build checks each shard in a thread beside its writer: the statistics (the same floats), the rule
+    tallies with their examples and the key runs written for the checks across splits are those of the
+    same rows checked inline, and the thread is gone once the shard is finished."""
+    import os
+
+    from labdatasets.processing.validation import BACKGROUND_SLICES, ShardCheck
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # a thread needs a second CPU; this machine's count must not decide
+    feats = F.Features({"id": F.Value("int64", nullable=False), "code": F.Text(), "word": F.Text(), "x": F.Value("float64")})
+    rng = np.random.default_rng(5)
+    table = _rows(2 * SLICE_ROWS + 777).append_column("x", pa.array(rng.normal(size=2 * SLICE_ROWS + 777) * 1e3))
+    ids = table.column("id").to_numpy().copy()
+    ids[[10, SLICE_ROWS]] = ids[[9, SLICE_ROWS - 1]]  # two repeated keys, one across slices
+    table = table.set_column(0, "id", pa.array(ids))
+    rules = [E.Pattern("code", r"[A-Z][0-9]+"), E.Range("x", min=-2500.0, max=2500.0), E.Pattern("word", r"w[0-9]*7")]
+    checker = Checker(feats, ("id",), E.resolve(feats, key=("id",), declared=rules))
+    out = {}
+    for background in (False, True):
+        check = ShardCheck(checker, "train", str(tmp_path / f"runs-{background}"), background=background)
+        assert (check._thread is not None) is background
+        for start in range(0, table.num_rows, 5000):
+            check.add(table.slice(start, 5000))
+            if background:  # the caller waits rather than letting slices pile up
+                assert check._queue is not None and check._queue.qsize() <= BACKGROUND_SLICES
+        result, runs = check.finish()
+        assert check._thread is None and _check_threads() == []
+        out[background] = (json_of(result), [(rule, split, Path(path).read_bytes()) for rule, split, path in runs])
+    assert out[True] == out[False]
+    kinds = {v.rule["kind"]: v.count for v in violations(checker, {"train": json.loads(out[True][0])}, {})}
+    assert kinds["unique_key"] == 2 and kinds["range"] > 0 and kinds["pattern"] > 0
+
+
+def json_of(result) -> str:
+    import json
+
+    return json.dumps(result.to_json(), sort_keys=True)
+
+
+def test_an_error_in_background_checks_is_raised_to_the_caller_and_stops_the_thread(monkeypatch):
+    """A rule that cannot be checked on a column fails the shard with its own error, raised in the writer's
+    thread (by the next add or by finish), never lost in the background; close() stops the thread of a shard
+    whose rows stopped coming."""
+    import os
+
+    import pytest
+
+    from labdatasets.processing.validation import ShardCheck
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    feats = F.Features({"id": F.Value("int64", nullable=False), "x": F.Value("float64")})
+    checker = Checker(feats, ("id",), E.resolve(feats, key=("id",), declared=[]))
+    broken = E.Range("x", max=1.0)
+    broken._column = None  # a rule changed after it was made: _check_slice refuses it with a ConfigError
+    checker.rules.append(broken)
+    table = pa.table({"id": np.arange(3 * SLICE_ROWS), "x": np.zeros(3 * SLICE_ROWS)})
+    check = ShardCheck(checker, background=True)
+    with pytest.raises(Exception, match="row rule without a column"):
+        for start in range(0, table.num_rows, 4096):
+            check.add(table.slice(start, 4096))
+        check.finish()
+    check.close()
+    assert _check_threads() == []
+    check = ShardCheck(checker, background=True)  # a small shard: the error comes from finish()
+    check.add(table.slice(0, 100))
+    with pytest.raises(Exception, match="row rule without a column"):
+        check.finish()
+    assert _check_threads() == []
+    idle = ShardCheck(checker, background=True)
+    idle.add(table.slice(0, SLICE_ROWS + 1))
+    idle.close()  # rows stopped coming (a failed write): no thread left waiting
+    assert _check_threads() == []
+    assert not ShardCheck(checker, background=False)._thread  # inline, as before
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert ShardCheck(checker, background=True)._thread is None  # one CPU: nothing to gain from a thread

@@ -1,0 +1,183 @@
+"""Checks across splits in fixed memory: key and group values in sorted runs on disk, merged by hash (no Beam).
+
+What a user relies on: ``DisjointSplits`` and ``GroupInOneSplit`` report exactly the values found in two
+splits, whatever the run sizes, the value types or hash collisions; splits in ``ignore`` are left out;
+nulls are never a shared value; the runs are small (repeats dropped) and removed once merged.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from labdatasets import expectations as E, features as F
+from labdatasets.processing import key_runs
+from labdatasets.processing.key_runs import HASH, KeyRunWriter, shared_values
+from labdatasets.processing.validation import Checker, check_runs
+
+
+def checker_of(features: F.Features, key=("id",), group_key=None, rules=()) -> Checker:
+    resolved = E.resolve(features, key=key, group_key=group_key, declared=rules, where="t:1.0.0")
+    return Checker(features, key, resolved)
+
+
+def rule_index(checker: Checker, kind: type) -> int:
+    [index] = [i for i, r in enumerate(checker.rules) if isinstance(r, kind)]
+    return index
+
+
+def write_runs(checker: Checker, folder: Path, splits: dict[str, list[pa.Table]], index: int) -> list[tuple[str, str]]:
+    runs = []
+    for split, shards in splits.items():
+        for shard in shards:
+            writer = KeyRunWriter(checker, split, str(folder))
+            for start in range(0, max(shard.num_rows, 1), 5):  # the shard's rows come in slices
+                writer.add(shard.slice(start, 5))
+            runs += [(s, p) for i, s, p in writer.finish() if i == index]
+    return runs
+
+
+def found(runs, ignore=()) -> dict[str, set]:
+    out: dict[str, set] = {}
+    for bucket in shared_values(runs, ignore):
+        for split, values in bucket:
+            assert HASH not in values.column_names
+            out.setdefault(split, set()).update(zip(*[values.column(n).to_pylist() for n in values.column_names], strict=True))
+    return out
+
+
+def expected_shared(splits: dict[str, list[list]], ignore=()) -> dict[str, set]:
+    values = {s: {v for shard in shards for v in shard if None not in v} for s, shards in splits.items() if s not in ignore}
+    return {
+        s: shared for s, mine in values.items()
+        if (shared := {v for v in mine if any(v in other for o, other in values.items() if o != s)})
+    }
+
+
+INT_CASES = {
+    "int64": (pa.int64(), [-(2**63), -5, -1, 0, 1, 7, 2**40, 2**63 - 1]),
+    "int32": (pa.int32(), [-(2**31), -3, 0, 5, 2**31 - 1]),
+    "uint8": (pa.uint8(), [0, 1, 128, 255]),
+    "uint64": (pa.uint64(), [0, 1, 2**63, 2**64 - 1]),
+}
+
+
+@pytest.mark.parametrize("small", [False, True], ids=["one-run", "many-small-runs"])
+@pytest.mark.parametrize("case", sorted(INT_CASES))
+def test_integer_keys_in_two_splits_are_found_exactly_in_their_type(tmp_path, monkeypatch, case, small):
+    if small:
+        monkeypatch.setattr(key_runs, "RUN_ROWS", 7)
+        monkeypatch.setattr(key_runs, "SLICE_ROWS", 2)
+    type_, extremes = INT_CASES[case]
+    rng = random.Random(case)
+    pool = sorted({*extremes, *(rng.randint(0, 120) for _ in range(60))})
+    data = {
+        "train": [pool[: len(pool) // 2] + pool[:3], list(reversed(pool[len(pool) // 3 :]))],  # repeats; not in order
+        "test": [rng.sample(pool, 15) + [pool[-1], pool[0]]],
+        "validation": [[pool[0], pool[1]]],
+        "extra": [[]],
+    }
+    features = F.Features({"id": F.Value(str(type_))})
+    checker = checker_of(features)
+    index = rule_index(checker, E.DisjointSplits)
+    tables = {s: [pa.table({"id": pa.array(shard, type_)}) for shard in shards] for s, shards in data.items()}
+    runs = write_runs(checker, tmp_path / "checks", tables, index)
+    got = {}
+    for bucket in shared_values(runs):
+        for split, values in bucket:
+            assert values.schema == pa.schema([("id", type_)])  # the values come back in the key's type
+            got.setdefault(split, set()).update((v,) for v in values.column("id").to_pylist())
+    assert got == expected_shared({s: [[(v,) for v in shard] for shard in shards] for s, shards in data.items()})
+    assert not (tmp_path / "checks").exists()  # runs and their folders removed
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashes", "colliding-hashes"])
+def test_text_and_multi_column_keys_are_compared_by_value(tmp_path, monkeypatch, collide):
+    monkeypatch.setattr(key_runs, "RUN_ROWS", 6)
+    monkeypatch.setattr(key_runs, "SLICE_ROWS", 3)
+    if collide:  # every hash forced into 4 values: equal hashes must still be told apart by their values
+        real = key_runs._hashes
+        monkeypatch.setattr(key_runs, "_hashes", lambda values: (real(values) >> np.uint64(62)) << np.uint64(62))
+    features = F.Features({"sku": F.Text(), "id": F.Value("int32")})
+    checker = checker_of(features, key=("sku", "id"))
+    index = rule_index(checker, E.DisjointSplits)
+    rng = random.Random(4)
+    pool = [(f"s{rng.randint(0, 6)}", rng.randint(0, 6)) for _ in range(80)]
+    data = {
+        "train": [pool[:40], pool[10:30]],
+        "test": [pool[35:55] + [("s1", None), (None, 3)]],  # a null in the key is never a shared key
+        "validation": [pool[50:] + [("s1", None), (None, 3), ("zz", 1)]],
+    }
+    tables = {s: [pa.table({"sku": pa.array([v[0] for v in shard]), "id": pa.array([v[1] for v in shard], pa.int32())})
+                  for shard in shards] for s, shards in data.items()}
+    runs = write_runs(checker, tmp_path / "checks", tables, index)
+    expected = expected_shared(data)
+    if collide:
+        tally = check_runs(checker, index, runs)  # what the build reports: values compared, not hashes
+        shared = {v for values in expected.values() for v in values}
+        assert tally.count == len(shared)
+    else:
+        assert found(runs) == expected
+    assert not (tmp_path / "checks").exists()
+
+
+def test_groups_in_two_splits_nulls_left_out_and_repeats_written_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(key_runs, "SLICE_ROWS", 2)
+    features = F.Features({"id": F.Value("int64"), "customer": F.Text()})
+    checker = checker_of(features, group_key="customer")
+    index = rule_index(checker, E.GroupInOneSplit)
+    train = pa.table({"id": list(range(12)), "customer": ["a", "b", None, "c"] * 3})
+    test = pa.table({"id": list(range(20, 26)), "customer": ["c", None, "d", "d", "e", "a"]})
+    writer = KeyRunWriter(checker, "train", str(tmp_path / "checks"))
+    writer.add(train)
+    [(rule, split, path)] = [r for r in writer.finish() if r[0] == index]
+    assert (rule, split) == (index, "train")
+    run = pa.ipc.open_stream(path).read_all()
+    assert sorted(run.column("customer").to_pylist()) == ["a", "b", "c"]  # each group once, no null
+    assert run.column(HASH).to_pylist() == sorted(run.column(HASH).to_pylist())  # sorted by hash
+    runs = [("train", path)] + write_runs(checker, tmp_path / "checks", {"test": [test]}, index)
+    assert found(runs) == {"train": {("a",), ("c",)}, "test": {("a",), ("c",)}}
+
+
+def test_integer_runs_hold_each_value_once_in_order(tmp_path):
+    features = F.Features({"id": F.Value("int64")})
+    checker = checker_of(features)
+    index = rule_index(checker, E.DisjointSplits)
+    writer = KeyRunWriter(checker, "train", str(tmp_path / "checks"))
+    writer.add(pa.table({"id": [5, 3, 3, -2, 9, 5, 0]}))
+    [(_, _, path)] = [r for r in writer.finish() if r[0] == index]
+    hashes = pa.ipc.open_stream(path).read_all().column(HASH).to_numpy()
+    assert len(hashes) == 5 and bool(np.all(hashes[1:] > hashes[:-1]))
+    assert len(writer.finish()) == len(writer.runs) == 1  # nothing pending: no new run
+
+
+def test_splits_in_ignore_are_left_out_and_one_split_finds_nothing(tmp_path):
+    features = F.Features({"id": F.Value("int64")})
+    checker = checker_of(features)
+    index = rule_index(checker, E.DisjointSplits)
+    data = {"train": [[(1,), (2,), (3,)]], "test": [[(2,), (9,)]], "validation": [[(3,), (9,), (4,)]]}
+    tables = {s: [pa.table({"id": [v[0] for v in shard]}) for shard in shards] for s, shards in data.items()}
+    runs = write_runs(checker, tmp_path / "checks", tables, index)
+    assert found(runs, ignore=["test"]) == {"train": {(3,)}, "validation": {(3,)}}
+    runs = write_runs(checker, tmp_path / "checks", tables, index)
+    assert found(runs, ignore=["test", "validation"]) == {}
+    assert not (tmp_path / "checks").exists()  # runs of a merge with one split are removed too
+    runs = write_runs(checker, tmp_path / "checks", tables, index)
+    assert found(runs) == expected_shared(data)
+
+
+def test_runs_are_removed_when_the_merge_stops_early(tmp_path, monkeypatch):
+    monkeypatch.setattr(key_runs, "SLICE_ROWS", 2)
+    features = F.Features({"id": F.Value("int64")})
+    checker = checker_of(features)
+    index = rule_index(checker, E.DisjointSplits)
+    tables = {"train": [pa.table({"id": list(range(0, 40))})], "test": [pa.table({"id": list(range(0, 40, 2))})]}
+    runs = write_runs(checker, tmp_path / "checks", tables, index)
+    merging = shared_values(runs)
+    assert next(merging)
+    merging.close()
+    assert not (tmp_path / "checks").exists()
