@@ -55,8 +55,6 @@ def _csv_options(read_options: Mapping[str, Any], schema: "pa.Schema | None"):
 
 def read_table(path: Path, fmt: str, read_options: Mapping[str, Any], schema: "pa.Schema | None" = None) -> "pa.Table":
     """Read one tabular object whole (pin-time inspection and small objects)."""
-    import pyarrow as pa
-
     if fmt == "csv":
         import pyarrow.csv as pcsv
 
@@ -80,7 +78,7 @@ def read_table(path: Path, fmt: str, read_options: Mapping[str, Any], schema: "p
         raise DeclarationError(f"{fmt!r} is not a tabular format; declare format= as one of {', '.join(TABULAR_FORMATS)}")
     if schema is not None and table.schema != schema:
         table = table.select(schema.names).cast(schema)
-    return table if isinstance(table, pa.Table) else pa.table(table)
+    return table
 
 
 JSONL_PIECE = 16 << 20
@@ -89,7 +87,7 @@ JSONL_PIECE = 16 << 20
 CSV_BLOCK = 4 << 20
 
 
-def _csv_reader(path: Path, read_options: Mapping[str, Any], schema: "pa.Schema | None", block_size: int | None = None) -> Any:
+def _csv_reader(path: Path, read_options: Mapping[str, Any], schema: "pa.Schema | None") -> Any:
     """A streaming CSV reader with the options :func:`read_table` uses (types inferred from the first block, as there)."""
     import pyarrow.csv as pcsv
 
@@ -99,8 +97,7 @@ def _csv_reader(path: Path, read_options: Mapping[str, Any], schema: "pa.Schema 
 
         read_options = {**read_options, "column_types": {k: dtype_to_arrow(v) for k, v in column_types.items()}}
     parse, convert = _csv_options(read_options, schema)
-    options = pcsv.ReadOptions(block_size=block_size) if block_size else None
-    return pcsv.open_csv(path, read_options=options, parse_options=parse, convert_options=convert)
+    return pcsv.open_csv(path, parse_options=parse, convert_options=convert)
 
 
 def _inspect_csv(path: Path, read_options: Mapping[str, Any], schema: "pa.Schema | None") -> tuple["pa.Schema", int]:
@@ -115,8 +112,9 @@ def _inspect_csv(path: Path, read_options: Mapping[str, Any], schema: "pa.Schema
     return found, rows
 
 
-def _jsonl_pieces(path: Path, size: int = JSONL_PIECE) -> Iterator[bytes]:
-    """The file in pieces of about ``size`` bytes, each ending at a line break."""
+def _jsonl_pieces(path: Path, size: int | None = None) -> Iterator[bytes]:
+    """The file in pieces of about ``size`` bytes (``JSONL_PIECE``), each ending at a line break."""
+    size = size or JSONL_PIECE  # read here, not when the module is imported: tests set a small piece
     with open(path, "rb") as fh:
         rest = b""
         while True:
@@ -201,7 +199,11 @@ def inspect(paths: Iterable[Path], fmt: str, read_options: Mapping[str, Any]) ->
 def iter_batches(
     path: Path, fmt: str, read_options: Mapping[str, Any], schema: "pa.Schema", *, relpath: str = "", batch_rows: int = BATCH_ROWS
 ) -> Iterator["pa.Table"]:
-    """Yield tables of at most ``batch_rows`` rows from one pinned object."""
+    """Yield the rows of one pinned object as tables of about ``batch_rows`` rows, in the pinned schema.
+
+    A Parquet or JSON-lines table holds at most ``batch_rows`` rows; a CSV table holds whole blocks
+    of the file, cut once they reach ``batch_rows`` rows (so up to one block more).
+    """
     import pyarrow as pa
 
     if fmt == "files":
@@ -239,6 +241,4 @@ def iter_batches(
             for offset in range(0, table.num_rows, batch_rows):
                 yield table.slice(offset, batch_rows)
         return
-    table = read_table(path, fmt, read_options, schema)
-    for offset in range(0, table.num_rows, batch_rows):
-        yield table.slice(offset, batch_rows)
+    raise DeclarationError(f"{fmt!r} is not a format of pinned objects; declare format= as one of {', '.join(FORMATS)}")
