@@ -8,6 +8,7 @@ nulls are never a shared value; the runs are small (repeats dropped) and removed
 from __future__ import annotations
 
 import random
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,43 @@ def test_text_runs_hold_each_key_once_in_hash_order(tmp_path):
     assert sorted(run.column("sku").to_pylist()) == sorted(set(skus))
     hashes = run.column(HASH).to_numpy()
     assert bool(np.all(hashes[1:] >= hashes[:-1]))
+
+
+def test_a_run_that_cannot_be_read_fails_the_merge_and_the_runs_are_removed(tmp_path):
+    features = F.Features({"id": F.Value("int64")})
+    checker = checker_of(features)
+    index = rule_index(checker, E.DisjointSplits)
+    runs = write_runs(checker, tmp_path / "checks", {"train": [pa.table({"id": [1, 2]})], "test": [pa.table({"id": [2]})]}, index)
+    broken = tmp_path / "checks" / str(index) / "validation-broken.arrows"
+    broken.write_bytes(b"not an arrow stream")
+    with pytest.raises(pa.ArrowInvalid):
+        list(shared_values([*runs, ("validation", str(broken))]))
+    assert not (tmp_path / "checks").exists()  # the good runs go too
+
+
+def test_a_run_waiting_behind_another_is_not_read_ahead(tmp_path, monkeypatch):
+    """Memory is a slice per run: a split whose values all hash after another's waits unread."""
+    monkeypatch.setattr(key_runs, "SLICE_ROWS", 100)
+    features = F.Features({"id": F.Value("int64")})
+    checker = checker_of(features)
+    index = rule_index(checker, E.DisjointSplits)
+    tables = {"train": [pa.table({"id": pa.array(range(20_000), pa.int64())})],
+              "test": [pa.table({"id": pa.array([*range(20_000, 40_000), 19_999], pa.int64())})]}
+    runs = write_runs(checker, tmp_path / "checks", tables, index)
+    del tables
+    peaks: list[int] = []
+    real = key_runs._shared
+
+    def measured(*args):  # each round of the merge: what is buffered then (hashes in numpy, values in Arrow)
+        peaks.append(tracemalloc.get_traced_memory()[0] - base + pa.total_allocated_bytes() - arrow_base)
+        return real(*args)
+
+    monkeypatch.setattr(key_runs, "_shared", measured)
+    tracemalloc.start()
+    try:
+        base, arrow_base = tracemalloc.get_traced_memory()[0], pa.total_allocated_bytes()
+        assert found(runs) == {"train": {(19_999,)}, "test": {(19_999,)}}
+    finally:
+        tracemalloc.stop()
+    # a few slices of 100 hashes and the merge's own objects (about 50 kB); reading the waiting run ahead: 200 kB
+    assert len(peaks) > 100 and max(peaks) < 100_000
