@@ -104,6 +104,16 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, http.client.HTTPException)
 
 
+# A conditional write that lost: the key exists (S3 sends PreconditionFailed; some servers a bare 412).
+_EXISTS = ("PreconditionFailed", "412")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """S3's 409 while another conditional write of the same key is under way: that write may still fail,
+    so the key is not known to exist; AWS's advice is to write again."""
+    return error_code(exc) == "ConditionalRequestConflict"
+
+
 def sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
@@ -187,21 +197,24 @@ class S3Store(BucketStore):
     def _upload(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
         try:
             if size > MULTIPART_BYTES:
-                return self._upload_multipart(path, oid, size, progress)
-            with open(path, "rb") as fh:
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self.key(oid), Body=fh, ContentLength=size,
-                    IfNoneMatch="*", ChecksumSHA256=sha256_b64(oid),
-                )
+                return retrying(lambda: self._upload_multipart(path, oid, size, progress), transient=is_conflict)
+            retrying(lambda: self._put_file(path, oid, size), transient=is_conflict)
             if progress:
                 progress(size)
             return True
         except botocore.exceptions.ClientError as exc:
-            if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if error_code(exc) in _EXISTS:
                 return False  # someone stored these bytes first: nothing to do
             raise self._fail(exc, "writing to") from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise self._fail(exc, "writing to") from exc
+
+    def _put_file(self, path: Path, oid: str, size: int) -> None:
+        with open(path, "rb") as fh:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self.key(oid), Body=fh, ContentLength=size,
+                IfNoneMatch="*", ChecksumSHA256=sha256_b64(oid),
+            )
 
     def _upload_multipart(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
 
@@ -264,13 +277,13 @@ class S3Store(BucketStore):
 
     def _put_ref(self, name: str, data: bytes) -> bool:
         try:
-            self.client.put_object(
+            retrying(lambda: self.client.put_object(
                 Bucket=self.bucket, Key=self._under_prefix(ref_key(name)), Body=data,
                 IfNoneMatch="*", ChecksumSHA256=sha256_b64(hashlib.sha256(data).hexdigest()),
-            )
+            ), transient=is_conflict)
             return True
         except botocore.exceptions.ClientError as exc:
-            if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if error_code(exc) in _EXISTS:
                 return False  # the first writer wins; a ref is never replaced
             raise self._fail(exc, "writing to") from exc
         except botocore.exceptions.BotoCoreError as exc:
