@@ -199,6 +199,7 @@ def test_a_full_disk_while_storing_rows_names_the_source_and_keeps_nothing(tmpfs
                 writer.abort()  # never raises: the disk's error is the one the user sees
                 raise
         assert "t:1.0.0 source 'rows'" in str(info.value) and "No space left" in str(info.value)
+        assert f"disk holding {staging} while storing the rows" in str(info.value)
         assert list(staging.iterdir()) == []
 
 
@@ -303,3 +304,22 @@ def test_a_snapshot_store_that_fails_to_take_the_object_is_the_error_seen(tmp_pa
     with pytest.raises(LabDatasetsError) as info:
         pin(store, [noise], background=False)
     assert "No space left" in str(info.value)
+
+
+def test_a_process_that_drops_a_background_writer_still_exits(tmp_path):
+    """A pin abandoned without abort() (a crash in the caller) never keeps Python from exiting."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pyarrow as pa\n"
+        "from labdatasets.pinning.table_writer import TableSnapshotWriter\n"
+        "from labdatasets.stores import Snapshots\n"
+        f"store = Snapshots('file://{tmp_path / 'store'}')\n"
+        "schema = pa.schema([('id', pa.int64())])\n"
+        "writer = TableSnapshotWriter(store, schema, label='t:1.0.0 source rows', background=True)\n"
+        "writer.write(pa.table({'id': [1, 2]}, schema=schema))\n"
+        "print('dropped')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "dropped\n", done.stderr
