@@ -403,13 +403,16 @@ def _check_other_bytes(
         try:
             got = content_fingerprint([directory / s.filename for s in split.shards])
         except Exception as exc:  # noqa: BLE001 - any unreadable download is refused
-            got = f"unreadable ({type(exc).__name__})"
-        if got != lock.splits[split_name].fingerprint:
-            raise SnapshotError(
-                f"The release of {builder.full_name} in {redact(uri)} holds other rows in split {split_name!r} than "
-                f"its output record {lock.where} says (fingerprint {got[:16]}, committed "
-                f"{lock.splits[split_name].fingerprint[:16]}); it was not used."
-            )
+            found = f"unreadable: {type(exc).__name__}"
+        else:
+            if got == lock.splits[split_name].fingerprint:
+                continue
+            found = f"fingerprint {got[:16]}"
+        raise SnapshotError(
+            f"The release of {builder.full_name} in {redact(uri)} holds other rows in split {split_name!r} than "
+            f"its output record {lock.where} says ({found}, committed "
+            f"{lock.splits[split_name].fingerprint[:16]}); it was not used."
+        )
 
 
 def fetch_if_published(

@@ -19,7 +19,7 @@ import math
 import os
 import uuid
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -184,9 +184,3 @@ def merge_runs(paths: Sequence[str], spec: Sequence[str], *, remove: bool = True
                 except OSError:
                     pass
 
-
-def merge_tables(tables: Iterable["pa.Table"], spec: Sequence[str]) -> "pa.Table":
-    """Sort in memory (for tests and small shards): the same order as :func:`merge_runs`."""
-    import pyarrow as pa
-
-    return sort_table(pa.concat_tables(list(tables)), spec)

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 
@@ -50,6 +51,12 @@ def rewrite_release(world, data: dict) -> None:
 
 def add_object(world, data: bytes) -> str:
     return open_store(world.cache_uri).add_bytes(data).oid
+
+
+def lock_file_of(world):
+    from labdatasets.pinning.outputs import lock_path
+
+    return lock_path(world.builder())
 
 
 def elsewhere(world) -> "labdatasets.DatasetBuilder":
@@ -143,6 +150,12 @@ def test_a_release_record_naming_anything_outside_the_patterns_is_refused(change
         assert "Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it." in message
 
 
+def test_a_refused_release_record_is_named_with_its_config():
+    with pytest.raises(SnapshotError) as exc:
+        Release.from_json(release_dict(config="small", dataset_info="A" * 64))
+    assert str(exc.value).startswith("The release record of d/small:1.0.0 in the shared cache names the object id 'AAAA")
+
+
 @pytest.mark.parametrize(
     "changes, said",
     [
@@ -195,8 +208,12 @@ def test_publish_result_says_what_happened_without_credentials():
 def test_without_a_shared_cache_nothing_is_published_or_fetched(world):
     b = world.builder()
     assert sc.shared_store(b) is None and published(b) is None and sc.shared_cache_uri(b) == ""
-    with pytest.raises(ConfigError, match="No shared cache is configured: set LABDATASETS_SHARED_CACHE"):
+    with pytest.raises(ConfigError) as exc:
         sc.shared_store(b, required=True)
+    assert str(exc.value) == (
+        "No shared cache is configured: set LABDATASETS_SHARED_CACHE (or shared_cache in the config file) to "
+        "s3://bucket/prefix, gs://bucket/prefix or file:///path."
+    )
     with pytest.raises(ConfigError, match="LABDATASETS_SHARED_CACHE"):
         publish(b, progress=False)
     assert fetch_if_published(b, b.require_pin_record(), progress=False) is None
@@ -256,8 +273,13 @@ def test_publish_uploads_every_file_once_and_again_changes_nothing(world, tmp_pa
         assert store.get_bytes(oid) == (b.prepared_dir / name).read_bytes() and size == len(store.get_bytes(oid))
     assert json.loads(store.get_ref(REF)) == result.release.to_json()
 
+    stored = json.loads(store.get_ref(REF))
+    assert stored["labdatasets_version"] == labdatasets.__version__
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)", stored["published_at"]), stored["published_at"]
+
     again = publish(world.builder(), progress=False)
-    assert not again.created and again.uploaded_bytes == 0 and again.release == result.release
+    assert again.created is False and again.uploaded_bytes == 0 and again.release == result.release
+    assert again.cache_uri == f"file://{cache}"
     assert json.loads(store.get_ref(REF)) == result.release.to_json()  # the first release stays
 
 
@@ -292,9 +314,12 @@ def test_publish_refuses_other_content_for_a_published_version(world):
     rewrite_release(world, data)
     with pytest.raises(PreparedDataError) as exc:
         publish(world.builder(), progress=False)
-    message = str(exc.value)
-    assert f"{FULL} is already published in {world.cache_uri}" in message
-    assert "(splits train differ" in message and "The published data stays as it is" in message
+    assert str(exc.value) == (
+        f"{FULL} is already published in {world.cache_uri} ({data['published_at']}) with other content (splits train "
+        "differ, or its snapshot or processing). The published data stays as it is. The same pins and code built "
+        "different rows here: compare the environments in the two dataset_info.json files, and run 'labdatasets "
+        "verify --rebuild' on both machines."
+    )
     assert release_json(world) == data  # untouched
 
     good = dict(data, fingerprints=dict(world.builder().prepared_info() and {
@@ -326,11 +351,14 @@ def test_publish_writes_a_missing_output_record_from_the_build_it_published(worl
 
 
 # ----------------------------------------------------------------------------- fetch
-def test_fetch_downloads_the_committed_bytes_verified(world):
+def test_fetch_downloads_the_committed_bytes_verified(world, caplog):
     good = files_of(world.builder().prepared_dir)
     b = elsewhere(world)
-    path = fetch(b, b.require_pin_record(), progress=False)
+    with caplog.at_level(logging.INFO, logger="labdatasets.prepared.shared_cache"):
+        path = fetch(b, b.require_pin_record(), progress=False)
     assert path == b.prepared_dir and files_of(path) == good
+    said = [r.getMessage() for r in caplog.records if r.name == "labdatasets.prepared.shared_cache"]
+    assert said == [f"downloaded {FULL} from the shared cache {world.cache_uri}"]
     assert not list(path.parent.glob(".incomplete.*"))
 
 
@@ -398,7 +426,47 @@ def test_a_release_without_a_committed_output_record_is_not_used(world, caplog):
     lock.unlink()
     with caplog.at_level(logging.WARNING):
         assert fetch(b, b.require_pin_record(), progress=False) is None
-    assert "no output record" in caplog.text and f"labdatasets lock {FULL}" in caplog.text and str(lock) in caplog.text
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message == (
+        f"The shared cache holds {FULL}, but {FULL} has no output record of that build ({lock}) to check it against, "
+        "and the cache's own records do not vouch for themselves; building it from the pins instead. Once it is "
+        f"built, run 'labdatasets lock {FULL}' and commit the record."
+    )
+    assert not b.prepared_dir.exists()
+
+
+def test_fetch_without_a_shared_cache_says_none_is_configured(world, caplog):
+    b = world.builder()
+    with caplog.at_level(logging.WARNING):
+        assert fetch(b, b.require_pin_record(), progress=False) is None
+    assert f"{FULL} is not published in the shared cache (none configured); building it from the pins" in caplog.text
+
+
+def test_a_release_is_not_checked_against_an_output_record_of_another_pin_record(world):
+    """The output record names the digest of the pin record it was written for; after an edit it vouches for nothing."""
+    from labdatasets.pinning.outputs import OutputRecordError
+
+    b = elsewhere(world)
+    path = b.pin_record_path()
+    os.chmod(path, 0o644)
+    data = json.loads(path.read_text())
+    data["pinned_at"] = "2020-01-01T00:00:00Z"  # snapshot and processing unchanged
+    path.write_text(json.dumps(data))
+    with pytest.raises(OutputRecordError, match=rf"The pin record {path} is not the one .* was written for: one of"):
+        fetch(b, b.require_pin_record(), progress=False)
+    assert not b.prepared_dir.exists()
+
+
+def test_a_fetch_waiting_for_the_version_lock_says_it_is_downloading(world, monkeypatch):
+    from labdatasets.errors import LabDatasetsError
+    from labdatasets.prepared import folder
+
+    b = elsewhere(world)
+    monkeypatch.setenv("LABDATASETS_LOCK_TIMEOUT", "0.2")
+    with folder.locked(b, "building"):  # another process holds it
+        with pytest.raises(LabDatasetsError) as exc:
+            fetch(b, b.require_pin_record(), progress=False)
+    assert str(exc.value).startswith(f"Gave up after 0s waiting for another process downloading {FULL} (lock ")
     assert not b.prepared_dir.exists()
 
 
@@ -433,8 +501,12 @@ def test_a_release_whose_dataset_info_lists_other_files_is_refused(world):
     oid = info["splits"]["test"]["shards"][0]["sha256"]
     data["files"] = [dict(f, oid=oid) for f in data["files"]]  # same names, one points at the other's bytes
     rewrite_release(world, data)
-    with pytest.raises(SnapshotError, match="lists other files than its release record"):
+    with pytest.raises(SnapshotError) as exc:
         fetch(b, b.require_pin_record(), progress=False)
+    assert str(exc.value) == (
+        f"The release of {FULL} in {world.cache_uri} is not what its output record {lock_file_of(world)} says (its "
+        "dataset_info.json lists other files than its release record); it was not used."
+    )
     assert not b.prepared_dir.exists()
 
 
@@ -447,17 +519,56 @@ def test_a_corrupted_object_in_the_cache_is_never_served(world):
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(SnapshotCorruptedError):
+    with pytest.raises(SnapshotCorruptedError) as exc:
         fetch(b, b.require_pin_record(), progress=False)
+    assert f" of {FULL} (shared cache) file {data['files'][0]['path']} is corrupted" in str(exc.value)
     assert not b.prepared_dir.exists() and not list(b.prepared_dir.parent.glob(".incomplete.*"))
 
 
-def forged_shard(world, transform) -> tuple[dict, bytes]:
-    """The release with the train shard replaced by ``transform(table)`` written again, its info updated to match."""
+def test_a_corrupted_dataset_info_in_the_cache_is_never_served(world):
+    b = elsewhere(world)
+    oid = release_json(world)["dataset_info"]
+    path = world.shared / "objects" / oid[:2] / oid[2:]
+    os.chmod(path, 0o644)
+    path.write_bytes(path.read_bytes().replace(b"toy_world", b"toy_wurld", 1))
+    with pytest.raises(SnapshotCorruptedError) as exc:
+        fetch(b, b.require_pin_record(), progress=False)
+    assert str(exc.value).startswith(f"Snapshot object {oid[:12]} of {FULL} (shared cache) is corrupted")
+    assert not b.prepared_dir.exists() and not list(b.prepared_dir.parent.glob(".incomplete.*"))
+
+
+def test_a_release_whose_dataset_info_disagrees_in_many_ways_names_the_first_five(world):
+    b = elsewhere(world)
     store = open_store(world.cache_uri)
     data = release_json(world)
     info = json.loads(store.get_bytes(data["dataset_info"]))
-    shard = info["splits"]["train"]["shards"][0]
+    for split, digit in (("train", "1"), ("test", "2")):
+        info["splits"][split]["num_rows"] += 1
+        info["splits"][split]["fingerprint"] = digit * 64
+    data["dataset_info"] = add_object(world, json.dumps(info).encode())
+    rewrite_release(world, data)
+    with pytest.raises(SnapshotError) as exc:
+        fetch(b, b.require_pin_record(), progress=False)
+    lock = json.loads(lock_file_of(world).read_text())["splits"]
+    said = [f"dataset_info.json: split {s!r} records {lock[s]['num_rows'] + 1} rows, its shards {lock[s]['num_rows']}"
+            for s in info["splits"]]
+    for s, digit in (("test", "2"), ("train", "1")):
+        said += [f"dataset_info.json: split {s!r} has {lock[s]['num_rows'] + 1} rows, committed {lock[s]['num_rows']}",
+                 f"dataset_info.json: split {s!r} has fingerprint {digit * 16}, committed {lock[s]['fingerprint'][:16]}"]
+    assert len(said) == 6
+    assert str(exc.value) == (
+        f"The release of {FULL} in {world.cache_uri} is not what its output record {lock_file_of(world)} says "
+        f"({'; '.join(said[:5])}); it was not used."
+    )
+    assert not b.prepared_dir.exists()
+
+
+def forged_shard(world, transform, split: str = "train") -> tuple[dict, bytes]:
+    """The release with the ``split`` shard replaced by ``transform(table)`` written again, its info updated to match."""
+    store = open_store(world.cache_uri)
+    data = release_json(world)
+    info = json.loads(store.get_bytes(data["dataset_info"]))
+    shard = info["splits"][split]["shards"][0]
     table = pq.read_table(io.BytesIO(store.get_bytes(shard["sha256"])))
     sink = io.BytesIO()
     pq.write_table(transform(table), sink, compression="gzip")  # other bytes in any case
@@ -481,12 +592,28 @@ def test_a_release_with_other_bytes_for_the_committed_rows_is_used(world):
 
 def test_a_release_with_other_rows_is_never_served(world):
     b = elsewhere(world)
-    forged_shard(world, lambda t: t.set_column(1, "value", pc.negate(t["value"])))
+    from labdatasets.processing.fingerprint import content_fingerprint
+
+    shard, raw = forged_shard(world, lambda t: t.set_column(1, "value", pc.negate(t["value"])))
+    forged = world.home / shard["filename"]
+    forged.write_bytes(raw)
     with pytest.raises(SnapshotError) as exc:
         fetch(b, b.require_pin_record(), progress=False)
-    message = str(exc.value)
-    assert f"The release of {FULL} in {world.cache_uri} holds other rows in split 'train'" in message
-    assert "it was not used" in message
+    committed = json.loads(lock_file_of(world).read_text())["splits"]["train"]["fingerprint"]
+    assert str(exc.value) == (
+        f"The release of {FULL} in {world.cache_uri} holds other rows in split 'train' than its output record "
+        f"{lock_file_of(world)} says (fingerprint {content_fingerprint([forged])[:16]}, committed {committed[:16]}); "
+        "it was not used."
+    )
+    assert not b.prepared_dir.exists()
+
+
+def test_other_rows_in_one_split_are_found_after_another_split_with_other_bytes_for_the_same_rows(world):
+    b = elsewhere(world)
+    forged_shard(world, lambda t: t, split="test")  # checked first (splits in name order), and fine
+    forged_shard(world, lambda t: t.set_column(1, "value", pc.negate(t["value"])), split="train")
+    with pytest.raises(SnapshotError, match=r"holds other rows in split 'train' than its output record"):
+        fetch(b, b.require_pin_record(), progress=False)
     assert not b.prepared_dir.exists()
 
 
@@ -503,8 +630,13 @@ def test_an_unreadable_forged_shard_is_refused_as_other_rows(world):
     data["dataset_info"] = add_object(world, json.dumps(info).encode())
     data["files"] = [dict(f, oid=added.oid, size=added.size) if f["oid"] == old else f for f in data["files"]]
     rewrite_release(world, data)
-    with pytest.raises(SnapshotError, match=r"other rows in split 'train'.*fingerprint unreadable \("):
+    with pytest.raises(SnapshotError) as exc:
         fetch(b, b.require_pin_record(), progress=False)
+    committed = json.loads(lock_file_of(world).read_text())["splits"]["train"]["fingerprint"]
+    assert str(exc.value).endswith(
+        f"holds other rows in split 'train' than its output record {lock_file_of(world)} says (unreadable: "
+        f"OSError, committed {committed[:16]}); it was not used."
+    )
 
 
 def test_fetch_if_published_falls_back_to_building_when_the_cache_cannot_be_used(world, caplog):
@@ -574,7 +706,10 @@ def test_fetch_if_published_shows_its_download_unless_told_not_to(progress, worl
     record = b.require_pin_record()
     got = fetch_if_published(b, record) if progress is None else fetch_if_published(b, record, progress=progress)
     assert got == b.prepared_dir
-    assert (f"download {FULL}" in terminal.getvalue()) is (progress is not False)
+    shown = terminal.getvalue()
+    assert (f"download {FULL}" in shown) is (progress is not False)
+    stage = f"  download {FULL} from {world.cache_uri}"
+    assert (f"{stage} ...\n" in shown and f"{stage}: done in " in shown) is (progress is not False)
 
 
 def test_fetch_if_published_downloads_again_only_when_forced(world):
@@ -721,8 +856,9 @@ def test_publish_names_every_split_that_differs_from_the_published_release(world
     world.use_cache()
     data = release_json(world)
     data["fingerprints"]["validation"] = "2" * 64
+    data["fingerprints"]["train"] = "3" * 64
     rewrite_release(world, data)
-    with pytest.raises(PreparedDataError, match=r"\(splits validation differ, or its snapshot or processing\)"):
+    with pytest.raises(PreparedDataError, match=r"\(splits train, validation differ, or its snapshot or processing\)"):
         publish(world.builder(), progress=False)
 
 
@@ -758,3 +894,97 @@ def test_publish_of_a_version_pinned_before_processing_fingerprints_says_so(worl
     assert str(exc.value).startswith(
         f"{FULL} here was built by processing code {built[:12]}, but the version was pinned with ?: its processing"
     )
+
+
+def test_publish_builds_as_quietly_as_it_was_asked(world, tmp_path, monkeypatch):
+    """The build step that publish runs first gets the same progress choice (and options)."""
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    b = world.builder()
+    build, calls = b.build, []
+
+    def recorded_build(**kwargs):
+        calls.append(kwargs)
+        return build(**kwargs)
+
+    b.build = recorded_build
+    publish(b, progress=False)
+    assert calls == [{"options": None, "progress": False}]
+
+
+def without_processing_in_info(world) -> None:
+    """Edit the prepared dataset_info.json as one written before processing fingerprints (``code_fingerprint`` null)."""
+    path = world.builder().prepared_dir / "dataset_info.json"
+    os.chmod(path, 0o644)
+    data = json.loads(path.read_text())
+    data["code_fingerprint"] = None
+    path.write_text(json.dumps(data, indent=2))
+
+
+def test_publish_refuses_a_folder_prepared_before_processing_fingerprints(world, tmp_path, monkeypatch):
+    """A folder that names no processing is reused by a build, but cannot be published as the pinned processing's."""
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    without_processing_in_info(world)
+    record = world.builder().require_pin_record()
+    with pytest.raises(PreparedDataError) as exc:
+        publish(world.builder(), progress=False)
+    assert str(exc.value).startswith(
+        f"{FULL} here was built by processing code ?, but the version was pinned with {record.code_fingerprint[:12]}: "
+    )
+    assert open_store(f"file://{tmp_path / 'new-cache'}").get_ref(REF) is None
+
+
+def test_publish_refuses_a_version_whose_pin_and_folder_both_predate_processing_fingerprints(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    world.pin_without_processing_fingerprint()
+    without_processing_in_info(world)
+    b = world.builder()
+    with pytest.raises(PreparedDataError) as exc:
+        publish(b, progress=False)
+    assert str(exc.value).startswith(
+        f"{FULL} here was built by processing code ?, but this checkout builds it with {type(b).code_fingerprint()[:12]}: "
+    )
+    assert open_store(f"file://{tmp_path / 'new-cache'}").get_ref(REF) is None
+
+
+def test_publish_leaves_a_committed_output_record_as_it_is(world, tmp_path, monkeypatch):
+    """Even one from before split statistics: publishing never edits a committed file (``labdatasets lock`` does)."""
+    from labdatasets.stores.hashing import sha256_json
+
+    lock = lock_file_of(world)
+    os.chmod(lock, 0o644)
+    data = json.loads(lock.read_text())
+    for split in data["splits"].values():
+        split.pop("statistics", None)
+    assert "digest" in data
+    data["digest"] = sha256_json({k: v for k, v in data.items() if k != "digest"})
+    lock.write_text(json.dumps(data, indent=2))
+    before = lock.read_bytes()
+    info_path = world.builder().prepared_dir / "dataset_info.json"  # a build of today records statistics
+    os.chmod(info_path, 0o644)
+    info = json.loads(info_path.read_text())
+    for split in info["splits"].values():
+        split["statistics"] = {"num_rows": split["num_rows"], "columns": {}}
+    info_path.write_text(json.dumps(info, indent=2))
+    world.use_cache()
+    assert not publish(world.builder(), progress=False).created  # already published
+    assert lock.read_bytes() == before
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    assert publish(world.builder(), progress=False).created
+    assert lock.read_bytes() == before
+
+
+def test_publish_records_the_config_of_a_configured_version(world, make_builder, tmp_path, monkeypatch):
+    from labdatasets.pinning.outputs import write_output_record
+    from tests.prepared.world import write_prepared
+
+    make_builder.tabular(
+        "toy_cfg_pub",
+        edits={'    VERSION = ': '    BUILDER_CONFIGS = [lds.BuilderConfig("small")]\n    VERSION = '},
+    )
+    b = labdatasets.builder("toy_cfg_pub/small:1.0.0")
+    record = b.pin(progress=False)
+    write_output_record(b, write_prepared(b, record), record)
+    monkeypatch.setenv("LABDATASETS_SHARED_CACHE", f"file://{tmp_path / 'new-cache'}")
+    result = publish(labdatasets.builder("toy_cfg_pub/small:1.0.0"), progress=False)
+    assert result.created and result.release.config == "small" and result.release.full_name == "toy_cfg_pub/small:1.0.0"
+    assert published(labdatasets.builder("toy_cfg_pub/small:1.0.0")) == result.release

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import io
 import json
 import platform
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import tqdm
 
 import labdatasets
 from labdatasets.errors import ConfigError, LabDatasetsError, PreparedDataError, ProcessingError
@@ -223,6 +227,63 @@ def test_collect_refuses_a_staged_shard_that_changed_after_its_worker_hashed_it(
     )
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_collect_shows_the_bytes_it_copies_on_a_terminal_when_asked(world, tmp_path, monkeypatch, progress):
+    b = world.builder()
+    staging, here = tmp_path / "staging", tmp_path / "here"
+    here.mkdir()
+    workers_write(str(staging), b, builder_rows(b))
+    monkeypatch.delenv("LABDATASETS_PROGRESS", raising=False)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    _collect(job_for(b, str(staging)), here, staged=True, progress=progress)
+    shown = terminal.getvalue()
+    if progress:  # the bar counts up to the bytes of every shard, then clears its line
+        total = sum(p.stat().st_size for p in here.iterdir())
+        assert f"collect {FULL}:" in shown and f"/{tqdm.tqdm.format_sizeof(total, divisor=1024)} " in shown
+    else:
+        assert shown == ""
+
+
+def test_collect_reads_an_object_store_staging_area_with_the_jobs_options(world, tmp_path, s3_server, monkeypatch):
+    """A remote build's store options (endpoint, keys) may come only from --beam-option: collecting uses them too."""
+    import boto3
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from tests.servers import TEST_AWS_KEY, TEST_AWS_SECRET
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    bucket = f"lab-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server, aws_access_key_id=TEST_AWS_KEY, aws_secret_access_key=TEST_AWS_SECRET,
+                 region_name="us-east-1").create_bucket(Bucket=bucket)
+    flags = [f"--s3_endpoint_url={s3_server}", f"--s3_access_key_id={TEST_AWS_KEY}",
+             f"--s3_secret_access_key={TEST_AWS_SECRET}", "--s3_region_name=us-east-1"]
+    b = world.builder()
+    staging = f"s3://{bucket}/tmp/labdatasets/{NAME}-1.0.0-abc"
+    FileSystems.set_options(PipelineOptions(flags))  # as on the workers
+    try:
+        workers_write(staging, b, builder_rows(b))
+    finally:
+        FileSystems.set_options(PipelineOptions([]))
+    here = tmp_path / "here"
+    here.mkdir()
+    try:
+        manifests, records = _collect(job_for(b, staging, flags=flags), here, staged=True, progress=False)
+    finally:
+        FileSystems.set_options(PipelineOptions([]))
+    assert sorted(manifests) == sorted(p.name for p in here.iterdir()) and len(manifests) == 2
+    assert {r["stage"] for r in records} == {"seed", "entry", "written"}
+    for name, manifest in manifests.items():
+        assert sha256_file(here / name) == manifest["sha256"]
+
+
 def test_collect_of_a_staging_area_without_a_ledger_gives_no_records(world, tmp_path):
     b = world.builder()
     staging, here = tmp_path / "staging", tmp_path / "here"
@@ -288,11 +349,12 @@ def test_finalize_of_several_shards_fingerprints_the_split_from_its_files(world,
         assert got.fingerprint == content_fingerprint(paths)
 
 
-def test_finalize_writes_an_empty_split_as_readable_files_of_the_declared_schema(world, tmp_path, monkeypatch):
+@pytest.mark.parametrize("num_shards", [1, 2])
+def test_finalize_writes_an_empty_split_as_readable_files_of_the_declared_schema(world, tmp_path, monkeypatch, num_shards):
     b = world.builder()
-    monkeypatch.setattr(type(b), "NUM_SHARDS", 2)
+    monkeypatch.setattr(type(b), "NUM_SHARDS", num_shards)
     info = finalize(b, tmp_path, ["empty"], {})
-    paths = shard_paths(tmp_path, NAME, "empty", 2)
+    paths = shard_paths(tmp_path, NAME, "empty", num_shards)
     schema = b.declared_info().features.arrow_schema()
     for path, shard in zip(paths, info.splits["empty"].shards, strict=True):
         table = pq.read_table(path)
@@ -306,8 +368,10 @@ def test_finalize_hashes_a_shard_no_worker_reported(world, tmp_path):
     workers_write(str(tmp_path), b, builder_rows(b))
     name = f"{NAME}-train-00000-of-00001.parquet"
     manifests = {k: v for k, v in manifests_of(tmp_path).items() if k != name}
-    shard = finalize(b, tmp_path, ["train"], manifests).splits["train"].shards[0]
+    split = finalize(b, tmp_path, ["train"], manifests).splits["train"]
+    [shard] = split.shards
     assert (shard.sha256, shard.num_rows) == (sha256_file(tmp_path / name), builder_rows(b)["train"].num_rows)
+    assert split.fingerprint == content_fingerprint([tmp_path / name])
     (tmp_path / name).write_bytes((tmp_path / name).read_bytes()[:-8])  # its footer cut off
     with pytest.raises(PreparedDataError) as raised:
         finalize(b, tmp_path, ["train"], manifests)
@@ -373,6 +437,21 @@ def test_a_build_that_agrees_with_the_output_record_or_that_it_does_not_cover_pa
     _check_against_output_record(b, record, changed)  # no output record yet
 
 
+def test_a_build_whose_output_record_was_written_for_another_pin_record_is_refused(world):
+    from labdatasets.pinning.outputs import OutputRecordError, lock_path
+
+    b = world.builder()
+    info = b.prepared_info()
+    path = b.pin_record_path()
+    path.chmod(0o644)
+    data = json.loads(path.read_text())
+    data["code_fingerprint"] = None  # as a record written before processing fingerprints: another pin record
+    path.write_text(json.dumps(data))
+    b = labdatasets.builder(NAME)
+    with pytest.raises(OutputRecordError, match=f"is not the one {lock_path(b)} was written for"):
+        _check_against_output_record(b, b.require_pin_record(), info)
+
+
 def test_a_build_that_differs_from_the_output_record_names_at_most_five_differences(world):
     from labdatasets.pinning.outputs import lock_path, read_lock
 
@@ -409,13 +488,13 @@ def test_the_staging_folder_is_under_temp_location_and_new_for_each_build(world,
         f"Building {FULL} on a remote runner needs a place its workers can write to: pass --beam-option "
         "temp_location=gs://BUCKET/tmp (or s3://BUCKET/tmp); the splits are written there and then copied to this machine."
     )
-    first = _staging_dir(b, [f"--temp_location={tmp_path}/"], False)
-    second = _staging_dir(b, [f"--temp_location={tmp_path}"], True)
-    for staging in (first, second):
-        parent, _, name = staging.rpartition("/")
-        assert parent == f"{tmp_path}/labdatasets"
+    names = set()
+    for temp_location, local in ((f"{tmp_path}", True), (f"{tmp_path}/", False), (f"{tmp_path}//", False), (f"{tmp_path}X", False)):
+        parent, _, name = _staging_dir(b, [f"--temp_location={temp_location}"], local).rpartition("/")
+        assert parent == f"{temp_location.rstrip('/')}/labdatasets"
         assert name.startswith(f"{NAME}-1.0.0-") and len(name) == len(f"{NAME}-1.0.0-") + 12
-    assert first != second
+        names.add(name)
+    assert len(names) == 4  # a new folder for each build
 
 
 def test_the_staging_folder_of_a_config_has_no_slash_in_its_name(tmp_path):
@@ -455,6 +534,7 @@ def test_a_beam_error_is_one_line_naming_the_step():
     text = (
         "Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    g()\n"
         "RuntimeError: first [while running 'Read rows']\n\n"
+        "KeyError: second [while running 'Tidy']\n"
         "ValueError: bad value 3 [while running 'Write splits/Conform train']"
     )
     assert _beam_error_message(RuntimeError(text)) == "ValueError: bad value 3 (in step 'Write splits/Conform train')"

@@ -8,6 +8,7 @@ nulls are never a shared value; the runs are small (repeats dropped) and removed
 from __future__ import annotations
 
 import random
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,84 @@ def test_runs_are_removed_when_the_merge_stops_early(tmp_path, monkeypatch):
     assert next(merging)
     merging.close()
     assert not (tmp_path / "checks").exists()
+
+
+def test_runs_of_a_remote_runner_go_through_beam_filesystems(gcs_bucket, monkeypatch):
+    """On a remote runner the runs live in the staging folder (``gs://...``): written, merged and deleted there."""
+    pytest.importorskip("apache_beam.io.gcp.gcsfilesystem")
+    from apache_beam.io.filesystems import FileSystems
+
+    monkeypatch.setattr(key_runs, "SLICE_ROWS", 2)
+    features = F.Features({"id": F.Value("int64"), "customer": F.Text()})
+    checker = checker_of(features, group_key="customer")
+    folder = f"gs://{gcs_bucket}/staging/checks/"
+    data = {"train": pa.table({"id": list(range(10)), "customer": [f"c{i}" for i in range(10)]}),
+            "test": pa.table({"id": [3, 20, 9], "customer": ["c9", "x", "y"]})}
+    runs: dict[int, list[tuple[str, str]]] = {}
+    for split, table in data.items():
+        writer = KeyRunWriter(checker, split, folder)
+        writer.add(table)
+        for index, s, path in writer.finish():
+            assert path.startswith(f"gs://{gcs_bucket}/staging/checks/{index}/{split}-")
+            runs.setdefault(index, []).append((s, path))
+    assert found(runs[rule_index(checker, E.DisjointSplits)]) == {"train": {(3,), (9,)}, "test": {(3,), (9,)}}
+    assert found(runs[rule_index(checker, E.GroupInOneSplit)]) == {"train": {("c9",)}, "test": {("c9",)}}
+    assert not [p for index in runs for _, p in runs[index] if FileSystems.exists(p)]  # deleted once merged
+
+
+def test_text_runs_hold_each_key_once_in_hash_order(tmp_path):
+    """A repeated text key (rows of one id, a unique_key violation) is written once per run, whatever its hash's
+    place: the run stays as small as the shard's distinct keys."""
+    features = F.Features({"sku": F.Text(), "id": F.Value("int64")})
+    checker = checker_of(features, key=("sku",))
+    index = rule_index(checker, E.DisjointSplits)
+    skus = [f"k{i}" for i in range(30)] * 3 + ["k7"] * 5
+    random.Random(2).shuffle(skus)
+    writer = KeyRunWriter(checker, "train", str(tmp_path / "checks"))
+    for start in range(0, len(skus), 10):
+        writer.add(pa.table({"sku": skus[start : start + 10], "id": list(range(start, start + len(skus[start : start + 10])))}))
+    [(_, _, path)] = [r for r in writer.finish() if r[0] == index]
+    run = pa.ipc.open_stream(path).read_all()
+    assert sorted(run.column("sku").to_pylist()) == sorted(set(skus))
+    hashes = run.column(HASH).to_numpy()
+    assert bool(np.all(hashes[1:] >= hashes[:-1]))
+
+
+def test_a_run_that_cannot_be_read_fails_the_merge_and_the_runs_are_removed(tmp_path):
+    features = F.Features({"id": F.Value("int64")})
+    checker = checker_of(features)
+    index = rule_index(checker, E.DisjointSplits)
+    runs = write_runs(checker, tmp_path / "checks", {"train": [pa.table({"id": [1, 2]})], "test": [pa.table({"id": [2]})]}, index)
+    broken = tmp_path / "checks" / str(index) / "validation-broken.arrows"
+    broken.write_bytes(b"not an arrow stream")
+    with pytest.raises(pa.ArrowInvalid):
+        list(shared_values([*runs, ("validation", str(broken))]))
+    assert not (tmp_path / "checks").exists()  # the good runs go too
+
+
+def test_a_run_waiting_behind_another_is_not_read_ahead(tmp_path, monkeypatch):
+    """Memory is a slice per run: a split whose values all hash after another's waits unread."""
+    monkeypatch.setattr(key_runs, "SLICE_ROWS", 100)
+    features = F.Features({"id": F.Value("int64")})
+    checker = checker_of(features)
+    index = rule_index(checker, E.DisjointSplits)
+    tables = {"train": [pa.table({"id": pa.array(range(20_000), pa.int64())})],
+              "test": [pa.table({"id": pa.array([*range(20_000, 40_000), 19_999], pa.int64())})]}
+    runs = write_runs(checker, tmp_path / "checks", tables, index)
+    del tables
+    peaks: list[int] = []
+    real = key_runs._shared
+
+    def measured(*args):  # each round of the merge: what is buffered then (hashes in numpy, values in Arrow)
+        peaks.append(tracemalloc.get_traced_memory()[0] - base + pa.total_allocated_bytes() - arrow_base)
+        return real(*args)
+
+    monkeypatch.setattr(key_runs, "_shared", measured)
+    tracemalloc.start()
+    try:
+        base, arrow_base = tracemalloc.get_traced_memory()[0], pa.total_allocated_bytes()
+        assert found(runs) == {"train": {(19_999,)}, "test": {(19_999,)}}
+    finally:
+        tracemalloc.stop()
+    # a few slices of 100 hashes and the merge's own objects (about 50 kB); reading the waiting run ahead: 200 kB
+    assert len(peaks) > 100 and max(peaks) < 100_000

@@ -176,3 +176,29 @@ def test_a_run_already_gone_at_the_end_does_not_fail_the_merge(tmp_path, monkeyp
     chunks += list(merging)
     assert pa.concat_tables(chunks).column("id").to_pylist() == list(range(100))
     assert not Path(paths[1]).exists()
+
+
+def test_a_run_with_nulls_but_no_nan_merges_with_a_run_of_nans(tmp_path, monkeypatch):
+    """Float keys sort numbers, then NaN, then null: a run whose slice ends in nulls, with no NaN, against a run
+    whose slice ends in NaN gives every number first, whatever the slice each run is at."""
+    monkeypatch.setattr(spill, "MERGE_SLICE_ROWS", 4)
+    nulls = pa.table({"id": pa.array([1.0, None, None, None, None, None], pa.float64())})
+    nans = pa.table({"id": pa.array([0.5, 2.0] + [math.nan] * 9, pa.float64())})
+    merged = _merge(tmp_path, [nulls, nans], ["id"])
+    ids = merged.column("id").to_pylist()
+    assert ids[:3] == [0.5, 1.0, 2.0] and all(math.isnan(v) for v in ids[3:12]) and ids[12:] == [None] * 5
+
+
+def test_a_run_waiting_behind_another_is_not_read_ahead(tmp_path, monkeypatch):
+    """Memory stays a few slices per run: a run whose keys all come after another's is not read while it waits."""
+    monkeypatch.setattr(spill, "MERGE_SLICE_ROWS", 100)
+    parts = [pa.table({"id": pa.array(range(start, start + 20_000), pa.int64())}) for start in (20_000, 0)]
+    paths = [write_run(part, str(tmp_path / "runs"), ["id"])[0] for part in parts]
+    del parts
+    base, peak, rows = pa.total_allocated_bytes(), 0, 0
+    for chunk in merge_runs(paths, ["id"]):
+        rows += chunk.num_rows
+        peak = max(peak, pa.total_allocated_bytes() - base)
+        del chunk
+    assert rows == 40_000
+    assert peak < 20_000 * 8 // 4  # a few slices of 100 int64 values (about 13 kB); a run read ahead holds 160 kB
