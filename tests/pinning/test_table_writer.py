@@ -266,6 +266,8 @@ def test_the_rechunker_cuts_exact_row_groups_and_early_at_the_byte_limit():
     small = table_writer.Rechunker(schema, rows=1000, max_bytes=41)  # a cut once the rows hold 41 bytes (6 int64s)
     cut = [b for size in (2, 2, 2, 5, 1, 3) for b in small.push(pa.table({"x": list(range(size))}))] + list(small.flush())
     assert [b.num_rows for b in cut] == [6, 6, 3]  # 5 values (40 bytes) are not yet a row group; the count restarts
+    exact = table_writer.Rechunker(schema, rows=1000, max_bytes=40)
+    assert [b.num_rows for b in exact.push(pa.table({"x": list(range(5))}))] == [5]  # 40 bytes reach the limit
     assert table_writer.ROW_GROUP_BYTES == 64 << 20
 
 
