@@ -199,6 +199,7 @@ def test_a_full_disk_while_storing_rows_names_the_source_and_keeps_nothing(tmpfs
                 writer.abort()  # never raises: the disk's error is the one the user sees
                 raise
         assert "t:1.0.0 source 'rows'" in str(info.value) and "No space left" in str(info.value)
+        assert f"disk holding {staging} while storing the rows" in str(info.value)
         assert list(staging.iterdir()) == []
 
 
@@ -262,7 +263,63 @@ def test_the_rechunker_cuts_exact_row_groups_and_early_at_the_byte_limit():
     assert pa.Table.from_batches(out).column("x").to_pylist() == [*range(3), *range(10), *range(7), 0]
     assert list(rechunker.flush()) == []  # nothing left over
     # wide rows: a row group is cut once the batches it holds reach max_bytes (checked between batches)
-    small = table_writer.Rechunker(schema, rows=1000, max_bytes=8 * 5)  # five int64 values
-    cut = [b for size in (2, 2, 2, 3, 1) for b in small.push(pa.table({"x": list(range(size))}))] + list(small.flush())
-    assert [b.num_rows for b in cut] == [6, 4]
+    small = table_writer.Rechunker(schema, rows=1000, max_bytes=41)  # a cut once the rows hold 41 bytes (6 int64s)
+    cut = [b for size in (2, 2, 2, 5, 1, 3) for b in small.push(pa.table({"x": list(range(size))}))] + list(small.flush())
+    assert [b.num_rows for b in cut] == [6, 6, 3]  # 5 values (40 bytes) are not yet a row group; the count restarts
     assert table_writer.ROW_GROUP_BYTES == 64 << 20
+
+
+def test_the_content_hash_is_the_same_in_every_release():
+    """`status` compares it with what a pin recorded, maybe years ago: its value for given rows never changes
+    (a change needs a new CONTENT_HASH method name, or every pinned SQL source would look changed)."""
+    assert table_writer.CONTENT_HASH == "arrow-ipc-values-sha256-v1"
+    with_null = pa.table({"id": [1, 2, 3], "name": ["a", None, "c"]}, schema=SCHEMA)
+    without = pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"]}, schema=SCHEMA)
+    assert content_hash(with_null) == (3, "53640eaa832ab031a25fcd17364f50d099df428859712821cf2e4a6f46b5f1f2")
+    assert content_hash(without) == (3, "77520fb943f7559a1d9f359f2dc545ded75462e1113e46572c724e5069b252b5")
+
+
+def test_a_background_writer_drained_before_it_finishes_or_aborts(store):
+    """The SQL connector drains the writer (to see its errors) before finishing or abandoning the pin."""
+    with TableSnapshotWriter(store, SCHEMA, label="t:1.0.0 source 'rows'", background=True) as writer:
+        for batch in batches(3, 10):
+            writer.write(batch)
+        writer.drain()
+        entry = writer.finish("rows.parquet")
+    assert pq.read_table(store.local_path(entry.oid)).num_rows == 30
+    writer = TableSnapshotWriter(store, SCHEMA, label="t:1.0.0 source 'rows'", background=True)
+    writer.write(batches(1, 10)[0])
+    writer.drain()
+    writer.abort()  # the source failed after every batch was stored
+    assert not writer.tmp.exists()
+
+
+def test_a_snapshot_store_that_fails_to_take_the_object_is_the_error_seen(tmp_path, tmpfs):
+    """The local copy is made, the configured store is full: its error reaches the user, nothing else."""
+    from labdatasets.errors import LabDatasetsError
+
+    store = Snapshots(f"file://{tmpfs('size=64k') / 'shared'}", f"file://{tmp_path / 'cache'}")
+    noise = pa.table({"id": pa.array(range(20_000), pa.int64()), "name": [hashlib_hex(i) for i in range(20_000)]},
+                     schema=SCHEMA)
+    with pytest.raises(LabDatasetsError) as info:
+        pin(store, [noise], background=False)
+    assert "No space left" in str(info.value)
+
+
+def test_a_process_that_drops_a_background_writer_still_exits(tmp_path):
+    """A pin abandoned without abort() (a crash in the caller) never keeps Python from exiting."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pyarrow as pa\n"
+        "from labdatasets.pinning.table_writer import TableSnapshotWriter\n"
+        "from labdatasets.stores import Snapshots\n"
+        f"store = Snapshots('file://{tmp_path / 'store'}')\n"
+        "schema = pa.schema([('id', pa.int64())])\n"
+        "writer = TableSnapshotWriter(store, schema, label='t:1.0.0 source rows', background=True)\n"
+        "writer.write(pa.table({'id': [1, 2]}, schema=schema))\n"
+        "print('dropped')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "dropped\n", done.stderr

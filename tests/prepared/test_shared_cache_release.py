@@ -563,12 +563,12 @@ def test_a_release_whose_dataset_info_disagrees_in_many_ways_names_the_first_fiv
     assert not b.prepared_dir.exists()
 
 
-def forged_shard(world, transform) -> tuple[dict, bytes]:
-    """The release with the train shard replaced by ``transform(table)`` written again, its info updated to match."""
+def forged_shard(world, transform, split: str = "train") -> tuple[dict, bytes]:
+    """The release with the ``split`` shard replaced by ``transform(table)`` written again, its info updated to match."""
     store = open_store(world.cache_uri)
     data = release_json(world)
     info = json.loads(store.get_bytes(data["dataset_info"]))
-    shard = info["splits"]["train"]["shards"][0]
+    shard = info["splits"][split]["shards"][0]
     table = pq.read_table(io.BytesIO(store.get_bytes(shard["sha256"])))
     sink = io.BytesIO()
     pq.write_table(transform(table), sink, compression="gzip")  # other bytes in any case
@@ -605,6 +605,15 @@ def test_a_release_with_other_rows_is_never_served(world):
         f"{lock_file_of(world)} says (fingerprint {content_fingerprint([forged])[:16]}, committed {committed[:16]}); "
         "it was not used."
     )
+    assert not b.prepared_dir.exists()
+
+
+def test_other_rows_in_one_split_are_found_after_another_split_with_other_bytes_for_the_same_rows(world):
+    b = elsewhere(world)
+    forged_shard(world, lambda t: t, split="test")  # checked first (splits in name order), and fine
+    forged_shard(world, lambda t: t.set_column(1, "value", pc.negate(t["value"])), split="train")
+    with pytest.raises(SnapshotError, match=r"holds other rows in split 'train' than its output record"):
+        fetch(b, b.require_pin_record(), progress=False)
     assert not b.prepared_dir.exists()
 
 

@@ -443,6 +443,15 @@ def test_an_unreachable_endpoint_says_try_again_later(operation, s3_bucket, monk
     assert message.endswith('". Try again later.'), message
 
 
+def test_a_write_whose_connection_drops_names_the_store(s3_bucket, proxy):
+    uri = f"s3://{s3_bucket}/p"
+    store = open_store(uri)
+    proxy.add(Fault("drop", method="PUT", path="/objects/"))
+    with pytest.raises(SnapshotError) as info:
+        store.add_bytes(b"never arrives")
+    assert str(info.value).startswith(f"The snapshot store {uri} failed while writing to it: Connection was closed"), str(info.value)
+
+
 @pytest.fixture
 def no_credentials(s3_env, monkeypatch, tmp_path):
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
