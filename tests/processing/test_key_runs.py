@@ -263,3 +263,38 @@ def test_a_run_waiting_behind_another_is_not_read_ahead(tmp_path, monkeypatch):
         tracemalloc.stop()
     # a few slices of 100 hashes and the merge's own objects (about 50 kB); reading the waiting run ahead: 200 kB
     assert len(peaks) > 100 and max(peaks) < 100_000
+
+
+def test_an_integer_first_key_column_is_not_taken_for_the_whole_key(tmp_path):
+    features = F.Features({"id": F.Value("int64"), "sku": F.Text()})
+    checker = checker_of(features, key=("id", "sku"))
+    index = rule_index(checker, E.DisjointSplits)
+    tables = {"train": [pa.table({"id": [1, 2, 3], "sku": ["a", "b", "c"]})],
+              "test": [pa.table({"id": [1, 2, 4], "sku": ["z", "b", "c"]})]}
+    runs = write_runs(checker, tmp_path / "checks", tables, index)
+    assert found(runs) == {"train": {(2, "b")}, "test": {(2, "b")}}  # (1, a) and (1, z) are other keys
+
+
+def test_every_chunk_and_every_rule_of_a_slice_is_written(tmp_path):
+    features = F.Features({"id": F.Value("int64"), "customer": F.Text()})
+    checker = checker_of(features, group_key="customer")
+    groups = rule_index(checker, E.GroupInOneSplit)
+    nulls = pa.table({"id": pa.array([None, None], pa.int64()), "customer": ["g0", "g1"]})  # no key: the key rule has nothing
+    writer = KeyRunWriter(checker, "train", str(tmp_path / "checks"))
+    writer.add(nulls)
+    chunks = [pa.table({"id": pa.array([i], pa.int64()), "customer": [f"g{i}"]}) for i in (2, 3)]
+    writer.add(pa.concat_tables(chunks))  # one slice in two chunks
+    runs = [("train", p) for i, _, p in writer.finish() if i == groups]
+    runs += write_runs(checker, tmp_path / "checks", {"test": [pa.table({"id": [7, 8], "customer": ["g1", "g3"]})]}, groups)
+    assert found(runs) == {"train": {("g1",), ("g3",)}, "test": {("g1",), ("g3",)}}
+
+
+def test_a_shard_writes_a_run_each_time_run_rows_values_are_gathered(tmp_path, monkeypatch):
+    monkeypatch.setattr(key_runs, "RUN_ROWS", 7)
+    features = F.Features({"id": F.Value("int64")})
+    checker = checker_of(features)
+    writer = KeyRunWriter(checker, "train", str(tmp_path / "checks"))
+    for start in range(0, 50, 5):
+        writer.add(pa.table({"id": list(range(start, start + 5))}))
+    assert len(writer.runs) == 5  # at 10, 20, 30, 40 and 50 values: memory holds at most a run's worth
+    assert len(writer.finish()) == 5
