@@ -268,6 +268,8 @@ def test_the_rechunker_cuts_exact_row_groups_and_early_at_the_byte_limit():
     assert [b.num_rows for b in cut] == [6, 6, 3]  # 5 values (40 bytes) are not yet a row group; the count restarts
     exact = table_writer.Rechunker(schema, rows=1000, max_bytes=40)
     assert [b.num_rows for b in exact.push(pa.table({"x": list(range(5))}))] == [5]  # 40 bytes reach the limit
+    fresh = table_writer.Rechunker(schema, rows=1000, max_bytes=41)
+    assert list(fresh.push(pa.table({"x": list(range(5))}))) == []  # 40 bytes: below the limit, from the first row
     assert table_writer.ROW_GROUP_BYTES == 64 << 20
 
 
