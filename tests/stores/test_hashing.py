@@ -144,7 +144,12 @@ def test_copy_file_and_hash_raises_when_the_kernel_copy_fails_half_way(tmp_path,
 
 @pytest.mark.timeout(30)
 def test_copy_file_and_hash_raises_when_the_copied_bytes_do_not_read_back(tmp_path, monkeypatch):
-    """The hasher fails once the copier has queued more chunks than the queue holds: no deadlock."""
+    """The hasher fails once the copier has more chunks to queue than the queue holds: no deadlock.
+
+    The hasher holds chunk 1; chunks 2-9 fill the queue (8); the failure comes from the 10th copy on,
+    so the copier still has chunk 10 and the end mark to queue: a hasher that took one more chunk
+    after failing and then stopped would leave it waiting forever.
+    """
     import threading
 
     real_read, real_copy = os.preadv, os.copy_file_range
@@ -153,7 +158,7 @@ def test_copy_file_and_hash_raises_when_the_copied_bytes_do_not_read_back(tmp_pa
 
     def copy(*args):
         copies.append(1)
-        if len(copies) >= 9:  # the queue (8) is full: the copier waits on the hasher from here
+        if len(copies) >= 10:  # chunks 2-9 fill the queue (8): from the 10th on the copier waits on the hasher
             queued_many.set()
         return real_copy(*args)
 
