@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -722,7 +722,9 @@ class WriteSplits(beam.PTransform):
         self.progress_dir = progress_dir  # rows processed and written are counted there (a local build's bar)
         self.checker = checker  # statistics and expectations (labdatasets.processing.validation.Checker)
 
-    def expand(self, splits: Mapping[str, beam.PCollection]) -> beam.PCollection:
+    # splits: {split name: PCollection}. Typed Any: Beam (2.78) logs a WARNING on the root logger for an input
+    # hint that is not a PCollection or PBegin, which reached the user's terminal and notebook on every build
+    def expand(self, splits: Any) -> beam.PCollection:
         shard_key = beam.typehints.Tuple[beam.typehints.Tuple[str, int], pa.Table]
         pipeline = next(iter(splits.values())).pipeline
         keyed = []
