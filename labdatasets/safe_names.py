@@ -65,46 +65,41 @@ def _refuse(error: type[LabDatasetsError], where: str, what: str, value: Any, ru
     )
 
 
+def _matching(value: Any, pattern: "re.Pattern[str]", where: str, error: type[LabDatasetsError], hint: str, what: str, rule: str) -> str:
+    """``value`` if it is text that ``pattern`` matches; else the refusal naming ``what`` and the ``rule``."""
+    if not isinstance(value, str) or not pattern.match(value):
+        raise _refuse(error, where, what, value, rule, hint)
+    return value
+
+
 def check_oid(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a sha256 hex digest (64 lowercase hex characters)."""
-    if not isinstance(value, str) or not _OID_RE.match(value):
-        raise _refuse(error, where, "object id", value, "a sha256 (64 lowercase hex characters)", hint)
-    return value
+    return _matching(value, _OID_RE, where, error, hint, "object id", "a sha256 (64 lowercase hex characters)")
 
 
 def dataset_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a dataset name (snake_case, such as ``product_a``)."""
-    if not isinstance(value, str) or not _DATASET_RE.match(value):
-        raise _refuse(error, where, "dataset", value, "a snake_case dataset name such as 'product_a'", hint)
-    return value
+    return _matching(value, _DATASET_RE, where, error, hint, "dataset", "a snake_case dataset name such as 'product_a'")
 
 
 def config_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a builder config name (such as ``small`` or ``en-2024``)."""
-    if not isinstance(value, str) or not _CONFIG_RE.match(value):
-        raise _refuse(error, where, "config", value, "a config name such as 'small'", hint)
-    return value
+    return _matching(value, _CONFIG_RE, where, error, hint, "config", "a config name such as 'small'")
 
 
 def exact_version(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is an exact version (``1.2.0``)."""
-    if not isinstance(value, str) or not _VERSION_RE.match(value):
-        raise _refuse(error, where, "version", value, "a version such as '1.2.0'", hint)
-    return value
+    return _matching(value, _VERSION_RE, where, error, hint, "version", "a version such as '1.2.0'")
 
 
 def split_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a split name (a word such as ``train``)."""
-    if not isinstance(value, str) or not SPLIT_RE.match(value):
-        raise _refuse(error, where, "split", value, "a word such as 'train'", hint)
-    return value
+    return _matching(value, SPLIT_RE, where, error, hint, "split", "a word such as 'train'")
 
 
 def shard_filename(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a prepared shard filename (``<dataset>-<split>-00000-of-00001.parquet``)."""
-    if not isinstance(value, str) or not SHARD_RE.match(value):
-        raise _refuse(error, where, "file", value, "a shard name such as 'product_a-train-00000-of-00001.parquet'", hint)
-    return value
+    return _matching(value, SHARD_RE, where, error, hint, "file", "a shard name such as 'product_a-train-00000-of-00001.parquet'")
 
 
 def code_path(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
