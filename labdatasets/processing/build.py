@@ -385,7 +385,8 @@ def _collect(job: _Job, local_dir: Path, *, staged: bool, progress: bool) -> tup
     found = [m.path for result in FileSystems.match([pattern]) for m in result.metadata_list]
     records: list[dict[str, Any]] = []
     ledger_uri = FileSystems.join(job.out_dir, LEDGER_FILENAME)
-    if FileSystems.exists(ledger_uri):
+    has_ledger = FileSystems.exists(ledger_uri)
+    if has_ledger:
         with FileSystems.open(ledger_uri, mime_type="application/json") as fh:
             records = json.loads(fh.read().decode("utf-8"))["records"]
     manifests = {}
@@ -412,7 +413,8 @@ def _collect(job: _Job, local_dir: Path, *, staged: bool, progress: bool) -> tup
                 f"and this machine (sha256 {manifest['sha256'][:12]} written, {digest.hexdigest()[:12]} read); "
                 "build again."
             )
-    written = [FileSystems.join(job.out_dir, name) for name in manifests] + found + ([ledger_uri] if records else [])
+    # the ledger goes even when it holds no records: nothing of the build stays in the staging area
+    written = [FileSystems.join(job.out_dir, name) for name in manifests] + found + ([ledger_uri] if has_ledger else [])
     if written:
         FileSystems.delete(written)
     return manifests, records

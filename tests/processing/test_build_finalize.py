@@ -294,6 +294,21 @@ def test_collect_of_a_staging_area_without_a_ledger_gives_no_records(world, tmp_
     assert records == [] and len(manifests) == 2
 
 
+def test_collect_removes_a_staged_ledger_without_records(world, tmp_path):
+    """A ledger step that got no reports still writes ``{"records": []}``: it must not stay behind in temp_location."""
+    from labdatasets.processing.pipeline_io import _WriteLedger
+
+    b = world.builder()
+    staging, here = tmp_path / "staging", tmp_path / "here"
+    here.mkdir()
+    workers_write(str(staging), b, builder_rows(b))
+    list(_WriteLedger(str(staging)).process((None, [])))  # the ledger step's own file, with no records
+    assert json.loads((staging / LEDGER_FILENAME).read_text()) == {"records": []}
+    manifests, records = _collect(job_for(b, str(staging)), here, staged=True, progress=False)
+    assert records == [] and len(manifests) == 2
+    assert not [p for p in staging.rglob("*") if p.is_file()]  # shards, manifests and the empty ledger gone
+
+
 # ------------------------------------------------------------------------------------------------ _finalize
 def finalize(builder, directory: Path, splits, manifests):
     record = builder.require_pin_record()
