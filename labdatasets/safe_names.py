@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "dataset_name",
     "config_name",
     "exact_version",
+    "utc_time",
     "split_name",
     "shard_filename",
     "code_path",
@@ -51,6 +53,8 @@ _OID_RE = re.compile(r"^[0-9a-f]{64}\Z")
 _DATASET_RE = re.compile(r"^[a-z][a-z0-9_]{0,127}\Z")
 _CONFIG_RE = re.compile(r"^[A-Za-z0-9][\w\-.+]{0,127}\Z")
 _VERSION_RE = re.compile(r"^[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}\Z")
+#: A time as ``labdatasets.pinning.record.utc_now()`` writes it: ``2024-01-01T00:00:00Z``.
+_UTC_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
 _CODE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}\Z")
 
 
@@ -90,6 +94,22 @@ def config_name(value: Any, *, where: str, error: type[LabDatasetsError] = Snaps
 def exact_version(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is an exact version (``1.2.0``)."""
     return _matching(value, _VERSION_RE, where, error, hint, "version", "a version such as '1.2.0'")
+
+
+def utc_time(
+    value: Any, *, where: str, what: str = "time", error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE
+) -> str:
+    """``value`` if it is a UTC time as ``utc_now()`` writes it (``2024-01-01T00:00:00Z``), and a real one.
+
+    Records show their times in messages: nothing else (newlines, terminal escapes, kilobytes of text) gets through.
+    """
+    rule = "a UTC time such as '2024-01-01T00:00:00Z'"
+    _matching(value, _UTC_TIME_RE, where, error, hint, what, rule)
+    try:
+        datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:  # the shape of a time, but none (month 13, hour 25)
+        raise _refuse(error, where, what, value, rule, hint) from None
+    return value
 
 
 def split_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:

@@ -26,6 +26,7 @@ SHARD = "product_a-train-00000-of-00001.parquet"
         (safe_names.dataset_name, "product_a"),
         (safe_names.config_name, "en-2024.v1+x"),
         (safe_names.exact_version, "1.20.3"),
+        (safe_names.utc_time, "2024-02-29T23:59:59Z"),
     ],
 )
 @pytest.mark.parametrize("suffix", ["\n", "\r\n", " ", "/"])

@@ -124,6 +124,9 @@ class Release:
         fingerprints = dict(data.get("fingerprints", {}))
         for split in fingerprints:
             safe_names.split_name(split, where=said, hint=hint)
+        published_at = data.get("published_at", "")
+        if published_at != "":  # "" in a record of before the field was filled in
+            safe_names.utc_time(published_at, where=said, what="publication time", hint=hint)
         return cls(
             dataset=dataset,
             config=config,
@@ -133,7 +136,7 @@ class Release:
             dataset_info=data["dataset_info"],
             files=tuple((f["path"], f["oid"], int(f["size"])) for f in data["files"]),
             fingerprints=fingerprints,
-            published_at=data.get("published_at", ""),
+            published_at=published_at,
             labdatasets_version=data.get("labdatasets_version", ""),
         )
 

