@@ -156,6 +156,7 @@ class S3Store(BucketStore):
     def __init__(self, uri: str):
         super().__init__(uri)
         self.bucket = self.bucket_name
+        self._bucket_checked = False  # the bucket was asked about once (see _missing_object)
         try:
             self.client = s3_client()
         except botocore.exceptions.BotoCoreError as exc:  # e.g. an access key id without its secret
@@ -175,12 +176,38 @@ class S3Store(BucketStore):
                 "(AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws) and that they may read and write the bucket."
             )
         if error_code(exc) == "NoSuchBucket":
-            return SnapshotNotFoundError(
-                f"The snapshot store's bucket {self.bucket!r} does not exist ({where}). Check LABDATASETS_SNAPSHOT_STORE."
-            )
+            return self._no_bucket()
         if is_unavailable(exc):
             return SnapshotError(f"Cannot reach the snapshot store {where} while {doing} it: {redact(exc)}. Try again later.")
         return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")
+
+    def _no_bucket(self) -> SnapshotNotFoundError:
+        return SnapshotNotFoundError(
+            f"The snapshot store's bucket {self.bucket!r} does not exist ({redact(self.uri)}). Create the bucket, or "
+            "correct the store's URI (LABDATASETS_SNAPSHOT_STORE, or LABDATASETS_SHARED_CACHE for the shared prepared cache)."
+        )
+
+    def _missing_object(self, exc: botocore.exceptions.ClientError) -> bool:
+        """Whether a failed request for an object means that the object is not there.
+
+        A HEAD answer has no body, so a missing bucket is a bare 404 too. After a 404
+        (only then, and once per store) the bucket is asked about: a missing one
+        raises :meth:`_no_bucket`, so that it is not taken for a missing object (a
+        lost snapshot). A bucket that cannot be asked about (no permission, no
+        answer) leaves the 404 meaning "no such object", as before.
+        """
+        if not is_missing(exc):  # NoSuchBucket is not "missing": _fail names the bucket
+            return False
+        if not self._bucket_checked:
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except botocore.exceptions.ClientError as bucket_exc:
+                if is_missing(bucket_exc) or error_code(bucket_exc) == "NoSuchBucket":  # HEAD: a bare 404
+                    raise self._no_bucket() from exc
+            except botocore.exceptions.BotoCoreError:
+                return True  # no answer: asked again after the next 404
+            self._bucket_checked = True
+        return True
 
     # ------------------------------------------------------------------ primitives
     def has(self, oid: str) -> bool:
@@ -188,7 +215,7 @@ class S3Store(BucketStore):
             retrying(lambda: self.client.head_object(Bucket=self.bucket, Key=self.key(oid)), transient=is_transient)
             return True
         except botocore.exceptions.ClientError as exc:
-            if is_missing(exc) and error_code(exc) != "NoSuchBucket":
+            if self._missing_object(exc):
                 return False
             raise self._fail(exc, "checking") from exc
         except botocore.exceptions.BotoCoreError as exc:
@@ -257,7 +284,7 @@ class S3Store(BucketStore):
             etag = str(head.get("ETag", "")).strip('"') or None
             return self._write_verified(ranged_reader(self.client, self.bucket, key, size, if_match=etag), dest, progress)
         except botocore.exceptions.ClientError as exc:
-            if is_missing(exc) and error_code(exc) != "NoSuchBucket":
+            if self._missing_object(exc):
                 raise self.not_found(oid) from exc
             raise self._fail(exc, "reading from") from exc
         except botocore.exceptions.BotoCoreError as exc:
@@ -295,7 +322,7 @@ class S3Store(BucketStore):
             # A small record read whole: a cut or refused answer is asked again (bounded).
             return retrying(lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read(), transient=is_transient)
         except botocore.exceptions.ClientError as exc:
-            if is_missing(exc) and error_code(exc) != "NoSuchBucket":
+            if self._missing_object(exc):
                 return None
             raise self._fail(exc, "reading from") from exc
         except botocore.exceptions.BotoCoreError as exc:
@@ -308,7 +335,7 @@ class S3Store(BucketStore):
             self.client.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key})
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as exc:
-            if is_missing(exc):
+            if self._missing_object(exc):
                 return
             raise self._fail(exc, "repairing") from exc
         except botocore.exceptions.BotoCoreError as exc:

@@ -339,19 +339,54 @@ def test_missing_objects_and_refs(s3_bucket, tmp_path):
     store.quarantine(oid)  # nothing to move aside: nothing happens
 
 
-@pytest.mark.parametrize("operation", ["add", "list", "put_ref", "get_ref"])
+def no_bucket_message(bucket: str, uri: str) -> str:
+    return (
+        f"The snapshot store's bucket '{bucket}' does not exist ({uri}). Create the bucket, or correct the store's "
+        "URI (LABDATASETS_SNAPSHOT_STORE, or LABDATASETS_SHARED_CACHE for the shared prepared cache)."
+    )
+
+
+@pytest.mark.parametrize("operation", ["has", "add", "fetch", "list", "put_ref", "get_ref", "quarantine"])
 def test_a_missing_bucket_is_named(operation, s3_env, tmp_path):
+    """A HEAD (has, fetch, the check before an upload) gets a bare 404 from a missing bucket, as from a missing
+    object: the store asks about the bucket then, so that a missing bucket is not taken for a missing object."""
     bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
     store = open_store(f"s3://{bucket}/x")
+    oid = sha256_bytes(b"pinned long ago")
     call = {
-        "add": lambda: store.add_bytes(b"x"), "list": lambda: list(store.iter_oids()),
+        "has": lambda: store.has(oid), "add": lambda: store.add_bytes(b"x"),
+        "fetch": lambda: store.fetch(oid, tmp_path / "x"), "list": lambda: list(store.iter_oids()),
         "put_ref": lambda: store.put_ref("r.json", b"x"), "get_ref": lambda: store.get_ref("r.json"),
+        "quarantine": lambda: store.quarantine(oid),
     }[operation]
     with pytest.raises(SnapshotNotFoundError) as info:
         call()
-    assert str(info.value) == (
-        f"The snapshot store's bucket '{bucket}' does not exist (s3://{bucket}/x). Check LABDATASETS_SNAPSHOT_STORE."
-    )
+    assert str(info.value) == no_bucket_message(bucket, f"s3://{bucket}/x")
+
+
+def test_a_missing_bucket_is_not_reported_as_a_missing_snapshot(s3_env, tmp_path):
+    """A pinned object read through this machine's cache: the user is told the bucket is missing, not the object."""
+    from labdatasets.stores.snapshots import Snapshots
+
+    bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    store = Snapshots(f"s3://{bucket}/lab", f"file://{tmp_path / 'cache'}")
+    oid = sha256_bytes(b"pinned long ago")
+    with pytest.raises(SnapshotNotFoundError) as info:
+        store.local_path(oid, context="toy:1.0.0 source 'rows' object 'a.csv'")
+    assert str(info.value) == no_bucket_message(bucket, f"s3://{bucket}/lab")
+    assert not list((tmp_path / "cache").rglob("fetch.*"))  # nothing left in the cache
+
+
+def test_the_bucket_is_asked_about_once_and_only_after_a_404(s3_bucket):
+    """The check costs nothing when the object is there, and one HEAD of the bucket per store when one is not."""
+    store = open_store(f"s3://{s3_bucket}/p")
+    sent = sent_requests(store)
+    oid = store.add_bytes(b"stored").oid  # a 404 (not there yet), the bucket's HEAD, the PUT
+    heads = [r for r in sent if r.method == "HEAD"]
+    assert [r.url.rstrip("/").endswith(s3_bucket) for r in heads] == [False, True]
+    sent.clear()
+    assert store.has(oid) and not store.has(sha256_bytes(b"never stored")) and not store.has(sha256_bytes(b"nor this"))
+    assert len(sent) == 3 and all(not r.url.rstrip("/").endswith(s3_bucket) for r in sent)  # the object HEADs only
 
 
 def test_quarantine_moves_the_object_aside(s3_bucket, raw):
