@@ -10,6 +10,11 @@ Objects live at ``gs://bucket/prefix/objects/ab/cdef...``.
 * **Checked both ways.** Uploads send a CRC32C the server verifies; fetches are
   re-hashed with SHA-256 while they are written.
 
+* **Bounded waits.** The SDK asks again after a refused or dropped connection
+  or a 5xx for two minutes; the store's requests stop asking after
+  ``LABDATASETS_GCS_TIMEOUT`` seconds (default 30) and say the store could not
+  be reached.
+
 Credentials come from ``GOOGLE_APPLICATION_CREDENTIALS`` / Application Default
 Credentials; ``STORAGE_EMULATOR_HOST`` points the client at an emulator.
 """
@@ -17,13 +22,16 @@ Credentials; ``STORAGE_EMULATOR_HOST`` points the client at an emulator.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
+import requests
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exceptions
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError
 from labdatasets.present.redact import redact
@@ -32,7 +40,7 @@ from labdatasets.stores.base import Progress, ref_key
 from labdatasets.stores.retry import resilient_range, retrying
 from labdatasets.stores.transfer import RangedReader, parallel_ranges
 
-__all__ = ["GCSStore", "gcs_client", "blob_reader"]
+__all__ = ["GCSStore", "gcs_client", "blob_reader", "retry_timeout"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +52,30 @@ _UNAVAILABLE = (gexc.ServiceUnavailable, gexc.GatewayTimeout, gexc.InternalServe
 POOL_CONNECTIONS = 32
 
 
-# Every SDK error a store call can raise: API errors and credential errors (refused, missing, expired).
-_SDK_ERRORS = (gexc.GoogleAPIError, auth_exceptions.GoogleAuthError)
+# Seconds a store request keeps being asked again (the SDK's own default is 120).
+DEFAULT_TIMEOUT = 30.0
+
+
+def retry_timeout() -> float:
+    """Seconds a gs:// store keeps asking again after a failed connection or a 5xx (``LABDATASETS_GCS_TIMEOUT``, default 30).
+
+    ``0`` asks once; a value that is not a number of seconds (or is negative) means the default.
+    """
+    try:
+        value = float(os.environ.get("LABDATASETS_GCS_TIMEOUT", "") or DEFAULT_TIMEOUT)
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if value >= 0 else DEFAULT_TIMEOUT
+
+
+# Every SDK error a store call can raise: API errors, credential errors (refused, missing, expired) and its HTTP
+# session's own (no connection, when a call is not asked again).
+_SDK_ERRORS = (gexc.GoogleAPIError, auth_exceptions.GoogleAuthError, requests.RequestException)
 
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a failed read is worth asking again: a dropped, cut or timed-out answer, or a 5xx."""
     import http.client
-
-    import requests
 
     if isinstance(exc, (*_UNAVAILABLE, gexc.BadGateway)):
         return True
@@ -64,6 +87,12 @@ def is_transient(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - shipped with google-cloud-storage
         return False
     return isinstance(exc, common.InvalidResponse) and int(getattr(exc.response, "status_code", 0) or 0) >= 500
+
+
+def _server_error(exc: BaseException) -> bool:
+    """Whether a failure is the server's answer (a 5xx or 429), not a missing connection."""
+    status = getattr(getattr(exc, "response", None), "status_code", 0)
+    return isinstance(exc, (*_UNAVAILABLE, gexc.BadGateway)) or (is_transient(exc) and int(status or 0) >= 500)
 
 
 def gcs_client() -> Any:
@@ -82,12 +111,12 @@ def gcs_client() -> Any:
     return client
 
 
-def blob_reader(blob: Any, size: int) -> RangedReader:
-    """A sequential reader over one blob generation, fetched in parallel 8 MiB ranges."""
+def blob_reader(blob: Any, size: int, *, retry: Any = DEFAULT_RETRY) -> RangedReader:
+    """A sequential reader over one blob generation, fetched in parallel 8 MiB ranges (each asked per ``retry``)."""
 
     def read_range(start: int, end: int) -> bytes:
         # checksum=None: a range has no whole-object checksum; the caller hashes every byte.
-        return blob.download_as_bytes(start=start, end=end - 1, checksum=None, raw_download=True)
+        return blob.download_as_bytes(start=start, end=end - 1, checksum=None, raw_download=True, retry=retry)
 
     def fetch(start: int, end: int) -> bytes:
         # A dropped or cut answer asks again from the first missing byte (bounded; see stores.retry).
@@ -104,6 +133,9 @@ class GCSStore(BucketStore):
 
     def __init__(self, uri: str):
         super().__init__(uri)
+        # Every request: the SDK's retry (refused or dropped connections, 5xx), for retry_timeout() seconds.
+        self.timeout = retry_timeout()
+        self.retry = DEFAULT_RETRY.with_timeout(self.timeout)
         try:
             self.client = gcs_client()
         except _SDK_ERRORS as exc:
@@ -118,6 +150,8 @@ class GCSStore(BucketStore):
                 "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run 'gcloud auth "
                 "application-default login'."
             )
+        if isinstance(exc, auth_exceptions.TransportError):  # no connection to the token endpoint: not a refusal
+            return SnapshotError(self._unreachable(exc, doing))
         if isinstance(exc, auth_exceptions.GoogleAuthError):
             return SnapshotError(
                 f"Google refused the credentials while {doing} the snapshot store {where} ({redact(exc)}). The key "
@@ -131,24 +165,44 @@ class GCSStore(BucketStore):
             )
         if isinstance(exc, gexc.NotFound):
             return SnapshotNotFoundError(f"The snapshot store's bucket {self.bucket_name!r} does not exist ({where}).")
-        # The SDK itself asks again after a dropped connection or a 5xx, for two minutes, then raises RetryError.
-        gave_up = isinstance(exc, gexc.RetryError) and is_transient(exc.cause)
-        if gave_up or isinstance(exc, _UNAVAILABLE) or isinstance(exc, (ConnectionError, TimeoutError)):
+        # The SDK asks again after a refused or dropped connection or a 5xx, for self.timeout seconds, then
+        # raises RetryError naming the last error.
+        if isinstance(exc, gexc.RetryError) and (
+            is_transient(exc.cause) or isinstance(exc.cause, auth_exceptions.TransportError)
+        ):
+            return SnapshotError(self._unreachable(exc.cause, doing))
+        if isinstance(exc, _UNAVAILABLE) or is_transient(exc):
             return SnapshotError(f"Cannot reach the snapshot store {where} while {doing} it: {redact(exc)}. Try again later.")
         return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")
 
+    def _unreachable(self, cause: BaseException | None, doing: str) -> str:
+        """The store did not answer, or answered 5xx, until the retries gave up: which, and what to do."""
+        start = f"Cannot reach the snapshot store {redact(self.uri)} while {doing} it"
+        setting = f"LABDATASETS_GCS_TIMEOUT (now {self.timeout:g} s) sets how long to keep trying."
+        if cause is not None and _server_error(cause):
+            return (
+                f"{start}: it kept answering with errors (asked for {self.timeout:g} s; last: {redact(cause)}). "
+                f"Try again later; {setting}"
+            )
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        check = f", and that the endpoint in STORAGE_EMULATOR_HOST ({redact(emulator)}) is running" if emulator else ""
+        return (
+            f"{start}: no connection (asked for {self.timeout:g} s; last error: {redact(cause)}). Check this machine's "
+            f"network connection and DNS{check}, then run the command again; {setting}"
+        )
+
     def has(self, oid: str) -> bool:
         try:
-            return bool(retrying(self.bucket.blob(self.key(oid)).exists, transient=is_transient))
+            return bool(retrying(lambda: self.bucket.blob(self.key(oid)).exists(retry=self.retry), transient=is_transient))
         except _SDK_ERRORS as exc:
             raise self._fail(exc, "checking") from exc
 
     def _upload(self, path: Path, oid: str, size: int, progress: Progress | None) -> bool:
         blob = self.bucket.blob(self.key(oid))
         try:
-            if blob.exists():  # see the module docstring: not every server enforces the precondition
+            if blob.exists(retry=self.retry):  # see the module docstring: not every server enforces the precondition
                 return False
-            blob.upload_from_filename(str(path), if_generation_match=0, checksum="crc32c")
+            blob.upload_from_filename(str(path), if_generation_match=0, checksum="crc32c", retry=self.retry)
         except gexc.PreconditionFailed:
             return False
         except _SDK_ERRORS as exc:
@@ -159,12 +213,12 @@ class GCSStore(BucketStore):
 
     def _download(self, oid: str, dest: Path, progress: Progress | None) -> str:
         try:
-            blob = retrying(lambda: self.bucket.get_blob(self.key(oid)), transient=is_transient)
+            blob = retrying(lambda: self.bucket.get_blob(self.key(oid), retry=self.retry), transient=is_transient)
             if blob is None:
                 raise self.not_found(oid)
             # Read that generation through the client's own endpoint (the listing's mediaLink may name another host).
             generation = self.bucket.blob(self.key(oid), generation=blob.generation)
-            return self._write_verified(blob_reader(generation, int(blob.size or 0)), dest, progress)
+            return self._write_verified(blob_reader(generation, int(blob.size or 0), retry=self.retry), dest, progress)
         except gexc.NotFound as exc:
             raise self.not_found(oid) from exc
         except _SDK_ERRORS as exc:
@@ -172,7 +226,7 @@ class GCSStore(BucketStore):
 
     def iter_oids(self) -> Iterator[str]:
         try:
-            for blob in self.client.list_blobs(self.bucket_name, prefix=self.objects_prefix):
+            for blob in self.client.list_blobs(self.bucket_name, prefix=self.objects_prefix, retry=self.retry):
                 oid = self.oid_of_key(blob.name)
                 if oid:
                     yield oid
@@ -182,9 +236,9 @@ class GCSStore(BucketStore):
     def _put_ref(self, name: str, data: bytes) -> bool:
         blob = self.bucket.blob(self._under_prefix(ref_key(name)))
         try:
-            if blob.exists():  # as for objects: not every server enforces the precondition
+            if blob.exists(retry=self.retry):  # as for objects: not every server enforces the precondition
                 return False
-            blob.upload_from_string(data, if_generation_match=0, checksum="crc32c")
+            blob.upload_from_string(data, if_generation_match=0, checksum="crc32c", retry=self.retry)
             return True
         except gexc.PreconditionFailed:
             return False  # the first writer wins; a ref is never replaced
@@ -194,7 +248,7 @@ class GCSStore(BucketStore):
     def _get_ref(self, name: str) -> bytes | None:
         try:
             blob = self.bucket.blob(self._under_prefix(ref_key(name)))
-            return retrying(blob.download_as_bytes, transient=is_transient)
+            return retrying(lambda: blob.download_as_bytes(retry=self.retry), transient=is_transient)
         except gexc.NotFound:
             return None
         except _SDK_ERRORS as exc:
@@ -204,8 +258,9 @@ class GCSStore(BucketStore):
         blob = self.bucket.blob(self.key(oid))
         target = self.quarantine_key(oid)
         try:
-            self.bucket.copy_blob(blob, self.bucket, target)
-            blob.delete()
+            # Asked again like every other call: a copy to the same new name, then one delete.
+            self.bucket.copy_blob(blob, self.bucket, target, retry=self.retry)
+            blob.delete(retry=self.retry)
         except gexc.NotFound:
             return
         except _SDK_ERRORS as exc:

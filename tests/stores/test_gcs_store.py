@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -31,9 +32,12 @@ from google.auth import exceptions as auth_exceptions  # noqa: E402
 
 from labdatasets.errors import SnapshotError, SnapshotNotFoundError  # noqa: E402
 from labdatasets.stores import open_store, transfer  # noqa: E402
-from labdatasets.stores.gcs import POOL_CONNECTIONS, GCSStore, blob_reader, gcs_client, is_transient  # noqa: E402
+from labdatasets.stores.gcs import (  # noqa: E402
+    POOL_CONNECTIONS, GCSStore, blob_reader, gcs_client, is_transient, retry_timeout,
+)
 from labdatasets.stores.hashing import sha256_bytes  # noqa: E402
 from tests.proxy import Fault, FaultProxy  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +45,7 @@ def no_waiting(monkeypatch):
     monkeypatch.setenv("LABDATASETS_TRANSFER_BACKOFF", "0")
     monkeypatch.delenv("LABDATASETS_TRANSFER_RETRIES", raising=False)
     monkeypatch.delenv("LABDATASETS_TRANSFER_WORKERS", raising=False)
+    monkeypatch.delenv("LABDATASETS_GCS_TIMEOUT", raising=False)
 
 
 @pytest.fixture
@@ -329,21 +334,79 @@ def test_an_unavailable_store_says_try_again_later(store, exc):
     assert message == f"Cannot reach the snapshot store {store.uri} while reading from it: {exc}. Try again later."
 
 
-def test_a_store_still_unreachable_after_the_sdks_own_retries_says_try_again_later(store):
-    """The SDK asks again for two minutes after a refused connection or a 5xx, then raises RetryError naming the last one.
-
-    (Built here: the real one takes those two minutes, e.g. STORAGE_EMULATOR_HOST pointing at a closed port.)
-    """
+def test_a_store_still_unreachable_after_the_retries_says_what_to_check(store, monkeypatch):
+    """The SDK asks again after a refused connection or a 5xx until the store's timeout, then raises RetryError
+    naming the last error (real ones: the tests below)."""
     import requests
 
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST")  # (read when the message is made, not when the store is opened)
     refused = requests.ConnectionError("HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded (Connection refused)")
-    for cause in (refused, gexc.ServiceUnavailable("503 GET /storage/v1/b/x/o/y")):
-        exc = gexc.RetryError("Timeout of 120.0s exceeded", cause)  # str(): "..., last exception: <cause>"
-        assert str(store._fail(exc, "checking")) == (
-            f"Cannot reach the snapshot store {store.uri} while checking it: {exc}. Try again later."
+    assert str(store._fail(gexc.RetryError("Timeout of 30.0s exceeded", refused), "checking")) == (
+        f"Cannot reach the snapshot store {store.uri} while checking it: no connection (asked for 30 s; last error: "
+        f"{refused}). Check this machine's network connection and DNS, then run the command again; "
+        "LABDATASETS_GCS_TIMEOUT (now 30 s) sets how long to keep trying."
+    )
+    for cause in (gexc.ServiceUnavailable("503 GET /storage/v1/b/x/o/y"), gexc.BadGateway("502 GET /storage/v1/b/x/o/y")):
+        assert str(store._fail(gexc.RetryError("Timeout of 30.0s exceeded", cause), "checking")) == (
+            f"Cannot reach the snapshot store {store.uri} while checking it: it kept answering with errors (asked for "
+            f"30 s; last: {cause}). Try again later; LABDATASETS_GCS_TIMEOUT (now 30 s) sets how long to keep trying."
         )
-    other = gexc.RetryError("Timeout of 120.0s exceeded", ValueError("a bug"))
+    other = gexc.RetryError("Timeout of 30.0s exceeded", ValueError("a bug"))
     assert str(store._fail(other, "checking")).startswith(f"The snapshot store {store.uri} failed while checking it: Timeout")
+
+
+@pytest.mark.parametrize(
+    "env,seconds", [(None, 30.0), ("", 30.0), ("5", 5.0), ("0.5", 0.5), ("0", 0.0), ("-1", 30.0), ("soon", 30.0)]
+)
+def test_how_long_a_store_keeps_trying(env, seconds, monkeypatch, uri):
+    """LABDATASETS_GCS_TIMEOUT: seconds (default 30, not the SDK's 120); 0 asks once; nonsense means the default."""
+    if env is not None:
+        monkeypatch.setenv("LABDATASETS_GCS_TIMEOUT", env)
+    assert retry_timeout() == seconds
+    store = GCSStore(uri)
+    assert store.timeout == seconds and store.retry.timeout == seconds
+
+
+@pytest.fixture
+def closed_port(gcs_bucket, monkeypatch) -> str:
+    """STORAGE_EMULATOR_HOST pointing at a loopback port nothing listens on (once the bucket exists): every connection is refused."""
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+    monkeypatch.setenv("LABDATASETS_GCS_TIMEOUT", "1.5")
+    return endpoint
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_a_store_that_refuses_connections_says_so_within_its_timeout(operation, closed_port, uri, tmp_path):
+    _, call, doing = OPERATIONS[operation]
+    store = GCSStore(uri)
+    started = time.monotonic()
+    with pytest.raises(SnapshotError) as info:
+        call(store, tmp_path)
+    assert time.monotonic() - started < 8  # 1.5 s of asking again, not the SDK's 120 s
+    message = str(info.value)
+    # an upload checks whether the object is there first
+    doing = "checking" if operation == "upload" else doing
+    assert message.startswith(f"Cannot reach the snapshot store {uri} while {doing} it: no connection (asked for 1.5 s; ")
+    assert "Connection refused" in message
+    assert message.endswith(
+        f"Check this machine's network connection and DNS, and that the endpoint in STORAGE_EMULATOR_HOST ({closed_port}) "
+        "is running, then run the command again; LABDATASETS_GCS_TIMEOUT (now 1.5 s) sets how long to keep trying."
+    )
+
+
+@pytest.mark.parametrize("fault", [Fault("drop"), Fault("status", status=503)], ids=["dropped", "503"])
+def test_a_store_that_keeps_failing_is_asked_again_until_its_timeout(fault, proxied, uri, monkeypatch):
+    monkeypatch.setenv("LABDATASETS_GCS_TIMEOUT", "1.5")
+    store, proxy = proxied(uri, fault)
+    started = time.monotonic()
+    with pytest.raises(SnapshotError) as info:
+        list(store.iter_oids())
+    assert time.monotonic() - started < 8
+    assert proxy.stats[fault.kind] >= 2  # asked again (backoff from 1 s, at random), then gave up
+    what = "no connection" if fault.kind == "drop" else "it kept answering with errors"
+    assert str(info.value).startswith(f"Cannot reach the snapshot store {uri} while listing it: {what} (asked for 1.5 s; ")
+    assert str(info.value).endswith("LABDATASETS_GCS_TIMEOUT (now 1.5 s) sets how long to keep trying.")
 
 
 def test_a_401_is_access_denied(store):
@@ -391,6 +454,29 @@ def test_a_refused_credential_is_named_and_never_shown(refused_key):
         "revoked, expired or not valid; replace it, then run the command again."
     )
     for secret in (refused_key["private_key_id"], "PRIVATE KEY", refused_key["private_key"].splitlines()[1][:20]):
+        assert secret not in message
+
+
+def test_a_token_endpoint_that_cannot_be_reached_is_no_connection_not_a_refused_key(refused_key, monkeypatch, tmp_path):
+    """No network: the credential's token endpoint refuses the connection. That says nothing about the key."""
+    info = dict(refused_key, token_uri=f"http://127.0.0.1:{free_port()}/token")
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps(info))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    monkeypatch.setenv("LABDATASETS_GCS_TIMEOUT", "1")
+    store = GCSStore("gs://lab-data/snapshots")
+    started = time.monotonic()
+    with pytest.raises(SnapshotError) as caught:
+        store.has(OID)
+    assert time.monotonic() - started < 8
+    message = str(caught.value)
+    assert message.startswith("Cannot reach the snapshot store gs://lab-data/snapshots while checking it: no connection (")
+    assert "/token" in message and "Connection refused" in message
+    assert message.endswith(
+        "Check this machine's network connection and DNS, then run the command again; LABDATASETS_GCS_TIMEOUT "
+        "(now 1 s) sets how long to keep trying."
+    )
+    for secret in (info["private_key_id"], "PRIVATE KEY", info["private_key"].splitlines()[1][:20]):
         assert secret not in message
 
 
