@@ -25,6 +25,7 @@ import base64
 import hashlib
 import concurrent.futures
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
@@ -248,6 +249,10 @@ class S3Store(BucketStore):
         key = self.key(oid)
         upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256")
         upload_id = upload["UploadId"]
+        # Bytes of this attempt's parts counted in progress: taken back if the attempt is abandoned (a 409 sends
+        # the object again, and that attempt counts its own parts; a 412 or an error stores none of them).
+        counted = [0]
+        counting = threading.Lock()
 
         def send(number: int, offset: int) -> dict[str, Any]:
             with open(path, "rb") as fh:
@@ -258,6 +263,8 @@ class S3Store(BucketStore):
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, ChecksumSHA256=checksum
             )
             if progress:
+                with counting:
+                    counted[0] += len(data)
                 progress(len(data))
             return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
 
@@ -270,6 +277,9 @@ class S3Store(BucketStore):
             )
             return True
         except BaseException:
+            # Every part has finished by now (the pool waited for them), so nothing is counted after this.
+            if progress and counted[0]:
+                progress(-counted[0])
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             except Exception:  # noqa: BLE001 - the original error matters more

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import itertools
 import logging
 import os
 import uuid
@@ -166,6 +167,56 @@ def test_a_write_that_meets_a_concurrent_one_is_sent_again(size, s3_bucket, tmp_
     assert raw.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
 
 
+def test_a_multipart_upload_sent_again_after_a_409_counts_each_byte_once(s3_bucket, tmp_path, small_parts, proxy, raw):
+    """The 409 abandons the first attempt after all its parts went up: its bytes are taken back from the progress,
+    and the attempt that lands counts them, so a bar over several objects neither overshoots nor closes early."""
+    store = open_store(f"s3://{s3_bucket}/p")
+    conflict = xml_error("ConditionalRequestConflict")
+    proxy.add(Fault("status", status=409, method="POST", path="uploadId=", times=1, body=conflict))
+    data = os.urandom(2500)  # parts of 1000, 1000 and 500 bytes, sent twice
+    (tmp_path / "big").write_bytes(data)
+    seen: list[int] = []
+    info = store.add_file(tmp_path / "big", progress=seen.append)
+    assert info.written and proxy.faults[0].applied == 1
+    assert raw.get_object(Bucket=s3_bucket, Key=store.key(info.oid))["Body"].read() == data
+    assert sum(seen) == 2500
+    assert sorted(n for n in seen if n > 0) == [500, 500, 1000, 1000, 1000, 1000] and [n for n in seen if n < 0] == [-2500]
+    assert max(itertools.accumulate(seen)) == 2500 and min(itertools.accumulate(seen)) >= 0
+    assert sum(seen[seen.index(-2500) + 1:]) == 2500  # the attempt that lands counts every byte
+
+
+def test_a_bar_over_two_objects_stays_open_until_both_are_up_when_the_first_is_sent_again(
+    s3_bucket, tmp_path, small_parts, proxy, monkeypatch
+):
+    """As ``publish`` shows it: one tqdm bar for all the files; counted twice, it filled (and closed) too early."""
+    from labdatasets.present import progress as present_progress
+
+    monkeypatch.setenv("LABDATASETS_PROGRESS", "1")
+    tqdm = present_progress._tqdm()
+    bars: list = []
+
+    def recording_tqdm() -> type:
+        class Recorded(tqdm):  # type: ignore[misc, valid-type]
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                bars.append(self)
+
+        return Recorded
+
+    monkeypatch.setattr(present_progress, "_tqdm", recording_tqdm)
+    store = open_store(f"s3://{s3_bucket}/p")
+    proxy.add(Fault("status", status=409, method="POST", path="uploadId=", times=1, body=xml_error("ConditionalRequestConflict")))
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_bytes(os.urandom(2500))
+    second.write_bytes(os.urandom(3000))
+    bar = present_progress.byte_progress(5500, "publish toy")
+    assert store.add_file(first, progress=bar).written
+    (shown,) = bars
+    assert (shown.n, shown.disable) == (2500, False)
+    assert store.add_file(second, progress=bar).written
+    assert (shown.n, shown.disable) == (5500, True)  # full, then closed
+
+
 # ------------------------------------------------------------------ multipart uploads
 def test_large_objects_go_up_in_checked_parts(s3_bucket, tmp_path, small_parts, raw):
     store = open_store(f"s3://{s3_bucket}/big")
@@ -205,8 +256,10 @@ def test_a_multipart_upload_that_loses_the_race_stores_nothing_new(s3_bucket, tm
     (tmp_path / "big").write_bytes(data)
     oid = sha256_bytes(data)
     raw.put_object(Bucket=s3_bucket, Key=store.key(oid), Body=data)  # another machine was first
-    assert store._upload(tmp_path / "big", oid, len(data), None) is False
+    seen: list[int] = []
+    assert store._upload(tmp_path / "big", oid, len(data), seen.append) is False
     assert raw.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    assert sum(seen) == 0 and min(itertools.accumulate(seen)) >= 0  # as an object found there: no bytes went up
 
 
 def test_a_failed_multipart_upload_is_aborted_and_named(s3_bucket, tmp_path, small_parts, proxy, raw):
@@ -215,8 +268,10 @@ def test_a_failed_multipart_upload_is_aborted_and_named(s3_bucket, tmp_path, sma
     store = open_store(uri)
     data = os.urandom(2500)
     (tmp_path / "big").write_bytes(data)
+    seen: list[int] = []
     with pytest.raises(SnapshotError) as info:
-        store.add_file(tmp_path / "big")
+        store.add_file(tmp_path / "big", progress=seen.append)
+    assert sum(seen) == 0  # what the other parts sent is taken back
     assert str(info.value) == (
         f"The snapshot store {uri} failed while writing to it: An error occurred (InvalidPart) when calling the "
         "UploadPart operation (reached max retries: 0): injected"
