@@ -217,7 +217,16 @@ class SnapshotError(LabDatasetsError):
 
 
 class SnapshotNotFoundError(SnapshotError, LookupError):
-    """An object is missing from every store, or a version has no pin record."""
+    """An object is missing from every store, or a version has no pin record.
+
+    ``store_missing`` is True when the store itself is not there (an ``s3://`` or
+    ``gs://`` bucket that does not exist): every object is then out of reach for
+    one cause, which ``verify`` reports once instead of each object as missing.
+    """
+
+    def __init__(self, message: str, *, store_missing: bool = False):
+        super().__init__(message)
+        self.store_missing = store_missing
 
 
 class SnapshotCorruptedError(SnapshotError):

@@ -151,6 +151,7 @@ def ensure_objects(builder: "DatasetBuilder", record: PinRecord, store: "Snapsho
                 if pinned_to and pinned_to != store.primary_location:
                     raise SnapshotNotFoundError(
                         f"{exc} The pin record says {builder.full_name} was pinned to {pinned_to}: set "
-                        f"LABDATASETS_SNAPSHOT_STORE={pinned_to} (with credentials that may read it)."
+                        f"LABDATASETS_SNAPSHOT_STORE={pinned_to} (with credentials that may read it).",
+                        store_missing=exc.store_missing,
                     ) from exc
                 raise

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labdatasets.errors import ConfigError
+from labdatasets.errors import ConfigError, SnapshotNotFoundError
 from labdatasets.present.redact import redact
 from labdatasets.stores.hashing import copy_and_hash, is_oid
 from labdatasets.stores.base import Progress, SnapshotStore, object_key
@@ -36,6 +36,15 @@ class BucketStore(SnapshotStore):
     def __init__(self, uri: str):
         super().__init__(uri)
         self.bucket_name, self.prefix = split_bucket_uri(self.uri, self.scheme)
+
+    def no_bucket(self) -> SnapshotNotFoundError:
+        """The error for a bucket that does not exist (``store_missing``: no object of it can be reached)."""
+        return SnapshotNotFoundError(
+            f"The snapshot store's bucket {self.bucket_name!r} does not exist ({redact(self.uri)}). Create the bucket, "
+            "or correct the store's URI (LABDATASETS_SNAPSHOT_STORE, or LABDATASETS_SHARED_CACHE for the shared "
+            "prepared cache).",
+            store_missing=True,
+        )
 
     def _under_prefix(self, rel: str) -> str:
         return f"{self.prefix}/{rel}" if self.prefix else rel

@@ -33,7 +33,7 @@ from google.auth import exceptions as auth_exceptions
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from labdatasets.errors import SnapshotError, SnapshotNotFoundError
+from labdatasets.errors import SnapshotError
 from labdatasets.present.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
@@ -164,7 +164,7 @@ class GCSStore(BucketStore):
                 "'gcloud auth application-default login') and the bucket's permissions."
             )
         if isinstance(exc, gexc.NotFound):
-            return SnapshotNotFoundError(f"The snapshot store's bucket {self.bucket_name!r} does not exist ({where}).")
+            return self.no_bucket()
         # The SDK asks again after a refused or dropped connection or a 5xx, for self.timeout seconds, then
         # raises RetryError naming the last error.
         if isinstance(exc, gexc.RetryError) and (

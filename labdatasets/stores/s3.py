@@ -183,10 +183,7 @@ class S3Store(BucketStore):
         return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")
 
     def _no_bucket(self) -> SnapshotNotFoundError:
-        return SnapshotNotFoundError(
-            f"The snapshot store's bucket {self.bucket!r} does not exist ({redact(self.uri)}). Create the bucket, or "
-            "correct the store's URI (LABDATASETS_SNAPSHOT_STORE, or LABDATASETS_SHARED_CACHE for the shared prepared cache)."
-        )
+        return self.no_bucket()
 
     def _missing_object(self, exc: botocore.exceptions.ClientError) -> bool:
         """Whether a failed request for an object means that the object is not there.

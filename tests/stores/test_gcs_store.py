@@ -275,13 +275,16 @@ def test_an_object_that_vanishes_before_its_bytes_are_read_is_missing(proxied, u
 def test_a_missing_bucket_is_named(gcs_env, tmp_path):
     name = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
     store = GCSStore(f"gs://{name}/lab")
-    expected = f"The snapshot store's bucket '{name}' does not exist (gs://{name}/lab)."
+    expected = (
+        f"The snapshot store's bucket '{name}' does not exist (gs://{name}/lab). Create the bucket, or correct the "
+        "store's URI (LABDATASETS_SNAPSHOT_STORE, or LABDATASETS_SHARED_CACHE for the shared prepared cache)."
+    )
     src = tmp_path / "src.bin"
     src.write_bytes(b"x")
     for call in (lambda: store.add_file(src), lambda: list(store.iter_oids()), lambda: store.put_ref("r.json", b"{}")):
         with pytest.raises(SnapshotNotFoundError) as info:
             call()
-        assert str(info.value) == expected
+        assert str(info.value) == expected and info.value.store_missing
     assert store.has(sha256_bytes(b"x")) is False and store.get_ref("r.json") is None
     store.quarantine(sha256_bytes(b"x"))  # nothing to move aside
 

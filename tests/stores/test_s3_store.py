@@ -391,6 +391,7 @@ def test_missing_objects_and_refs(s3_bucket, tmp_path):
         f"Object {oid[:12]} is not in the snapshot store {uri}. Check that LABDATASETS_SNAPSHOT_STORE points at "
         "the lab's store, or pin the version again under a new VERSION."
     )
+    assert not info.value.store_missing
     store.quarantine(oid)  # nothing to move aside: nothing happens
 
 
@@ -417,6 +418,7 @@ def test_a_missing_bucket_is_named(operation, s3_env, tmp_path):
     with pytest.raises(SnapshotNotFoundError) as info:
         call()
     assert str(info.value) == no_bucket_message(bucket, f"s3://{bucket}/x")
+    assert info.value.store_missing  # verify says it once instead of listing each object as missing
 
 
 def test_a_missing_bucket_is_not_reported_as_a_missing_snapshot(s3_env, tmp_path):
