@@ -128,6 +128,8 @@ def _check_object(
             return
         raise store.not_found(oid, context=context)
     except (SnapshotCorruptedError, SnapshotNotFoundError) as exc:
+        if _store_missing(report, exc):
+            return
         kind = "corrupted" if isinstance(exc, SnapshotCorruptedError) else "missing"
         if not repair:
             report.problems.append(f"{label}: {kind}")
@@ -138,7 +140,19 @@ def _check_object(
             store.local_path(oid, context=context, mirror=mirror)
             report.repaired.append(f"{label}: {kind}, fetched a verified copy")
         except (SnapshotCorruptedError, SnapshotNotFoundError) as again:
+            if _store_missing(report, again):
+                report.problems.append(f"{label}: {kind} and could not be repaired: the snapshot store's bucket does not exist")
+                return
             report.problems.append(f"{label}: {kind} and could not be repaired: {again}")
+
+
+def _store_missing(report: VerifyReport, exc: Exception) -> bool:
+    """A store that is not there (its bucket does not exist): its message once, not each object as missing."""
+    if not getattr(exc, "store_missing", False):
+        return False
+    if str(exc) not in report.problems:
+        report.problems.append(str(exc))
+    return True
 
 
 def _verify_code(builder: "DatasetBuilder", record: Any, store: Any, report: VerifyReport, *, repair: bool) -> None:

@@ -256,6 +256,55 @@ def test_an_object_only_in_the_configured_store_is_a_note(world, tmp_path, monke
     assert report.problems == [f"{label}: missing"] and report.notes == []
 
 
+def no_bucket_message(bucket: str, uri: str) -> str:
+    return (
+        f"The snapshot store's bucket '{bucket}' does not exist ({uri}). Create the bucket, or correct the store's "
+        "URI (LABDATASETS_SNAPSHOT_STORE, or LABDATASETS_SHARED_CACHE for the shared prepared cache)."
+    )
+
+
+@pytest.mark.parametrize("repair", [False, True])
+def test_a_missing_bucket_is_reported_once_not_each_object_as_missing(repair, world, s3_env, monkeypatch):
+    """The configured store's bucket does not exist (moto's server): one cause, said once, with what to do."""
+    import uuid
+
+    bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("LABDATASETS_SNAPSHOT_STORE", f"s3://{bucket}/lab")
+    record = world.builder().require_pin_record()
+    oids = [o.oid for p in record.sources.values() for o in p.objects] + [f.oid for f in record.code_files]
+    for oid in oids:  # neither object is cached on this machine: both are asked of the store
+        os.chmod(object_path(world.home, oid), 0o644)
+        object_path(world.home, oid).unlink()
+    report = verify(world.builder(), repair=repair, progress=False)
+    assert report.problems == [no_bucket_message(bucket, f"s3://{bucket}/lab")]
+    assert (report.repaired, report.notes, report.objects_checked) == ([], [], 2)
+    assert not report.ok
+
+
+def test_a_corrupted_object_that_cannot_be_repaired_from_a_missing_bucket_says_why_once(world, s3_env, monkeypatch):
+    import uuid
+
+    bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("LABDATASETS_SNAPSHOT_STORE", f"s3://{bucket}/lab")
+    record = world.builder().require_pin_record()
+    labels = []
+    for entry in record.code_files:
+        labels.append(f"code file {entry.path!r} ({entry.oid[:12]})")
+        damage(object_path(world.home, entry.oid))
+    for obj in record.sources["rows"].objects:
+        labels.append(f"source 'rows' object {obj.path!r} ({obj.oid[:12]})")
+        damage(object_path(world.home, obj.oid))
+    report = verify(world.builder(), progress=False)
+    assert sorted(report.problems) == sorted(f"{label}: corrupted" for label in labels)  # the store is not asked
+
+    report = verify(world.builder(), repair=True, progress=False)
+    assert report.problems[0] == no_bucket_message(bucket, f"s3://{bucket}/lab")
+    assert sorted(report.problems[1:]) == sorted(
+        f"{label}: corrupted and could not be repaired: the snapshot store's bucket does not exist" for label in labels
+    )
+    assert report.repaired == []
+
+
 def test_a_damaged_code_object_is_named_and_repaired_from_the_builder_folder(world):
     record = world.builder().require_pin_record()
     (entry,) = record.code_files
