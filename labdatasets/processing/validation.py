@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import functools
 import os
 import queue
 import threading
@@ -163,12 +164,15 @@ def _row_mask(rule: Expectation, column: "pa.Array", feature: Any, encoded: "pa.
 def _surely_kept(rule: Expectation, column: "pa.Array", feature: Any, encoded: "pa.DictionaryArray | None" = None) -> bool:
     """True when a cheap test shows that no row of ``column`` breaks ``rule`` (its row mask is then not needed):
     a ``Range`` or an ``AllowedValues`` of consecutive integers holding the column's min and max (a column of
-    numbers without nulls), or no distinct value of an encoded text column breaking the rule. False: not known."""
+    numbers without nulls), no distinct value of an encoded text column breaking the rule, or a ``Pattern``
+    matched by all the values joined (:func:`_all_match`). False: not known."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if encoded is not None and isinstance(rule, (AllowedValues, Pattern)) and len(encoded) == len(column):
         return not pc.any(_row_mask(rule, encoded.dictionary, feature)).as_py()
+    if isinstance(rule, Pattern):
+        return _all_match(rule.regex, column)
     numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
     if not numeric or column.null_count or not len(column) or not isinstance(rule, (Range, AllowedValues)):
         return False
@@ -190,6 +194,110 @@ def _surely_kept(rule: Expectation, column: "pa.Array", feature: Any, encoded: "
         return False
     first, last = int(allowed.min()), int(allowed.max())
     return len(np.unique(allowed)) == last - first + 1 and first <= lo and hi <= last
+
+
+#: A slice's text is tested against a ``Pattern`` in one pass when its bytes are fewer (:func:`_all_match`).
+JOINED_PATTERN_BYTES = 1 << 24
+
+
+@functools.lru_cache(maxsize=256)
+def _never_matches_newline(regex: str) -> bool:
+    """True when ``regex`` surely matches no text holding a newline: every character it can match is a
+    literal, a range or a class (``\\d``, ``\\w``, ``\\S``, ``.`` without ``(?s)``) that leaves the
+    newline out. False for anything else, or anything this check does not know (a negated class, ``\\s``,
+    ``\\D``, ``\\W``, POSIX classes, flags inside the pattern, look-arounds, back-references)."""
+    if "[:" in regex:  # RE2's [[:space:]] is a class; Python's parser reads literal characters there
+        return False
+    import importlib
+    import warnings
+
+    try:  # the parser behind re.compile: re._parser from Python 3.11, sre_parse before
+        sre_parse: Any = importlib.import_module("re._parser")
+        sre_constants: Any = importlib.import_module("re._constants")
+    except ImportError:  # pragma: no cover - Python 3.10
+        sre_parse, sre_constants = importlib.import_module("sre_parse"), importlib.import_module("sre_constants")
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = sre_parse.parse(regex)
+    except Exception:  # noqa: BLE001 - not understood here: tested value by value
+        return False
+    if parsed.state.flags & (sre_constants.SRE_FLAG_DOTALL | sre_constants.SRE_FLAG_VERBOSE):
+        return False
+    newline = ord("\n")
+    safe_categories = {sre_constants.CATEGORY_DIGIT, sre_constants.CATEGORY_WORD, sre_constants.CATEGORY_NOT_SPACE}
+
+    def class_ok(items: Any) -> bool:
+        for op, arg in items:
+            if op is sre_constants.LITERAL:
+                if arg == newline:
+                    return False
+            elif op is sre_constants.RANGE:
+                if arg[0] <= newline <= arg[1]:
+                    return False
+            elif op is not sre_constants.CATEGORY or arg not in safe_categories:
+                return False  # NEGATE and anything else
+        return True
+
+    def ok(items: Any) -> bool:
+        for op, arg in items:
+            if op is sre_constants.LITERAL:
+                if arg == newline:
+                    return False
+            elif op is sre_constants.IN:
+                if not class_ok(arg):
+                    return False
+            elif op is sre_constants.ANY or op is sre_constants.AT:
+                continue  # "." leaves the newline out without (?s); anchors match no character
+            elif op is sre_constants.MAX_REPEAT or op is sre_constants.MIN_REPEAT:
+                if not ok(arg[2]):
+                    return False
+            elif op is sre_constants.SUBPATTERN:
+                if arg[1] or arg[2] or not ok(arg[3]):  # flags set or cleared inside the pattern
+                    return False
+            elif op is sre_constants.BRANCH:
+                if not all(ok(branch) for branch in arg[1]):
+                    return False
+            else:
+                return False
+        return True
+
+    return ok(parsed.data)
+
+
+def _all_match(regex: str, column: "pa.Array") -> bool:
+    """True when every value of ``column`` (text) matches ``regex`` in full, tested in one pass of RE2 over the
+    values joined by newlines (one match of ``P(\\nP)*`` instead of one per value; a run of a pattern's
+    automaton over the bytes costs far less than the setup of a match per short value).
+
+    Sound only when no value holds a newline and the pattern can match none (:func:`_never_matches_newline`):
+    then each newline of the joined text is a separator, and every part between two is a whole value matched
+    by the pattern. An anchor or a word boundary at the edge of a part sees a newline where the value alone
+    sees its start or end: both are outside any word, and ``^`` or ``$`` there can only fail. False: some
+    value breaks the pattern, or the test does not apply; the caller then tests value by value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        column = column.drop_null()
+    if not len(column) or not _never_matches_newline(regex):
+        return False
+    large = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if large else np.int32)
+    start, end = int(offsets[column.offset]), int(offsets[column.offset + len(column)])
+    if end - start + len(column) > JOINED_PATTERN_BYTES:
+        return False
+    data = column.buffers()[2]
+    if data is not None and end > start and (np.frombuffer(data, dtype=np.uint8)[start:end] == ord("\n")).any():
+        return False
+    whole = pa.ListArray.from_arrays(pa.array([0, len(column)], pa.int32()), column)
+    joined = pc.binary_join(whole, "\n")
+    try:
+        found = pc.match_substring_regex(joined, pattern=f"^(?:{regex})(?:\n(?:{regex}))*$")
+    except pa.ArrowException:  # the pattern's own error, if any, comes from the test value by value
+        return False
+    return bool(found[0].as_py())
 
 
 def _allowed(rule: AllowedValues, column: "pa.Array", feature: Any) -> "pa.Array":

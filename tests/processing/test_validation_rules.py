@@ -211,3 +211,67 @@ def test_an_error_in_background_checks_is_raised_to_the_caller_and_stops_the_thr
     assert not ShardCheck(checker, background=False)._thread  # inline, as before
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert ShardCheck(checker, background=True)._thread is None  # one CPU: nothing to gain from a thread
+
+
+# a pattern that some newline-joined values match as a whole, though no single value does: the joined test must
+# see that each can match a newline (as RE2 reads it) and test value by value
+SPANNING = [
+    "a\nb|z", r"a\nb|z", r"a\x0ab|z", r"a\012b|z", r"a[\n]b|z", r"a[^x]b|z", r"a\sb|z", r"a\Wb|z", r"a\Db|z",
+    r"a[\x00-\x7f]b|z", r"(?s)a.b|z", r"a(?s:.)b|z", r"a[[:space:]]b|z", r"a(?:[^y]|q)b|z",
+]
+
+
+def test_a_pattern_that_can_match_a_newline_is_tested_value_by_value():
+    from labdatasets.processing.validation import _all_match, _never_matches_newline
+
+    values = pa.array(["a", "b"])
+    for regex in SPANNING:
+        assert not _never_matches_newline(regex), regex
+        assert not _all_match(regex, values), regex
+    for regex in [r"a\nb|z", r"a[^x]b|z", r"a\sb|z", r"(?s)a.b|z"]:
+        checker = Checker(FEATURES, ("id",), [E.Pattern("word", regex)])
+        table = pa.table({"id": [1, 2], "code": ["K1", "K1"], "word": ["a", "b"]})
+        (found,) = violations(checker, {"train": checker.check_shard(table).to_json()}, {})
+        assert found.count == 2, regex
+
+
+def test_a_value_holding_a_newline_is_tested_on_its_own():
+    """Joined, ``w1\\nw2`` would read as two values that match; alone it breaks the pattern."""
+    from labdatasets.processing.validation import _all_match
+
+    assert _all_match(r"w[0-9]+", pa.array(["w1", "w22", "w3"]))  # the joined test is taken for plain values
+    assert not _all_match(r"w[0-9]+", pa.array(["w1", "w1\nw2", "w3"]))
+    checker = Checker(FEATURES, ("id",), [E.Pattern("word", r"w[0-9]+")])
+    words = [f"w{i}" for i in range(1000)]
+    words[700] = "w7\nw8"
+    table = pa.table({"id": np.arange(1000), "code": ["K1"] * 1000, "word": words})
+    (found,) = violations(checker, {"train": checker.check_shard(table).to_json()}, {})
+    assert (found.count, found.examples[0][0]) == (1, 700)
+
+
+def test_the_joined_pattern_test_agrees_with_a_test_of_each_value():
+    """Anchors and word boundaries inside the pattern, empty values, nulls and a slice of a larger array: whenever
+    the joined test says every value matches, RE2 on each value agrees; and for patterns it can read that
+    hold no anchor, it says so whenever they all match."""
+    import pyarrow.compute as pc
+
+    from labdatasets.processing.validation import _all_match
+
+    rng = np.random.default_rng(5)
+    patterns = [r"[a-c]*", r"a+|b+", r"\bab?\b", r"^a.*", r"[a-c]+$", r"(?:ab|c)*", r"\w*", r"\S+", r"[ab]{1,2}c?",
+                r"a*?b*", r"\d*", r"(a|b)\b(c)?", r"x|"]
+    anchored = {r"\bab?\b", r"^a.*", r"[a-c]+$", r"(a|b)\b(c)?"}
+    taken = 0
+    for regex in patterns:
+        for _ in range(60):
+            n = int(rng.integers(1, 6))
+            words = ["".join(rng.choice(list("aabbcc1 "), int(rng.integers(0, 4)))) for _ in range(n + 2)]
+            column = pa.array([None if rng.random() < 0.1 else w for w in words], pa.string()).slice(1, n)
+            each = pc.match_substring_regex(column.drop_null(), pattern=f"^(?:{regex})$").to_pylist()
+            joined = _all_match(regex, column)
+            if joined:
+                taken += 1
+                assert all(each), (regex, column.to_pylist())
+            elif regex not in anchored and column.null_count < len(column):
+                assert not all(each), (regex, column.to_pylist())
+    assert taken >= 120, taken
