@@ -1,7 +1,8 @@
 """What statistics and expectations cost a build: the same build with and without them, in one run.
 
-    python benchmarks/bench_validation.py                     # 1M rows, best of 3 alternating builds
+    python benchmarks/bench_validation.py                     # 1M rows, 3 rounds of fresh-process builds
     python benchmarks/bench_validation.py --rows 1000000 4000000 --repeat 3 --json out.json
+    python benchmarks/bench_validation.py --repeat 20 --compare-inline   # also the checks in the writer's thread
     python benchmarks/bench_validation.py --setup DIR --rows 1000000   # pin once, print the two build commands
 
 The data: ``--rows`` rows of {id int64, customer int64, count int64, x float64,
@@ -21,10 +22,14 @@ Each build runs in a fresh child process (so that its peak resident memory is it
 own) on the DirectRunner: "with" is a normal build (statistics of every column,
 every rule, the key and group checks across splits); "without" switches them off
 (``labdatasets.processing.build.RUN_CHECKS = False``, which exists for this
-script only). The two alternate; the best time of each is reported, with the
-peak memory of the child (``ru_maxrss``). Target: the checks cost at most 10%
-of the build time, and their memory does not grow with the rows (compare the
-extra peak at two sizes).
+script only); ``--compare-inline`` adds "inline", the checks in the writer's own
+thread (as before they had one beside it). Each round builds every variant once, in
+an order that rotates from round to round. Reported per variant: the median and the
+best ``build()`` time, the ratio of the medians and the median of the round-by-round
+ratios to "without" (on a shared machine the two estimators bracket the cost), the
+ratio of CPU time, and the peak memory of the child (``ru_maxrss``). Target: the
+checks cost at most 10% of the build time, and their memory does not grow with the
+rows (compare the extra peak at two sizes).
 """
 
 from __future__ import annotations
@@ -134,9 +139,12 @@ def _child(folder: Path, checks: bool, action: str, inline: bool = False) -> Non
     }))
 
 
-def _run_child(work: Path, folder: Path, checks: bool, action: str, data_dir: Path | None = None) -> dict[str, Any]:
+def _run_child(
+    work: Path, folder: Path, checks: bool, action: str, data_dir: Path | None = None, inline: bool = False
+) -> dict[str, Any]:
+    extra = ["--inline-checks"] if inline else []
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(folder), "--checks" if checks else "--no-checks", "--action", action],
+        [sys.executable, __file__, "--child", str(folder), "--checks" if checks else "--no-checks", "--action", action, *extra],
         env=_env(work, data_dir),
         capture_output=True,
         text=True,
@@ -157,31 +165,45 @@ def setup(work: Path, rows: int) -> Path:
     return folder
 
 
-def bench(rows: int, repeat: int) -> dict[str, Any]:
+VARIANTS = {"without": (False, False), "with": (True, False), "inline": (True, True)}
+
+
+def bench(rows: int, repeat: int, inline: bool = False) -> dict[str, Any]:
+    """``repeat`` rounds of fresh-process builds of each variant, in a rotating order (without checks, with
+    them in the thread beside the writer, and with ``inline`` also in the writer's own thread)."""
+    import statistics
+
     work = Path(tempfile.mkdtemp(prefix="bench-validation-"))
+    names = ["without", "with"] + (["inline"] if inline else [])
     try:
         folder = setup(work, rows)
-        results: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         for i in range(repeat):
-            for variant in ("without", "with") if i % 2 == 0 else ("with", "without"):
-                data_dir = work / f"prepared-{variant}-{i}"
-                results[variant].append(_run_child(work, folder, variant == "with", "build", data_dir))
+            for name in names[i % len(names):] + names[: i % len(names)]:
+                checks, in_writer = VARIANTS[name]
+                data_dir = work / f"prepared-{name}-{i}"
+                results[name].append(_run_child(work, folder, checks, "build", data_dir, in_writer))
                 shutil.rmtree(data_dir, ignore_errors=True)
-        with_, without = results["with"], results["without"]
-        assert all(r["statistics"] for r in with_), "a build with checks recorded no statistics"
-        assert with_[0]["fingerprints"] == without[0]["fingerprints"], "the checks changed the written rows"
-        best_with = min(r["build_s"] for r in with_)
-        best_without = min(r["build_s"] for r in without)
-        return {
-            "rows": rows,
-            "with_s": best_with,
-            "without_s": best_without,
-            "ratio": best_with / best_without,
-            "with_peak_mb": max(r["peak_mb"] for r in with_),
-            "without_peak_mb": max(r["peak_mb"] for r in without),
-            "all_with_s": [r["build_s"] for r in with_],
-            "all_without_s": [r["build_s"] for r in without],
-        }
+        without = results["without"]
+        base = statistics.median(r["build_s"] for r in without)
+        base_cpu = statistics.median(r["build_cpu_s"] for r in without)
+        out: dict[str, Any] = {"rows": rows, "rounds": repeat, "variants": {}}
+        for name in names:
+            runs = results[name]
+            if name != "without":
+                assert all(r["statistics"] for r in runs), f"a build ({name}) recorded no statistics"
+                assert runs[0]["fingerprints"] == without[0]["fingerprints"], "the checks changed the written rows"
+            median = statistics.median(r["build_s"] for r in runs)
+            out["variants"][name] = {
+                "median_s": median,
+                "best_s": min(r["build_s"] for r in runs),
+                "ratio_of_medians": median / base,
+                "median_pair_ratio": statistics.median(r["build_s"] / w["build_s"] for r, w in zip(runs, without, strict=True)),
+                "cpu_ratio": statistics.median(r["build_cpu_s"] for r in runs) / base_cpu,
+                "peak_mb": max(r["peak_mb"] for r in runs),
+                "all_s": [r["build_s"] for r in runs],
+            }
+        return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -197,6 +219,9 @@ def main() -> None:
     parser.add_argument("--no-checks", dest="checks", action="store_false", help=argparse.SUPPRESS)
     parser.add_argument("--action", default="build", help=argparse.SUPPRESS)
     parser.add_argument("--inline-checks", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--compare-inline", action="store_true", help="also build with the checks in the writer's own thread (as before)"
+    )
     args = parser.parse_args()
     if args.child:
         child(Path(args.child), args.checks, args.action, args.inline_checks)
@@ -207,15 +232,17 @@ def main() -> None:
         for flag in ("--checks", "--no-checks", "--checks --inline-checks"):
             print(f"{sys.executable} {Path(__file__).resolve()} --child {folder} {flag}")
         return
-    results = [bench(rows, args.repeat) for rows in args.rows]
-    print(f"\nbuild with and without statistics and expectations (best of {args.repeat}, alternating; DirectRunner)\n")
-    print("| rows | without | with | ratio | peak without | peak with | extra peak |")
-    print("|---|---|---|---|---|---|---|")
+    results = [bench(rows, args.repeat, args.compare_inline) for rows in args.rows]
+    print(f"\nbuild() with and without statistics and expectations ({args.repeat} rounds in a rotating order, each"
+          " build a fresh process; DirectRunner)\n")
+    print("| rows | variant | median | best | ratio of medians | median of round ratios | CPU ratio | peak |")
+    print("|---|---|---|---|---|---|---|---|")
+    labels = {"without": "without checks", "with": "with checks (thread)", "inline": "with checks (in the writer's thread)"}
     for r in results:
-        print(
-            f"| {r['rows']:,} | {r['without_s']:.2f} s | {r['with_s']:.2f} s | {r['ratio']:.3f}x (target <= 1.10x) | "
-            f"{r['without_peak_mb']:.0f} MB | {r['with_peak_mb']:.0f} MB | {r['with_peak_mb'] - r['without_peak_mb']:+.0f} MB |"
-        )
+        for name, v in r["variants"].items():
+            ratios = "" if name == "without" else f"{v['ratio_of_medians']:.3f}x | {v['median_pair_ratio']:.3f}x | {v['cpu_ratio']:.3f}x"
+            print(f"| {r['rows']:,} | {labels[name]} | {v['median_s']:.2f} s | {v['best_s']:.2f} s | {ratios or '| |'} | {v['peak_mb']:.0f} MiB |")
+    print("\ntarget: with checks <= 1.10x of without, and a peak that does not grow with the rows")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
