@@ -32,6 +32,9 @@ __all__ = [
     "SHARD_RE",
     "INFO_NAME",
     "check_oid",
+    "sha256_digest",
+    "package_version",
+    "byte_count",
     "dataset_name",
     "config_name",
     "exact_version",
@@ -56,6 +59,14 @@ _VERSION_RE = re.compile(r"^[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}\Z")
 #: A time as ``labdatasets.pinning.record.utc_now()`` writes it: ``2024-01-01T00:00:00Z``.
 _UTC_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
 _CODE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}\Z")
+#: A PEP 440 version in its normal form (``0.1.0``, ``1.2.3rc1``, ``0.1.1.dev3+g1a2b3c4``), as ``__version__`` is written.
+_PACKAGE_VERSION_RE = re.compile(
+    r"^(?:[0-9]{1,9}!)?[0-9]{1,9}(?:\.[0-9]{1,9}){0,9}(?:(?:a|b|rc)[0-9]{1,9})?(?:\.post[0-9]{1,9})?(?:\.dev[0-9]{1,9})?"
+    r"(?:\+[a-z0-9]{1,32}(?:\.[a-z0-9]{1,32}){0,9})?\Z"
+)
+_PACKAGE_VERSION_MAX = 64
+#: The largest byte count read (a signed 64-bit size, as filesystems and Parquet count).
+_BYTE_COUNT_MAX = 2**63 - 1
 
 
 #: The next step for a committed record (pin record, output record) that names something refused.
@@ -78,7 +89,34 @@ def _matching(value: Any, pattern: "re.Pattern[str]", where: str, error: type[La
 
 def check_oid(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:
     """``value`` if it is a sha256 hex digest (64 lowercase hex characters)."""
-    return _matching(value, _OID_RE, where, error, hint, "object id", "a sha256 (64 lowercase hex characters)")
+    return sha256_digest(value, where=where, what="object id", error=error, hint=hint)
+
+
+def sha256_digest(
+    value: Any, *, where: str, what: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE
+) -> str:
+    """``value`` if it is a sha256 hex digest (a snapshot id, a processing fingerprint); ``what`` names it in the refusal."""
+    return _matching(value, _OID_RE, where, error, hint, what, "a sha256 (64 lowercase hex characters)")
+
+
+def package_version(
+    value: Any, *, where: str, what: str = "labdatasets version", error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE
+) -> str:
+    """``value`` if it is a PEP 440 version in normal form (``0.1.0``, ``1.2.3rc1``) of at most 64 characters."""
+    if not isinstance(value, str) or len(value) > _PACKAGE_VERSION_MAX or not _PACKAGE_VERSION_RE.match(value):
+        raise _refuse(error, where, what, value, f"a {what} such as '0.1.0' (PEP 440, at most {_PACKAGE_VERSION_MAX} characters)", hint)
+    return value
+
+
+def byte_count(
+    value: Any, *, where: str, what: str = "size", error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE
+) -> int:
+    """``value`` if it is a number of bytes: an ``int`` (not a bool, a float or text) from 0 to 2**63 - 1."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _BYTE_COUNT_MAX:
+        return value
+    if isinstance(value, int) and not -(10**4000) < value < 10**4000:
+        value = "a number too large to show"  # str() of an int of more than 4300 digits raises
+    raise _refuse(error, where, what, value, "a byte count (a whole number from 0, below 2**63)", hint)
 
 
 def dataset_name(value: Any, *, where: str, error: type[LabDatasetsError] = SnapshotError, hint: str = RESTORE) -> str:

@@ -27,6 +27,8 @@ SHARD = "product_a-train-00000-of-00001.parquet"
         (safe_names.config_name, "en-2024.v1+x"),
         (safe_names.exact_version, "1.20.3"),
         (safe_names.utc_time, "2024-02-29T23:59:59Z"),
+        (lambda v, where: safe_names.sha256_digest(v, where=where, what="snapshot id"), OID),
+        (safe_names.package_version, "0.1.1.dev3+g1a2b3c4"),
     ],
 )
 @pytest.mark.parametrize("suffix", ["\n", "\r\n", " ", "/"])
