@@ -228,42 +228,29 @@ def _never_matches_newline(regex: str) -> bool:
     newline = ord("\n")
     safe_categories = {sre_constants.CATEGORY_DIGIT, sre_constants.CATEGORY_WORD, sre_constants.CATEGORY_NOT_SPACE}
 
-    def class_ok(items: Any) -> bool:
-        for op, arg in items:
-            if op is sre_constants.LITERAL:
-                if arg == newline:
-                    return False
-            elif op is sre_constants.RANGE:
-                if arg[0] <= newline <= arg[1]:
-                    return False
-            elif op is not sre_constants.CATEGORY or arg not in safe_categories:
-                return False  # NEGATE and anything else
-        return True
+    c = sre_constants
 
-    def ok(items: Any) -> bool:
-        for op, arg in items:
-            if op is sre_constants.LITERAL:
-                if arg == newline:
-                    return False
-            elif op is sre_constants.IN:
-                if not class_ok(arg):
-                    return False
-            elif op is sre_constants.ANY or op is sre_constants.AT:
-                continue  # "." leaves the newline out without (?s); anchors match no character
-            elif op is sre_constants.MAX_REPEAT or op is sre_constants.MIN_REPEAT:
-                if not ok(arg[2]):
-                    return False
-            elif op is sre_constants.SUBPATTERN:
-                if arg[1] or arg[2] or not ok(arg[3]):  # flags set or cleared inside the pattern
-                    return False
-            elif op is sre_constants.BRANCH:
-                if not all(ok(branch) for branch in arg[1]):
-                    return False
-            else:
-                return False
-        return True
+    def safe(op: Any, arg: Any) -> bool:
+        """Whether this piece of the parsed pattern (or of a class) matches no newline."""
+        if op is c.LITERAL:
+            return bool(arg != newline)
+        if op is c.RANGE:
+            return not arg[0] <= newline <= arg[1]
+        if op is c.CATEGORY:
+            return arg in safe_categories
+        if op is c.ANY or op is c.AT:  # "." leaves the newline out without (?s); anchors match no character
+            return True
+        if op is c.IN:
+            return all(safe(*item) for item in arg)
+        if op is c.MAX_REPEAT or op is c.MIN_REPEAT:
+            return all(safe(*item) for item in arg[2])
+        if op is c.SUBPATTERN:  # no flags set or cleared inside the pattern
+            return not arg[1] and not arg[2] and all(safe(*item) for item in arg[3])
+        if op is c.BRANCH:
+            return all(safe(*item) for branch in arg[1] for item in branch)
+        return False  # a negated class, NOT_LITERAL, look-arounds, back-references, anything else
 
-    return ok(parsed.data)
+    return all(safe(op, arg) for op, arg in parsed.data)
 
 
 def _all_match(regex: str, column: "pa.Array") -> bool:
