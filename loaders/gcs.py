@@ -8,6 +8,8 @@ Example::
 Each pinned object records its generation, its MD5 and CRC32C checksums and
 its size, and every byte is read from exactly that generation. Credentials
 come from ``GOOGLE_APPLICATION_CREDENTIALS`` or Application Default Credentials.
+Every request is asked again for ``LABDATASETS_GCS_TIMEOUT`` seconds (default
+30, as for the gs:// snapshot store; the SDK's own default is 120).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from google.auth import exceptions as auth_exceptions
 from labdatasets.errors import SourceAuthError, SourceError, SourceNotFoundError, SourceUnavailableError
 from labdatasets.loaders._objects import ObjectSource, RemoteObject
 from labdatasets.present.redact import redact
-from labdatasets.stores.gcs import blob_reader, gcs_client, is_transient
+from labdatasets.stores.gcs import blob_reader, bounded_retry, gave_up, gcs_client, is_transient, retry_timeout, unreachable
 from labdatasets.stores.retry import resilient_range
 
 __all__ = ["GCSSource"]
@@ -32,36 +34,46 @@ class GCSSource(ObjectSource):
 
     kind = "gcs"
     scheme = "gs"
+    timeout: float  # LABDATASETS_GCS_TIMEOUT, read with the client
+    retry: Any
 
     def _new_client(self) -> Any:
+        # Every request: the SDK's retry, for retry_timeout() seconds (read once per client, as the store does).
+        self.timeout = retry_timeout()
+        self.retry = bounded_retry(self.timeout)
         return gcs_client()
 
     def _stat(self, key: str) -> RemoteObject | None:
-        blob = self.client.bucket(self.bucket).get_blob(key)
+        blob = self.client.bucket(self.bucket).get_blob(key, retry=self.retry)
         return None if blob is None else _remote(blob)
 
     def _list(self, prefix: str) -> list[RemoteObject]:
-        if not self.client.bucket(self.bucket).exists():
+        if not self.client.bucket(self.bucket).exists(retry=self.retry):
             raise gexc.NotFound(f"bucket {self.bucket} does not exist")
-        return [_remote(blob) for blob in self.client.list_blobs(self.bucket, prefix=prefix)]
+        return [_remote(blob) for blob in self.client.list_blobs(self.bucket, prefix=prefix, retry=self.retry)]
 
     def _get(self, obj: RemoteObject) -> tuple[bytes, dict[str, Any]]:
         blob = self.client.bucket(self.bucket).blob(obj.key, generation=obj.identity["generation"])
         # One request for that generation (a cut answer asks again for the rest); the caller checks the size and MD5.
         if obj.size == 0:
-            return blob.download_as_bytes(raw_download=True, checksum=None), dict(obj.identity)
+            return blob.download_as_bytes(raw_download=True, checksum=None, retry=self.retry), dict(obj.identity)
 
         def read(start: int, end: int) -> bytes:
-            return blob.download_as_bytes(start=start, end=end - 1, raw_download=True, checksum=None)
+            return blob.download_as_bytes(start=start, end=end - 1, raw_download=True, checksum=None, retry=self.retry)
 
         return resilient_range(0, obj.size, read, transient=is_transient), dict(obj.identity)
 
     def _reader(self, obj: RemoteObject) -> Any:
         blob = self.client.bucket(self.bucket).blob(obj.key, generation=obj.identity["generation"])
-        return blob_reader(blob, obj.size)
+        return blob_reader(blob, obj.size, retry=self.retry)
 
     def _translate(self, exc: BaseException, label: str) -> SourceError | None:
         where = self.url
+        # No connection (or only 5xx answers) until the bounded retry gave up; a token endpoint out of reach is that too.
+        cause = gave_up(exc)
+        if cause is not None or isinstance(exc, auth_exceptions.TransportError):
+            reason = unreachable(exc if cause is None else cause, getattr(self, "timeout", retry_timeout()))
+            return SourceUnavailableError(f"{label}: cannot reach GCS for {redact(where)}: {reason}", source=where)
         if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized, auth_exceptions.GoogleAuthError)):
             return SourceAuthError(
                 f"{label}: access to {where} was refused. Check GOOGLE_APPLICATION_CREDENTIALS (or 'gcloud auth "

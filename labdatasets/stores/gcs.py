@@ -13,7 +13,8 @@ Objects live at ``gs://bucket/prefix/objects/ab/cdef...``.
 * **Bounded waits.** The SDK asks again after a refused or dropped connection
   or a 5xx for two minutes; the store's requests stop asking after
   ``LABDATASETS_GCS_TIMEOUT`` seconds (default 30) and say the store could not
-  be reached.
+  be reached. gs:// sources (``labdatasets.loaders.gcs``) read with the same
+  ``bounded_retry`` and say so with the same ``unreachable``.
 
 Credentials come from ``GOOGLE_APPLICATION_CREDENTIALS`` / Application Default
 Credentials; ``STORAGE_EMULATOR_HOST`` points the client at an emulator.
@@ -40,7 +41,7 @@ from labdatasets.stores.base import Progress, ref_key
 from labdatasets.stores.retry import resilient_range, retrying
 from labdatasets.stores.transfer import RangedReader, parallel_ranges
 
-__all__ = ["GCSStore", "gcs_client", "blob_reader", "retry_timeout"]
+__all__ = ["GCSStore", "gcs_client", "blob_reader", "retry_timeout", "bounded_retry", "gave_up", "unreachable"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,33 @@ def retry_timeout() -> float:
     except ValueError:
         return DEFAULT_TIMEOUT
     return value if value >= 0 else DEFAULT_TIMEOUT
+
+
+def bounded_retry(timeout: float) -> Any:
+    """The SDK's retry (refused or dropped connections, 5xx), asking again for ``timeout`` seconds (``retry_timeout()``)."""
+    return DEFAULT_RETRY.with_timeout(timeout)
+
+
+def gave_up(exc: BaseException) -> BaseException | None:
+    """The last error, if ``exc`` is the SDK giving up after a bounded retry on no connection or 5xx answers; else None."""
+    if isinstance(exc, gexc.RetryError) and (
+        is_transient(exc.cause) or isinstance(exc.cause, auth_exceptions.TransportError)
+    ):
+        return exc.cause
+    return None
+
+
+def unreachable(cause: BaseException | None, timeout: float) -> str:
+    """Why GCS did not answer (no connection, or 5xx until the retries gave up) and what to do: the end of a message."""
+    setting = f"LABDATASETS_GCS_TIMEOUT (now {timeout:g} s) sets how long to keep trying."
+    if cause is not None and _server_error(cause):
+        return f"it kept answering with errors (asked for {timeout:g} s; last: {redact(cause)}). Try again later; {setting}"
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    check = f", and that the endpoint in STORAGE_EMULATOR_HOST ({redact(emulator)}) is running" if emulator else ""
+    return (
+        f"no connection (asked for {timeout:g} s; last error: {redact(cause)}). Check this machine's "
+        f"network connection and DNS{check}, then run the command again; {setting}"
+    )
 
 
 # Every SDK error a store call can raise: API errors, credential errors (refused, missing, expired) and its HTTP
@@ -135,7 +163,7 @@ class GCSStore(BucketStore):
         super().__init__(uri)
         # Every request: the SDK's retry (refused or dropped connections, 5xx), for retry_timeout() seconds.
         self.timeout = retry_timeout()
-        self.retry = DEFAULT_RETRY.with_timeout(self.timeout)
+        self.retry = bounded_retry(self.timeout)
         try:
             self.client = gcs_client()
         except _SDK_ERRORS as exc:
@@ -167,29 +195,15 @@ class GCSStore(BucketStore):
             return self.no_bucket()
         # The SDK asks again after a refused or dropped connection or a 5xx, for self.timeout seconds, then
         # raises RetryError naming the last error.
-        if isinstance(exc, gexc.RetryError) and (
-            is_transient(exc.cause) or isinstance(exc.cause, auth_exceptions.TransportError)
-        ):
-            return SnapshotError(self._unreachable(exc.cause, doing))
+        if gave_up(exc) is not None:
+            return SnapshotError(self._unreachable(gave_up(exc), doing))
         if isinstance(exc, _UNAVAILABLE) or is_transient(exc):
             return SnapshotError(f"Cannot reach the snapshot store {where} while {doing} it: {redact(exc)}. Try again later.")
         return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")
 
     def _unreachable(self, cause: BaseException | None, doing: str) -> str:
         """The store did not answer, or answered 5xx, until the retries gave up: which, and what to do."""
-        start = f"Cannot reach the snapshot store {redact(self.uri)} while {doing} it"
-        setting = f"LABDATASETS_GCS_TIMEOUT (now {self.timeout:g} s) sets how long to keep trying."
-        if cause is not None and _server_error(cause):
-            return (
-                f"{start}: it kept answering with errors (asked for {self.timeout:g} s; last: {redact(cause)}). "
-                f"Try again later; {setting}"
-            )
-        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
-        check = f", and that the endpoint in STORAGE_EMULATOR_HOST ({redact(emulator)}) is running" if emulator else ""
-        return (
-            f"{start}: no connection (asked for {self.timeout:g} s; last error: {redact(cause)}). Check this machine's "
-            f"network connection and DNS{check}, then run the command again; {setting}"
-        )
+        return f"Cannot reach the snapshot store {redact(self.uri)} while {doing} it: {unreachable(cause, self.timeout)}"
 
     def has(self, oid: str) -> bool:
         try:

@@ -370,3 +370,29 @@ def test_small_object_faults_are_retried_or_store_nothing_wrong(s3, s3_bucket, s
         with pytest.raises(SourceUnavailableError, match="kept failing .*received 0 of"):  # retried, then a clear error
             S3Source(source, glob="*.png").pin(ctx)
     assert set(local_store.iter_oids()) <= {sha256_bytes(d) for d in objects.values()}
+
+
+@pytest.mark.parametrize("path", ["d/x.csv", "scans/"])
+def test_a_gcs_source_that_refuses_connections_says_so_within_the_gcs_timeout(path, gcs_bucket, ctx, monkeypatch):
+    """Source reads are asked again for LABDATASETS_GCS_TIMEOUT seconds, as the gs:// store's are, not the SDK's 120 s."""
+    import time
+
+    from labdatasets.loaders.gcs import GCSSource
+    from tests.servers import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}"  # a loopback port nothing listens on: every connection is refused
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+    monkeypatch.setenv("LABDATASETS_GCS_TIMEOUT", "1.5")
+    url = f"gs://{gcs_bucket}/{path}"
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailableError) as info:
+        GCSSource(url).pin(ctx)
+    assert time.monotonic() - started < 8  # 1.5 s of asking again, not the SDK's 120 s
+    message = str(info.value)
+    assert info.value.source == url
+    assert message.startswith(f"{ctx.label}: cannot reach GCS for {url}: no connection (asked for 1.5 s; last error: ")
+    assert "Connection refused" in message
+    assert message.endswith(
+        f"Check this machine's network connection and DNS, and that the endpoint in STORAGE_EMULATOR_HOST ({endpoint}) "
+        "is running, then run the command again; LABDATASETS_GCS_TIMEOUT (now 1.5 s) sets how long to keep trying."
+    )
