@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
-import functools
 import os
 import queue
 import threading
@@ -200,7 +199,6 @@ def _surely_kept(rule: Expectation, column: "pa.Array", feature: Any, encoded: "
 JOINED_PATTERN_BYTES = 1 << 24
 
 
-@functools.lru_cache(maxsize=256)
 def _never_matches_newline(regex: str) -> bool:
     """True when ``regex`` surely matches no text holding a newline: every character it can match is a
     literal, a range or a class (``\\d``, ``\\w``, ``\\S``, ``.`` without ``(?s)``) that leaves the
@@ -268,9 +266,9 @@ def _all_match(regex: str, column: "pa.Array") -> bool:
 
     if column.null_count:
         column = column.drop_null()
-    if not len(column) or not _never_matches_newline(regex):
-        return False
-    large = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
+    large = pa.types.is_large_string(column.type)
+    if not (large or pa.types.is_string(column.type)) or not len(column) or not _never_matches_newline(regex):
+        return False  # a Pattern applies to text; anything else is left to the test value by value
     offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if large else np.int32)
     start, end = int(offsets[column.offset]), int(offsets[column.offset + len(column)])
     if end - start + len(column) > JOINED_PATTERN_BYTES:
@@ -278,6 +276,8 @@ def _all_match(regex: str, column: "pa.Array") -> bool:
     data = column.buffers()[2]
     if data is not None and end > start and (np.frombuffer(data, dtype=np.uint8)[start:end] == ord("\n")).any():
         return False
+    if large:  # Arrow joins a list of string only; the text is under JOINED_PATTERN_BYTES, so 32-bit offsets hold it
+        column = column.cast(pa.string())
     whole = pa.ListArray.from_arrays(pa.array([0, len(column)], pa.int32()), column)
     joined = pc.binary_join(whole, "\n")
     try:

@@ -275,3 +275,22 @@ def test_the_joined_pattern_test_agrees_with_a_test_of_each_value():
             elif regex not in anchored and column.null_count < len(column):
                 assert not all(each), (regex, column.to_pylist())
     assert taken >= 120, taken
+
+
+def test_the_joined_pattern_test_reads_large_text_and_keeps_to_its_size_limit(monkeypatch):
+    """``large_string`` offsets are 64-bit (read as 32-bit, the newline check would look at other bytes);
+    a slice whose joined text would pass JOINED_PATTERN_BYTES is tested value by value, at the limit it is
+    joined; a pattern RE2 refuses (a repeat over 1000) is left to the test value by value, which names it."""
+    from labdatasets.processing import validation
+    from labdatasets.processing.validation import _all_match
+
+    assert _all_match(r"w[0-9]+", pa.array(["w1", "w22"], pa.large_string()))
+    assert not _all_match(r"w[0-9]+", pa.array(["w1", "w1\nw2"], pa.large_string()))
+    assert _all_match(r"w[0-9]+", pa.array(["w1\nw2", "w1"], pa.large_string()).slice(1))  # its own bytes only
+    words = pa.array(["zzzzzzzz", "w1", "w22", "w333"]).slice(1)  # 9 bytes and 3 values from byte 8 on: 12
+    monkeypatch.setattr(validation, "JOINED_PATTERN_BYTES", 12)
+    assert _all_match(r"w[0-9]+", words)
+    monkeypatch.setattr(validation, "JOINED_PATTERN_BYTES", 11)
+    assert not _all_match(r"w[0-9]+", words)
+    assert not _all_match("a{1001}", pa.array(["a" * 1001]))
+    assert not _all_match(r"w[0-9]+", pa.array([b"w1", b"w2"], pa.binary()))  # not text: value by value
