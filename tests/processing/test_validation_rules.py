@@ -217,7 +217,7 @@ def test_an_error_in_background_checks_is_raised_to_the_caller_and_stops_the_thr
 # see that each can match a newline (as RE2 reads it) and test value by value
 SPANNING = [
     "a\nb|z", r"a\nb|z", r"a\x0ab|z", r"a\012b|z", r"a[\n]b|z", r"a[^x]b|z", r"a\sb|z", r"a\Wb|z", r"a\Db|z",
-    r"a[\x00-\x7f]b|z", r"(?s)a.b|z", r"a(?s:.)b|z", r"a[[:space:]]b|z", r"a(?:[^y]|q)b|z",
+    r"a[\x00-\x7f]b|z", r"a[\n-~]b|z", r"a[\x00-\n]b|z", r"(?s)a.b|z", r"a(?s:.)b|z", r"a[[:space:]]b|z", r"a(?:[^y]|q)b|z",
 ]
 
 
@@ -225,6 +225,8 @@ def test_a_pattern_that_can_match_a_newline_is_tested_value_by_value():
     from labdatasets.processing.validation import _all_match, _never_matches_newline
 
     values = pa.array(["a", "b"])
+    assert not _never_matches_newline("a(")  # not a pattern Python reads: value by value
+    assert _all_match(r"(w)[0-9]+", pa.array(["w1", "w22"]))  # a group without flags is read through
     for regex in SPANNING:
         assert not _never_matches_newline(regex), regex
         assert not _all_match(regex, values), regex
@@ -287,10 +289,10 @@ def test_the_joined_pattern_test_reads_large_text_and_keeps_to_its_size_limit(mo
     assert _all_match(r"w[0-9]+", pa.array(["w1", "w22"], pa.large_string()))
     assert not _all_match(r"w[0-9]+", pa.array(["w1", "w1\nw2"], pa.large_string()))
     assert _all_match(r"w[0-9]+", pa.array(["w1\nw2", "w1"], pa.large_string()).slice(1))  # its own bytes only
+    assert not _all_match("a{1001}", pa.array(["a" * 1001]))
+    assert not _all_match(r"w[0-9]+", pa.array([b"w1", b"w2"], pa.binary()))  # not text: value by value
     words = pa.array(["zzzzzzzz", "w1", "w22", "w333"]).slice(1)  # 9 bytes and 3 values from byte 8 on: 12
     monkeypatch.setattr(validation, "JOINED_PATTERN_BYTES", 12)
     assert _all_match(r"w[0-9]+", words)
     monkeypatch.setattr(validation, "JOINED_PATTERN_BYTES", 11)
     assert not _all_match(r"w[0-9]+", words)
-    assert not _all_match("a{1001}", pa.array(["a" * 1001]))
-    assert not _all_match(r"w[0-9]+", pa.array([b"w1", b"w2"], pa.binary()))  # not text: value by value
