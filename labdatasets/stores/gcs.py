@@ -195,8 +195,9 @@ class GCSStore(BucketStore):
             return self.no_bucket()
         # The SDK asks again after a refused or dropped connection or a 5xx, for self.timeout seconds, then
         # raises RetryError naming the last error.
-        if gave_up(exc) is not None:
-            return SnapshotError(self._unreachable(gave_up(exc), doing))
+        cause = gave_up(exc)
+        if cause is not None:
+            return SnapshotError(self._unreachable(cause, doing))
         if isinstance(exc, _UNAVAILABLE) or is_transient(exc):
             return SnapshotError(f"Cannot reach the snapshot store {where} while {doing} it: {redact(exc)}. Try again later.")
         return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")

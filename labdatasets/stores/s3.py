@@ -34,7 +34,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from labdatasets.errors import SnapshotError, SnapshotNotFoundError
+from labdatasets.errors import SnapshotError
 from labdatasets.present.redact import redact
 from labdatasets.stores._bucket import BucketStore
 from labdatasets.stores.base import Progress, ref_key
@@ -177,20 +177,17 @@ class S3Store(BucketStore):
                 "(AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws) and that they may read and write the bucket."
             )
         if error_code(exc) == "NoSuchBucket":
-            return self._no_bucket()
+            return self.no_bucket()
         if is_unavailable(exc):
             return SnapshotError(f"Cannot reach the snapshot store {where} while {doing} it: {redact(exc)}. Try again later.")
         return SnapshotError(f"The snapshot store {where} failed while {doing} it: {redact(exc)}")
-
-    def _no_bucket(self) -> SnapshotNotFoundError:
-        return self.no_bucket()
 
     def _missing_object(self, exc: botocore.exceptions.ClientError) -> bool:
         """Whether a failed request for an object means that the object is not there.
 
         A HEAD answer has no body, so a missing bucket is a bare 404 too. After a 404
         (only then, and once per store) the bucket is asked about: a missing one
-        raises :meth:`_no_bucket`, so that it is not taken for a missing object (a
+        raises :meth:`no_bucket`, so that it is not taken for a missing object (a
         lost snapshot). A bucket that cannot be asked about (no permission, no
         answer) leaves the 404 meaning "no such object", as before.
         """
@@ -201,7 +198,7 @@ class S3Store(BucketStore):
                 self.client.head_bucket(Bucket=self.bucket)
             except botocore.exceptions.ClientError as bucket_exc:
                 if is_missing(bucket_exc) or error_code(bucket_exc) == "NoSuchBucket":  # HEAD: a bare 404
-                    raise self._no_bucket() from exc
+                    raise self.no_bucket() from exc
             except botocore.exceptions.BotoCoreError:
                 return True  # no answer: asked again after the next 404
             self._bucket_checked = True
