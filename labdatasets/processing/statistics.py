@@ -59,6 +59,7 @@ __all__ = [
     "NullStats",
     "hash_column",
     "combined_hash",
+    "value_bytes",
     "image_size",
     "HISTOGRAM_BINS",
     "DISTINCT_SKETCH",
@@ -469,17 +470,22 @@ class TopCounter:
         return [[v, c] for v, c in ranked[:n]]
 
 
-def _ascii(column: "pa.Array") -> bool:
-    """Whether every byte of a string array's data is ASCII (then its lengths in bytes are its lengths in characters)."""
+def value_bytes(column: "pa.Array") -> np.ndarray:
+    """The bytes of a string or binary array's own values, back to back (no copy): a slice shares its parent's
+    data buffer, and only the bytes between its first and last offsets are its own."""
     import pyarrow as pa
 
     data = column.buffers()[2]
     if data is None or not len(column):
-        return True
-    # a slice shares its parent's data buffer: read only the bytes of its own values
+        return np.zeros(0, dtype=np.uint8)
     large = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
     offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if large else np.int32)
-    raw = np.frombuffer(data, dtype=np.uint8)[int(offsets[column.offset]) : int(offsets[column.offset + len(column)])]
+    return np.frombuffer(data, dtype=np.uint8)[int(offsets[column.offset]) : int(offsets[column.offset + len(column)])]
+
+
+def _ascii(column: "pa.Array") -> bool:
+    """Whether every byte of a string array's data is ASCII (then its lengths in bytes are its lengths in characters)."""
+    raw = value_bytes(column)
     whole = len(raw) // 8 * 8
     return not (raw[:whole].view(np.uint64) & _U64(0x8080808080808080)).any() and not (raw[whole:] & 0x80).any()
 

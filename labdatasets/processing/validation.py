@@ -44,7 +44,7 @@ from labdatasets.expectations import (
     UniqueKey,
     Violation,
 )
-from labdatasets.processing.statistics import SLICE_ROWS, SplitStatistics, combined_hash
+from labdatasets.processing.statistics import SLICE_ROWS, SplitStatistics, combined_hash, value_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -221,12 +221,11 @@ def _never_matches_newline(regex: str) -> bool:
             parsed = sre_parse.parse(regex)
     except Exception:  # noqa: BLE001 - not understood here: tested value by value
         return False
-    if parsed.state.flags & (sre_constants.SRE_FLAG_DOTALL | sre_constants.SRE_FLAG_VERBOSE):
+    c = sre_constants
+    if parsed.state.flags & (c.SRE_FLAG_DOTALL | c.SRE_FLAG_VERBOSE):
         return False
     newline = ord("\n")
-    safe_categories = {sre_constants.CATEGORY_DIGIT, sre_constants.CATEGORY_WORD, sre_constants.CATEGORY_NOT_SPACE}
-
-    c = sre_constants
+    safe_categories = {c.CATEGORY_DIGIT, c.CATEGORY_WORD, c.CATEGORY_NOT_SPACE}
 
     def safe(op: Any, arg: Any) -> bool:
         """Whether this piece of the parsed pattern (or of a class) matches no newline."""
@@ -269,12 +268,8 @@ def _all_match(regex: str, column: "pa.Array") -> bool:
     large = pa.types.is_large_string(column.type)
     if not (large or pa.types.is_string(column.type)) or not len(column) or not _never_matches_newline(regex):
         return False  # a Pattern applies to text; anything else is left to the test value by value
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if large else np.int32)
-    start, end = int(offsets[column.offset]), int(offsets[column.offset + len(column)])
-    if end - start + len(column) > JOINED_PATTERN_BYTES:
-        return False
-    data = column.buffers()[2]
-    if data is not None and end > start and (np.frombuffer(data, dtype=np.uint8)[start:end] == ord("\n")).any():
+    text = value_bytes(column)
+    if len(text) + len(column) > JOINED_PATTERN_BYTES or (text == ord("\n")).any():
         return False
     if large:  # Arrow joins a list of string only; the text is under JOINED_PATTERN_BYTES, so 32-bit offsets hold it
         column = column.cast(pa.string())
